@@ -1,0 +1,70 @@
+namespace Raft.Core;
+
+public sealed partial class RaftNode
+{
+    private int _leadTransferee;
+    private int _transferElapsed;
+
+    /// <summary>The voter leadership is being handed to, or 0.</summary>
+    public int LeadTransferee => _leadTransferee;
+
+    /// <summary>
+    /// Hands leadership to <paramref name="to"/> (Raft thesis §3.10): bring it up to date, then tell it to
+    /// campaign at once. Proposals are refused meanwhile; the transfer is abandoned after an election timeout.
+    /// </summary>
+    public TransferResult TransferLeadership(int to)
+    {
+        AssertNoReadyOutstanding();
+        if (_role != RaftRole.Leader)
+        {
+            return TransferResult.NotLeader;
+        }
+
+        if (to == Id)
+        {
+            return TransferResult.AlreadyLeader;
+        }
+
+        var pr = FindProgress(to);
+        if (pr is null)
+        {
+            return TransferResult.UnknownTarget;
+        }
+
+        if (!_membership.IsVoter(to))
+        {
+            return TransferResult.TargetNotVoter;
+        }
+
+        if (_leadTransferee == to)
+        {
+            return TransferResult.AlreadyInProgress;
+        }
+
+        _leadTransferee = to;
+        _transferElapsed = 0;
+        if (pr.Match == _log.LastIndex)
+        {
+            SendTimeoutNow(to);
+        }
+        else
+        {
+            _replicationPending = true;
+        }
+
+        return TransferResult.Started;
+    }
+
+    private void SendTimeoutNow(int to)
+    {
+        // The target's voters will set their lease promises aside for it, so this leader's lease is void.
+        _leaseBrokenThisTerm = true;
+        Send(new Message { Type = MessageType.TimeoutNow, To = to });
+    }
+
+    private void AbortLeaderTransfer()
+    {
+        _leadTransferee = 0;
+        _transferElapsed = 0;
+    }
+}

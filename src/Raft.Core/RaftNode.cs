@@ -1,0 +1,495 @@
+using System.Diagnostics.CodeAnalysis;
+
+namespace Raft.Core;
+
+/// <summary>
+/// One Raft node as a pure, synchronous state machine: no IO, no threads, no clock. The host feeds it
+/// <see cref="Tick"/>, <see cref="Step"/> and client calls, and carries out the work it returns through
+/// <see cref="GetReady"/> before calling <see cref="Advance"/>.
+/// </summary>
+/// <remarks>
+/// Not thread-safe: one thread owns a node. Between <see cref="GetReady"/> and <see cref="Advance"/> no other
+/// call may be made. The partial files split it by concern: elections, replication, reads, membership,
+/// snapshots and the ready batch.
+/// </remarks>
+public sealed partial class RaftNode
+{
+    private readonly RaftOptions _options;
+    private readonly SeededRandom _random;
+    private readonly RaftLog _log = new();
+    private readonly Ready _ready = new();
+    private readonly List<Progress> _progress = [];
+
+    private ulong _term;
+    private int _votedFor;
+    private int _leaderId;
+    private RaftRole _role;
+
+    // Ticks since this node started; only compared with itself (leases, snapshot retries).
+    private ulong _tick = 1;
+    private int _electionElapsed;
+    private int _heartbeatElapsed;
+    private int _randomizedElectionTimeout;
+
+    // A restarted node forgets whom it heard from, so for one election timeout it behaves as if it had
+    // just heard from a leader: a vote it gave now could break a lease it granted before the crash.
+    private bool _startupLease;
+
+    // The host reported the leader unreachable and nothing has been heard from it since.
+    private bool _leaderLost;
+    private int _fastCampaignCountdown;
+
+    private bool _readyOutstanding;
+    private HardState _durableHardState;
+    private RaftRole _reportedRole;
+    private int _reportedLeader;
+
+    /// <summary>
+    /// Starts a node from what it made durable: the latest snapshot (for a new cluster, one at index 0
+    /// whose membership is the initial one), its hard state, and the entries after the snapshot.
+    /// </summary>
+    public RaftNode(RaftOptions options, SeededRandom random, Snapshot snapshot, HardState hardState, ReadOnlySpan<Entry> entries)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(random);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        options.Validate();
+        _options = options;
+        _random = random;
+
+        _log.Restore(snapshot.Index, snapshot.Term, Math.Max(hardState.Commit, snapshot.Index), entries);
+        _snapshot = snapshot.Index > 0 ? snapshot : null;
+        _snapshotMembership = snapshot.Metadata.Membership;
+        _membership = _snapshotMembership;
+        foreach (ref readonly var e in entries)
+        {
+            if (e.Type == EntryType.Membership)
+            {
+                _membershipLog.Add((e.Index, DecodeMembership(e)));
+                _membership = _membershipLog[^1].Membership;
+            }
+        }
+
+        _term = hardState.Term;
+        _votedFor = hardState.VotedFor;
+        _durableHardState = new HardState(_term, _votedFor, _log.Committed);
+        _role = RaftRole.Follower;
+        _startupLease = true;
+        ResetRandomizedElectionTimeout();
+    }
+
+    /// <summary>A node of a new cluster: empty log, term 0, the given initial membership.</summary>
+    public static RaftNode Bootstrap(RaftOptions options, SeededRandom random, Membership initialMembership) =>
+        new(options, random, new Snapshot(new SnapshotMetadata(0, 0, initialMembership), ReadOnlyMemory<byte>.Empty), default, []);
+
+    public int Id => _options.Id;
+
+    public RaftOptions Options => _options;
+
+    public RaftRole Role => _role;
+
+    public ulong Term => _term;
+
+    public int VotedFor => _votedFor;
+
+    /// <summary>The leader this node knows of in the current term, or 0.</summary>
+    public int LeaderId => _leaderId;
+
+    public ulong CommitIndex => _log.Committed;
+
+    public ulong AppliedIndex => _log.Applied;
+
+    public ulong LastIndex => _log.LastIndex;
+
+    public ulong LastTerm => _log.LastTerm;
+
+    public ulong FirstIndex => _log.FirstIndex;
+
+    /// <summary>The last index known durable in this node's log.</summary>
+    public ulong StableIndex => _log.Stable;
+
+    /// <summary>The membership in force: the latest one in the log, committed or not.</summary>
+    public Membership Membership => _membership;
+
+    /// <summary>The latest snapshot this node made or received, or null while the log is uncompacted.</summary>
+    public Snapshot? LatestSnapshot => _snapshot;
+
+    public HardState HardState => new(_term, _votedFor, _log.Committed);
+
+    /// <summary>The entry at <paramref name="index"/>, which must lie in [FirstIndex, LastIndex].</summary>
+    public Entry EntryAt(ulong index) => _log.At(index);
+
+    /// <summary>The term at <paramref name="index"/>, or 0 when it is compacted or beyond the log.</summary>
+    public ulong TermAt(ulong index) => _log.TermOrZero(index);
+
+    /// <summary>The leader's replication state of <paramref name="peer"/>, for metrics; false when not leading or unknown.</summary>
+    public bool TryGetProgress(int peer, out ulong match, out ulong next, out ReplicationState state)
+    {
+        var pr = _role == RaftRole.Leader ? FindProgress(peer) : null;
+        match = pr?.Match ?? 0;
+        next = pr?.Next ?? 0;
+        state = pr?.State ?? ReplicationState.Probe;
+        return pr is not null;
+    }
+
+    /// <summary>Advances logical time by one tick.</summary>
+    public void Tick()
+    {
+        AssertNoReadyOutstanding();
+        _tick++;
+        if (_role == RaftRole.Leader)
+        {
+            TickLeader();
+        }
+        else
+        {
+            TickElection();
+        }
+    }
+
+    /// <summary>
+    /// Handles one message from a peer. Throws <see cref="RaftProtocolException"/> for a message that
+    /// breaks the protocol, having changed nothing.
+    /// </summary>
+    public void Step(in Message m)
+    {
+        AssertNoReadyOutstanding();
+        if (m.To != Id || m.From == Id || m.From <= 0)
+        {
+            return;
+        }
+
+        if (m.Type == MessageType.Append)
+        {
+            ValidateAppend(m);
+        }
+
+        if (!StepTerm(m))
+        {
+            return;
+        }
+
+        switch (m.Type)
+        {
+            case MessageType.PreVote:
+            case MessageType.Vote:
+                HandleVoteRequest(m);
+                return;
+            case MessageType.ReadIndex when _role != RaftRole.Leader:
+                Send(new Message { Type = MessageType.ReadIndexResponse, To = m.From, Reject = true, Context = m.Context });
+                return;
+        }
+
+        switch (_role)
+        {
+            case RaftRole.Leader:
+                StepLeader(m);
+                break;
+            case RaftRole.PreCandidate:
+            case RaftRole.Candidate:
+                StepCandidate(m);
+                break;
+            default:
+                StepFollower(m);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The host reports that its connection to <paramref name="peer"/> broke and a reconnect was refused.
+    /// A follower that loses its leader this way campaigns without waiting for the election timeout; a
+    /// leader stops counting that peer towards its lease until it acknowledges a newer heartbeat.
+    /// </summary>
+    public void PeerUnreachable(int peer)
+    {
+        AssertNoReadyOutstanding();
+        if (_role == RaftRole.Leader)
+        {
+            var pr = FindProgress(peer);
+            if (pr is null || pr.Id == Id)
+            {
+                return;
+            }
+
+            if (pr.State == ReplicationState.Replicate)
+            {
+                pr.BecomeProbe();
+            }
+
+            pr.LeaseRevokedThrough = _heartbeatSeq;
+            pr.LeaseSentTick = 0;
+            return;
+        }
+
+        if (_role == RaftRole.Follower && peer == _leaderId && peer != 0)
+        {
+            _leaderLost = true;
+            if (_options.FastFailover && IsPromotable)
+            {
+                _fastCampaignCountdown = 1 + _random.Next(_options.FastFailoverJitterTicks + 1);
+                if (_fastCampaignCountdown == 1)
+                {
+                    _fastCampaignCountdown = 0;
+                    Campaign(CampaignKind.PreElection, MessageFlags.LeaderUnreachable);
+                }
+            }
+        }
+    }
+
+    // Applies the term rules every message shares; false when the message needs nothing more.
+    private bool StepTerm(in Message m)
+    {
+        if (m.Term > _term)
+        {
+            if (m.Type is MessageType.PreVote or MessageType.Vote && IgnoresVoteRequest(m))
+            {
+                return false;
+            }
+
+            if (m.Type == MessageType.PreVote || (m.Type == MessageType.PreVoteResponse && !m.Reject))
+            {
+                // A pre-vote, and a granted pre-vote answer, speak of a term nobody is in yet.
+                return true;
+            }
+
+            var leader = m.Type is MessageType.Append or MessageType.Heartbeat or MessageType.InstallSnapshot ? m.From : 0;
+            BecomeFollower(m.Term, leader);
+            return true;
+        }
+
+        if (m.Term < _term)
+        {
+            if (m.Type is MessageType.Append or MessageType.Heartbeat && (_options.CheckQuorum || _options.PreVote))
+            {
+                // Tell a stale leader about the newer term, or it would never learn of it: a node that
+                // pre-votes does not raise its term, so its votes alone cannot depose the stale leader.
+                Send(new Message { Type = MessageType.AppendResponse, To = m.From });
+            }
+            else if (m.Type == MessageType.PreVote)
+            {
+                Send(new Message { Type = MessageType.PreVoteResponse, To = m.From, Reject = true });
+            }
+
+            return false;
+        }
+
+        return true;
+    }
+
+    private void StepFollower(in Message m)
+    {
+        switch (m.Type)
+        {
+            case MessageType.Append:
+                HeardFromLeader(m.From);
+                HandleAppend(m);
+                break;
+            case MessageType.Heartbeat:
+                HeardFromLeader(m.From);
+                HandleHeartbeat(m);
+                break;
+            case MessageType.InstallSnapshot:
+                HeardFromLeader(m.From);
+                HandleSnapshot(m);
+                break;
+            case MessageType.TimeoutNow:
+                if (IsPromotable)
+                {
+                    Campaign(CampaignKind.Transfer, MessageFlags.Transfer);
+                }
+
+                break;
+            case MessageType.ReadIndexResponse:
+                _ready.ReadStateList.Add(new ReadState(m.Context, m.Index, m.Reject ? ReadStatus.Failed : ReadStatus.Ready));
+                break;
+        }
+    }
+
+    private void StepCandidate(in Message m)
+    {
+        switch (m.Type)
+        {
+            case MessageType.Append:
+            case MessageType.Heartbeat:
+            case MessageType.InstallSnapshot:
+                // A leader exists in this term: stand down and follow it.
+                BecomeFollower(_term, m.From);
+                StepFollower(m);
+                break;
+            case MessageType.PreVoteResponse when _role == RaftRole.PreCandidate:
+            case MessageType.VoteResponse when _role == RaftRole.Candidate:
+                HandleVoteResponse(m);
+                break;
+            case MessageType.ReadIndexResponse:
+                _ready.ReadStateList.Add(new ReadState(m.Context, m.Index, m.Reject ? ReadStatus.Failed : ReadStatus.Ready));
+                break;
+        }
+    }
+
+    private void HeardFromLeader(int leader)
+    {
+        _electionElapsed = 0;
+        _leaderId = leader;
+        _leaderLost = false;
+        _fastCampaignCountdown = 0;
+    }
+
+    private void TickElection()
+    {
+        _electionElapsed++;
+        if (_startupLease && _electionElapsed >= _options.ElectionTimeoutTicks)
+        {
+            _startupLease = false;
+        }
+
+        if (_fastCampaignCountdown > 0 && --_fastCampaignCountdown == 0 && _role == RaftRole.Follower && _leaderLost)
+        {
+            Campaign(CampaignKind.PreElection, MessageFlags.LeaderUnreachable);
+            return;
+        }
+
+        if (IsPromotable && _electionElapsed >= _randomizedElectionTimeout)
+        {
+            _electionElapsed = 0;
+            Campaign(_options.PreVote ? CampaignKind.PreElection : CampaignKind.Election, MessageFlags.None);
+        }
+    }
+
+    private void TickLeader()
+    {
+        _heartbeatElapsed++;
+        _electionElapsed++;
+
+        if (_leadTransferee != 0 && ++_transferElapsed >= _options.ElectionTimeoutTicks)
+        {
+            AbortLeaderTransfer();
+        }
+
+        if (_electionElapsed >= _options.ElectionTimeoutTicks)
+        {
+            _electionElapsed = 0;
+            if (_options.CheckQuorum)
+            {
+                if (!QuorumRecentlyActive())
+                {
+                    // Isolated: stop acting as leader so no client waits on a leader that cannot commit.
+                    BecomeFollower(_term, 0);
+                    return;
+                }
+
+                foreach (var pr in _progress)
+                {
+                    pr.RecentActive = pr.Id == Id;
+                }
+            }
+        }
+
+        if (_heartbeatElapsed >= _options.HeartbeatIntervalTicks)
+        {
+            _heartbeatElapsed = 0;
+            BroadcastHeartbeat();
+        }
+    }
+
+    private bool IsPromotable => _membership.IsVoter(Id);
+
+    private void ResetRandomizedElectionTimeout() =>
+        _randomizedElectionTimeout = _options.ElectionTimeoutTicks + _random.Next(_options.ElectionTimeoutTicks);
+
+    private void Reset(ulong term)
+    {
+        if (_term != term)
+        {
+            _term = term;
+            _votedFor = 0;
+        }
+
+        _leaderId = 0;
+        _electionElapsed = 0;
+        _heartbeatElapsed = 0;
+        _leaderLost = false;
+        _fastCampaignCountdown = 0;
+        ResetRandomizedElectionTimeout();
+        AbortLeaderTransfer();
+        _votes.Clear();
+    }
+
+    private void BecomeFollower(ulong term, int leader)
+    {
+        var wasLeader = _role == RaftRole.Leader;
+        Reset(term);
+        _role = RaftRole.Follower;
+        _leaderId = leader;
+        if (wasLeader)
+        {
+            FailPendingReads();
+        }
+    }
+
+    private void Send(Message m)
+    {
+        m.From = Id;
+        if (m.Term == 0)
+        {
+            m.Term = _term;
+        }
+
+        // Whatever vouches for durable state waits until this batch is durable.
+        if (m.Type is MessageType.AppendResponse or MessageType.VoteResponse or MessageType.Vote)
+        {
+            _ready.AfterPersistBuffer.Add(m);
+        }
+        else
+        {
+            _ready.MessageBuffer.Add(m);
+        }
+    }
+
+    private Progress? FindProgress(int id)
+    {
+        foreach (var pr in _progress)
+        {
+            if (pr.Id == id)
+            {
+                return pr;
+            }
+        }
+
+        return null;
+    }
+
+    private void AssertNoReadyOutstanding()
+    {
+        if (_readyOutstanding)
+        {
+            ThrowReadyOutstanding();
+        }
+    }
+
+    [DoesNotReturn]
+    private static void ThrowReadyOutstanding() =>
+        throw new InvalidOperationException("a ready batch is outstanding: call Advance before anything else");
+
+    [DoesNotReturn]
+    private static void ThrowProtocol(string message) => throw new RaftProtocolException(message);
+
+    private static void ValidateAppend(in Message m)
+    {
+        var entries = m.Entries.Span;
+        var expected = m.Index + 1;
+        var lastTerm = m.LogTerm;
+        foreach (ref readonly var e in entries)
+        {
+            if (e.Index != expected || e.Term < lastTerm || e.Term > m.Term)
+            {
+                ThrowProtocol($"append from {m.From}: entry ({e.Index}, t{e.Term}) does not follow ({expected - 1}, t{lastTerm}) in term {m.Term}");
+            }
+
+            expected++;
+            lastTerm = e.Term;
+        }
+    }
+
+    public override string ToString() =>
+        $"node {Id} {_role} t{_term} lead={_leaderId} vote={_votedFor} last=({_log.LastIndex},t{_log.LastTerm}) commit={_log.Committed} applied={_log.Applied}";
+}

@@ -1,0 +1,90 @@
+namespace Raft.Core;
+
+/// <summary>
+/// Settings of one node. Time is counted in ticks: the host decides how long a tick is and calls
+/// <see cref="RaftNode.Tick"/> once per tick. Every bound is checked by <see cref="Validate"/>.
+/// </summary>
+public sealed record RaftOptions
+{
+    /// <summary>This node's id; positive.</summary>
+    public required int Id { get; init; }
+
+    /// <summary>
+    /// The minimum election timeout. A follower's actual timeout is drawn uniformly from
+    /// [ElectionTimeoutTicks, 2 * ElectionTimeoutTicks) each time it is reset. It is also the
+    /// length of a leader's lease and of a CheckQuorum period.
+    /// </summary>
+    public int ElectionTimeoutTicks { get; init; } = 10;
+
+    public int HeartbeatIntervalTicks { get; init; } = 1;
+
+    /// <summary>Campaign in two phases so a node that cannot win does not raise the term (Raft thesis §9.6).</summary>
+    public bool PreVote { get; init; } = true;
+
+    /// <summary>
+    /// A leader that has not heard from a quorum for an election timeout steps down; followers that
+    /// heard from a leader within an election timeout refuse to vote. Lease reads require it.
+    /// </summary>
+    public bool CheckQuorum { get; init; } = true;
+
+    /// <summary>
+    /// When the host reports the leader unreachable (<see cref="RaftNode.PeerUnreachable"/>), start a
+    /// pre-vote at once instead of waiting for the election timeout. Requires <see cref="PreVote"/>.
+    /// </summary>
+    public bool FastFailover { get; init; } = true;
+
+    /// <summary>
+    /// A fast campaign waits a random 0..this many ticks, so that two followers that lose the leader
+    /// at the same moment rarely split the vote.
+    /// </summary>
+    public int FastFailoverJitterTicks { get; init; } = 2;
+
+    /// <summary>The most bytes of entries in one Append message (at least one entry is always sent).</summary>
+    public long MaxAppendBytes { get; init; } = 1 << 20;
+
+    /// <summary>The most Append messages in flight to one follower while replicating.</summary>
+    public int MaxInflightAppends { get; init; } = 256;
+
+    /// <summary>A leader refuses proposals while more than this many bytes are appended but not committed.</summary>
+    public long MaxUncommittedBytes { get; init; } = 64L << 20;
+
+    /// <summary>The most bytes of committed entries handed to the host in one ready batch.</summary>
+    public long MaxCommittedBytesPerReady { get; init; } = 16L << 20;
+
+    /// <summary>The most read requests waiting for confirmation at once.</summary>
+    public int MaxPendingReads { get; init; } = 4096;
+
+    public void Validate()
+    {
+        if (Id <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Id), Id, "node ids are positive");
+        }
+
+        if (HeartbeatIntervalTicks < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(HeartbeatIntervalTicks), HeartbeatIntervalTicks, "at least one tick");
+        }
+
+        if (ElectionTimeoutTicks <= HeartbeatIntervalTicks * 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ElectionTimeoutTicks), ElectionTimeoutTicks, "the election timeout must exceed two heartbeat intervals");
+        }
+
+        if (FastFailover && !PreVote)
+        {
+            throw new ArgumentException("FastFailover needs PreVote: without it a false report would raise the term and depose a healthy leader");
+        }
+
+        if (FastFailoverJitterTicks < 0 || FastFailoverJitterTicks >= ElectionTimeoutTicks)
+        {
+            throw new ArgumentOutOfRangeException(nameof(FastFailoverJitterTicks), FastFailoverJitterTicks, "between 0 and the election timeout");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxAppendBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxInflightAppends, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUncommittedBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxCommittedBytesPerReady, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingReads, 1);
+    }
+}
