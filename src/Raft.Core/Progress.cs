@@ -44,6 +44,9 @@ internal sealed class Progress
     /// <summary>The leader tick at which the snapshot was sent, to retry a lost one.</summary>
     public ulong SnapshotSentTick { get; private set; }
 
+    /// <summary>The leader tick at which <see cref="Match"/> last advanced.</summary>
+    public ulong MatchAdvancedTick { get; set; }
+
     /// <summary>Heard from since the last CheckQuorum period began.</summary>
     public bool RecentActive { get; set; }
 
@@ -83,10 +86,9 @@ internal sealed class Progress
 
     public void BecomeProbe()
     {
-        // After a snapshot the follower has at least the snapshot: resume from just past it.
-        var next = State == ReplicationState.Snapshot ? Math.Max(Match + 1, PendingSnapshot + 1) : Match + 1;
+        // Only what the follower acknowledged is certain: a snapshot that was lost or timed out left it at Match.
         State = ReplicationState.Probe;
-        Next = next;
+        Next = Match + 1;
         ProbeSent = false;
         PendingSnapshot = 0;
         Inflights.Reset();

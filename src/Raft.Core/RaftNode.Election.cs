@@ -114,6 +114,7 @@ public sealed partial class RaftNode
         foreach (var pr in _progress)
         {
             pr.Reset(_log.LastIndex + 1);
+            pr.MatchAdvancedTick = _tick;
             if (pr.Id == Id)
             {
                 pr.Match = _log.Stable;

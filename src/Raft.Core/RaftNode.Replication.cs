@@ -97,6 +97,8 @@ public sealed partial class RaftNode
             return;
         }
 
+        pr.MatchAdvancedTick = _tick;
+
         switch (pr.State)
         {
             case ReplicationState.Probe:
@@ -125,6 +127,14 @@ public sealed partial class RaftNode
         if (pr.State == ReplicationState.Snapshot && _tick - pr.SnapshotSentTick >= (ulong)_options.ElectionTimeoutTicks)
         {
             // The snapshot or its answer was lost: probe again, which resends it if still needed.
+            pr.BecomeProbe();
+        }
+
+        if (pr.State == ReplicationState.Replicate && pr.Inflights.Count > 0
+            && _tick - pr.MatchAdvancedTick >= (ulong)_options.ElectionTimeoutTicks)
+        {
+            // The follower is alive but nothing in the window was acknowledged for an election timeout:
+            // an Append was lost on the way. Resend from what it is known to hold.
             pr.BecomeProbe();
         }
 
@@ -264,7 +274,8 @@ public sealed partial class RaftNode
                 continue;
             }
 
-            var sendIfEmpty = _commitBroadcastPending;
+            // A probe goes out even when empty: its answer tells where the follower's log stands.
+            var sendIfEmpty = _commitBroadcastPending || pr.State == ReplicationState.Probe;
             while (SendAppend(pr, sendIfEmpty))
             {
                 sendIfEmpty = false;

@@ -1,0 +1,273 @@
+using Raft.Core;
+
+namespace Raft.Simulation;
+
+internal enum OpKind : byte
+{
+    Write,
+    ReadIndex,
+    LeaseRead,
+}
+
+internal enum OpStatus : byte
+{
+    Pending,
+    Acknowledged,
+
+    /// <summary>Definitely not applied.</summary>
+    Failed,
+
+    /// <summary>The client gave up or the server crashed: it may or may not have been applied.</summary>
+    Unknown,
+}
+
+internal sealed class ClientOp
+{
+    public required long Id { get; init; }
+
+    public required int Client { get; init; }
+
+    public required OpKind Kind { get; init; }
+
+    public required int Key { get; init; }
+
+    public ulong Value { get; init; }
+
+    public required int Node { get; set; }
+
+    public required long InvokeEvent { get; init; }
+
+    public required long InvokeTick { get; init; }
+
+    public long CompleteEvent { get; set; }
+
+    public OpStatus Status { get; set; }
+
+    public ulong Index { get; set; }
+
+    public ulong Term { get; set; }
+
+    /// <summary>For reads: the smallest write index the read may observe (acknowledged writes and completed reads before it).</summary>
+    public ulong MinVisibleWrite { get; init; }
+
+    /// <summary>For writes: the largest index acknowledged before this write was invoked.</summary>
+    public ulong MaxAckedBeforeInvoke { get; init; }
+
+    public override string ToString() => $"op {Id} client {Client} {Kind} key={Key} value={Value} node={Node} {Status} idx={Index}";
+}
+
+/// <summary>
+/// Raft's safety properties, checked as events happen:
+/// election safety, log matching, leader completeness and state machine safety.
+/// </summary>
+internal sealed class SafetyChecker
+{
+    private readonly Dictionary<ulong, int> _leaderOfTerm = [];
+    private readonly Dictionary<(ulong Index, ulong Term), (ulong PrevTerm, EntryType Type, ReadOnlyMemory<byte> Data)> _entries = [];
+    private readonly List<ulong> _committedTerm = [0];
+    private readonly List<(ulong Term, EntryType Type, ReadOnlyMemory<byte> Data)> _applied = [(0, EntryType.NoOp, ReadOnlyMemory<byte>.Empty)];
+
+    public int Elections { get; private set; }
+
+    public ulong MaxCommitted => (ulong)_committedTerm.Count - 1;
+
+    /// <summary>At most one leader per term.</summary>
+    public void OnLeader(int node, ulong term, RaftNode raft)
+    {
+        Elections++;
+        if (_leaderOfTerm.TryGetValue(term, out var other) && other != node)
+        {
+            throw new SimulationViolation($"election safety: nodes {other} and {node} both lead term {term}");
+        }
+
+        _leaderOfTerm[term] = node;
+
+        // Leader completeness: the new leader holds every entry committed so far.
+        for (var i = (ulong)_committedTerm.Count - 1; i >= 1; i--)
+        {
+            if (i < raft.FirstIndex)
+            {
+                var snapshot = raft.LatestSnapshot;
+                if (snapshot is not null && snapshot.Index < (ulong)_committedTerm.Count && snapshot.Index > 0 && _committedTerm[(int)snapshot.Index] != snapshot.Term)
+                {
+                    throw new SimulationViolation($"leader completeness: leader {node} of term {term} has a snapshot ({snapshot.Index}, t{snapshot.Term}) but t{_committedTerm[(int)snapshot.Index]} was committed there");
+                }
+
+                break;
+            }
+
+            var have = raft.TermAt(i);
+            if (_committedTerm[(int)i] != 0 && have != _committedTerm[(int)i])
+            {
+                throw new SimulationViolation($"leader completeness: leader {node} of term {term} has t{have} at {i} where t{_committedTerm[(int)i]} was committed (last index {raft.LastIndex})");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Log matching, checked entry by entry: an (index, term) pair always carries the same entry and follows the same
+    /// term, so two logs that share an entry share everything before it.
+    /// </summary>
+    public void OnPersisted(int node, RaftNode raft, ReadOnlySpan<Entry> entries)
+    {
+        foreach (ref readonly var e in entries)
+        {
+            var prevTerm = raft.TermAt(e.Index - 1);
+            if (_entries.TryGetValue((e.Index, e.Term), out var known))
+            {
+                if (known.PrevTerm != prevTerm || known.Type != e.Type || !known.Data.Span.SequenceEqual(e.Data.Span))
+                {
+                    throw new SimulationViolation($"log matching: node {node} holds a different entry at ({e.Index}, t{e.Term}) (previous term t{prevTerm}, was t{known.PrevTerm})");
+                }
+            }
+            else
+            {
+                _entries[(e.Index, e.Term)] = (prevTerm, e.Type, e.Data);
+            }
+        }
+    }
+
+    /// <summary>An index, once committed anywhere, is committed with the same term everywhere.</summary>
+    public void OnCommitted(int node, RaftNode raft, ulong from, ulong to)
+    {
+        for (var i = from; i <= to; i++)
+        {
+            if (i < raft.FirstIndex - 1)
+            {
+                continue;
+            }
+
+            var term = raft.TermAt(i);
+            if (term == 0)
+            {
+                continue;
+            }
+
+            if (i < (ulong)_committedTerm.Count)
+            {
+                if (_committedTerm[(int)i] == 0)
+                {
+                    _committedTerm[(int)i] = term;
+                }
+                else if (_committedTerm[(int)i] != term)
+                {
+                    throw new SimulationViolation($"state machine safety: node {node} committed t{term} at {i}, where t{_committedTerm[(int)i]} was committed before");
+                }
+            }
+            else if (i == (ulong)_committedTerm.Count)
+            {
+                _committedTerm.Add(term);
+            }
+            else
+            {
+                // A node restored from a snapshot may skip ahead; what it cannot tell is recorded as 0 (unknown)
+                // and filled in by the next node that commits it.
+                while ((ulong)_committedTerm.Count < i)
+                {
+                    var t = raft.TermAt((ulong)_committedTerm.Count);
+                    _committedTerm.Add(t);
+                }
+
+                _committedTerm.Add(term);
+            }
+        }
+    }
+
+    /// <summary>Every node applies the same entry at each index.</summary>
+    public void OnApplied(int node, in Entry e)
+    {
+        if (e.Index < (ulong)_applied.Count)
+        {
+            var known = _applied[(int)e.Index];
+            if (known.Term != e.Term || known.Type != e.Type || !known.Data.Span.SequenceEqual(e.Data.Span))
+            {
+                throw new SimulationViolation($"state machine safety: node {node} applied ({e.Index}, t{e.Term}) but ({e.Index}, t{known.Term}) was applied elsewhere");
+            }
+        }
+        else if (e.Index == (ulong)_applied.Count)
+        {
+            _applied.Add((e.Term, e.Type, e.Data));
+        }
+        else
+        {
+            throw new SimulationViolation($"state machine safety: node {node} applied {e.Index} before anyone applied {_applied.Count}");
+        }
+
+        if (e.Index < (ulong)_committedTerm.Count && _committedTerm[(int)e.Index] != 0 && _committedTerm[(int)e.Index] != e.Term)
+        {
+            throw new SimulationViolation($"state machine safety: node {node} applied ({e.Index}, t{e.Term}) but t{_committedTerm[(int)e.Index]} is committed there");
+        }
+    }
+
+    public bool TryGetApplied(ulong index, out (ulong Term, EntryType Type, ReadOnlyMemory<byte> Data) entry)
+    {
+        if (index < (ulong)_applied.Count)
+        {
+            entry = _applied[(int)index];
+            return true;
+        }
+
+        entry = default;
+        return false;
+    }
+
+    public ulong MaxApplied => (ulong)_applied.Count - 1;
+}
+
+/// <summary>
+/// Linearizability of reads and writes on each key (linearizability is local, so keys are checked apart).
+/// Writes are ordered by their log index; a read that observed the write at index w is consistent when no
+/// acknowledged write with a larger index finished before the read began, no earlier read saw a later write,
+/// and the write it observed is the one applied at w.
+/// </summary>
+internal sealed class LinearizabilityChecker(SafetyChecker safety)
+{
+    private readonly Dictionary<int, ulong> _maxAckedWrite = [];
+    private readonly Dictionary<int, ulong> _maxObservedRead = [];
+    private ulong _maxAckedAnyKey;
+
+    public int Reads { get; private set; }
+
+    public int Writes { get; private set; }
+
+    public ulong MinVisibleFor(int key) =>
+        Math.Max(_maxAckedWrite.GetValueOrDefault(key), _maxObservedRead.GetValueOrDefault(key));
+
+    public ulong MaxAckedAnyKey => _maxAckedAnyKey;
+
+    public void OnWriteAcknowledged(ClientOp op)
+    {
+        Writes++;
+        if (op.Index <= op.MaxAckedBeforeInvoke)
+        {
+            throw new SimulationViolation($"linearizability: {op} was acknowledged at index {op.Index}, before index {op.MaxAckedBeforeInvoke} acknowledged ahead of its invocation");
+        }
+
+        if (!safety.TryGetApplied(op.Index, out var applied) || !Command.TryDecode(applied.Data.Span, out var key, out var value) || key != op.Key || value != op.Value)
+        {
+            throw new SimulationViolation($"linearizability: {op} was acknowledged but index {op.Index} holds something else");
+        }
+
+        _maxAckedWrite[op.Key] = Math.Max(_maxAckedWrite.GetValueOrDefault(op.Key), op.Index);
+        _maxAckedAnyKey = Math.Max(_maxAckedAnyKey, op.Index);
+    }
+
+    public void OnRead(ClientOp op, ulong value, ulong writeIndex)
+    {
+        Reads++;
+        if (writeIndex != 0)
+        {
+            if (!safety.TryGetApplied(writeIndex, out var applied) || !Command.TryDecode(applied.Data.Span, out var key, out var v) || key != op.Key || v != value)
+            {
+                throw new SimulationViolation($"linearizability: {op} returned value {value} from index {writeIndex}, which is not the write applied there");
+            }
+        }
+
+        if (writeIndex < op.MinVisibleWrite)
+        {
+            throw new SimulationViolation($"linearizability: stale read: {op} observed the write at index {writeIndex}, but the write at index {op.MinVisibleWrite} was acknowledged or observed before the read began");
+        }
+
+        _maxObservedRead[op.Key] = Math.Max(_maxObservedRead.GetValueOrDefault(op.Key), writeIndex);
+    }
+}

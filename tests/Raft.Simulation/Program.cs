@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Raft.Simulation;
+
+/// <summary>
+/// The simulator as a console: <c>dotnet run -c Release --project tests/Raft.Simulation -- --seeds 500 --first-seed 1000</c>
+/// runs seeds 1000..1499; <c>-- --seed N --verbose</c> replays one seed with a trace of every event.
+/// </summary>
+public static class Program
+{
+    public const int DefaultFaultTicks = 3000;
+
+    public static int Main(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ulong first = 1;
+        var count = 100;
+        var ticks = DefaultFaultTicks;
+        var verbose = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--seed":
+                    first = ulong.Parse(args[++i], CultureInfo.InvariantCulture);
+                    count = 1;
+                    break;
+                case "--first-seed":
+                    first = ulong.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--seeds":
+                    count = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--ticks":
+                    ticks = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--verbose":
+                    verbose = true;
+                    break;
+                default:
+                    Console.Error.WriteLine($"unknown argument {args[i]}; use --seeds N --first-seed S [--ticks T] or --seed S [--verbose]");
+                    return 2;
+            }
+        }
+
+        if (verbose)
+        {
+            var traced = Simulator.Run(first, ticks, Console.Out);
+            Console.WriteLine(traced.Passed ? $"seed={first} passed" : $"seed={first} FAILED: {traced.Failure}");
+            return traced.Passed ? 0 : 1;
+        }
+
+        var stopwatch = Stopwatch.StartNew();
+        var outcome = SeedRunner.Run(first, count, ticks, Console.Out);
+        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked");
+        Console.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed");
+        return outcome.Failed == 0 ? 0 : 1;
+    }
+}
+
+/// <summary>Runs a range of seeds on every core and reports each failure with the command that replays it.</summary>
+internal static class SeedRunner
+{
+    public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, IReadOnlyList<SimulationResult> Failures);
+
+    public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output)
+    {
+        var failures = new List<SimulationResult>();
+        var passed = 0;
+        long ticks = 0, elections = 0, writes = 0, reads = 0;
+        var gate = new object();
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+        {
+            var seed = first + (ulong)i;
+            var result = Simulator.Run(seed, faultTicks);
+            lock (gate)
+            {
+                ticks += result.Ticks;
+                elections += result.Elections;
+                writes += result.Writes;
+                reads += result.Reads;
+                if (result.Passed)
+                {
+                    passed++;
+                }
+                else
+                {
+                    failures.Add(result);
+                    output.WriteLine($"seed={seed} FAILED: {result.Failure}");
+                    output.WriteLine($"  {result.Config}");
+                    output.WriteLine($"  replay: dotnet run -c Release --project tests/Raft.Simulation -- --seed {seed} --verbose");
+                }
+            }
+        });
+
+        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, failures);
+    }
+}

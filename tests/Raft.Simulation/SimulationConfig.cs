@@ -1,0 +1,130 @@
+using Raft.Core;
+
+namespace Raft.Simulation;
+
+/// <summary>
+/// Everything one seed decides about a run: the cluster, the network, the faults and the workload.
+/// Drawn from its own generator so that adding a knob to the run does not reshuffle the rest.
+/// </summary>
+internal sealed record SimulationConfig
+{
+    public required ulong Seed { get; init; }
+
+    public required int InitialVoters { get; init; }
+
+    /// <summary>Nodes that start outside the cluster and may be added as learners, then promoted.</summary>
+    public required int Spares { get; init; }
+
+    public required int ElectionTimeoutTicks { get; init; }
+
+    public required int HeartbeatIntervalTicks { get; init; }
+
+    public required bool PreVote { get; init; }
+
+    public required bool CheckQuorum { get; init; }
+
+    public required bool FastFailover { get; init; }
+
+    public required int MaxInflightAppends { get; init; }
+
+    public required long MaxAppendBytes { get; init; }
+
+    public required int MinDelayTicks { get; init; }
+
+    public required int MaxDelayTicks { get; init; }
+
+    public required double LossRate { get; init; }
+
+    public required double DuplicateRate { get; init; }
+
+    public required int MaxDiskLatencyTicks { get; init; }
+
+    public required int FaultTicks { get; init; }
+
+    public required int LivenessTicks { get; init; }
+
+    public required double PartitionRate { get; init; }
+
+    public required double CrashRate { get; init; }
+
+    /// <summary>The chance that a survivor's transport reports a crashed peer as unreachable.</summary>
+    public required double TrueUnreachableRate { get; init; }
+
+    /// <summary>Per tick: a live link breaks and both ends report each other unreachable.</summary>
+    public required double FalseUnreachableRate { get; init; }
+
+    public required double MembershipChangeRate { get; init; }
+
+    public required double TransferRate { get; init; }
+
+    /// <summary>A node compacts once this many entries are applied past its snapshot.</summary>
+    public required int SnapshotEveryEntries { get; init; }
+
+    public required int Clients { get; init; }
+
+    public required int Keys { get; init; }
+
+    public required int MaxPaddingBytes { get; init; }
+
+    public int TotalNodes => InitialVoters + Spares;
+
+    public static SimulationConfig FromSeed(ulong seed, int faultTicks)
+    {
+        var r = new SeededRandom(seed ^ 0xC0FFEE_5EED_0001UL);
+        var et = r.Next(8, 21);
+        var preVote = r.Chance(0.85);
+        var calm = r.Chance(0.15);
+        return new SimulationConfig
+        {
+            Seed = seed,
+            InitialVoters = r.Chance(0.6) ? 3 : 5,
+            Spares = r.Next(0, 3),
+            ElectionTimeoutTicks = et,
+            HeartbeatIntervalTicks = r.Next(1, Math.Max(2, et / 4)),
+            PreVote = preVote,
+            CheckQuorum = r.Chance(0.85),
+            FastFailover = preVote && r.Chance(0.8),
+            MaxInflightAppends = r.Chance(0.3) ? 1 : r.Next(2, 64),
+            MaxAppendBytes = r.Chance(0.3) ? 64 : r.Next(200, 8192),
+            MinDelayTicks = 1,
+            MaxDelayTicks = r.Next(1, Math.Max(2, et / 2)),
+            LossRate = calm ? 0 : r.NextDouble() * 0.1,
+            DuplicateRate = calm ? 0 : r.NextDouble() * 0.05,
+            MaxDiskLatencyTicks = r.Next(0, 3),
+            FaultTicks = faultTicks,
+            LivenessTicks = 3000 + (50 * et),
+            PartitionRate = calm ? 0 : r.NextDouble() * 0.01,
+            CrashRate = calm ? 0 : r.NextDouble() * 0.006,
+            TrueUnreachableRate = 0.5 + (r.NextDouble() * 0.5),
+            FalseUnreachableRate = calm ? 0 : r.NextDouble() * 0.01,
+            MembershipChangeRate = r.Chance(0.5) ? r.NextDouble() * 0.004 : 0,
+            TransferRate = r.Chance(0.5) ? r.NextDouble() * 0.004 : 0,
+            SnapshotEveryEntries = r.Next(10, 300),
+            Clients = r.Next(1, 6),
+            Keys = r.Next(1, 6),
+            MaxPaddingBytes = r.Chance(0.5) ? 0 : r.Next(1, 300),
+        };
+    }
+
+    public RaftOptions OptionsFor(int id) => new()
+    {
+        Id = id,
+        ElectionTimeoutTicks = ElectionTimeoutTicks,
+        HeartbeatIntervalTicks = HeartbeatIntervalTicks,
+        PreVote = PreVote,
+        CheckQuorum = CheckQuorum,
+        FastFailover = FastFailover,
+        FastFailoverJitterTicks = Math.Min(2, ElectionTimeoutTicks - 1),
+        MaxInflightAppends = MaxInflightAppends,
+        MaxAppendBytes = MaxAppendBytes,
+        MaxUncommittedBytes = 1 << 20,
+        MaxCommittedBytesPerReady = 4096,
+        MaxPendingReads = 256,
+    };
+
+    public override string ToString() =>
+        $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} " +
+        $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
+        $"partition={PartitionRate:F4} crash={CrashRate:F4} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
+        $"transfer={TransferRate:F4} snapshotEvery={SnapshotEveryEntries} clients={Clients} keys={Keys}";
+}
