@@ -65,6 +65,10 @@ internal sealed class SafetyChecker
     private readonly Dictionary<ulong, int> _leaderOfTerm = [];
     private readonly Dictionary<(ulong Index, ulong Term), (ulong PrevTerm, EntryType Type, ReadOnlyMemory<byte> Data)> _entries = [];
     private readonly List<ulong> _committedTerm = [0];
+
+    // For each committed index, the lowest term any node was in when it saw the index committed: an upper
+    // bound on the term in which it was committed. Leader completeness speaks of leaders of later terms only.
+    private readonly List<ulong> _committedInTerm = [0];
     private readonly List<(ulong Term, EntryType Type, ReadOnlyMemory<byte> Data)> _applied = [(0, EntryType.NoOp, ReadOnlyMemory<byte>.Empty)];
 
     public int Elections { get; private set; }
@@ -94,6 +98,11 @@ internal sealed class SafetyChecker
                 }
 
                 break;
+            }
+
+            if (_committedInTerm[(int)i] >= term)
+            {
+                continue;
             }
 
             var have = raft.TermAt(i);
@@ -145,6 +154,7 @@ internal sealed class SafetyChecker
 
             if (i < (ulong)_committedTerm.Count)
             {
+                _committedInTerm[(int)i] = Math.Min(_committedInTerm[(int)i], raft.Term);
                 if (_committedTerm[(int)i] == 0)
                 {
                     _committedTerm[(int)i] = term;
@@ -157,6 +167,7 @@ internal sealed class SafetyChecker
             else if (i == (ulong)_committedTerm.Count)
             {
                 _committedTerm.Add(term);
+                _committedInTerm.Add(raft.Term);
             }
             else
             {
@@ -166,9 +177,11 @@ internal sealed class SafetyChecker
                 {
                     var t = raft.TermAt((ulong)_committedTerm.Count);
                     _committedTerm.Add(t);
+                    _committedInTerm.Add(raft.Term);
                 }
 
                 _committedTerm.Add(term);
+                _committedInTerm.Add(raft.Term);
             }
         }
     }

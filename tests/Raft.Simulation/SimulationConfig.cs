@@ -47,6 +47,12 @@ internal sealed record SimulationConfig
 
     public required double CrashRate { get; init; }
 
+    /// <summary>The chance that a newly elected leader is killed within a few ticks (a leader-churn nemesis).</summary>
+    public required double LeaderChurnRate { get; init; }
+
+    /// <summary>The chance that a newly elected leader is cut off from everyone for a while, so it appends entries of its term that nobody else holds.</summary>
+    public required double LeaderIsolationRate { get; init; }
+
     /// <summary>The chance that a survivor's transport reports a crashed peer as unreachable.</summary>
     public required double TrueUnreachableRate { get; init; }
 
@@ -95,6 +101,8 @@ internal sealed record SimulationConfig
             LivenessTicks = 3000 + (50 * et),
             PartitionRate = calm ? 0 : r.NextDouble() * 0.01,
             CrashRate = calm ? 0 : r.NextDouble() * 0.006,
+            LeaderChurnRate = calm || r.Chance(0.5) ? 0 : r.NextDouble() * 0.5,
+            LeaderIsolationRate = calm || r.Chance(0.5) ? 0 : r.NextDouble() * 0.5,
             TrueUnreachableRate = 0.5 + (r.NextDouble() * 0.5),
             FalseUnreachableRate = calm ? 0 : r.NextDouble() * 0.01,
             MembershipChangeRate = r.Chance(0.5) ? r.NextDouble() * 0.004 : 0,
@@ -125,6 +133,6 @@ internal sealed record SimulationConfig
     public override string ToString() =>
         $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} " +
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
-        $"partition={PartitionRate:F4} crash={CrashRate:F4} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
+        $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
         $"transfer={TransferRate:F4} snapshotEvery={SnapshotEveryEntries} clients={Clients} keys={Keys}";
 }

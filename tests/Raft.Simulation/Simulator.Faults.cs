@@ -6,6 +6,7 @@ internal sealed partial class Simulator
 {
     private readonly List<(long Tick, int Node, int Peer)> _scheduledReports = [];
     private readonly Dictionary<ulong, int> _pendingRemovals = [];
+    private readonly List<(long Tick, int Node, ulong Term)> _scheduledCrashes = [];
     private long _partitionHealTick;
     private ulong _markerIndex;
     private ulong _markerTerm;
@@ -23,7 +24,20 @@ internal sealed partial class Simulator
 
         if (_random.Chance(_config.CrashRate))
         {
-            CrashRandomNode();
+            CrashRandomNode(null);
+        }
+
+        for (var i = _scheduledCrashes.Count - 1; i >= 0; i--)
+        {
+            var (at, id, term) = _scheduledCrashes[i];
+            if (at <= _tick)
+            {
+                _scheduledCrashes.RemoveAt(i);
+                if (_nodes[id].Raft is { Role: RaftRole.Leader } raft && raft.Term == term)
+                {
+                    CrashRandomNode(_nodes[id]);
+                }
+            }
         }
 
         if (_random.Chance(_config.FalseUnreachableRate))
@@ -110,6 +124,21 @@ internal sealed partial class Simulator
         _partitionHealTick = _tick + _random.Next(5, 40 * _config.ElectionTimeoutTicks);
     }
 
+    private void IsolateNode(int id, int ticks)
+    {
+        for (var other = 1; other < _nodes.Length; other++)
+        {
+            if (other != id)
+            {
+                _linkDown[id, other] = true;
+                _linkDown[other, id] = true;
+            }
+        }
+
+        _partitionHealTick = _tick + ticks;
+        Trace($"partition: node {id} isolated for {ticks} ticks");
+    }
+
     private void HealPartition()
     {
         Array.Clear(_linkDown);
@@ -117,7 +146,7 @@ internal sealed partial class Simulator
         Trace("partition healed");
     }
 
-    private void CrashRandomNode()
+    private void CrashRandomNode(SimNode? chosen)
     {
         var live = LiveNodes().ToArray();
         var down = _nodes.Skip(1).Count(n => n.Started && !n.Alive && !n.Decommissioned);
@@ -126,7 +155,7 @@ internal sealed partial class Simulator
             return;
         }
 
-        var victim = _random.Chance(0.5) ? CurrentLeader() ?? live[_random.Next(live.Length)] : live[_random.Next(live.Length)];
+        var victim = chosen ?? (_random.Chance(0.5) ? CurrentLeader() ?? live[_random.Next(live.Length)] : live[_random.Next(live.Length)]);
         Crash(victim, "kill -9");
         victim.RestartAtTick = _tick + _random.Next(1, 30 * _config.ElectionTimeoutTicks);
 
@@ -310,6 +339,7 @@ internal sealed partial class Simulator
         _faultPhase = false;
         HealPartition();
         _scheduledReports.Clear();
+        _scheduledCrashes.Clear();
         for (var id = 1; id < _nodes.Length; id++)
         {
             var node = _nodes[id];

@@ -210,6 +210,15 @@ internal sealed partial class Simulator
         {
             Trace($"node {node.Id} leads term {raft.Term}: {raft}");
             _safety.OnLeader(node.Id, raft.Term, raft);
+            if (_faultPhase && _partitionHealTick == 0 && _random.Chance(_config.LeaderIsolationRate))
+            {
+                IsolateNode(node.Id, _random.Next(1, 3 * _config.ElectionTimeoutTicks));
+            }
+
+            if (_faultPhase && _random.Chance(_config.LeaderChurnRate))
+            {
+                _scheduledCrashes.Add((_tick + _random.Next(0, 2 * _config.MaxDelayTicks + 2), node.Id, raft.Term));
+            }
         }
 
         if (raft.Term < node.LastTerm)
