@@ -112,15 +112,20 @@ public sealed partial class RaftNode
 
     private void ReleaseReadsAwaitingCommit()
     {
-        foreach (var read in _readsAwaitingCommit)
+        if (_readsAwaitingCommit.Count == 0)
+        {
+            return;
+        }
+
+        var reads = _readsAwaitingCommit.ToArray();
+        _readsAwaitingCommit.Clear();
+        foreach (var read in reads)
         {
             if (LeaderReadIndex(read.RequestId, read.From) != ReadIndexResult.Pending)
             {
                 FailRead(read);
             }
         }
-
-        _readsAwaitingCommit.Clear();
     }
 
     private void ReleaseConfirmedReads()

@@ -242,7 +242,7 @@ public sealed partial class RaftNode
 
         _log.CommitTo(index);
         _commitBroadcastPending = true;
-        if (!wasCommittedInTerm)
+        if (!wasCommittedInTerm && CommittedInCurrentTerm)
         {
             ReleaseReadsAwaitingCommit();
         }
