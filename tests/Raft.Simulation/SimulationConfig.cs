@@ -78,7 +78,7 @@ internal sealed record SimulationConfig
     {
         var r = new SeededRandom(seed ^ 0xC0FFEE_5EED_0001UL);
         var et = r.Next(8, 21);
-        var preVote = r.Chance(0.85);
+        var preVote = r.Chance(0.75);
         var calm = r.Chance(0.15);
         return new SimulationConfig
         {
@@ -88,7 +88,7 @@ internal sealed record SimulationConfig
             ElectionTimeoutTicks = et,
             HeartbeatIntervalTicks = r.Next(1, Math.Max(2, et / 4)),
             PreVote = preVote,
-            CheckQuorum = r.Chance(0.85),
+            CheckQuorum = r.Chance(0.7),
             FastFailover = preVote && r.Chance(0.8),
             MaxInflightAppends = r.Chance(0.3) ? 1 : r.Next(2, 64),
             MaxAppendBytes = r.Chance(0.3) ? 64 : r.Next(200, 8192),

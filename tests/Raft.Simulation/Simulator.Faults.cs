@@ -7,6 +7,7 @@ internal sealed partial class Simulator
     private readonly List<(long Tick, int Node, int Peer)> _scheduledReports = [];
     private readonly Dictionary<ulong, int> _pendingRemovals = [];
     private readonly List<(long Tick, int Node, ulong Term)> _scheduledCrashes = [];
+    private readonly long[,] _linkBrokenUntil;
     private long _partitionHealTick;
     private ulong _markerIndex;
     private ulong _markerTerm;
@@ -142,6 +143,11 @@ internal sealed partial class Simulator
     private void HealPartition()
     {
         Array.Clear(_linkDown);
+        if (!_faultPhase)
+        {
+            Array.Clear(_linkBrokenUntil);
+        }
+
         _partitionHealTick = 0;
         Trace("partition healed");
     }
@@ -185,7 +191,11 @@ internal sealed partial class Simulator
             return;
         }
 
-        Trace($"link {a.Id}<->{b.Id} breaks (false unreachable reports)");
+        // The link stays down for a while, as a connection that was reset and whose reconnect was refused.
+        var until = _tick + _random.Next(1, 2 * _config.ElectionTimeoutTicks);
+        _linkBrokenUntil[a.Id, b.Id] = until;
+        _linkBrokenUntil[b.Id, a.Id] = until;
+        Trace($"link {a.Id}<->{b.Id} breaks until {until} (false unreachable reports)");
         var kept = new List<(Message, (long, long))>();
         while (_network.TryDequeue(out var m, out var priority))
         {

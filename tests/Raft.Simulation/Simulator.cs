@@ -35,6 +35,7 @@ internal sealed partial class Simulator
         _linearizability = new LinearizabilityChecker(_safety);
         _nodes = new SimNode[config.TotalNodes + 1];
         _linkDown = new bool[config.TotalNodes + 1, config.TotalNodes + 1];
+        _linkBrokenUntil = new long[config.TotalNodes + 1, config.TotalNodes + 1];
         _clients = new ClientState[config.Clients];
         for (var c = 0; c < _clients.Length; c++)
         {
@@ -380,7 +381,7 @@ internal sealed partial class Simulator
 
     private void Send(in Message m)
     {
-        if (_linkDown[m.From, m.To] || _random.Chance(_config.LossRate))
+        if (LinkDown(m.From, m.To) || _random.Chance(_config.LossRate))
         {
             return;
         }
@@ -393,13 +394,15 @@ internal sealed partial class Simulator
         }
     }
 
+    private bool LinkDown(int from, int to) => _linkDown[from, to] || _linkBrokenUntil[from, to] > _tick;
+
     private void DeliverMessages()
     {
         while (_network.TryPeek(out _, out var at) && at.Tick <= _tick)
         {
             var m = _network.Dequeue();
             var to = _nodes[m.To];
-            if (!to.Alive || _linkDown[m.From, m.To])
+            if (!to.Alive || LinkDown(m.From, m.To))
             {
                 continue;
             }

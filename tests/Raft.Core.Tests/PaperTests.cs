@@ -1,0 +1,434 @@
+using Raft.Core;
+
+namespace Raft.Core.Tests;
+
+/// <summary>Scenarios from the Raft paper (§5) and thesis (§3, §6, §9), each told as init, act, check.</summary>
+public sealed class PaperTests
+{
+    private static RaftOptions Options(int id) => new() { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, MaxAppendBytes = 1 };
+
+    [Fact]
+    public void Election_5_2_ThreeNodes_ElectExactlyOneLeaderWhoCommitsItsNoOp()
+    {
+        var cluster = new TestCluster(3);
+
+        var leader = cluster.ElectLeader();
+
+        var term = cluster[leader].Term;
+        Assert.Single(cluster.Nodes.Values, n => n.Role == RaftRole.Leader);
+        Assert.All(cluster.Nodes.Values, n => Assert.Equal(term, n.Term));
+        Assert.All(cluster.Nodes.Values, n => Assert.Equal(1UL, n.CommitIndex));
+        Assert.Equal(EntryType.NoOp, cluster.Applied[leader][0].Type);
+    }
+
+    [Fact]
+    public void Replication_5_3_CommittedEntriesAreAppliedEverywhereInOrder()
+    {
+        var cluster = new TestCluster(5);
+        var leader = cluster.ElectLeader();
+
+        for (var i = 0; i < 20; i++)
+        {
+            cluster.Propose(leader, $"x{i}");
+        }
+
+        cluster.Tick(3);
+
+        var expected = Enumerable.Range(0, 20).Select(i => $"x{i}").ToList();
+        Assert.All(cluster.Nodes.Keys, id => Assert.Equal(expected, cluster.AppliedCommands(id)));
+    }
+
+    [Fact]
+    public void VoteRestriction_5_4_1_CandidateWithStaleLog_IsRefused()
+    {
+        // Node 3 missed the entry of term 2 that 1 and 2 hold.
+        var cluster = new TestCluster(
+            Options,
+            (1, 2, 0, 0, [1, 2]),
+            (2, 2, 0, 0, [1, 2]),
+            (3, 2, 0, 0, [1]));
+
+        cluster[3].Campaign();
+        cluster.Settle();
+
+        Assert.NotEqual(RaftRole.Leader, cluster[3].Role);
+        Assert.True(cluster[3].Term >= 3);
+
+        // Either up-to-date node can win, and keeps the entry.
+        var leader = cluster.ElectLeader();
+        Assert.NotEqual(3, leader);
+        Assert.Equal(2UL, cluster[3].TermAt(2));
+    }
+
+    /// <summary>
+    /// Figure 8: S1 leads term 4 holding (2, t2), which S5 overwrote with (2, t3) as leader of term 3. Once S1 has
+    /// copied (2, t2) to a majority it must still not count it committed: S5 can win again and overwrite it.
+    /// Only when S1's own term-4 entry reaches a majority is index 2 committed, and then S5 can never lead.
+    /// </summary>
+    [Fact]
+    public void Figure8_5_4_2_LeaderNeverCommitsAnEntryOfAnEarlierTermByCountingReplicas()
+    {
+        var cluster = new TestCluster(
+            Options,
+            (1, 3, 0, 1, [1, 2]),
+            (2, 3, 0, 1, [1, 2]),
+            (3, 3, 0, 1, [1]),
+            (4, 3, 0, 1, [1]),
+            (5, 3, 5, 1, [1, 3]));
+
+        // (c) S5 is down; S1 wins term 4 with S2 and S3 and appends its no-op at index 3.
+        cluster.Crash(5);
+        cluster.Cut(1, 4);
+        cluster[1].Campaign();
+        cluster.Settle();
+        Assert.Equal(RaftRole.Leader, cluster[1].Role);
+        Assert.Equal(4UL, cluster[1].Term);
+
+        // S3 gets (2, t2) but not (3, t4); S2 has everything. Three of five hold index 2.
+        cluster.Drop = m => m is { Type: MessageType.Append, To: 3 } && m.Entries.Span.ToArray().Any(e => e.Index == 3);
+        cluster.Settle();
+        Assert.Equal(2UL, cluster[3].LastIndex);
+        Assert.Equal(2UL, cluster[3].TermAt(2));
+        Assert.Equal(1UL, cluster[1].CommitIndex);
+
+        // (d) S1 crashes; S5 returns and wins term 5 with S3 and S4, whose logs end in term 2 or earlier.
+        cluster.Crash(1);
+        cluster.Drop = null;
+        cluster.Heal();
+        cluster.Restart(5);
+        cluster[5].Campaign();
+        cluster.Settle();
+        Assert.Equal(RaftRole.Leader, cluster[5].Role);
+        cluster.Tick(2);
+
+        // S5 replaced (2, t2) on S3: it was never committed, so nothing committed was lost.
+        Assert.Equal(3UL, cluster[3].TermAt(2));
+        Assert.DoesNotContain(cluster.Applied[2].Concat(cluster.Applied[3]), e => e.Index == 2 && e.Term == 2);
+    }
+
+    [Fact]
+    public void Figure8_5_4_2_OnceTheCurrentTermEntryIsOnAMajority_TheEarlierEntryIsCommittedToo()
+    {
+        var cluster = new TestCluster(
+            Options,
+            (1, 3, 0, 1, [1, 2]),
+            (2, 3, 0, 1, [1, 2]),
+            (3, 3, 0, 1, [1]),
+            (4, 3, 0, 1, [1]),
+            (5, 3, 5, 1, [1, 3]));
+        cluster.Crash(5);
+        cluster[1].Campaign();
+        cluster.Settle();
+        cluster.Tick(2);
+
+        Assert.Equal(3UL, cluster[1].CommitIndex);
+
+        // (e) S5 can no longer win: a majority holds (3, t4), which is more up to date than its (2, t3).
+        cluster.Crash(1);
+        cluster.Restart(5);
+        cluster[5].Campaign();
+        cluster.Settle();
+        Assert.NotEqual(RaftRole.Leader, cluster[5].Role);
+    }
+
+    [Fact]
+    public void LogRepair_5_3_FollowerWithAConflictingTail_IsOverwrittenInFewRoundTrips()
+    {
+        // Figure 7 (f): a follower that led terms 2 and 3 and holds many entries nobody else has.
+        ulong[] leaderLog = [1, 1, 1, 4, 4, 5, 5, 6, 6, 6];
+        ulong[] strayLog = [1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3];
+        var cluster = new TestCluster(
+            Options,
+            (1, 6, 0, 3, leaderLog),
+            (2, 6, 0, 3, leaderLog),
+            (3, 6, 0, 3, strayLog));
+        cluster.Isolate(3);
+        cluster[1].Campaign();
+        cluster.Settle();
+        Assert.Equal(RaftRole.Leader, cluster[1].Role);
+
+        cluster.Heal();
+        var before = cluster.Delivered;
+        cluster.Tick(2);
+
+        Assert.Equal(cluster[1].LastIndex, cluster[3].LastIndex);
+        for (var i = 1UL; i <= cluster[1].LastIndex; i++)
+        {
+            Assert.Equal(cluster[1].TermAt(i), cluster[3].TermAt(i));
+        }
+
+        // The conflict hint skips a whole term per round trip rather than one entry at a time.
+        var appendsTo3 = cluster.Delivered - before;
+        Assert.True(appendsTo3 < 40, $"{appendsTo3} messages delivered");
+    }
+
+    [Fact]
+    public void PreVote_9_6_FollowerRejoiningAfterPartition_DoesNotDisruptTheLeader()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, PreVote = true, CheckQuorum = false, FastFailover = false });
+        var leader = cluster.ElectLeader();
+        var term = cluster[leader].Term;
+        var follower = cluster.Nodes.Keys.First(id => id != leader);
+
+        cluster.Isolate(follower);
+        cluster.Tick(50);
+        cluster.Heal();
+        cluster.Tick(5);
+
+        Assert.Equal(leader, cluster.Leader());
+        Assert.Equal(term, cluster[leader].Term);
+        Assert.Equal(term, cluster[follower].Term);
+    }
+
+    [Fact]
+    public void WithoutPreVote_FollowerRejoiningAfterPartition_RaisesTheTermAndDisruptsTheLeader()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, PreVote = false, CheckQuorum = false, FastFailover = false });
+        var leader = cluster.ElectLeader();
+        var term = cluster[leader].Term;
+        var follower = cluster.Nodes.Keys.First(id => id != leader);
+
+        cluster.Isolate(follower);
+        cluster.Tick(50);
+        cluster.Heal();
+        cluster.Tick(5);
+
+        Assert.True(cluster[follower].Term > term);
+        Assert.True(cluster[leader].Term > term);
+    }
+
+    [Fact]
+    public void CheckQuorum_6_2_IsolatedLeader_StepsDownWithinTwoElectionTimeouts()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+
+        cluster.Isolate(leader);
+        cluster.Tick(20);
+
+        Assert.NotEqual(RaftRole.Leader, cluster[leader].Role);
+        Assert.Equal(ProposeResult.NotLeader, cluster[leader].Propose(new byte[1], out _));
+    }
+
+    [Fact]
+    public void PeerUnreachable_OneFollowerTransientDrop_DoesNotDethroneAHealthyLeader()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, FastFailoverJitterTicks = 0 });
+        var leader = cluster.ElectLeader();
+        var term = cluster[leader].Term;
+        var follower = cluster.Nodes.Keys.First(id => id != leader);
+
+        // Its connection to the leader broke and the reconnect was refused, but the leader is alive.
+        cluster[follower].PeerUnreachable(leader);
+        cluster.Settle();
+        Assert.Equal(RaftRole.PreCandidate, cluster[follower].Role);
+        cluster.Tick(3);
+
+        Assert.Equal(leader, cluster.Leader());
+        Assert.Equal(term, cluster[leader].Term);
+        Assert.Equal(leader, cluster[follower].LeaderId);
+    }
+
+    [Fact]
+    public void PeerUnreachable_LeaderCrash_FollowersElectANewLeaderLongBeforeTheElectionTimeout()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 50, HeartbeatIntervalTicks = 5, FastFailoverJitterTicks = 2 });
+        var leader = cluster.ElectLeader(400);
+
+        cluster.Crash(leader);
+        foreach (var id in cluster.Nodes.Keys.Where(id => id != leader))
+        {
+            cluster[id].PeerUnreachable(leader);
+        }
+
+        cluster.Settle();
+        var ticks = 0;
+        while (cluster.Leader() is null && ticks < 50)
+        {
+            cluster.Tick();
+            ticks++;
+        }
+
+        Assert.NotNull(cluster.Leader());
+        Assert.True(ticks <= 3, $"took {ticks} ticks, election timeout is 50");
+    }
+
+    [Fact]
+    public void ReadIndex_6_4_IsConfirmedByAHeartbeatRound_AndServedOnFollowersThroughTheLeader()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        var index = cluster.Propose(leader, "a");
+        cluster.Tick();
+        var follower = cluster.Nodes.Keys.First(id => id != leader);
+
+        Assert.Equal(ReadIndexResult.Pending, cluster[leader].ReadIndex(7));
+        Assert.Equal(ReadIndexResult.Pending, cluster[follower].ReadIndex(8));
+        cluster.ProcessReadies();
+        Assert.Empty(cluster.ReadStates);
+        cluster.Settle();
+
+        Assert.Contains(cluster.ReadStates, r => r.Node == leader && r.State.RequestId == 7 && r.State.Index >= index && r.State.Status == ReadStatus.Ready);
+        Assert.Contains(cluster.ReadStates, r => r.Node == follower && r.State.RequestId == 8 && r.State.Index >= index && r.State.Status == ReadStatus.Ready);
+    }
+
+    [Fact]
+    public void ReadIndex_IsolatedLeader_NeverConfirmsAndFailsWhenItStepsDown()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        cluster.Isolate(leader);
+
+        cluster[leader].ReadIndex(9);
+        cluster.Tick(25);
+
+        Assert.Equal([(leader, new ReadState(9, 0, ReadStatus.Failed))], cluster.ReadStates);
+    }
+
+    [Fact]
+    public void LeaseRead_6_4_1_HeldWhileAQuorumAnswers_LostWithinAnElectionTimeoutOfIsolation()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        cluster.Tick(2);
+        Assert.True(cluster[leader].TryLeaseRead(out var index));
+        Assert.Equal(cluster[leader].CommitIndex, index);
+
+        cluster.Isolate(leader);
+        cluster.Tick(9);
+
+        Assert.False(cluster[leader].TryLeaseRead(out _));
+    }
+
+    [Fact]
+    public void LeaseRead_WithoutCheckQuorum_IsRefused()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, CheckQuorum = false });
+        var leader = cluster.ElectLeader();
+        cluster.Tick(2);
+
+        Assert.False(cluster[leader].TryLeaseRead(out _));
+    }
+
+    [Fact]
+    public void LeaseRead_LeaderThatLostItsLinkToAFollower_StopsCountingThatFollower()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        cluster.Tick(2);
+        var followers = cluster.Nodes.Keys.Where(id => id != leader).ToArray();
+
+        cluster[leader].PeerUnreachable(followers[0]);
+        Assert.True(cluster[leader].TryLeaseRead(out _));
+        cluster[leader].PeerUnreachable(followers[1]);
+
+        Assert.False(cluster[leader].TryLeaseRead(out _));
+    }
+
+    [Fact]
+    public void LeadershipTransfer_3_10_CatchesTheTargetUpThenHandsOver_RefusingProposalsMeanwhile()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        var target = cluster.Nodes.Keys.First(id => id != leader);
+        cluster.Cut(leader, target);
+        for (var i = 0; i < 5; i++)
+        {
+            cluster.Propose(leader, $"p{i}");
+        }
+
+        cluster.Tick();
+        Assert.True(cluster[target].LastIndex < cluster[leader].LastIndex);
+
+        Assert.Equal(TransferResult.Started, cluster[leader].TransferLeadership(target));
+        Assert.Equal(ProposeResult.TransferInProgress, cluster[leader].Propose(new byte[1], out _));
+        cluster.Heal();
+        cluster.Tick(2);
+
+        Assert.Equal(target, cluster.Leader());
+        Assert.Equal(5, cluster.AppliedCommands(target).Count);
+    }
+
+    [Fact]
+    public void LeadershipTransfer_ToAnUnreachableTarget_IsAbandonedAfterAnElectionTimeout()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        var target = cluster.Nodes.Keys.First(id => id != leader);
+        cluster.Crash(target);
+
+        Assert.Equal(TransferResult.Started, cluster[leader].TransferLeadership(target));
+        cluster.Tick(11);
+
+        Assert.Equal(0, cluster[leader].LeadTransferee);
+        Assert.Equal(leader, cluster.Leader());
+        Assert.Equal(ProposeResult.Accepted, cluster[leader].Propose(new byte[1], out _));
+    }
+
+    [Fact]
+    public void Membership_4_1_LearnerIsAddedCaughtUpAndPromoted_OneChangeAtATime()
+    {
+        var cluster = new TestCluster(
+            id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1 },
+            (1, 0, 0, 0, []),
+            (2, 0, 0, 0, []),
+            (3, 0, 0, 0, []));
+        var leader = cluster.ElectLeader();
+        cluster.Propose(leader, "before");
+        cluster.Tick();
+
+        Assert.Equal(ProposeResult.Accepted, cluster[leader].ProposeMembershipChange(new(MembershipChangeKind.AddLearner, 4), out _, out _));
+        Assert.Equal(ProposeResult.MembershipChangePending, cluster[leader].ProposeMembershipChange(new(MembershipChangeKind.Remove, 3), out _, out _));
+        cluster.Tick(2);
+
+        Assert.True(cluster[leader].Membership.IsLearner(4));
+        Assert.Equal(ProposeResult.Accepted, cluster[leader].ProposeMembershipChange(new(MembershipChangeKind.PromoteLearner, 4), out _, out _));
+        cluster.Tick(2);
+        Assert.True(cluster[leader].Membership.IsVoter(4));
+        Assert.Equal(4, cluster[leader].Membership.Voters.Length);
+
+        Assert.Equal(ProposeResult.InvalidMembershipChange, cluster[leader].ProposeMembershipChange(new(MembershipChangeKind.AddVoter, 4), out _, out var error));
+        Assert.Contains("already a voter", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Membership_RemovedLeader_StepsDownOnceItsRemovalCommits()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+
+        Assert.Equal(ProposeResult.Accepted, cluster[leader].ProposeMembershipChange(new(MembershipChangeKind.Remove, leader), out _, out _));
+        cluster.Tick(2);
+
+        Assert.NotEqual(RaftRole.Leader, cluster[leader].Role);
+        cluster.Crash(leader);
+        var next = cluster.ElectLeader();
+        Assert.NotEqual(leader, next);
+        Assert.Equal(2, cluster[next].Membership.Voters.Length);
+    }
+
+    [Fact]
+    public void Snapshot_7_FollowerBehindTheCompactionPoint_IsSentTheSnapshot()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        var lagging = cluster.Nodes.Keys.First(id => id != leader);
+        cluster.Crash(lagging);
+        for (var i = 0; i < 10; i++)
+        {
+            cluster.Propose(leader, $"s{i}");
+        }
+
+        cluster.Tick(2);
+        var applied = cluster[leader].AppliedIndex;
+        var snapshot = cluster[leader].Compact(applied, "state"u8.ToArray());
+        Assert.Equal(applied + 1, cluster[leader].FirstIndex);
+
+        cluster.Restart(lagging);
+        cluster.Tick(3);
+
+        Assert.Equal(snapshot.Index, cluster[lagging].LatestSnapshot?.Index);
+        Assert.Equal(cluster[leader].CommitIndex, cluster[lagging].CommitIndex);
+        Assert.Equal(cluster[leader].Membership, cluster[lagging].Membership);
+    }
+}
