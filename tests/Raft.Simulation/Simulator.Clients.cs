@@ -51,7 +51,7 @@ internal sealed partial class Simulator
         }
 
         var roll = _random.NextDouble();
-        var kind = roll < 0.55 ? OpKind.Write : roll < 0.85 ? OpKind.ReadIndex : OpKind.LeaseRead;
+        var kind = roll < 0.5 ? OpKind.Write : roll < 0.75 ? OpKind.ReadIndex : OpKind.LeaseRead;
         var key = _random.Next(_config.Keys);
         var guess = _nodes[client.LeaderGuess];
         var node = (kind == OpKind.ReadIndex && _random.Chance(0.5)) || !guess.Alive ? live[_random.Next(live.Length)] : guess;

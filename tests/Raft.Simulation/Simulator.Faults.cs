@@ -7,6 +7,8 @@ internal sealed partial class Simulator
     private readonly List<(long Tick, int Node, int Peer)> _scheduledReports = [];
     private readonly Dictionary<ulong, int> _pendingRemovals = [];
     private readonly List<(long Tick, int Node, ulong Term)> _scheduledCrashes = [];
+    private readonly List<(int Leader, ulong Term, int Follower, long From, long Until)> _stabilityWatches = [];
+    private long _lastLinkBreakTick = -1_000_000;
     private readonly long[,] _linkBrokenUntil;
     private long _partitionHealTick;
     private ulong _markerIndex;
@@ -212,6 +214,43 @@ internal sealed partial class Simulator
 
         Input(a, new NodeInput(NodeInputKind.Unreachable, default, b.Id));
         Input(b, new NodeInput(NodeInputKind.Unreachable, default, a.Id));
+
+        // A break that overlaps another one may cut the leader from a majority; only lone breaks are watched.
+        var overlaps = _tick - _lastLinkBreakTick < 4 * _config.ElectionTimeoutTicks;
+        _lastLinkBreakTick = _tick;
+        if (overlaps)
+        {
+            _stabilityWatches.Clear();
+            return;
+        }
+
+        var leader = CurrentLeader();
+        if (_config.WatchLeaderStability && leader is not null && (leader == a || leader == b) && leader.Raft!.Membership.Voters.Length >= 3)
+        {
+            var follower = leader == a ? b : a;
+            _stabilityWatches.Add((leader.Id, leader.Raft.Term, follower.Id, _tick, until + (2 * _config.ElectionTimeoutTicks)));
+        }
+    }
+
+    // A healthy leader is not deposed because one follower's link to it dropped for a while (PreVote and the
+    // voters' own view of the leader see to that).
+    private void CheckLeaderStability()
+    {
+        for (var i = _stabilityWatches.Count - 1; i >= 0; i--)
+        {
+            var (leader, term, follower, from, until) = _stabilityWatches[i];
+            var raft = _nodes[leader].Raft;
+            if (raft is null || _tick > until)
+            {
+                _stabilityWatches.RemoveAt(i);
+                continue;
+            }
+
+            if (raft.Role != RaftRole.Leader || raft.Term != term)
+            {
+                throw new SimulationViolation($"stability: leader {leader} of term {term} was deposed (now {raft}) by a transient drop of its link to follower {follower} at tick {from}");
+            }
+        }
     }
 
     private void RestartDueNodes()
@@ -350,6 +389,7 @@ internal sealed partial class Simulator
         HealPartition();
         _scheduledReports.Clear();
         _scheduledCrashes.Clear();
+        _stabilityWatches.Clear();
         for (var id = 1; id < _nodes.Length; id++)
         {
             var node = _nodes[id];

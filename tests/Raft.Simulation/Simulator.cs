@@ -108,6 +108,7 @@ internal sealed partial class Simulator
                 Drive(node);
             }
 
+            CheckLeaderStability();
             if (!_faultPhase && LivenessReached())
             {
                 Trace("liveness reached");

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using Xunit.Abstractions;
+
+namespace Raft.Simulation;
+
+public sealed class SimulationTests(ITestOutputHelper output)
+{
+    /// <summary>Seeds 1..2000, each a 3000-tick fault phase then healing; a failure names its replay command.</summary>
+    [Fact]
+    public void TwoThousandSeeds_KeepEverySafetyAndLivenessProperty()
+    {
+        var log = new StringWriter();
+        var stopwatch = Stopwatch.StartNew();
+
+        var outcome = SeedRunner.Run(first: 1, count: 2000, Program.DefaultFaultTicks, log);
+
+        output.WriteLine(log.ToString());
+        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked in {stopwatch.Elapsed.TotalSeconds:F1} s");
+        Assert.True(outcome.Failed == 0, log.ToString());
+        Assert.Equal(2000, outcome.Passed);
+        Assert.True(outcome.Writes > 100_000 && outcome.Reads > 100_000, "the workload must exercise the cluster");
+    }
+
+    [Fact]
+    public void SameSeed_SameRun()
+    {
+        var first = Simulator.Run(424242, 1500);
+        var second = Simulator.Run(424242, 1500);
+
+        Assert.Equal(first, second);
+    }
+
+    [Fact]
+    public void Trace_ReplaysEveryEvent()
+    {
+        var trace = new StringWriter();
+
+        var result = Simulator.Run(7, 300, trace);
+
+        Assert.True(result.Passed, result.Failure);
+        var text = trace.ToString();
+        Assert.Contains("config nodes=", text, StringComparison.Ordinal);
+        Assert.Contains("deliver ", text, StringComparison.Ordinal);
+        Assert.Contains(" leads term ", text, StringComparison.Ordinal);
+    }
+}
