@@ -150,6 +150,15 @@ public sealed partial class FileLogStore
         {
             var expectedIndex = firstIndex + (ulong)count;
             var status = LogRecordCodec.TryReadRecord(bytes[offset..], _options.EntryBytesMax, out var size, out var term, out var index, out _);
+            if (status == LogRecordCodec.ReadStatus.TooLong
+                && LogRecordCodec.TryReadRecord(bytes[offset..], int.MaxValue - LogRecordCodec.RecordHeaderBytes, out _, out _, out _, out _) == LogRecordCodec.ReadStatus.Valid)
+            {
+                // Intact, just bigger than this configuration allows: the options shrank, nothing is damaged.
+                var length = LogRecordCodec.PeekLength(bytes[offset..]);
+                ThrowCorrupted(path, offset,
+                    $"record {expectedIndex} carries {length} bytes, more than EntryBytesMax ({_options.EntryBytesMax}); open the log with EntryBytesMax of at least {length}");
+            }
+
             if (status != LogRecordCodec.ReadStatus.Valid)
             {
                 var problem = status switch

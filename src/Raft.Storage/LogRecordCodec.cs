@@ -71,6 +71,11 @@ internal static class LogRecordCodec
             return "segment header fails its CRC";
         }
 
+        if (BinaryPrimitives.ReadUInt32LittleEndian(source[20..]) != 0)
+        {
+            return "segment header has non-zero reserved bytes";
+        }
+
         var version = BinaryPrimitives.ReadUInt16LittleEndian(source[4..]);
         if (version != SegmentVersion)
         {
@@ -118,6 +123,9 @@ internal static class LogRecordCodec
     /// Validates the record at the start of <paramref name="source"/>. On <see cref="ReadStatus.Valid"/>,
     /// <paramref name="recordBytes"/> is its size and the header fields are decoded.
     /// </summary>
+    /// <summary>The declared payload length of a record header, before any validation.</summary>
+    public static uint PeekLength(ReadOnlySpan<byte> header) => BinaryPrimitives.ReadUInt32LittleEndian(header);
+
     public static ReadStatus TryReadRecord(
         ReadOnlySpan<byte> source, int entryBytesMax, out int recordBytes, out ulong term, out ulong index, out EntryType type)
     {
