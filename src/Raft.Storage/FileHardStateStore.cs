@@ -57,6 +57,7 @@ public sealed class FileHardStateStore : IHardStateStore
         path = Path.GetFullPath(path);
         if (!File.Exists(path))
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             CreateFile(path);
         }
 

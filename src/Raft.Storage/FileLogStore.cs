@@ -226,6 +226,11 @@ public sealed partial class FileLogStore : ILogStore
 
                 _slots.DropFront((int)(throughIndex + 1 - _firstIndex));
                 _firstIndex = throughIndex + 1;
+                if (_durableIndex < throughIndex)
+                {
+                    // Compacted entries are covered by the snapshot: nothing at or below here is waiting for an fsync.
+                    Volatile.Write(ref _durableIndex, throughIndex);
+                }
 
                 // A closed segment whose successor starts at or below the new first index holds only compacted
                 // entries. Oldest first, so that a crash part way leaves a contiguous log.
@@ -406,12 +411,10 @@ public sealed partial class FileLogStore : ILogStore
 
         // Newest first, so that a crash part way leaves a prefix of the log. The first segment stays even when
         // it empties: it is where the next append goes.
-        var removed = false;
         while (_segments.Count > 1 && Active.FirstIndex > lastIndexKept)
         {
             RemoveSegmentLocked(Active);
             _segments.RemoveAt(_segments.Count - 1);
-            removed = true;
         }
 
         var segment = Active;
@@ -425,12 +428,8 @@ public sealed partial class FileLogStore : ILogStore
         }
 
         // Durable before returning: a removed entry must not come back after a crash, and a deleted segment
-        // must not reappear next to entries that replace it.
+        // (already durably gone) must not reappear next to entries that replace it.
         RandomAccess.FlushToDisk(segment.Handle);
-        if (removed)
-        {
-            DirectorySync.Flush(_directory);
-        }
 
         _slots.TruncateTo((int)(lastIndexKept + 1 - _firstIndex));
         if (_durableIndex > lastIndexKept)
@@ -464,9 +463,14 @@ public sealed partial class FileLogStore : ILogStore
         }
     }
 
+    /// <summary>
+    /// Deletes a segment file and makes the deletion durable before the next one, so that a crash part way
+    /// through a truncation or compaction leaves the order the caller chose: never a hole in the middle.
+    /// </summary>
     private void RemoveSegmentLocked(Segment segment)
     {
         File.Delete(segment.Path);
+        DirectorySync.Flush(_directory);
         if (_syncing)
         {
             _retired.Add(segment);

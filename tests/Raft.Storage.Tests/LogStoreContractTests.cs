@@ -289,7 +289,7 @@ public abstract class LogStoreContractTests<TLog> : IDisposable
 
             Assert.Equal(first, Log.FirstIndex);
             Assert.Equal(first + (ulong)model.Count - 1, Log.LastIndex);
-            Assert.True(Log.DurableIndex <= Log.LastIndex);
+            Assert.InRange(Log.DurableIndex, Log.FirstIndex - 1, Log.LastIndex);
         }
 
         if (model.Count > 0)
