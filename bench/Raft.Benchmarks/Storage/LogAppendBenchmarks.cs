@@ -43,7 +43,7 @@ public class LogAppendBenchmarks
 
         while (_log.FirstIndex == 1)
         {
-            Append();
+            AppendBatch(_log);
         }
 
         _log.Sync();
@@ -60,6 +60,12 @@ public class LogAppendBenchmarks
     public ulong Append()
     {
         var log = _log!;
+        AppendBatch(log);
+        return Fsync ? log.Sync() : log.LastIndex;
+    }
+
+    private void AppendBatch(FileLogStore log)
+    {
         var next = log.LastIndex + 1;
         for (var i = 0; i < _batch.Length; i++)
         {
@@ -71,7 +77,5 @@ public class LogAppendBenchmarks
         {
             log.CompactPrefix(log.LastIndex - RetainedEntries);
         }
-
-        return Fsync ? log.Sync() : log.LastIndex;
     }
 }
