@@ -1,0 +1,4 @@
+using BenchmarkDotNet.Running;
+
+// dotnet run -c Release --project bench/Raft.Benchmarks -- --filter '*LogAppend*' [--job short]
+BenchmarkSwitcher.FromAssembly(typeof(Raft.Benchmarks.Storage.LogAppendBenchmarks).Assembly).Run(args);
