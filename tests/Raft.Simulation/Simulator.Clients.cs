@@ -54,7 +54,9 @@ internal sealed partial class Simulator
         var kind = roll < 0.5 ? OpKind.Write : roll < 0.75 ? OpKind.ReadIndex : OpKind.LeaseRead;
         var key = _random.Next(_config.Keys);
         var guess = _nodes[client.LeaderGuess];
-        var node = (kind == OpKind.ReadIndex && _random.Chance(0.5)) || !guess.Alive ? live[_random.Next(live.Length)] : guess;
+        // Clients mostly go to the leader they believe in, sometimes to any node (which redirects them).
+        var anyNode = kind == OpKind.ReadIndex ? _random.Chance(0.5) : _random.Chance(0.2);
+        var node = anyNode || !guess.Alive ? live[_random.Next(live.Length)] : guess;
         if (node.PendingReady is not null)
         {
             client.NextAttemptTick = _tick + 1;
@@ -220,6 +222,9 @@ internal sealed partial class Simulator
         }
 
         Resolve(op, OpStatus.Unknown);
+
+        // A client that timed out stops trusting its leader.
+        _clients[op.Client].LeaderGuess = 1 + _random.Next(_nodes.Length - 1);
     }
 
     private void Resolve(ClientOp op, OpStatus status)
