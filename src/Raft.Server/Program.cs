@@ -1,0 +1,19 @@
+namespace Raft.Server;
+
+/// <summary>
+/// One executable, two commands: <c>Raft.Server [configuration]</c> runs one node; <c>Raft.Server cluster [options]</c>
+/// starts and supervises N local nodes (what <c>run-cluster.sh</c> and <c>run-cluster.ps1</c> call).
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Length > 0 && args[0] == "cluster")
+        {
+            return await Launcher.ClusterCommand.RunAsync(args[1..], Console.Out, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return await NodeHost.RunAsync(args).ConfigureAwait(false);
+    }
+}
