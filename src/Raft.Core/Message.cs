@@ -64,7 +64,7 @@ public struct Message
     /// <summary>Append: term of the entry before <see cref="Entries"/>. Votes: term of the candidate's last entry. Rejected append: the follower's conflict term hint.</summary>
     public ulong LogTerm { get; set; }
 
-    /// <summary>Append: index of the entry before <see cref="Entries"/>. Votes: the candidate's last index. Append response: match index, or the rejected index. Read index response: the read index.</summary>
+    /// <summary>Append: index of the entry before <see cref="Entries"/>. Votes: the candidate's last index. Append response: match index, or the rejected index. Heartbeat response: the follower's last index. Read index response: the read index.</summary>
     public ulong Index { get; set; }
 
     /// <summary>The leader's commit index (Append, Heartbeat).</summary>

@@ -44,6 +44,11 @@ internal sealed class Progress
     /// <summary>The leader tick at which the snapshot was sent, to retry a lost one.</summary>
     public ulong SnapshotSentTick { get; private set; }
 
+    /// <summary>The sequence number of the last heartbeat sent to this follower, and <see cref="Next"/> when it was sent.</summary>
+    public ulong HeartbeatSent { get; set; }
+
+    public ulong NextAtHeartbeat { get; set; }
+
     /// <summary>The leader tick at which <see cref="Match"/> last advanced.</summary>
     public ulong MatchAdvancedTick { get; set; }
 

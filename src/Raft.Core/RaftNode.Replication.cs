@@ -130,11 +130,14 @@ public sealed partial class RaftNode
             pr.BecomeProbe();
         }
 
-        if (pr.State == ReplicationState.Replicate && pr.Inflights.Count > 0
-            && _tick - pr.MatchAdvancedTick >= (ulong)_options.ElectionTimeoutTicks)
+        // The answer says how long the follower's log was when the heartbeat arrived. Appends sent before that
+        // heartbeat travel ahead of it on an ordered connection, so a shorter log means they were lost: resend
+        // from what the follower is known to hold instead of waiting on a window that will never drain. A window
+        // with no acknowledgement for an election timeout is treated the same way.
+        var appendsLost = m.Context == pr.HeartbeatSent && m.Index + 1 < pr.NextAtHeartbeat;
+        var windowStuck = pr.Inflights.Count > 0 && _tick - pr.MatchAdvancedTick >= (ulong)_options.ElectionTimeoutTicks;
+        if (pr.State == ReplicationState.Replicate && (appendsLost || windowStuck))
         {
-            // The follower is alive but nothing in the window was acknowledged for an election timeout:
-            // an Append was lost on the way. Resend from what it is known to hold.
             pr.BecomeProbe();
         }
 
@@ -214,7 +217,7 @@ public sealed partial class RaftNode
     {
         // The leader sends at most the follower's match index, so this never commits an unknown entry.
         _log.CommitTo(Math.Min(m.Commit, _log.LastIndex));
-        Send(new Message { Type = MessageType.HeartbeatResponse, To = m.From, Context = m.Context });
+        Send(new Message { Type = MessageType.HeartbeatResponse, To = m.From, Context = m.Context, Index = _log.LastIndex });
     }
 
     // Advances the commit index to what a majority of voters hold, but only through an entry of the
@@ -334,6 +337,8 @@ public sealed partial class RaftNode
                 continue;
             }
 
+            pr.HeartbeatSent = _heartbeatSeq;
+            pr.NextAtHeartbeat = pr.Next;
             Send(new Message
             {
                 Type = MessageType.Heartbeat,

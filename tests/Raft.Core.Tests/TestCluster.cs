@@ -91,6 +91,13 @@ internal sealed class TestCluster
 
     public bool IsUp(int id) => !_down.Contains(id);
 
+    /// <summary>Starts a node outside the cluster (empty log, no membership), ready to be added.</summary>
+    public void AddNode(int id)
+    {
+        _disks[id] = new Disk { Snapshot = new Snapshot(new SnapshotMetadata(0, 0, Membership.Empty), ReadOnlyMemory<byte>.Empty) };
+        Nodes[id] = Boot(id);
+    }
+
     /// <summary>Ticks every live node once, then delivers everything until the cluster is quiet.</summary>
     public void Tick(int times = 1)
     {
@@ -165,7 +172,7 @@ internal sealed class TestCluster
     {
         for (var i = 0; i < maxTicks; i++)
         {
-            if (Leader() is { } leader && Nodes.Where(kv => IsUp(kv.Key)).All(kv => kv.Value.LeaderId == leader))
+            if (Leader() is { } leader && Nodes.Where(kv => IsUp(kv.Key) && kv.Value.Membership.Contains(kv.Key)).All(kv => kv.Value.LeaderId == leader))
             {
                 return leader;
             }
@@ -194,13 +201,13 @@ internal sealed class TestCluster
     {
         var m = InFlight[index];
         InFlight.RemoveAt(index);
-        if (!IsUp(m.To) || _cut.Contains((m.From, m.To)) || (Drop?.Invoke(m) ?? false))
+        if (!Nodes.TryGetValue(m.To, out var to) || !IsUp(m.To) || _cut.Contains((m.From, m.To)) || (Drop?.Invoke(m) ?? false))
         {
             return;
         }
 
         Delivered++;
-        Nodes[m.To].Step(m);
+        to.Step(m);
     }
 
     private void Process(int id)

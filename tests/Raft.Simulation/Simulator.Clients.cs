@@ -55,7 +55,7 @@ internal sealed partial class Simulator
         var key = _random.Next(_config.Keys);
         var guess = _nodes[client.LeaderGuess];
         // Clients mostly go to the leader they believe in, sometimes to any node (which redirects them).
-        var anyNode = kind == OpKind.ReadIndex ? _random.Chance(0.5) : _random.Chance(0.2);
+        var anyNode = kind == OpKind.Write ? _random.Chance(0.2) : _random.Chance(0.5);
         var node = anyNode || !guess.Alive ? live[_random.Next(live.Length)] : guess;
         if (node.PendingReady is not null)
         {
