@@ -73,6 +73,9 @@ internal sealed class SafetyChecker
 
     public int Elections { get; private set; }
 
+    /// <summary>The highest term of any entry committed so far.</summary>
+    public ulong MaxCommittedTerm { get; private set; }
+
     public ulong MaxCommitted => (ulong)_committedTerm.Count - 1;
 
     /// <summary>At most one leader per term.</summary>
@@ -151,6 +154,8 @@ internal sealed class SafetyChecker
             {
                 continue;
             }
+
+            MaxCommittedTerm = Math.Max(MaxCommittedTerm, term);
 
             if (i < (ulong)_committedTerm.Count)
             {

@@ -109,6 +109,7 @@ internal sealed partial class Simulator
             }
 
             CheckLeaderStability();
+            CheckLeases();
             if (!_faultPhase && LivenessReached())
             {
                 Trace("liveness reached");
@@ -392,6 +393,20 @@ internal sealed partial class Simulator
         {
             var delay = _random.Next(_config.MinDelayTicks, _config.MaxDelayTicks + 1);
             _network.Enqueue(m, (_tick + delay, _sendSeq++));
+        }
+    }
+
+    // A leader may serve reads from its lease only while nobody else can commit: once an entry of a later term
+    // is committed anywhere, a lease that still holds would let it return stale data.
+    private void CheckLeases()
+    {
+        foreach (var node in LiveNodes())
+        {
+            var raft = node.Raft!;
+            if (raft.Role == RaftRole.Leader && node.PendingReady is null && raft.TryLeaseRead(out var index) && _safety.MaxCommittedTerm > raft.Term)
+            {
+                throw new SimulationViolation($"lease: leader {node.Id} of term {raft.Term} holds a lease (read index {index}) though an entry of term {_safety.MaxCommittedTerm} is committed");
+            }
         }
     }
 

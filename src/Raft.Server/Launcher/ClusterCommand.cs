@@ -1,12 +1,318 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
 namespace Raft.Server.Launcher;
 
-/// <summary>The <c>cluster</c> command: starts N local nodes, reports the leader, stops them all on Ctrl+C or SIGTERM.</summary>
+/// <summary>
+/// The <c>cluster</c> command: starts N nodes on 127.0.0.1 as child processes of this one, waits until they agree
+/// on a leader, prints every endpoint and the leader, reports leader changes and node exits while it runs, and on
+/// Ctrl+C or SIGTERM stops every node it started (SIGTERM first, so a leader hands over; then kill).
+/// </summary>
 public static class ClusterCommand
 {
-    public static Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
+    public const string Usage =
+        "usage: Raft.Server cluster [--nodes N] [--base-port P] [--peer-base-port Q] [--data DIR] [--clean] [--leader-timeout S] [-- node options]\n" +
+        "  starts N nodes (default 3): node i serves HTTP on 127.0.0.1:P+i-1 (default 5001...) and peers on 127.0.0.1:Q+i-1 (default 7001...),\n" +
+        "  keeps its data in DIR/node-i (default ./data) and its log in DIR/node-i.log; --clean wipes DIR first.\n" +
+        "  Anything after -- is passed to every node, e.g. -- --Node:FollowerMode=Reject";
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
-        throw new NotSupportedException("the launcher is being assembled");
+        if (!ClusterLaunchOptions.TryParse(args, out var options, out var error))
+        {
+            await output.WriteLineAsync(error).ConfigureAwait(false);
+            await output.WriteLineAsync(Usage).ConfigureAwait(false);
+            return 2;
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
+
+        await using var cluster = new LocalCluster(options, output);
+        try
+        {
+            cluster.Start();
+            var leader = await cluster.WaitForLeaderAsync(options.LeaderTimeout, stop.Token).ConfigureAwait(false);
+            if (leader is null)
+            {
+                await output.WriteLineAsync($"no leader within {options.LeaderTimeout.TotalSeconds:F0} s; see the node logs in {options.DataDirectory}").ConfigureAwait(false);
+                return 1;
+            }
+
+            await cluster.PrintEndpointsAsync(leader.Value).ConfigureAwait(false);
+            await cluster.WatchAsync(leader.Value, stop.Token).ConfigureAwait(false);
+            return 0;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return 0;
+        }
+        finally
+        {
+            await output.WriteLineAsync("stopping every node").ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Parsed and validated arguments of the <c>cluster</c> command.</summary>
+public sealed record ClusterLaunchOptions
+{
+    public int Nodes { get; init; } = 3;
+
+    public int BasePort { get; init; } = 5001;
+
+    public int PeerBasePort { get; init; } = 7001;
+
+    public string DataDirectory { get; init; } = Path.GetFullPath("data");
+
+    public bool Clean { get; init; }
+
+    public TimeSpan LeaderTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public IReadOnlyList<string> NodeArguments { get; init; } = [];
+
+    public static bool TryParse(string[] args, out ClusterLaunchOptions options, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        options = new ClusterLaunchOptions();
+        error = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (arg == "--")
+            {
+                options = options with { NodeArguments = args[(i + 1)..] };
+                break;
+            }
+
+            if (arg == "--clean")
+            {
+                options = options with { Clean = true };
+                continue;
+            }
+
+            if (i + 1 >= args.Length)
+            {
+                error = $"{arg} needs a value";
+                return false;
+            }
+
+            var value = args[++i];
+            switch (arg)
+            {
+                case "--nodes" when int.TryParse(value, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 9:
+                    options = options with { Nodes = n };
+                    break;
+                case "--base-port" when int.TryParse(value, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65000:
+                    options = options with { BasePort = p };
+                    break;
+                case "--peer-base-port" when int.TryParse(value, CultureInfo.InvariantCulture, out var q) && q is > 0 and < 65000:
+                    options = options with { PeerBasePort = q };
+                    break;
+                case "--data":
+                    options = options with { DataDirectory = Path.GetFullPath(value) };
+                    break;
+                case "--leader-timeout" when int.TryParse(value, CultureInfo.InvariantCulture, out var s) && s > 0:
+                    options = options with { LeaderTimeout = TimeSpan.FromSeconds(s) };
+                    break;
+                default:
+                    error = $"unknown option or bad value: {arg} {value}";
+                    return false;
+            }
+        }
+
+        var httpPorts = Enumerable.Range(options.BasePort, options.Nodes);
+        var peerPorts = Enumerable.Range(options.PeerBasePort, options.Nodes);
+        if (httpPorts.Intersect(peerPorts).Any())
+        {
+            error = "the HTTP and peer port ranges overlap";
+            return false;
+        }
+
+        return true;
+    }
+
+    public int HttpPort(int id) => BasePort + id - 1;
+
+    public int PeerPort(int id) => PeerBasePort + id - 1;
+
+    public string HttpEndpoint(int id) => $"http://127.0.0.1:{HttpPort(id)}";
+
+    /// <summary>The command line of node <paramref name="id"/>: the full membership, its data directory, then the pass-through options.</summary>
+    public IReadOnlyList<string> ArgumentsFor(int id)
+    {
+        var list = new List<string>
+        {
+            $"--Node:Id={id}",
+            $"--Node:DataDirectory={Path.Combine(DataDirectory, $"node-{id}")}",
+        };
+        for (var j = 1; j <= Nodes; j++)
+        {
+            list.Add($"--Node:Peers:{j}=127.0.0.1:{PeerPort(j)}");
+            list.Add($"--Node:HttpEndpoints:{j}={HttpEndpoint(j)}");
+        }
+
+        list.AddRange(NodeArguments);
+        return list;
+    }
+}
+
+/// <summary>The node processes one <c>cluster</c> command started; disposing stops every one of them.</summary>
+internal sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output) : IAsyncDisposable
+{
+    private static readonly TimeSpan GracefulStop = TimeSpan.FromSeconds(10);
+
+    private readonly Dictionary<int, Process> _processes = [];
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+
+    public void Start()
+    {
+        if (options.Clean && Directory.Exists(options.DataDirectory))
+        {
+            Directory.Delete(options.DataDirectory, recursive: true);
+        }
+
+        Directory.CreateDirectory(options.DataDirectory);
+        for (var id = 1; id <= options.Nodes; id++)
+        {
+            _processes[id] = NodeProcess.Start(options.ArgumentsFor(id), Path.Combine(options.DataDirectory, $"node-{id}.log"));
+        }
+    }
+
+    /// <summary>Polls every node's <c>/v1/cluster</c> until a majority name the same leader.</summary>
+    public async Task<int?> WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            while (true)
+            {
+                var leader = await PollLeaderAsync(deadline.Token).ConfigureAwait(false);
+                if (leader is not null)
+                {
+                    return leader;
+                }
+
+                await Task.Delay(100, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    public async Task PrintEndpointsAsync(int leader)
+    {
+        for (var id = 1; id <= options.Nodes; id++)
+        {
+            await output.WriteLineAsync($"node {id}: {options.HttpEndpoint(id)}  peers 127.0.0.1:{options.PeerPort(id)}  pid {_processes[id].Id}  log {Path.Combine(options.DataDirectory, $"node-{id}.log")}").ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
+        await output.WriteLineAsync("Ctrl+C stops every node.").ConfigureAwait(false);
+    }
+
+    /// <summary>Reports node exits and leader changes until cancelled.</summary>
+    public async Task WatchAsync(int leader, CancellationToken cancellationToken)
+    {
+        var exited = new HashSet<int>();
+        while (true)
+        {
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            foreach (var (id, process) in _processes)
+            {
+                if (process.HasExited && exited.Add(id))
+                {
+                    await output.WriteLineAsync($"node {id} exited with code {process.ExitCode}").ConfigureAwait(false);
+                }
+            }
+
+            var current = await PollLeaderAsync(cancellationToken).ConfigureAwait(false);
+            if (current is not null && current != leader)
+            {
+                leader = current.Value;
+                await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<int?> PollLeaderAsync(CancellationToken cancellationToken)
+    {
+        var votes = new Dictionary<int, int>();
+        for (var id = 1; id <= options.Nodes; id++)
+        {
+            if (_processes[id].HasExited)
+            {
+                continue;
+            }
+
+            try
+            {
+                using var response = await _http.GetAsync(new Uri($"{options.HttpEndpoint(id)}/v1/cluster"), cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                {
+                    continue;
+                }
+
+                using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (doc.RootElement.TryGetProperty("leaderId", out var leaderId) && leaderId.TryGetInt32(out var l) && l > 0)
+                {
+                    votes[l] = votes.GetValueOrDefault(l) + 1;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet, or gone.
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // This node did not answer in time.
+            }
+        }
+
+        var majority = (options.Nodes / 2) + 1;
+        foreach (var (candidate, count) in votes)
+        {
+            if (count >= majority)
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        foreach (var process in _processes.Values)
+        {
+            NodeProcess.Terminate(process);
+        }
+
+        foreach (var (id, process) in _processes)
+        {
+            using var wait = new CancellationTokenSource(GracefulStop);
+            try
+            {
+                await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await output.WriteLineAsync($"node {id} did not stop within {GracefulStop.TotalSeconds:F0} s: killing it").ConfigureAwait(false);
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            process.Dispose();
+        }
     }
 }
