@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -42,7 +43,7 @@ public static class NodeHost
         WebApplication app;
         try
         {
-            app = Build(args, DefaultTransport);
+            app = Build(args);
         }
         catch (NodeConfigurationException ex)
         {
@@ -61,11 +62,11 @@ public static class NodeHost
     /// <summary>
     /// Builds the node's web application from ASP.NET Core configuration (appsettings.json, environment, command
     /// line; section <c>Node</c>). Throws <see cref="NodeConfigurationException"/> before anything is opened when
-    /// the configuration is unusable.
+    /// the configuration is unusable. Peers talk over <see cref="TcpPeerTransport"/> unless
+    /// <paramref name="transportFactory"/> supplies another transport (tests run several nodes in one process).
     /// </summary>
-    public static WebApplication Build(string[] args, PeerTransportFactory transportFactory)
+    public static WebApplication Build(string[] args, PeerTransportFactory? transportFactory = null)
     {
-        ArgumentNullException.ThrowIfNull(transportFactory);
         var builder = WebApplication.CreateBuilder(args);
         var options = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
         var errors = options.Validate();
@@ -87,7 +88,7 @@ public static class NodeHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(services => new NodeLoop(
             options,
-            sink => transportFactory(options, sink),
+            sink => transportFactory is null ? CreateTcpTransport(options, sink, services.GetRequiredService<ILoggerFactory>()) : transportFactory(options, sink),
             services.GetRequiredService<NodeMetrics>(),
             services.GetRequiredService<ILoggerFactory>().CreateLogger("Raft.Server.NodeLoop"),
             services.GetRequiredService<TimeProvider>()));
@@ -136,8 +137,28 @@ public static class NodeHost
         }
     }
 
-    private static IPeerTransport DefaultTransport(NodeOptions options, IPeerMessageSink sink) =>
-        throw new NodeConfigurationException("this build has no TCP peer transport");
+    private static TcpPeerTransport CreateTcpTransport(NodeOptions options, IPeerMessageSink sink, ILoggerFactory loggers)
+    {
+        // Listen on this node's own peer address; a host name (not an IP literal) listens on every interface.
+        var own = options.Peers[options.Id];
+        var listen = IPEndPoint.TryParse(own, out var ip) && ip.Port != 0
+            ? ip
+            : new IPEndPoint(IPAddress.IPv6Any, int.Parse(own.AsSpan(own.LastIndexOf(':') + 1), NumberStyles.None, CultureInfo.InvariantCulture));
+        var transport = new TcpPeerTransport(
+            new TcpPeerTransportOptions
+            {
+                NodeId = options.Id,
+                ClusterId = options.ClusterId,
+                ListenEndPoint = listen,
+                // Timeouts follow the Raft timing, so a dead peer is given up on within an election timeout.
+                ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
+                ReconnectBackoffMax = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
+            },
+            sink,
+            loggers.CreateLogger("Raft.Transport"));
+        transport.SetPeers(options.Peers);
+        return transport;
+    }
 }
 
 /// <summary>Starts the node loop with the host, and on shutdown hands leadership over before stopping it.</summary>
