@@ -1,11 +1,187 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Raft.Server.Api;
+using Raft.Transport;
+
 namespace Raft.Server;
+
+/// <summary>Makes the peer transport of a node; the node loop is its sink.</summary>
+public delegate IPeerTransport PeerTransportFactory(NodeOptions options, IPeerMessageSink sink);
+
+/// <summary>The configuration is unusable; the message lists every problem.</summary>
+public sealed class NodeConfigurationException : Exception
+{
+    public NodeConfigurationException()
+    {
+    }
+
+    public NodeConfigurationException(string message)
+        : base(message)
+    {
+    }
+
+    public NodeConfigurationException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
 
 /// <summary>Runs one node: configuration, storage, transport, the node loop and the HTTP API.</summary>
 public static class NodeHost
 {
-    public static Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        throw new NotSupportedException("the node host is being assembled");
+        WebApplication app;
+        try
+        {
+            app = Build(args);
+        }
+        catch (NodeConfigurationException ex)
+        {
+            await Console.Error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            return 2;
+        }
+
+        await using (app.ConfigureAwait(false))
+        {
+            await app.RunAsync().ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// Builds the node's web application from ASP.NET Core configuration (appsettings.json, environment, command
+    /// line; section <c>Node</c>). Throws <see cref="NodeConfigurationException"/> before anything is opened when
+    /// the configuration is unusable. Peers talk over <see cref="TcpPeerTransport"/> unless
+    /// <paramref name="transportFactory"/> supplies another transport (tests run several nodes in one process).
+    /// </summary>
+    public static WebApplication Build(string[] args, PeerTransportFactory? transportFactory = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var options = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new NodeConfigurationException("invalid configuration:\n  " + string.Join("\n  ", errors));
+        }
+
+        var url = options.HttpEndpoints[options.Id];
+        builder.WebHost.UseUrls(url);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // The handler enforces MaxValueBytes with a JSON 413; Kestrel only has to let such bodies reach it.
+            kestrel.Limits.MaxRequestBodySize = Math.Max(30L << 20, (long)options.MaxValueBytes + 1);
+        });
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<NodeMetrics>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(services => new NodeLoop(
+            options,
+            sink => transportFactory is null ? CreateTcpTransport(options, sink, services.GetRequiredService<ILoggerFactory>()) : transportFactory(options, sink),
+            services.GetRequiredService<NodeMetrics>(),
+            services.GetRequiredService<ILoggerFactory>().CreateLogger("Raft.Server.NodeLoop"),
+            services.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton(_ => new LeaderRouting(options, new HttpClient(new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(100, options.ElectionTimeoutMs)),
+        })
+        {
+            Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs),
+        }));
+        builder.Services.AddHostedService<NodeService>();
+
+        var app = builder.Build();
+        app.Use(RaftHeadersAndMetrics);
+        KvApi.Map(app);
+        ClusterApi.Map(app);
+        return app;
+    }
+
+    // Every response carries the node's view of index, term and leader; a handler's more specific value
+    // (a write's entry index, a forwarded answer's headers) wins. Requests are counted by route and status.
+    private static async Task RaftHeadersAndMetrics(HttpContext context, RequestDelegate next)
+    {
+        var node = context.RequestServices.GetRequiredService<NodeLoop>();
+        context.Response.OnStarting(static state =>
+        {
+            var (context, node) = ((HttpContext, NodeLoop))state;
+            var view = node.View;
+            var headers = context.Response.Headers;
+            headers.TryAdd(ApiHeaders.Index, view.AppliedIndex.ToString(CultureInfo.InvariantCulture));
+            headers.TryAdd(ApiHeaders.Term, view.Term.ToString(CultureInfo.InvariantCulture));
+            headers.TryAdd(ApiHeaders.Leader, view.LeaderId.ToString(CultureInfo.InvariantCulture));
+            return Task.CompletedTask;
+        }, (context, node));
+
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "unmatched";
+            context.RequestServices.GetRequiredService<NodeMetrics>().CountRequest(route, context.Request.Method, context.Response.StatusCode);
+        }
+    }
+
+    private static TcpPeerTransport CreateTcpTransport(NodeOptions options, IPeerMessageSink sink, ILoggerFactory loggers)
+    {
+        // Listen on this node's own peer address; a host name (not an IP literal) listens on every interface.
+        var own = options.Peers[options.Id];
+        var listen = IPEndPoint.TryParse(own, out var ip) && ip.Port != 0
+            ? ip
+            : new IPEndPoint(IPAddress.IPv6Any, int.Parse(own.AsSpan(own.LastIndexOf(':') + 1), NumberStyles.None, CultureInfo.InvariantCulture));
+        var transport = new TcpPeerTransport(
+            new TcpPeerTransportOptions
+            {
+                NodeId = options.Id,
+                ClusterId = options.ClusterId,
+                ListenEndPoint = listen,
+                // Timeouts follow the Raft timing, so a dead peer is given up on within an election timeout.
+                ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
+                ReconnectBackoffMax = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
+            },
+            sink,
+            loggers.CreateLogger("Raft.Transport"));
+        transport.SetPeers(options.Peers);
+        return transport;
+    }
+}
+
+/// <summary>Starts the node loop with the host, and on shutdown hands leadership over before stopping it.</summary>
+internal sealed class NodeService(NodeLoop node, NodeOptions options, ILogger<NodeService> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => node.StartAsync(cancellationToken);
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (node.View.Role == Core.RaftRole.Leader && options.Peers.Count > 1 && options.ShutdownTransferTimeoutMs > 0)
+        {
+            try
+            {
+                var outcome = await node.TransferLeadershipAsync(0, cancellationToken)
+                    .WaitAsync(TimeSpan.FromMilliseconds(options.ShutdownTransferTimeoutMs), cancellationToken).ConfigureAwait(false);
+                NodeLog.StoppingAfterTransfer(logger, options.Id, outcome.Detail, outcome.LeaderId);
+            }
+            catch (Exception ex) when (ex is NodeRequestException or TimeoutException or OperationCanceledException)
+            {
+                NodeLog.StoppingWithoutTransfer(logger, options.Id, ex.Message);
+            }
+        }
+
+        await node.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -61,4 +61,118 @@ public sealed class NodeOptions
 
     /// <summary>Compact the log with a snapshot once this many entries are applied past the last one.</summary>
     public int SnapshotEveryEntries { get; set; } = 10_000;
+
+    /// <summary>How long an HTTP request waits for the node (a commit, a read index, a transfer) before answering 504.</summary>
+    public int RequestTimeoutMs { get; set; } = 10_000;
+
+    /// <summary>On shutdown, how long a leader waits for a follower to take over before it stops anyway.</summary>
+    public int ShutdownTransferTimeoutMs { get; set; } = 2_000;
+
+    /// <summary>Every problem with this configuration, each naming its key; empty when it is usable.</summary>
+    public List<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Id <= 0)
+        {
+            errors.Add($"Node:Id must be a positive node id (got {Id})");
+        }
+
+        if (string.IsNullOrWhiteSpace(ClusterId))
+        {
+            errors.Add("Node:ClusterId must not be empty");
+        }
+
+        if (Peers.Count == 0)
+        {
+            errors.Add("Node:Peers must list every voter, this node included (Node:Peers:1=127.0.0.1:7001 ...)");
+        }
+        else if (!Peers.ContainsKey(Id))
+        {
+            errors.Add($"Node:Peers has no entry for this node (Node:Peers:{Id})");
+        }
+
+        foreach (var (id, endpoint) in Peers)
+        {
+            if (id <= 0)
+            {
+                errors.Add($"Node:Peers:{id}: node ids are positive");
+            }
+
+            var colon = endpoint?.LastIndexOf(':') ?? -1;
+            if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is 0 or > 65535)
+            {
+                errors.Add($"Node:Peers:{id} must be host:port (got '{endpoint}')");
+            }
+        }
+
+        if (!HttpEndpoints.ContainsKey(Id))
+        {
+            errors.Add($"Node:HttpEndpoints has no entry for this node (Node:HttpEndpoints:{Id}=http://127.0.0.1:5001)");
+        }
+
+        foreach (var (id, url) in HttpEndpoints)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                errors.Add($"Node:HttpEndpoints:{id} must be an absolute http(s) URL (got '{url}')");
+            }
+        }
+
+        foreach (var id in Peers.Keys)
+        {
+            if (!HttpEndpoints.ContainsKey(id))
+            {
+                errors.Add($"Node:HttpEndpoints has no entry for peer {id}: followers could not route requests to it as leader");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            errors.Add("Node:DataDirectory must not be empty");
+        }
+
+        if (TickMs < 1)
+        {
+            errors.Add($"Node:TickMs must be at least 1 (got {TickMs})");
+        }
+        else
+        {
+            if (HeartbeatIntervalMs < TickMs)
+            {
+                errors.Add($"Node:HeartbeatIntervalMs ({HeartbeatIntervalMs}) must be at least one tick (Node:TickMs = {TickMs})");
+            }
+
+            if (ElectionTimeoutMs / TickMs <= 2 * Math.Max(1, HeartbeatIntervalMs / TickMs))
+            {
+                errors.Add($"Node:ElectionTimeoutMs ({ElectionTimeoutMs}) must exceed two heartbeat intervals (Node:HeartbeatIntervalMs = {HeartbeatIntervalMs})");
+            }
+        }
+
+        if (MaxKeyBytes is < 1 or > ushort.MaxValue)
+        {
+            errors.Add($"Node:MaxKeyBytes must lie in [1, {ushort.MaxValue}] (got {MaxKeyBytes})");
+        }
+
+        if (MaxValueBytes is < 0 or > 64 << 20)
+        {
+            errors.Add($"Node:MaxValueBytes must lie in [0, {64 << 20}] (got {MaxValueBytes})");
+        }
+
+        if (SnapshotEveryEntries < 1)
+        {
+            errors.Add($"Node:SnapshotEveryEntries must be at least 1 (got {SnapshotEveryEntries})");
+        }
+
+        if (RequestTimeoutMs < 1)
+        {
+            errors.Add($"Node:RequestTimeoutMs must be at least 1 (got {RequestTimeoutMs})");
+        }
+
+        if (ShutdownTransferTimeoutMs < 0)
+        {
+            errors.Add($"Node:ShutdownTransferTimeoutMs must not be negative (got {ShutdownTransferTimeoutMs})");
+        }
+
+        return errors;
+    }
 }

@@ -1,0 +1,93 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Raft.Core;
+
+namespace Raft.Server.Api;
+
+/// <summary>Cluster status, planned leadership transfer, health and metrics.</summary>
+internal static class ClusterApi
+{
+    public static void Map(IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/v1/cluster", StatusAsync);
+        routes.MapPost("/v1/cluster/transfer-leader", TransferAsync);
+        routes.MapGet("/health/live", (NodeLoop node) => Health("live", node.View, StatusCodes.Status200OK));
+        routes.MapGet("/health/ready", Ready);
+        routes.MapGet("/metrics", (NodeMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+    }
+
+    private static async Task<IResult> StatusAsync(HttpContext context, NodeLoop node, NodeOptions options)
+    {
+        try
+        {
+            var status = await node.GetStatusAsync(context.RequestAborted)
+                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
+            return Results.Json(status, ApiJsonContext.Default.ClusterStatus);
+        }
+        catch (NodeRequestException ex)
+        {
+            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", ex.Message);
+        }
+        catch (TimeoutException)
+        {
+            return ApiResults.Timeout("the status request");
+        }
+    }
+
+    private static async Task<IResult> TransferAsync(HttpContext context, string? to, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    {
+        var target = 0;
+        if (to is not null && (!int.TryParse(to, NumberStyles.None, CultureInfo.InvariantCulture, out target) || !options.Peers.ContainsKey(target)))
+        {
+            return ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_target", $"to must name a member's id (got '{to}')");
+        }
+
+        if (node.View.Role != RaftRole.Leader)
+        {
+            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+        }
+
+        if (target == options.Id)
+        {
+            return ApiResults.Error(StatusCodes.Status409Conflict, "already_leader", $"node {target} is already the leader");
+        }
+
+        try
+        {
+            var outcome = await node.TransferLeadershipAsync(target, context.RequestAborted)
+                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
+            return outcome.Completed
+                ? Results.Json(new TransferResponse(outcome.From, outcome.To, outcome.LeaderId, outcome.Detail), ApiJsonContext.Default.TransferResponse)
+                : ApiResults.Error(StatusCodes.Status409Conflict, "transfer_failed", outcome.Detail);
+        }
+        catch (NodeRequestException ex)
+        {
+            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return ApiResults.Timeout("the transfer");
+        }
+    }
+
+    private static IResult Ready(NodeLoop node)
+    {
+        var view = node.View;
+        if (view.LeaderId == 0)
+        {
+            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_ready", "no leader is known");
+        }
+
+        if (view.AppliedIndex < view.CommitIndex)
+        {
+            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_ready", $"applied {view.AppliedIndex} of {view.CommitIndex} committed entries");
+        }
+
+        return Health("ready", view, StatusCodes.Status200OK);
+    }
+
+    private static IResult Health(string status, NodeView view, int code) =>
+        Results.Json(new HealthResponse(status, view.LeaderId, view.CommitIndex, view.AppliedIndex), ApiJsonContext.Default.HealthResponse, statusCode: code);
+}

@@ -1,0 +1,257 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Raft.Core;
+using Raft.KeyValue;
+
+namespace Raft.Server.Api;
+
+/// <summary>
+/// The key-value routes. Writes are served by the leader and answer only once their entry is committed and
+/// applied; reads are served where they arrive at the consistency asked for.
+/// </summary>
+internal static class KvApi
+{
+    private const int ListLimitDefault = 100;
+    private const int ListLimitMax = 10_000;
+
+    public static void Map(IEndpointRouteBuilder routes)
+    {
+        routes.MapPut("/v1/kv/{**key}", PutAsync);
+        routes.MapGet("/v1/kv/{**key}", GetAsync);
+        routes.MapDelete("/v1/kv/{**key}", DeleteAsync);
+        routes.MapGet("/v1/kv", ListAsync);
+    }
+
+    private static async Task<IResult> PutAsync(HttpContext context, string? key, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    {
+        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var length = context.Request.ContentLength;
+        if (length > options.MaxValueBytes)
+        {
+            return TooLarge(length.Value, options);
+        }
+
+        var value = await ReadBodyAsync(context.Request, options.MaxValueBytes, context.RequestAborted).ConfigureAwait(false);
+        if (value is null)
+        {
+            return TooLarge(null, options);
+        }
+
+        if (node.View.Role != RaftRole.Leader)
+        {
+            return await routing.RouteAsync(context, node.View.LeaderId, value).ConfigureAwait(false);
+        }
+
+        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value), value, static (context, outcome) =>
+            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ApiJsonContext.Default.PutResponse)).ConfigureAwait(false);
+    }
+
+    private static async Task<IResult> DeleteAsync(HttpContext context, string? key, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    {
+        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (node.View.Role != RaftRole.Leader)
+        {
+            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+        }
+
+        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!), null, static (context, outcome) =>
+            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ApiJsonContext.Default.DeleteResponse)).ConfigureAwait(false);
+    }
+
+    private static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing, byte[] command, byte[]? body, Func<HttpContext, WriteOutcome, IResult> answer)
+    {
+        try
+        {
+            var outcome = await node.ProposeAsync(command, context.RequestAborted)
+                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
+            if (outcome.Result.Status == KvApplyStatus.Invalid)
+            {
+                // Only a bug could get here: the command was encoded by this process from a checked key.
+                return ApiResults.Error(StatusCodes.Status500InternalServerError, "invalid_command", $"entry {outcome.Result.Index} was refused by the state machine");
+            }
+
+            context.Response.Headers[ApiHeaders.Index] = outcome.Result.Index.ToString(CultureInfo.InvariantCulture);
+            return answer(context, outcome);
+        }
+        catch (NodeRequestException ex)
+        {
+            return await ApiResults.FromNodeError(context, ex, routing, body).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return ApiResults.Timeout("the write");
+        }
+    }
+
+    private static async Task<IResult> GetAsync(HttpContext context, string? key, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    {
+        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (!TryParseConsistency(consistency, out var level))
+        {
+            return BadConsistency(consistency);
+        }
+
+        if (level == ReadConsistency.Lease && node.View.Role != RaftRole.Leader)
+        {
+            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var outcome = await node.GetAsync(key!, level, context.RequestAborted)
+                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
+            context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
+            if (!outcome.Found)
+            {
+                return ApiResults.Error(StatusCodes.Status404NotFound, "not_found", $"no key '{key}'");
+            }
+
+            context.Response.Headers[ApiHeaders.Version] = outcome.Value.Version.ToString(CultureInfo.InvariantCulture);
+            context.Response.Headers[ApiHeaders.CreateIndex] = outcome.Value.CreateIndex.ToString(CultureInfo.InvariantCulture);
+            return Results.Bytes(outcome.Value.Value, "application/octet-stream");
+        }
+        catch (NodeRequestException ex)
+        {
+            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return ApiResults.Timeout("the read");
+        }
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, string? prefix, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    {
+        if (ApiResults.CheckKey(prefix, options.MaxKeyBytes, allowEmpty: true) is { } invalid)
+        {
+            return invalid;
+        }
+
+        var count = ListLimitDefault;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > ListLimitMax))
+        {
+            return ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_limit", $"limit must be an integer in [1, {ListLimitMax}]");
+        }
+
+        if (!TryParseConsistency(consistency, out var level))
+        {
+            return BadConsistency(consistency);
+        }
+
+        if (level == ReadConsistency.Lease && node.View.Role != RaftRole.Leader)
+        {
+            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var outcome = await node.ListAsync(prefix ?? string.Empty, count, level, context.RequestAborted)
+                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
+            var items = new ListItem[outcome.Items.Count];
+            for (var i = 0; i < items.Length; i++)
+            {
+                var (itemKey, value) = outcome.Items[i];
+                items[i] = new ListItem(itemKey, value.Value, value.Version, value.CreateIndex);
+            }
+
+            context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
+            return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ApiJsonContext.Default.ListResponse);
+        }
+        catch (NodeRequestException ex)
+        {
+            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return ApiResults.Timeout("the listing");
+        }
+    }
+
+    private static bool TryParseConsistency(string? value, out ReadConsistency level)
+    {
+        level = ReadConsistency.Linearizable;
+        if (value is null || value.Equals("linearizable", StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        if (value.Equals("lease", StringComparison.OrdinalIgnoreCase))
+        {
+            level = ReadConsistency.Lease;
+            return true;
+        }
+
+        if (value.Equals("stale", StringComparison.OrdinalIgnoreCase))
+        {
+            level = ReadConsistency.Stale;
+            return true;
+        }
+
+        return false;
+    }
+
+    private static IResult BadConsistency(string? value) =>
+        ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_consistency", $"consistency must be linearizable, lease or stale (got '{value}')");
+
+    private static IResult TooLarge(long? length, NodeOptions options) =>
+        ApiResults.Error(StatusCodes.Status413PayloadTooLarge, "value_too_large",
+            length is { } n ? $"the value has {n} bytes; at most {options.MaxValueBytes} are allowed" : $"the value exceeds {options.MaxValueBytes} bytes");
+
+    // Reads at most maxBytes; null when the body is longer (the caller answers 413 and nothing is written).
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        var expected = request.ContentLength ?? 0;
+        var buffer = new byte[Math.Min(expected > 0 ? expected : 4096, (long)maxBytes + 1)];
+        var filled = 0;
+        while (true)
+        {
+            if (filled == buffer.Length)
+            {
+                if (filled > maxBytes)
+                {
+                    return null;
+                }
+
+                Array.Resize(ref buffer, (int)Math.Min((long)buffer.Length * 2, (long)maxBytes + 1));
+            }
+
+            var read = await request.Body.ReadAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                break;
+            }
+
+            filled += read;
+        }
+
+        if (filled > maxBytes)
+        {
+            return null;
+        }
+
+        return filled == buffer.Length ? buffer : buffer.AsSpan(0, filled).ToArray();
+    }
+}
+
+internal static class ApiHeaders
+{
+    public const string Index = "X-Raft-Index";
+    public const string Term = "X-Raft-Term";
+    public const string Leader = "X-Raft-Leader";
+    public const string Version = "X-Raft-Version";
+    public const string CreateIndex = "X-Raft-Create-Index";
+}

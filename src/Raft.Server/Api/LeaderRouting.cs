@@ -1,0 +1,101 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace Raft.Server.Api;
+
+/// <summary>
+/// What a node does with a request only the leader can serve: forward it, redirect the client, or refuse it,
+/// as <see cref="NodeOptions.FollowerMode"/> says.
+/// </summary>
+internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
+{
+    /// <summary>Marks a forwarded request, so a node that is not the leader either never forwards it again.</summary>
+    public const string ForwardedHeader = "X-Raft-Forwarded-By";
+
+    public const string LeaderHeader = "X-Raft-Leader";
+
+    private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Server", "Date",
+    };
+
+    /// <summary>
+    /// Answers a request this node cannot serve because <paramref name="leaderId"/> (0: none known) leads.
+    /// <paramref name="body"/> is the request body already read, for forwarding.
+    /// </summary>
+    public async Task<IResult> RouteAsync(HttpContext context, int leaderId, byte[]? body)
+    {
+        if (leaderId == 0 || leaderId == options.Id || !options.HttpEndpoints.TryGetValue(leaderId, out var leaderUrl))
+        {
+            return NoLeader(context);
+        }
+
+        var target = leaderUrl.TrimEnd('/') + context.Request.Path.ToUriComponent() + context.Request.QueryString.ToUriComponent();
+        context.Response.Headers[LeaderHeader] = leaderId.ToString(CultureInfo.InvariantCulture);
+        var mode = options.FollowerMode;
+        if (mode == FollowerMode.Forward && context.Request.Headers.ContainsKey(ForwardedHeader))
+        {
+            // The node that forwarded this believed we lead; we do not. Refuse rather than bounce it around.
+            mode = FollowerMode.Reject;
+        }
+
+        switch (mode)
+        {
+            case FollowerMode.Redirect:
+                context.Response.Headers.Location = target;
+                return Results.StatusCode(StatusCodes.Status307TemporaryRedirect);
+            case FollowerMode.Reject:
+                return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_leader", $"node {leaderId} is the leader: {leaderUrl}");
+            default:
+                return await ForwardAsync(context, target, body).ConfigureAwait(false);
+        }
+    }
+
+    public static IResult NoLeader(HttpContext context)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "no_leader", "no leader is known: an election is under way; retry shortly");
+    }
+
+    private async Task<IResult> ForwardAsync(HttpContext context, string target, byte[]? body)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), target);
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body);
+            if (context.Request.ContentType is { } contentType)
+            {
+                request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+            }
+        }
+
+        request.Headers.TryAddWithoutValidation(ForwardedHeader, options.Id.ToString(CultureInfo.InvariantCulture));
+        HttpResponseMessage response;
+        try
+        {
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            return ApiResults.Error(StatusCodes.Status502BadGateway, "leader_unreachable", $"forwarding to the leader failed: {ex.Message}");
+        }
+
+        using (response)
+        {
+            context.Response.StatusCode = (int)response.StatusCode;
+            foreach (var header in response.Headers.Concat(response.Content.Headers))
+            {
+                if (!HopByHop.Contains(header.Key))
+                {
+                    context.Response.Headers[header.Key] = new StringValues(header.Value.ToArray());
+                }
+            }
+
+            await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        return Results.Empty;
+    }
+}

@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Logging;
+using Raft.Core;
+
+namespace Raft.Server;
+
+/// <summary>The node's structured log events.</summary>
+internal static partial class NodeLog
+{
+    [LoggerMessage(1, LogLevel.Information, "node {Id} started: term {Term}, commit {Commit}, applied {Applied}, {Members}")]
+    public static partial void Started(ILogger logger, int id, ulong term, ulong commit, ulong applied, Membership members);
+
+    [LoggerMessage(2, LogLevel.Critical, "node {Id} loop failed; the node stops")]
+    public static partial void LoopFailed(ILogger logger, Exception exception, int id);
+
+    [LoggerMessage(3, LogLevel.Warning, "node {Id} dropped a message from {From}")]
+    public static partial void MessageDropped(ILogger logger, Exception exception, int id, int from);
+
+    [LoggerMessage(4, LogLevel.Information, "node {Id}: leader {Leader} in term {Term} (this node is {Role})")]
+    public static partial void LeaderChanged(ILogger logger, int id, int leader, ulong term, RaftRole role);
+
+    [LoggerMessage(5, LogLevel.Information, "node {Id}: snapshot at {Index} ({Bytes} bytes, {Keys} keys)")]
+    public static partial void SnapshotTaken(ILogger logger, int id, ulong index, int bytes, int keys);
+
+    [LoggerMessage(6, LogLevel.Information, "node {Id} stopping: {Detail} (leader now {Leader})")]
+    public static partial void StoppingAfterTransfer(ILogger logger, int id, string detail, int leader);
+
+    [LoggerMessage(7, LogLevel.Warning, "node {Id} stopping without handing leadership over: {Reason}")]
+    public static partial void StoppingWithoutTransfer(ILogger logger, int id, string reason);
+}

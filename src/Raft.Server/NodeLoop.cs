@@ -1,0 +1,790 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Raft.Core;
+using Raft.KeyValue;
+using Raft.Storage;
+using Raft.Transport;
+
+namespace Raft.Server;
+
+/// <summary>What the loop last published: read without locks by HTTP handlers (headers, health, routing).</summary>
+public sealed record NodeView(RaftRole Role, ulong Term, int LeaderId, ulong CommitIndex, ulong AppliedIndex)
+{
+    public static readonly NodeView Initial = new(RaftRole.Follower, 0, 0, 0, 0);
+}
+
+/// <summary>
+/// The one thread that owns a <see cref="RaftNode"/>, its storage and the key-value store. Everything else talks
+/// to it through a bounded channel of inputs: ticks, peer messages, unreachable reports, proposals, reads,
+/// transfers and status requests.
+/// </summary>
+/// <remarks>
+/// <para>Each ready batch is handled in one order: send <see cref="Ready.Messages"/> (they need nothing durable, so
+/// they overlap the fsync on the peers' side), persist (snapshot, append entries, fsync, hard state), send
+/// <see cref="Ready.MessagesAfterPersist"/>, restore the snapshot and apply committed entries, serve read states,
+/// then <see cref="RaftNode.Advance"/>.</para>
+/// <para>Invariants: no call is made on the node between GetReady and Advance; every pending proposal belongs to
+/// the term in <see cref="_proposalTerm"/> while this node leads it, and is failed as soon as it does not;
+/// request completions run their continuations asynchronously, so no caller's code runs on this thread.</para>
+/// </remarks>
+internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
+{
+    // Inputs taken per batch before the ready is handled: many proposals share one fsync.
+    private const int InputsPerBatch = 1024;
+    private const int ChannelCapacity = 16_384;
+
+    private readonly NodeOptions _options;
+    private readonly NodeStorage _storage;
+    private readonly RaftNode _node;
+    private readonly KvStore _store = new();
+    private readonly NodeMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Channel<Input> _inputs;
+    private readonly IPeerTransport _transport;
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private readonly Dictionary<ulong, ProposalRequest> _proposals = [];
+    private readonly Dictionary<ulong, ReadRequest> _readsAsked = [];
+    private readonly PriorityQueue<ReadRequest, ulong> _readsWaitingApply = new();
+    private readonly List<ulong> _expiredReads = [];
+    private TransferRequest? _transfer;
+    private ulong _proposalTerm;
+    private ulong _nextReadId;
+    private ulong _ticks;
+    private long _missedTicks;
+    private ulong _lastSnapshotIndex;
+    private DateTimeOffset? _leaderSince;
+    private RaftRole _lastRole;
+    private int _lastLeader;
+    private ITimer? _timer;
+    private volatile NodeView _view = NodeView.Initial;
+
+    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILogger logger, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(transportFactory);
+        _options = options;
+        _metrics = metrics;
+        _logger = logger;
+        _time = time;
+        _inputs = Channel.CreateBounded<Input>(new BoundedChannelOptions(ChannelCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+
+        var raftOptions = new RaftOptions
+        {
+            Id = options.Id,
+            ElectionTimeoutTicks = options.ElectionTimeoutMs / options.TickMs,
+            HeartbeatIntervalTicks = Math.Max(1, options.HeartbeatIntervalMs / options.TickMs),
+            FastFailover = options.FastFailover,
+        };
+        _storage = NodeStorage.Open(options);
+        try
+        {
+            var seed = (ulong)Random.Shared.NextInt64() ^ (ulong)options.Id;
+            _node = _storage.Restore(raftOptions, new SeededRandom(seed), Membership.Create(options.Peers.Keys), _store);
+            _lastSnapshotIndex = _node.LatestSnapshot?.Index ?? 0;
+            _transport = transportFactory(this);
+        }
+        catch
+        {
+            _storage.Dispose();
+            throw;
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = $"raft-node-{options.Id}" };
+        Publish();
+    }
+
+    public int Id => _options.Id;
+
+    /// <summary>The latest published state; updated after every batch.</summary>
+    public NodeView View => _view;
+
+    public Task Stopped => _stopped.Task;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _transport.StartAsync(cancellationToken).ConfigureAwait(false);
+        _thread.Start();
+        var period = TimeSpan.FromMilliseconds(_options.TickMs);
+        _timer = _time.CreateTimer(static state => ((NodeLoop)state!).OnTimer(), this, period, period);
+        NodeLog.Started(_logger, _options.Id, _node.Term, _node.CommitIndex, _store.AppliedIndex, _node.Membership);
+    }
+
+    /// <summary>Proposes a command; completes once it is applied, or fails with a <see cref="NodeRequestException"/>.</summary>
+    public Task<WriteOutcome> ProposeAsync(byte[] command, CancellationToken cancellationToken)
+    {
+        var request = new ProposalRequest(command, Stopwatch.GetTimestamp());
+        return Enqueue(new Input(InputKind.Propose, request), request.Completion, cancellationToken);
+    }
+
+    public Task<GetOutcome> GetAsync(string key, ReadConsistency consistency, CancellationToken cancellationToken)
+    {
+        var request = new GetRequest(key, consistency);
+        return Enqueue(new Input(InputKind.Read, request), request.Completion, cancellationToken);
+    }
+
+    public Task<ListOutcome> ListAsync(string prefix, int limit, ReadConsistency consistency, CancellationToken cancellationToken)
+    {
+        var request = new ListRequest(prefix, limit, consistency);
+        return Enqueue(new Input(InputKind.Read, request), request.Completion, cancellationToken);
+    }
+
+    /// <summary>Hands leadership to <paramref name="to"/> (0: the most up-to-date follower); completes when it moved or the attempt timed out.</summary>
+    public Task<TransferOutcome> TransferLeadershipAsync(int to, CancellationToken cancellationToken)
+    {
+        var request = new TransferRequest(to);
+        return Enqueue(new Input(InputKind.Transfer, request), request.Completion, cancellationToken);
+    }
+
+    public Task<ClusterStatus> GetStatusAsync(CancellationToken cancellationToken)
+    {
+        var request = new StatusRequest();
+        return Enqueue(new Input(InputKind.Status, request), request.Completion, cancellationToken);
+    }
+
+    void IPeerMessageSink.OnMessage(in Message message)
+    {
+        // Dropped when the loop is saturated: Raft retransmits.
+        _inputs.Writer.TryWrite(new Input(InputKind.Message, null) { Message = message });
+    }
+
+    void IPeerMessageSink.OnPeerUnreachable(int peerId) =>
+        _inputs.Writer.TryWrite(new Input(InputKind.PeerUnreachable, null) { Peer = peerId });
+
+    /// <summary>Stops the timer and the loop, persists what the last batch holds, and closes the transport and the storage.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_timer is not null)
+        {
+            await _timer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _transport.DisposeAsync().ConfigureAwait(false);
+        _inputs.Writer.TryComplete();
+        if (_thread.IsAlive)
+        {
+            await _stopped.Task.ConfigureAwait(false);
+        }
+        else
+        {
+            _storage.Dispose();
+        }
+    }
+
+    private async Task<T> Enqueue<T>(Input input, TaskCompletionSource<T> completion, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _inputs.Writer.WriteAsync(input, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            throw new NodeRequestException(NodeErrorCode.ShuttingDown, 0, "the node is stopping");
+        }
+
+        return await completion.Task.ConfigureAwait(false);
+    }
+
+    private void OnTimer()
+    {
+        if (!_inputs.Writer.TryWrite(new Input(InputKind.Tick, null)))
+        {
+            // The loop is saturated: it catches up on this tick with the next one it receives.
+            Interlocked.Increment(ref _missedTicks);
+        }
+    }
+
+    private void Run()
+    {
+        try
+        {
+            var reader = _inputs.Reader;
+            while (true)
+            {
+                if (!reader.TryRead(out var input))
+                {
+                    if (!reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                var taken = 0;
+                do
+                {
+                    Handle(in input);
+                }
+                while (++taken < InputsPerBatch && reader.TryRead(out input));
+
+                HandleReadies();
+                AfterBatch();
+            }
+
+            // Inputs are closed: persist what the core still holds so a restart finds it.
+            HandleReadies();
+        }
+        catch (Exception ex)
+        {
+            // A storage failure or a broken invariant: this node cannot go on safely.
+            NodeLog.LoopFailed(_logger, ex, _options.Id);
+            _inputs.Writer.TryComplete(ex);
+        }
+        finally
+        {
+            FailEverything(new NodeRequestException(NodeErrorCode.ShuttingDown, 0, "the node is stopping"));
+            _storage.Dispose();
+            _stopped.TrySetResult();
+        }
+    }
+
+    private void Handle(in Input input)
+    {
+        switch (input.Kind)
+        {
+            case InputKind.Tick:
+                var ticks = 1 + Interlocked.Exchange(ref _missedTicks, 0);
+                for (var i = 0; i < ticks; i++)
+                {
+                    _node.Tick();
+                    _ticks++;
+                }
+
+                ExpireStaleWork();
+                break;
+            case InputKind.Message:
+                try
+                {
+                    _node.Step(input.Message);
+                }
+                catch (RaftProtocolException ex)
+                {
+                    NodeLog.MessageDropped(_logger, ex, _options.Id, input.Message.From);
+                }
+
+                break;
+            case InputKind.PeerUnreachable:
+                _node.PeerUnreachable(input.Peer);
+                break;
+            case InputKind.Propose:
+                Propose((ProposalRequest)input.Request!);
+                break;
+            case InputKind.Read:
+                Read((ReadRequest)input.Request!);
+                break;
+            case InputKind.Transfer:
+                StartTransfer((TransferRequest)input.Request!);
+                break;
+            case InputKind.Status:
+                ((StatusRequest)input.Request!).Completion.TrySetResult(BuildStatus());
+                break;
+            default:
+                throw new UnreachableException($"input kind {input.Kind}");
+        }
+    }
+
+    private void Propose(ProposalRequest request)
+    {
+        if (_node.Role != RaftRole.Leader)
+        {
+            request.Completion.TrySetException(NotLeader());
+            return;
+        }
+
+        var result = _node.Propose(request.Command, out var index);
+        switch (result)
+        {
+            case ProposeResult.Accepted:
+                if (_proposals.Count == 0)
+                {
+                    _proposalTerm = _node.Term;
+                }
+
+                Debug.Assert(_proposalTerm == _node.Term, "pending proposals are failed when the term changes");
+                _proposals.Add(index, request);
+                break;
+            case ProposeResult.NotLeader:
+                request.Completion.TrySetException(NotLeader());
+                break;
+            case ProposeResult.TransferInProgress:
+                request.Completion.TrySetException(new NodeRequestException(NodeErrorCode.TransferInProgress, _node.LeaderId, "leadership is being handed over; retry shortly"));
+                break;
+            default:
+                request.Completion.TrySetException(new NodeRequestException(NodeErrorCode.Overloaded, _node.LeaderId, $"proposal refused: {result}"));
+                break;
+        }
+    }
+
+    private void Read(ReadRequest request)
+    {
+        switch (request.Consistency)
+        {
+            case ReadConsistency.Stale:
+                request.Serve(_store);
+                return;
+            case ReadConsistency.Lease:
+                if (_node.Role != RaftRole.Leader)
+                {
+                    request.Fail(NotLeader());
+                    return;
+                }
+
+                if (_node.TryLeaseRead(out var leaseIndex))
+                {
+                    ServeAt(request, leaseIndex);
+                    return;
+                }
+
+                // The lease is not held (new term, transfer, quiet quorum): confirm with a heartbeat round instead.
+                break;
+        }
+
+        var id = ++_nextReadId;
+        switch (_node.ReadIndex(id))
+        {
+            case ReadIndexResult.Pending:
+                request.AskedTick = _ticks;
+                _readsAsked.Add(id, request);
+                break;
+            case ReadIndexResult.NoLeader:
+                request.Fail(new NodeRequestException(NodeErrorCode.NoLeader, 0, "no leader is known"));
+                break;
+            default:
+                request.Fail(new NodeRequestException(NodeErrorCode.Overloaded, _node.LeaderId, "too many reads are waiting"));
+                break;
+        }
+    }
+
+    private void ServeAt(ReadRequest request, ulong index)
+    {
+        if (_store.AppliedIndex >= index)
+        {
+            request.Serve(_store);
+        }
+        else
+        {
+            _readsWaitingApply.Enqueue(request, index);
+        }
+    }
+
+    private void StartTransfer(TransferRequest request)
+    {
+        if (_node.Role != RaftRole.Leader)
+        {
+            request.Completion.TrySetException(NotLeader());
+            return;
+        }
+
+        if (_transfer is not null)
+        {
+            request.Completion.TrySetException(new NodeRequestException(NodeErrorCode.TransferInProgress, _node.LeaderId, $"a transfer to {_transfer.Target} is under way"));
+            return;
+        }
+
+        var target = request.To != 0 ? request.To : MostUpToDateFollower();
+        if (target == 0)
+        {
+            request.Completion.TrySetResult(new TransferOutcome(false, _options.Id, 0, _node.LeaderId, "no follower to hand leadership to"));
+            return;
+        }
+
+        var result = _node.TransferLeadership(target);
+        if (result != TransferResult.Started)
+        {
+            request.Completion.TrySetResult(new TransferOutcome(false, _options.Id, target, _node.LeaderId, $"transfer refused: {result}"));
+            return;
+        }
+
+        request.Target = target;
+        request.DeadlineTick = _ticks + (ulong)(2 * _node.Options.ElectionTimeoutTicks);
+        _transfer = request;
+    }
+
+    private int MostUpToDateFollower()
+    {
+        var best = 0;
+        ulong bestMatch = 0;
+        foreach (var voter in _node.Membership.Voters)
+        {
+            if (voter != _options.Id && _node.TryGetProgress(voter, out var match, out _, out _) && (best == 0 || match > bestMatch))
+            {
+                best = voter;
+                bestMatch = match;
+            }
+        }
+
+        return best;
+    }
+
+    private void HandleReadies()
+    {
+        while (_node.HasReady)
+        {
+            var ready = _node.GetReady();
+            SendAll(ready.Messages);
+            Persist(ready);
+            SendAll(ready.MessagesAfterPersist);
+            if (ready.Snapshot is { } snapshot)
+            {
+                _store.Restore(snapshot.Data.Span);
+                FailProposalsThrough(snapshot.Index);
+            }
+
+            Apply(ready.CommittedEntries.Span);
+            foreach (var state in ready.ReadStates)
+            {
+                if (!_readsAsked.Remove(state.RequestId, out var read))
+                {
+                    continue;
+                }
+
+                if (state.Status == ReadStatus.Ready)
+                {
+                    ServeAt(read, state.Index);
+                }
+                else
+                {
+                    read.Fail(new NodeRequestException(NodeErrorCode.ReadFailed, ready.LeaderId, "the read could not be confirmed: leadership changed; retry"));
+                }
+            }
+
+            if (ready.SoftStateChanged)
+            {
+                OnSoftState(ready.Role, ready.LeaderId);
+            }
+
+            _node.Advance();
+        }
+    }
+
+    private void Persist(Ready ready)
+    {
+        var log = _storage.Log;
+        if (ready.Snapshot is { } snapshot)
+        {
+            // The snapshot is durable before the log forgets what it covers; a divergent suffix goes with it.
+            _storage.Snapshots.Save(snapshot);
+            if (log.LastIndex > snapshot.Index)
+            {
+                log.TruncateSuffix(snapshot.Index);
+            }
+
+            log.CompactPrefix(snapshot.Index);
+            _lastSnapshotIndex = snapshot.Index;
+        }
+
+        if (!ready.Entries.IsEmpty)
+        {
+            log.Append(ready.Entries.Span);
+            var start = Stopwatch.GetTimestamp();
+            log.Sync();
+            _metrics.ObserveFsync(Stopwatch.GetElapsedTime(start));
+        }
+
+        if (ready.HasHardStateChange)
+        {
+            _storage.HardState.Save(ready.HardState);
+        }
+    }
+
+    private void SendAll(ReadOnlySpan<Message> messages)
+    {
+        foreach (ref readonly var m in messages)
+        {
+            _transport.Send(in m);
+        }
+    }
+
+    private void Apply(ReadOnlySpan<Entry> entries)
+    {
+        foreach (ref readonly var entry in entries)
+        {
+            KvApplyResult result;
+            if (entry.Type == EntryType.Command)
+            {
+                result = _store.Apply(entry.Index, entry.Data.Span);
+            }
+            else
+            {
+                _store.Skip(entry.Index);
+                result = default;
+            }
+
+            if (_proposals.Remove(entry.Index, out var proposal))
+            {
+                if (entry.Term == _proposalTerm && entry.Type == EntryType.Command)
+                {
+                    _metrics.ObserveProposal(Stopwatch.GetElapsedTime(proposal.StartTimestamp));
+                    proposal.Completion.TrySetResult(new WriteOutcome(result, entry.Term));
+                }
+                else
+                {
+                    proposal.Completion.TrySetException(new NodeRequestException(NodeErrorCode.Overwritten, _node.LeaderId,
+                        $"entry {entry.Index} went to term {entry.Term}'s leader: the write was not applied"));
+                }
+            }
+        }
+
+        while (_readsWaitingApply.TryPeek(out var read, out var index) && index <= _store.AppliedIndex)
+        {
+            _readsWaitingApply.Dequeue();
+            read.Serve(_store);
+        }
+    }
+
+    private void OnSoftState(RaftRole role, int leaderId)
+    {
+        if (role != _lastRole && role is RaftRole.Candidate)
+        {
+            _metrics.ElectionStarted();
+        }
+
+        if (leaderId != _lastLeader)
+        {
+            if (leaderId != 0)
+            {
+                _metrics.LeaderChanged();
+                _leaderSince = _time.GetUtcNow();
+            }
+            else
+            {
+                _leaderSince = null;
+            }
+
+            NodeLog.LeaderChanged(_logger, _options.Id, leaderId, _node.Term, role);
+        }
+
+        _lastRole = role;
+        _lastLeader = leaderId;
+    }
+
+    private void AfterBatch()
+    {
+        if (_proposals.Count > 0 && (_node.Role != RaftRole.Leader || _node.Term != _proposalTerm))
+        {
+            var error = new NodeRequestException(NodeErrorCode.LeadershipLost, _node.LeaderId,
+                $"leadership of term {_proposalTerm} was lost before the write was applied; it may still be committed by the new leader");
+            foreach (var proposal in _proposals.Values)
+            {
+                proposal.Completion.TrySetException(error);
+            }
+
+            _proposals.Clear();
+        }
+
+        if (_transfer is { } transfer)
+        {
+            if (_node.LeaderId == transfer.Target)
+            {
+                transfer.Completion.TrySetResult(new TransferOutcome(true, _options.Id, transfer.Target, _node.LeaderId, "leadership moved"));
+                _transfer = null;
+            }
+            else if (_node.Role != RaftRole.Leader && _node.LeaderId != 0)
+            {
+                transfer.Completion.TrySetResult(new TransferOutcome(false, _options.Id, transfer.Target, _node.LeaderId, $"node {_node.LeaderId} became leader instead"));
+                _transfer = null;
+            }
+        }
+
+        if (_store.AppliedIndex - _lastSnapshotIndex >= (ulong)_options.SnapshotEveryEntries && _node.AppliedIndex == _store.AppliedIndex)
+        {
+            TakeSnapshot();
+        }
+
+        Publish();
+    }
+
+    private void TakeSnapshot()
+    {
+        var snapshot = _node.Compact(_store.AppliedIndex, _store.Serialize());
+        _storage.Snapshots.Save(snapshot);
+        _storage.Log.CompactPrefix(snapshot.Index);
+        _lastSnapshotIndex = snapshot.Index;
+        NodeLog.SnapshotTaken(_logger, _options.Id, snapshot.Index, snapshot.Data.Length, _store.Count);
+    }
+
+    private void ExpireStaleWork()
+    {
+        // A ReadIndex request or its answer can be lost with a message; give up after two election timeouts.
+        var limit = (ulong)(2 * _node.Options.ElectionTimeoutTicks);
+        if (_readsAsked.Count > 0 && _ticks % 16 == 0)
+        {
+            foreach (var (id, read) in _readsAsked)
+            {
+                if (_ticks - read.AskedTick > limit)
+                {
+                    _expiredReads.Add(id);
+                }
+            }
+
+            foreach (var id in _expiredReads)
+            {
+                _readsAsked.Remove(id, out var read);
+                read!.Fail(new NodeRequestException(NodeErrorCode.ReadFailed, _node.LeaderId, "the leader did not confirm the read in time; retry"));
+            }
+
+            _expiredReads.Clear();
+        }
+
+        if (_transfer is { } transfer && _ticks > transfer.DeadlineTick)
+        {
+            transfer.Completion.TrySetResult(new TransferOutcome(false, _options.Id, transfer.Target, _node.LeaderId, "the target did not take over in time"));
+            _transfer = null;
+        }
+    }
+
+    private void FailProposalsThrough(ulong index)
+    {
+        if (_proposals.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var (proposalIndex, proposal) in _proposals)
+        {
+            if (proposalIndex <= index)
+            {
+                proposal.Completion.TrySetException(new NodeRequestException(NodeErrorCode.LeadershipLost, _node.LeaderId, "replaced by the leader's snapshot; the outcome is unknown"));
+                _proposals.Remove(proposalIndex);
+            }
+        }
+    }
+
+    private void FailEverything(Exception error)
+    {
+        foreach (var proposal in _proposals.Values)
+        {
+            proposal.Completion.TrySetException(error);
+        }
+
+        _proposals.Clear();
+        foreach (var read in _readsAsked.Values)
+        {
+            read.Fail(error);
+        }
+
+        _readsAsked.Clear();
+        while (_readsWaitingApply.TryDequeue(out var read, out _))
+        {
+            read.Fail(error);
+        }
+
+        _transfer?.Completion.TrySetException(error);
+        _transfer = null;
+        while (_inputs.Reader.TryRead(out var input))
+        {
+            switch (input.Request)
+            {
+                case ProposalRequest p:
+                    p.Completion.TrySetException(error);
+                    break;
+                case ReadRequest r:
+                    r.Fail(error);
+                    break;
+                case TransferRequest t:
+                    t.Completion.TrySetException(error);
+                    break;
+                case StatusRequest s:
+                    s.Completion.TrySetException(error);
+                    break;
+            }
+        }
+    }
+
+    private NodeRequestException NotLeader() =>
+        _node.LeaderId == 0
+            ? new NodeRequestException(NodeErrorCode.NoLeader, 0, "no leader is known")
+            : new NodeRequestException(NodeErrorCode.NotLeader, _node.LeaderId, $"node {_node.LeaderId} is the leader");
+
+    private void Publish()
+    {
+        var view = _view;
+        if (view.Role != _node.Role || view.Term != _node.Term || view.LeaderId != _node.LeaderId
+            || view.CommitIndex != _node.CommitIndex || view.AppliedIndex != _store.AppliedIndex)
+        {
+            _view = new NodeView(_node.Role, _node.Term, _node.LeaderId, _node.CommitIndex, _store.AppliedIndex);
+            _metrics.Term = (long)_node.Term;
+            _metrics.LeaderId = _node.LeaderId;
+            _metrics.IsLeader = _node.Role == RaftRole.Leader;
+            _metrics.CommitIndex = (long)_node.CommitIndex;
+            _metrics.AppliedIndex = (long)_store.AppliedIndex;
+        }
+    }
+
+    private ClusterStatus BuildStatus()
+    {
+        var membership = _node.Membership;
+        var members = new List<MemberStatus>(membership.Count);
+        var isLeader = _node.Role == RaftRole.Leader;
+        foreach (var id in membership.Voters)
+        {
+            members.Add(Member(id, voter: true, isLeader));
+        }
+
+        foreach (var id in membership.Learners)
+        {
+            members.Add(Member(id, voter: false, isLeader));
+        }
+
+        return new ClusterStatus(_options.Id, RoleName(_node.Role), _node.Term, _node.LeaderId, _leaderSince,
+            _node.CommitIndex, _store.AppliedIndex, _node.LastIndex, members);
+    }
+
+    private MemberStatus Member(int id, bool voter, bool isLeader)
+    {
+        _options.Peers.TryGetValue(id, out var peer);
+        _options.HttpEndpoints.TryGetValue(id, out var http);
+        string role;
+        ulong? match = null;
+        if (id == _options.Id)
+        {
+            role = RoleName(_node.Role);
+            match = _node.StableIndex;
+        }
+        else
+        {
+            role = id == _node.LeaderId ? "leader" : voter ? "follower" : "learner";
+            if (isLeader && _node.TryGetProgress(id, out var m, out _, out _))
+            {
+                match = m;
+            }
+        }
+
+        ulong? lag = match is { } x ? (_node.CommitIndex > x ? _node.CommitIndex - x : 0) : null;
+        return new MemberStatus(id, peer, http, voter, role, match, lag);
+    }
+
+    internal static string RoleName(RaftRole role) => role switch
+    {
+        RaftRole.Leader => "leader",
+        RaftRole.Candidate => "candidate",
+        RaftRole.PreCandidate => "precandidate",
+        _ => "follower",
+    };
+
+    private enum InputKind : byte
+    {
+        Tick,
+        Message,
+        PeerUnreachable,
+        Propose,
+        Read,
+        Transfer,
+        Status,
+    }
+
+    private readonly record struct Input(InputKind Kind, object? Request)
+    {
+        public Message Message { get; init; }
+
+        public int Peer { get; init; }
+    }
+}

@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace Raft.Server;
+
+/// <summary>
+/// The node's Prometheus metrics. Counters and histograms are updated with interlocked operations from any
+/// thread; gauges are published by the node loop. Rendered in the text exposition format 0.0.4.
+/// </summary>
+public sealed class NodeMetrics
+{
+    // Seconds; covers an in-memory commit (tens of µs) up to a stalled disk.
+    private static readonly double[] LatencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+    private readonly Histogram _proposalLatency = new(LatencyBuckets);
+    private readonly Histogram _fsyncLatency = new(LatencyBuckets);
+    private readonly ConcurrentDictionary<(string Route, string Method, int Status), StrongBox<long>> _requests = new();
+    private long _leaderChanges;
+    private long _elections;
+
+    public long Term { get; set; }
+
+    public long CommitIndex { get; set; }
+
+    public long AppliedIndex { get; set; }
+
+    public long LeaderId { get; set; }
+
+    public bool IsLeader { get; set; }
+
+    public void LeaderChanged() => Interlocked.Increment(ref _leaderChanges);
+
+    public void ElectionStarted() => Interlocked.Increment(ref _elections);
+
+    public void ObserveProposal(TimeSpan elapsed) => _proposalLatency.Observe(elapsed.TotalSeconds);
+
+    public void ObserveFsync(TimeSpan elapsed) => _fsyncLatency.Observe(elapsed.TotalSeconds);
+
+    public void CountRequest(string route, string method, int status) =>
+        Interlocked.Increment(ref _requests.GetOrAdd((route, method, status), static _ => new StrongBox<long>()).Value);
+
+    public string Render()
+    {
+        var sb = new StringBuilder(4096);
+        Gauge(sb, "raft_term", "The current term.", Term);
+        Gauge(sb, "raft_is_leader", "1 when this node is the leader.", IsLeader ? 1 : 0);
+        Gauge(sb, "raft_leader_id", "The leader this node knows of, 0 for none.", LeaderId);
+        Gauge(sb, "raft_commit_index", "The highest log index known committed.", CommitIndex);
+        Gauge(sb, "raft_applied_index", "The highest log index applied to the key-value store.", AppliedIndex);
+        Counter(sb, "raft_leader_changes_total", "Times this node saw the leader change.", Interlocked.Read(ref _leaderChanges));
+        Counter(sb, "raft_elections_total", "Campaigns this node started.", Interlocked.Read(ref _elections));
+        _proposalLatency.Render(sb, "raft_proposal_duration_seconds", "From proposal to applied, on the leader.");
+        _fsyncLatency.Render(sb, "raft_fsync_duration_seconds", "One fsync of the write-ahead log.");
+        sb.Append("# HELP http_requests_total HTTP requests by route, method and status.\n# TYPE http_requests_total counter\n");
+        foreach (var ((route, method, status), count) in _requests)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"http_requests_total{{route=\"{Escape(route)}\",method=\"{method}\",status=\"{status}\"}} {Interlocked.Read(ref count.Value)}\n");
+        }
+
+        return sb.ToString();
+    }
+
+    private static void Gauge(StringBuilder sb, string name, string help, long value) =>
+        sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+
+    private static void Counter(StringBuilder sb, string name, string help, long value) =>
+        sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+
+    private static string Escape(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
+
+    /// <summary>A fixed-bucket histogram; each observation is two interlocked adds and a CAS loop for the sum.</summary>
+    private sealed class Histogram(double[] bounds)
+    {
+        private readonly long[] _counts = new long[bounds.Length + 1];
+        private long _sumBits;
+
+        public void Observe(double value)
+        {
+            var i = 0;
+            while (i < bounds.Length && value > bounds[i])
+            {
+                i++;
+            }
+
+            Interlocked.Increment(ref _counts[i]);
+            long seen, updated;
+            do
+            {
+                seen = Interlocked.Read(ref _sumBits);
+                updated = BitConverter.DoubleToInt64Bits(BitConverter.Int64BitsToDouble(seen) + value);
+            }
+            while (Interlocked.CompareExchange(ref _sumBits, updated, seen) != seen);
+        }
+
+        public void Render(StringBuilder sb, string name, string help)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} histogram\n");
+            long cumulative = 0;
+            for (var i = 0; i < bounds.Length; i++)
+            {
+                cumulative += Interlocked.Read(ref _counts[i]);
+                sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{le=\"{bounds[i]}\"}} {cumulative}\n");
+            }
+
+            cumulative += Interlocked.Read(ref _counts[^1]);
+            sb.Append(CultureInfo.InvariantCulture, $"{name}_bucket{{le=\"+Inf\"}} {cumulative}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{name}_sum {BitConverter.Int64BitsToDouble(Interlocked.Read(ref _sumBits))}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{name}_count {cumulative}\n");
+        }
+    }
+}

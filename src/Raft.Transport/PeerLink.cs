@@ -1,0 +1,146 @@
+using System.Net;
+using Raft.Core;
+
+namespace Raft.Transport;
+
+/// <summary>
+/// Everything this node keeps for one peer: its address, its bounded send queue, and the connection to it
+/// (at most one at a time). The lower-id node of a pair dials; the other only accepts, so a pair has one
+/// connection and both ends agree on which.
+/// </summary>
+/// <remarks>
+/// The send queue is a buffer of encoded frames. <see cref="TryEnqueue"/> (node loop) appends under
+/// <c>_queueLock</c>; the connection's writer swaps the whole buffer out under the same lock and writes it
+/// with one call. Frames are whole by construction, so a new connection always starts on a frame boundary;
+/// the batch being written when a connection breaks is lost, which Raft tolerates like any dropped message.
+/// </remarks>
+internal sealed class PeerLink
+{
+    private const int InitialBufferBytes = 16 * 1024;
+
+    private readonly Lock _queueLock = new();
+    private readonly TcpPeerTransportOptions _options;
+    private readonly int _retainBytesMax;
+    private PooledBufferWriter _pending;
+    private int _pendingCount;
+    private long _dropped;
+    private bool _closed;
+    private PeerConnection? _connection;
+
+    public PeerLink(int id, string address, TcpPeerTransportOptions options)
+    {
+        Id = id;
+        Address = address;
+        EndPoint = PeerAddress.Parse(address);
+        _options = options;
+        _retainBytesMax = Math.Max(InitialBufferBytes, Math.Min(options.SendQueueBytesMax, 1024 * 1024));
+        _pending = CreateBuffer();
+    }
+
+    public int Id { get; }
+
+    public string Address { get; }
+
+    public EndPoint EndPoint { get; }
+
+    /// <summary>Set when a frame is queued; the current connection's writer waits on it.</summary>
+    public AsyncSignal Signal { get; } = new();
+
+    /// <summary>Cancelled when the peer is removed or the transport stops.</summary>
+    public CancellationTokenSource Lifetime { get; } = new();
+
+    /// <summary>Serialises connections: a new one starts only after the previous one has fully stopped.</summary>
+    public SemaphoreSlim ConnectionGate { get; } = new(1, 1);
+
+    /// <summary>The established connection, if any. Written under <see cref="ConnectionGate"/>, read anywhere.</summary>
+    public PeerConnection? Connection
+    {
+        get => Volatile.Read(ref _connection);
+        set => Volatile.Write(ref _connection, value);
+    }
+
+    /// <summary>The dial loop (lower id) or the last inbound connection's run (higher id).</summary>
+    public Task Running { get; set; } = Task.CompletedTask;
+
+    public long DroppedMessages => Interlocked.Read(ref _dropped);
+
+    public PooledBufferWriter CreateBuffer() => new(InitialBufferBytes, _retainBytesMax);
+
+    /// <summary>Encodes <paramref name="message"/> into the queue; false (and counted) when the queue is full or closed.</summary>
+    public bool TryEnqueue(in Message message, int frameBytes)
+    {
+        lock (_queueLock)
+        {
+            if (_closed
+                || _pendingCount >= _options.SendQueueMessagesMax
+                || (_pendingCount > 0 && (long)_pending.WrittenCount + frameBytes > _options.SendQueueBytesMax))
+            {
+                _dropped++;
+                return false;
+            }
+
+            FrameCodec.Write(_pending, message, _options.Limits);
+            _pendingCount++;
+        }
+
+        Signal.Set();
+        return true;
+    }
+
+    public void CountDrop() => Interlocked.Increment(ref _dropped);
+
+    /// <summary>
+    /// Hands the queued frames to the writer: <paramref name="buffer"/> (empty) becomes the queue and the writer
+    /// gets the full one. False when nothing is queued.
+    /// </summary>
+    public bool TryExchange(ref PooledBufferWriter buffer)
+    {
+        lock (_queueLock)
+        {
+            if (_pendingCount == 0 || _closed)
+            {
+                return false;
+            }
+
+            (_pending, buffer) = (buffer, _pending);
+            _pendingCount = 0;
+            return true;
+        }
+    }
+
+    /// <summary>Stops the link: no more sends, the connection closes, and the queue's buffer goes back to the pool.</summary>
+    public async Task CloseAsync(string reason)
+    {
+        lock (_queueLock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+        }
+
+        await Lifetime.CancelAsync().ConfigureAwait(false);
+        Connection?.Close(reason);
+        await Running.ConfigureAwait(false);
+
+        // Wait for a connection still being attached so its writer no longer touches the queue.
+        await ConnectionGate.WaitAsync().ConfigureAwait(false);
+        lock (_queueLock)
+        {
+            _pending.Dispose();
+        }
+    }
+
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_queueLock)
+            {
+                return _closed;
+            }
+        }
+    }
+}

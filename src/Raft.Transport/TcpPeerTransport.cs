@@ -1,0 +1,552 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Raft.Core;
+
+namespace Raft.Transport;
+
+/// <summary>
+/// Raft peer messages over TCP: one connection per pair of nodes (the lower id dials), binary frames
+/// (<see cref="FrameCodec"/>), a bounded send queue per peer drained by one writer per connection, reconnects
+/// with capped exponential backoff, and fast crash detection through <see cref="IPeerMessageSink.OnPeerUnreachable"/>.
+/// </summary>
+/// <remarks>
+/// <para>Threading: <see cref="Send"/> and <see cref="SetPeers"/> may be called from any thread; <see cref="Send"/>
+/// encodes into the peer's queue and returns without touching the network. Sink callbacks arrive on thread-pool
+/// threads, one connection's messages in order.</para>
+/// <para>Handshake: the dialler sends a hello (cluster id, node id); the acceptor refuses (closes, and logs why) a
+/// hello from another cluster, from a node not in its peer set, or from a higher id than its own, and otherwise
+/// answers with its own hello, which the dialler checks the same way.</para>
+/// <para>Unreachable: when an established connection ends without this node closing it, the dialling side
+/// redials at once and the accepting side probes the peer's listener with a bare connect. If that attempt is
+/// refused (nothing listens: the process is gone) the sink hears <see cref="IPeerMessageSink.OnPeerUnreachable"/>
+/// once. Failures to reach a peer that was never connected, or timeouts (a hung or partitioned peer), are not
+/// reported: the election timeout covers those.</para>
+/// </remarks>
+public sealed class TcpPeerTransport : IPeerTransport
+{
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 64 * 1024, minimumReadSize: 4 * 1024, leaveOpen: false);
+
+    private readonly TcpPeerTransportOptions _options;
+    private readonly IPeerMessageSink _sink;
+    private readonly ILogger _logger;
+    private readonly Lock _peersLock = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly List<Task> _closingLinks = [];
+    private Dictionary<int, PeerLink> _links = [];
+    private byte[] _hello = [];
+    private Socket? _listener;
+    private Task _acceptLoop = Task.CompletedTask;
+    private long _droppedUnknownPeer;
+    private int _state;
+    private bool _linksStarted;
+
+    private const int Created = 0;
+    private const int Started = 1;
+    private const int Disposed = 2;
+
+    /// <param name="options">Checked by <see cref="StartAsync"/>.</param>
+    /// <param name="sink">Receives every message and unreachability report.</param>
+    /// <param name="logger">Connection events and refusals; none when null.</param>
+    public TcpPeerTransport(TcpPeerTransportOptions options, IPeerMessageSink sink, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(sink);
+        _options = options;
+        _sink = sink;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    public TcpPeerTransportOptions Options => _options;
+
+    /// <summary>The endpoint the listener is bound to (with the OS-chosen port when configured with 0); null before start.</summary>
+    public IPEndPoint? LocalEndPoint { get; private set; }
+
+    /// <summary>Messages not queued: unknown peer, oversized, or a full send queue.</summary>
+    public long DroppedMessages
+    {
+        get
+        {
+            var total = Interlocked.Read(ref _droppedUnknownPeer);
+            foreach (var link in Volatile.Read(ref _links).Values)
+            {
+                total += link.DroppedMessages;
+            }
+
+            return total;
+        }
+    }
+
+    /// <summary>True while a handshaken connection to <paramref name="peerId"/> is up.</summary>
+    public bool IsConnected(int peerId) =>
+        Volatile.Read(ref _links).TryGetValue(peerId, out var link) && link.Connection is not null;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        _options.Validate();
+        if (Interlocked.CompareExchange(ref _state, Started, Created) != Created)
+        {
+            throw new InvalidOperationException("a transport starts once");
+        }
+
+        _hello = BuildHello();
+        var endPoint = _options.ListenEndPoint;
+        var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                // A restarted node must get its port back while connections of its previous run sit in TIME_WAIT.
+                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            }
+
+            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                listener.DualMode = true;
+            }
+
+            listener.Bind(endPoint);
+            listener.Listen(128);
+        }
+        catch
+        {
+            listener.Dispose();
+            Volatile.Write(ref _state, Created);
+            throw;
+        }
+
+        _listener = listener;
+        LocalEndPoint = (IPEndPoint)listener.LocalEndPoint!;
+        TransportLog.Listening(_logger, _options.NodeId, LocalEndPoint);
+        _acceptLoop = AcceptLoopAsync(listener);
+        lock (_peersLock)
+        {
+            _linksStarted = true;
+            foreach (var link in _links.Values)
+            {
+                StartLink(link);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public bool Send(in Message message)
+    {
+        if (!Volatile.Read(ref _links).TryGetValue(message.To, out var link))
+        {
+            Interlocked.Increment(ref _droppedUnknownPeer);
+            return false;
+        }
+
+        if (!FrameCodec.TryGetFrameBytes(message, _options.Limits, out var frameBytes))
+        {
+            TransportLog.Oversized(_logger, message.Type.ToString(), link.Id, _options.FrameBytesMax, _options.EntriesPerFrameMax);
+            link.CountDrop();
+            return false;
+        }
+
+        return link.TryEnqueue(message, frameBytes);
+    }
+
+    public void SetPeers(IReadOnlyDictionary<int, string> peers)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        var added = new List<PeerLink>();
+        var removed = new List<PeerLink>();
+        lock (_peersLock)
+        {
+            if (Volatile.Read(ref _state) == Disposed)
+            {
+                return;
+            }
+
+            var current = _links;
+            var next = new Dictionary<int, PeerLink>(peers.Count);
+            foreach (var (id, address) in peers)
+            {
+                if (id == _options.NodeId)
+                {
+                    continue;
+                }
+
+                ArgumentOutOfRangeException.ThrowIfNegativeOrZero(id, nameof(peers));
+                if (current.TryGetValue(id, out var existing) && existing.Address == address)
+                {
+                    next[id] = existing;
+                }
+                else
+                {
+                    var link = new PeerLink(id, address, _options);
+                    next[id] = link;
+                    added.Add(link);
+                }
+            }
+
+            foreach (var (id, link) in current)
+            {
+                if (!next.TryGetValue(id, out var kept) || kept != link)
+                {
+                    removed.Add(link);
+                }
+            }
+
+            Volatile.Write(ref _links, next);
+            foreach (var link in removed)
+            {
+                _closingLinks.RemoveAll(task => task.IsCompleted);
+                _closingLinks.Add(link.CloseAsync("peer removed"));
+            }
+
+            if (_linksStarted)
+            {
+                foreach (var link in added)
+                {
+                    StartLink(link);
+                }
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Dictionary<int, PeerLink> links;
+        Task[] closing;
+        lock (_peersLock)
+        {
+            if (Interlocked.Exchange(ref _state, Disposed) == Disposed)
+            {
+                return;
+            }
+
+            links = _links;
+            Volatile.Write(ref _links, []);
+            closing = [.. _closingLinks];
+        }
+
+        await _shutdown.CancelAsync().ConfigureAwait(false);
+
+        // The listener goes first, so a peer that redials after its connection closes below is refused at once
+        // and reports this node unreachable, as it would after a crash.
+        _listener?.Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+        await Task.WhenAll(links.Values.Select(link => link.CloseAsync("transport stopped")).Concat(closing)).ConfigureAwait(false);
+        _shutdown.Dispose();
+    }
+
+    private byte[] BuildHello()
+    {
+        var writer = new PooledBufferWriter(FrameCodec.HeaderBytes + FrameCodec.HelloBodyBytesMax);
+        try
+        {
+            FrameCodec.WriteHello(writer, _options.NodeId, Encoding.UTF8.GetBytes(_options.ClusterId));
+            return writer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            writer.Dispose();
+        }
+    }
+
+    private void StartLink(PeerLink link)
+    {
+        if (_options.NodeId < link.Id)
+        {
+            link.Running = DialLoopAsync(link);
+        }
+    }
+
+    private async Task DialLoopAsync(PeerLink link)
+    {
+        // Leave the caller (StartAsync, SetPeers) before the first connect.
+        await Task.Yield();
+        var token = link.Lifetime.Token;
+        var backoff = _options.ReconnectBackoffMin;
+        var lostEstablished = false;
+        while (!token.IsCancellationRequested)
+        {
+            PeerConnection? connection = null;
+            try
+            {
+                connection = await DialAsync(link, token).ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
+                if (lostEstablished)
+                {
+                    ReportUnreachable(link);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (HandshakeException ex)
+            {
+                TransportLog.Refused(_logger, link.EndPoint, ex.Message);
+            }
+            catch (FrameFormatException ex)
+            {
+                TransportLog.Refused(_logger, link.EndPoint, "malformed handshake: " + ex.Message);
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
+            }
+
+            lostEstablished = false;
+            if (connection is not null)
+            {
+                backoff = _options.ReconnectBackoffMin;
+                await RunConnectionAsync(link, connection, "outbound").ConfigureAwait(false);
+                if (!connection.ClosedLocally)
+                {
+                    // Redial at once: whether that is refused is the crash signal.
+                    lostEstablished = true;
+                    continue;
+                }
+            }
+
+            try
+            {
+                await Task.Delay(backoff, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectBackoffMax.Ticks));
+        }
+    }
+
+    private async Task<PeerConnection> DialAsync(PeerLink link, CancellationToken token)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+        timeout.CancelAfter(_options.ConnectTimeout);
+        var socket = CreateSocket(link.EndPoint);
+        try
+        {
+            await socket.ConnectAsync(link.EndPoint, timeout.Token).ConfigureAwait(false);
+            var stream = new NetworkStream(socket, ownsSocket: true);
+            await stream.WriteAsync(_hello, timeout.Token).ConfigureAwait(false);
+            var reader = PipeReader.Create(stream, ReaderOptions);
+            var (peerId, clusterId) = await ReadHelloAsync(reader, timeout.Token).ConfigureAwait(false);
+            if (clusterId != _options.ClusterId)
+            {
+                throw new HandshakeException($"{link.Address} belongs to cluster '{clusterId}', not '{_options.ClusterId}'");
+            }
+
+            if (peerId != link.Id)
+            {
+                throw new HandshakeException($"{link.Address} is node {peerId}, not node {link.Id}");
+            }
+
+            return new PeerConnection(link, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        var token = _shutdown.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+            {
+                // The client gave up before we accepted it; nothing to do.
+                continue;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                TransportLog.AcceptFailed(_logger, ex);
+                return;
+            }
+
+            _ = HandleInboundAsync(socket);
+        }
+    }
+
+    private async Task HandleInboundAsync(Socket socket)
+    {
+        EndPoint? remote = null;
+        PeerLink? link = null;
+        PeerConnection? connection = null;
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        var reader = PipeReader.Create(stream, ReaderOptions);
+        try
+        {
+            remote = socket.RemoteEndPoint;
+            socket.NoDelay = true;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
+            timeout.CancelAfter(_options.ConnectTimeout);
+            var (peerId, clusterId) = await ReadHelloAsync(reader, timeout.Token).ConfigureAwait(false);
+            string? refusal = null;
+            if (clusterId != _options.ClusterId)
+            {
+                refusal = $"node {peerId} belongs to cluster '{clusterId}', not '{_options.ClusterId}'";
+            }
+            else if (!Volatile.Read(ref _links).TryGetValue(peerId, out link))
+            {
+                refusal = $"node {peerId} is not a peer of node {_options.NodeId}";
+            }
+            else if (peerId > _options.NodeId)
+            {
+                refusal = $"node {peerId} dialled node {_options.NodeId}, but of two peers the lower id dials";
+            }
+
+            if (refusal is not null)
+            {
+                TransportLog.Refused(_logger, remote, refusal);
+                await reader.CompleteAsync().ConfigureAwait(false);
+                return;
+            }
+
+            await stream.WriteAsync(_hello, timeout.Token).ConfigureAwait(false);
+            connection = new PeerConnection(link!, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
+        }
+        catch (FrameFormatException ex)
+        {
+            TransportLog.Refused(_logger, remote, "malformed handshake: " + ex.Message);
+            await reader.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+        catch (Exception ex) when (ex is HandshakeException or SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            TransportLog.HandshakeFailed(_logger, remote, ex.Message);
+            await reader.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+
+        // A newer connection from the same peer wins: the old one is likely half-open (the peer restarted).
+        link!.Connection?.Close("replaced by a newer connection from the peer");
+        var run = RunInboundAsync(link, connection);
+        link.Running = run;
+        await run.ConfigureAwait(false);
+    }
+
+    private async Task RunInboundAsync(PeerLink link, PeerConnection connection)
+    {
+        await RunConnectionAsync(link, connection, "inbound").ConfigureAwait(false);
+        if (!connection.ClosedLocally && !link.Lifetime.IsCancellationRequested)
+        {
+            await ProbeAsync(link).ConfigureAwait(false);
+        }
+    }
+
+    // Runs one connection as the link's only one; the gate makes a successor wait until this one has stopped.
+    private async Task RunConnectionAsync(PeerLink link, PeerConnection connection, string direction)
+    {
+        try
+        {
+            await link.ConnectionGate.WaitAsync(link.Lifetime.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            connection.Close("peer removed");
+            await connection.RunAsync(_sink).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            link.Connection = connection;
+            if (link.Lifetime.IsCancellationRequested)
+            {
+                connection.Close("peer removed");
+            }
+
+            TransportLog.Connected(_logger, link.Id, direction);
+            await connection.RunAsync(_sink).ConfigureAwait(false);
+        }
+        finally
+        {
+            link.Connection = null;
+            link.ConnectionGate.Release();
+        }
+    }
+
+    // The accepting side's crash check: a bare connect to the peer's listener, closed at once.
+    private async Task ProbeAsync(PeerLink link)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(link.Lifetime.Token);
+        timeout.CancelAfter(_options.ConnectTimeout);
+        using var socket = CreateSocket(link.EndPoint);
+        try
+        {
+            await socket.ConnectAsync(link.EndPoint, timeout.Token).ConfigureAwait(false);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            if (link.Connection is null && !link.Lifetime.IsCancellationRequested)
+            {
+                ReportUnreachable(link);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
+        }
+    }
+
+    private void ReportUnreachable(PeerLink link)
+    {
+        TransportLog.Unreachable(_logger, link.Id);
+        try
+        {
+            _sink.OnPeerUnreachable(link.Id);
+        }
+        catch (Exception ex)
+        {
+            TransportLog.SinkFailed(_logger, ex, link.Id);
+        }
+    }
+
+    private static async Task<(int NodeId, string ClusterId)> ReadHelloAsync(PipeReader reader, CancellationToken token)
+    {
+        while (true)
+        {
+            var result = await reader.ReadAsync(token).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            if (FrameCodec.TryReadHello(ref buffer, out var nodeId, out var clusterId))
+            {
+                // Frames that followed the hello stay in the pipe for the connection's read loop.
+                reader.AdvanceTo(buffer.Start);
+                return (nodeId, clusterId);
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                throw new HandshakeException("the connection closed during the handshake");
+            }
+        }
+    }
+
+    private static Socket CreateSocket(EndPoint endPoint)
+    {
+        var socket = endPoint is IPEndPoint ip
+            ? new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp);
+        socket.NoDelay = true;
+        return socket;
+    }
+}

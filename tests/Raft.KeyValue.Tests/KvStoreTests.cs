@@ -1,0 +1,180 @@
+using System.Text;
+
+namespace Raft.KeyValue.Tests;
+
+public sealed class KvStoreTests
+{
+    private static byte[] Bytes(string s) => Encoding.UTF8.GetBytes(s);
+
+    [Fact]
+    public void Put_then_get_carries_version_and_create_index()
+    {
+        var kv = new KvStore();
+        var first = kv.Apply(1, KvCommandCodec.EncodePut("a", Bytes("1")));
+        kv.Skip(2);
+        var second = kv.Apply(3, KvCommandCodec.EncodePut("a", Bytes("2")));
+
+        Assert.Equal(new KvApplyResult(KvApplyStatus.Ok, 1, 1, 1), first);
+        Assert.Equal(new KvApplyResult(KvApplyStatus.Ok, 3, 3, 1), second);
+        Assert.True(kv.TryGet("a", out var value));
+        Assert.Equal("2", Encoding.UTF8.GetString(value.Value));
+        Assert.Equal(3UL, value.Version);
+        Assert.Equal(1UL, value.CreateIndex);
+        Assert.Equal(3UL, kv.AppliedIndex);
+    }
+
+    [Fact]
+    public void Delete_removes_and_a_later_put_recreates()
+    {
+        var kv = new KvStore();
+        kv.Apply(1, KvCommandCodec.EncodePut("k", Bytes("v")));
+        Assert.Equal(new KvApplyResult(KvApplyStatus.Ok, 2, 1, 1), kv.Apply(2, KvCommandCodec.EncodeDelete("k")));
+        Assert.False(kv.TryGet("k", out _));
+        Assert.Equal(KvApplyStatus.NotFound, kv.Apply(3, KvCommandCodec.EncodeDelete("k")).Status);
+        kv.Apply(4, KvCommandCodec.EncodePut("k", Bytes("w")));
+        Assert.True(kv.TryGet("k", out var value));
+        Assert.Equal(4UL, value.CreateIndex);
+        Assert.Equal(0, kv.List(string.Empty, 10, []) ? 1 : 0);
+    }
+
+    [Fact]
+    public void Invalid_commands_change_nothing_but_consume_their_index()
+    {
+        var kv = new KvStore();
+        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(1, [9, 0, 1, 0, (byte)'a']).Status);
+        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(2, [1, 0, 5, 0, (byte)'a']).Status);
+        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(3, [1, 0, 1, 0, 0xFF]).Status);
+        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(4, [1, 0x80, 1, 0, (byte)'a']).Status);
+        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(5, []).Status);
+        Assert.Equal(0, kv.Count);
+        Assert.Equal(5UL, kv.AppliedIndex);
+    }
+
+    [Fact]
+    public void Entries_must_be_applied_in_order_once()
+    {
+        var kv = new KvStore();
+        kv.Skip(1);
+        Assert.Throws<InvalidOperationException>(() => kv.Skip(1));
+        Assert.Throws<InvalidOperationException>(() => kv.Skip(3));
+    }
+
+    [Fact]
+    public void List_by_prefix_is_ordered_and_limited()
+    {
+        var kv = new KvStore();
+        ulong i = 0;
+        foreach (var key in new[] { "b/2", "a", "b/1", "b", "c", "b/3", "ba" })
+        {
+            kv.Apply(++i, KvCommandCodec.EncodePut(key, Bytes(key)));
+        }
+
+        var items = new List<KvListItem>();
+        var more = kv.List("b/", 2, items);
+        Assert.True(more);
+        Assert.Equal(["b/1", "b/2"], items.Select(x => x.Key));
+
+        items.Clear();
+        Assert.False(kv.List("b", 10, items));
+        Assert.Equal(["b", "b/1", "b/2", "b/3", "ba"], items.Select(x => x.Key));
+
+        items.Clear();
+        Assert.False(kv.List(string.Empty, 100, items));
+        Assert.Equal(7, items.Count);
+
+        items.Clear();
+        Assert.False(kv.List("zz", 10, items));
+        Assert.Empty(items);
+    }
+
+    [Fact]
+    public void Snapshot_round_trips()
+    {
+        var kv = new KvStore();
+        kv.Apply(1, KvCommandCodec.EncodePut("é/ключ", Bytes("v1")));
+        kv.Apply(2, KvCommandCodec.EncodePut("empty", []));
+        kv.Apply(3, KvCommandCodec.EncodePut("é/ключ", new byte[] { 0, 1, 2, 255 }));
+        kv.Skip(4);
+
+        var restored = new KvStore();
+        restored.Restore(kv.Serialize());
+
+        Assert.Equal(4UL, restored.AppliedIndex);
+        Assert.Equal(2, restored.Count);
+        Assert.True(restored.TryGet("é/ключ", out var v));
+        Assert.Equal(new byte[] { 0, 1, 2, 255 }, v.Value);
+        Assert.Equal((3UL, 1UL), (v.Version, v.CreateIndex));
+        Assert.True(restored.TryGet("empty", out var e));
+        Assert.Empty(e.Value);
+        Assert.Equal(kv.Serialize(), restored.Serialize());
+
+        restored.Apply(5, KvCommandCodec.EncodePut("x", Bytes("y")));
+        Assert.Equal(3, restored.Count);
+    }
+
+    [Fact]
+    public void Malformed_snapshots_are_refused_and_leave_the_state()
+    {
+        var kv = new KvStore();
+        kv.Apply(1, KvCommandCodec.EncodePut("a", Bytes("1")));
+        var image = kv.Serialize();
+        var target = new KvStore();
+        target.Apply(1, KvCommandCodec.EncodePut("keep", Bytes("me")));
+
+        for (var cut = 1; cut < image.Length; cut++)
+        {
+            Assert.Throws<InvalidDataException>(() => target.Restore(image.AsSpan(0, cut)));
+        }
+
+        var random = new Random(7);
+        for (var trial = 0; trial < 500; trial++)
+        {
+            var copy = (byte[])image.Clone();
+            copy[random.Next(copy.Length)] ^= (byte)(1 + random.Next(255));
+            try
+            {
+                target.Restore(copy);
+                target = new KvStore();
+                target.Apply(1, KvCommandCodec.EncodePut("keep", Bytes("me")));
+            }
+            catch (InvalidDataException)
+            {
+                Assert.True(target.TryGet("keep", out _));
+            }
+        }
+    }
+
+    [Fact]
+    public void Command_layout_is_pinned()
+    {
+        Assert.Equal(new byte[] { 1, 0, 1, 0, (byte)'k', (byte)'v' }, KvCommandCodec.EncodePut("k", Bytes("v")));
+        Assert.Equal(new byte[] { 2, 0, 2, 0, (byte)'k', (byte)'2' }, KvCommandCodec.EncodeDelete("k2"));
+        Assert.Throws<ArgumentException>(() => KvCommandCodec.EncodePut(string.Empty, []));
+    }
+
+    [Fact]
+    public void Replicas_applying_the_same_log_agree()
+    {
+        var random = new Random(42);
+        var log = new List<byte[]>();
+        for (var i = 0; i < 2000; i++)
+        {
+            var key = "k" + random.Next(50);
+            log.Add(random.Next(4) == 0 ? KvCommandCodec.EncodeDelete(key) : KvCommandCodec.EncodePut(key, Bytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        }
+
+        var a = new KvStore();
+        var b = new KvStore();
+        for (var i = 0; i < log.Count; i++)
+        {
+            Assert.Equal(a.Apply((ulong)i + 1, log[i]), b.Apply((ulong)i + 1, log[i]));
+            if (i == 1000)
+            {
+                b = new KvStore();
+                b.Restore(a.Serialize());
+            }
+        }
+
+        Assert.Equal(a.Serialize(), b.Serialize());
+    }
+}

@@ -1,0 +1,249 @@
+using System.Net;
+using System.Net.Sockets;
+using Raft.Core;
+
+namespace Raft.Transport.Tests;
+
+public sealed class TcpPeerTransportTests
+{
+    [Fact]
+    public async Task Two_transports_exchange_messages_both_ways()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(2);
+        TestNode.Introduce(a, b);
+
+        await a.DeliverAsync(b, context: 11);
+        await b.DeliverAsync(a, context: 22);
+
+        var entries = new[] { new Entry(1, 5, EntryType.Command, new byte[] { 1, 2, 3 }), new Entry(1, 6, EntryType.NoOp, default) };
+        Assert.True(a.Transport.Send(new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Index = 4, LogTerm = 1, Commit = 3, Entries = entries }));
+        var append = b.Sink.WaitForMessageAsync(m => m.Type == MessageType.Append);
+        await append;
+        var received = b.Sink.Messages.Single(m => m.Type == MessageType.Append);
+        Assert.Equal(2, received.Entries.Length);
+        Assert.Equal(new byte[] { 1, 2, 3 }, received.Entries.Span[0].Data.ToArray());
+        Assert.True(a.Transport.IsConnected(2));
+        Assert.True(b.Transport.IsConnected(1));
+    }
+
+    [Fact]
+    public async Task Three_transports_exchange_messages_between_every_pair()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(2);
+        await using var c = await TestNode.StartAsync(3);
+        TestNode.Introduce(a, b, c);
+
+        TestNode[] nodes = [a, b, c];
+        ulong context = 100;
+        foreach (var from in nodes)
+        {
+            foreach (var to in nodes.Where(n => n != from))
+            {
+                await from.DeliverAsync(to, context++);
+            }
+        }
+
+        // In order on each connection: a burst arrives as sent.
+        for (ulong i = 0; i < 200; i++)
+        {
+            Assert.True(c.Transport.Send(new Message { Type = MessageType.HeartbeatResponse, From = 3, To = 1, Term = 1, Context = 1000 + i }));
+        }
+
+        await a.Sink.WaitForMessageAsync(m => m.Context == 1199);
+        var burst = a.Sink.Messages.Where(m => m.From == 3 && m.Context >= 1000).Select(m => m.Context).ToList();
+        Assert.Equal(Enumerable.Range(1000, 200).Select(i => (ulong)i), burst);
+    }
+
+    [Fact]
+    public async Task A_peer_of_another_cluster_is_refused()
+    {
+        await using var a = await TestNode.StartAsync(1, clusterId: "blue");
+        await using var b = await TestNode.StartAsync(2, clusterId: "green");
+        TestNode.Introduce(a, b);
+
+        a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 1, Context = 1 });
+        await b.Log.WaitForAsync(LogEvents.Refused, text => text.Contains("cluster 'blue'", StringComparison.Ordinal));
+
+        Assert.Empty(b.Sink.Messages);
+        Assert.False(b.Transport.IsConnected(1));
+        Assert.False(a.Transport.IsConnected(2));
+    }
+
+    [Fact]
+    public async Task A_node_outside_the_peer_set_is_refused()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(2);
+
+        // a knows b, but b does not know a.
+        a.Transport.SetPeers(new Dictionary<int, string> { [2] = b.Address });
+        await b.Log.WaitForAsync(LogEvents.Refused, text => text.Contains("node 1 is not a peer", StringComparison.Ordinal));
+        Assert.False(b.Transport.IsConnected(1));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_malformed_frame_closes_that_connection_only(bool handshakeFirst)
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(5);
+        var peers = new Dictionary<int, string> { [1] = a.Address, [3] = "127.0.0.1:1", [5] = b.Address };
+        a.Transport.SetPeers(peers);
+        b.Transport.SetPeers(peers);
+        await a.DeliverAsync(b, context: 1);
+
+        using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await raw.ConnectAsync(b.Transport.LocalEndPoint!);
+        if (handshakeFirst)
+        {
+            // Pose as node 3, which b knows, then break the protocol.
+            var hello = new PooledBufferWriter(512);
+            FrameCodec.WriteHello(hello, 3, "test"u8);
+            await raw.SendAsync(hello.WrittenMemory);
+            hello.Dispose();
+            var reply = new byte[512];
+            Assert.True(await raw.ReceiveAsync(reply) > 0);
+            await b.Log.WaitForAsync(LogEvents.Connected, text => text.Contains("peer 3", StringComparison.Ordinal));
+        }
+
+        var garbage = new byte[64];
+        new Random(7).NextBytes(garbage);
+        await raw.SendAsync(garbage);
+
+        // b closes the raw connection: the raw side reads the end of the stream (or a reset).
+        var closed = await ReadUntilClosedAsync(raw);
+        Assert.True(closed);
+        if (handshakeFirst)
+        {
+            await b.Log.WaitForAsync(LogEvents.MalformedFrame);
+        }
+        else
+        {
+            await b.Log.WaitForAsync(LogEvents.Refused, text => text.Contains("malformed handshake", StringComparison.Ordinal));
+        }
+
+        // The connection between a and b is untouched.
+        await a.DeliverAsync(b, context: 2);
+        await b.DeliverAsync(a, context: 3);
+        Assert.True(b.Transport.IsConnected(1));
+    }
+
+    [Theory]
+    [InlineData(1, 2)] // the survivor dials the peer that dies
+    [InlineData(2, 1)] // the survivor accepted the connection from the peer that dies
+    public async Task A_killed_peer_is_reported_unreachable(int survivorId, int victimId)
+    {
+        await using var survivor = await TestNode.StartAsync(survivorId);
+        var victim = await TestNode.StartAsync(victimId);
+        TestNode.Introduce(survivor, victim);
+        await survivor.DeliverAsync(victim, context: 1);
+        await victim.DeliverAsync(survivor, context: 2);
+        Assert.Empty(survivor.Sink.Unreachable);
+
+        await victim.DisposeAsync();
+
+        await survivor.Sink.WaitForUnreachableAsync(victimId);
+        Assert.Equal([victimId], survivor.Sink.Unreachable);
+    }
+
+    [Fact]
+    public async Task Failing_to_reach_a_peer_that_never_answered_is_not_reported()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        int port;
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        a.Transport.SetPeers(new Dictionary<int, string> { [2] = $"127.0.0.1:{port}" });
+        await a.Log.WaitForAsync(LogEvents.DialFailed, count: 3);
+        Assert.Empty(a.Sink.Unreachable);
+    }
+
+    [Theory]
+    [InlineData(1, 2)]
+    [InlineData(2, 1)]
+    public async Task A_peer_that_comes_back_on_the_same_port_is_reconnected(int survivorId, int victimId)
+    {
+        await using var survivor = await TestNode.StartAsync(survivorId);
+        var victim = await TestNode.StartAsync(victimId);
+        TestNode.Introduce(survivor, victim);
+        await survivor.DeliverAsync(victim, context: 1);
+        var port = victim.Transport.LocalEndPoint!.Port;
+
+        await victim.DisposeAsync();
+        await survivor.Sink.WaitForUnreachableAsync(victimId);
+
+        await using var restarted = await TestNode.StartAsync(victimId, port: port);
+        TestNode.Introduce(survivor, restarted);
+        await survivor.DeliverAsync(restarted, context: 2);
+        await restarted.DeliverAsync(survivor, context: 3);
+        Assert.Equal([victimId], survivor.Sink.Unreachable);
+    }
+
+    [Fact]
+    public async Task Sending_to_an_unknown_peer_is_dropped_and_counted()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        Assert.False(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = 1, To = 9, Term = 1 }));
+        Assert.Equal(1, a.Transport.DroppedMessages);
+    }
+
+    [Fact]
+    public async Task A_full_send_queue_drops_new_messages()
+    {
+        var sink = new RecordingSink();
+        var options = new TcpPeerTransportOptions
+        {
+            NodeId = 1,
+            ClusterId = "test",
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            SendQueueMessagesMax = 4,
+        };
+        await using var transport = new TcpPeerTransport(options, sink);
+        await transport.StartAsync(CancellationToken.None);
+
+        // Nothing listens on port 1 of the loopback, so the queue never drains.
+        transport.SetPeers(new Dictionary<int, string> { [2] = "127.0.0.1:1" });
+        var accepted = 0;
+        for (var i = 0; i < 10; i++)
+        {
+            accepted += transport.Send(new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 1 }) ? 1 : 0;
+        }
+
+        Assert.Equal(4, accepted);
+        Assert.Equal(6, transport.DroppedMessages);
+    }
+
+    [Fact]
+    public async Task Options_are_validated_at_start()
+    {
+        var options = new TcpPeerTransportOptions { NodeId = 0, ClusterId = "test", ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0) };
+        await using var transport = new TcpPeerTransport(options, new RecordingSink());
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => transport.StartAsync(CancellationToken.None));
+        Assert.Contains("NodeId", error.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<bool> ReadUntilClosedAsync(Socket socket)
+    {
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TestTimeouts.Wait);
+        try
+        {
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (SocketException)
+        {
+            return true;
+        }
+    }
+}
