@@ -1,0 +1,292 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace Raft.Cluster.Tests;
+
+/// <summary>
+/// Real node processes on 127.0.0.1 with ports the operating system handed out, each with its own data directory.
+/// Every process it starts it kills, by id, when disposed.
+/// </summary>
+internal sealed class ProcessCluster : IAsyncDisposable
+{
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    private readonly Dictionary<int, Process> _processes = [];
+    private readonly Dictionary<int, List<string>> _logs = [];
+    private readonly IReadOnlyList<string> _extraArguments;
+
+    public ProcessCluster(int size, params string[] extraArguments)
+    {
+        Size = size;
+        _extraArguments = extraArguments;
+        DataDirectory = Path.Combine(Path.GetTempPath(), $"raft-cluster-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(DataDirectory);
+        var ports = FreePorts(2 * size);
+        for (var id = 1; id <= size; id++)
+        {
+            HttpPorts[id] = ports[id - 1];
+            PeerPorts[id] = ports[size + id - 1];
+        }
+
+        Http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+    }
+
+    public int Size { get; }
+
+    public string DataDirectory { get; }
+
+    public Dictionary<int, int> HttpPorts { get; } = [];
+
+    public Dictionary<int, int> PeerPorts { get; } = [];
+
+    public HttpClient Http { get; }
+
+    public Uri Endpoint(int id) => new($"http://127.0.0.1:{HttpPorts[id]}");
+
+    public Uri Url(int id, string pathAndQuery) => new(Endpoint(id), pathAndQuery);
+
+    public bool IsRunning(int id) => _processes.TryGetValue(id, out var p) && !p.HasExited;
+
+    public void StartAll()
+    {
+        for (var id = 1; id <= Size; id++)
+        {
+            Start(id);
+        }
+    }
+
+    public void Start(int id, params string[] moreArguments)
+    {
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(ServerDll);
+        info.ArgumentList.Add($"--Node:Id={id}");
+        info.ArgumentList.Add($"--Node:DataDirectory={Path.Combine(DataDirectory, $"node-{id}")}");
+        for (var j = 1; j <= Size; j++)
+        {
+            info.ArgumentList.Add($"--Node:Peers:{j}=127.0.0.1:{PeerPorts[j]}");
+            info.ArgumentList.Add($"--Node:HttpEndpoints:{j}=http://127.0.0.1:{HttpPorts[j]}");
+        }
+
+        foreach (var argument in _extraArguments.Concat(moreArguments))
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var log = _logs.TryGetValue(id, out var existing) ? existing : _logs[id] = [];
+        var process = Process.Start(info) ?? throw new InvalidOperationException("could not start a node");
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.Add(e.Data); } } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (log) { log.Add(e.Data); } } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes[id] = process;
+    }
+
+    /// <summary>kill -9.</summary>
+    public async Task KillAsync(int id)
+    {
+        var process = _processes[id];
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync().WaitAsync(Patience);
+    }
+
+    /// <summary>Polls /v1/cluster until a majority of running nodes name the same leader.</summary>
+    public async Task<int> WaitForLeaderAsync(TimeSpan? timeout = null, int? notThis = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? Patience);
+        while (DateTime.UtcNow < deadline)
+        {
+            var votes = new Dictionary<int, int>();
+            foreach (var id in _processes.Keys.Where(IsRunning))
+            {
+                var leader = await TryGetLeaderAsync(id);
+                if (leader is > 0)
+                {
+                    votes[leader.Value] = votes.GetValueOrDefault(leader.Value) + 1;
+                }
+            }
+
+            foreach (var (leader, count) in votes)
+            {
+                if (count > Size / 2 && leader != notThis && IsRunning(leader))
+                {
+                    return leader;
+                }
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"no leader within {(timeout ?? Patience).TotalSeconds} s\n{Logs()}");
+    }
+
+    public async Task<int?> TryGetLeaderAsync(int id)
+    {
+        try
+        {
+            using var doc = await GetClusterAsync(id);
+            return doc.RootElement.TryGetProperty("leaderId", out var l) && l.TryGetInt32(out var v) ? v : null;
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+        catch (TaskCanceledException)
+        {
+            return null;
+        }
+    }
+
+    public async Task<JsonDocument> GetClusterAsync(int id)
+    {
+        using var response = await Http.GetAsync(Url(id, "/v1/cluster"));
+        response.EnsureSuccessStatusCode();
+        return await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync());
+    }
+
+    /// <summary>Retries a request until it gets an answer other than a connection failure or 503, within <paramref name="timeout"/>.</summary>
+    public async Task<HttpResponseMessage> SendUntilAnsweredAsync(Func<HttpRequestMessage> request, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? Patience);
+        while (true)
+        {
+            try
+            {
+                var response = await Http.SendAsync(request());
+                if (response.StatusCode != HttpStatusCode.ServiceUnavailable || DateTime.UtcNow > deadline)
+                {
+                    return response;
+                }
+
+                response.Dispose();
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+            }
+            catch (TaskCanceledException) when (DateTime.UtcNow < deadline)
+            {
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    public string Logs()
+    {
+        var lines = new List<string>();
+        foreach (var (id, log) in _logs)
+        {
+            lock (log)
+            {
+                lines.AddRange(log.TakeLast(30).Select(l => $"[node {id}] {l}"));
+            }
+        }
+
+        return string.Join('\n', lines);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in _processes.Values)
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync().WaitAsync(Patience);
+                }
+            }
+            finally
+            {
+                process.Dispose();
+            }
+        }
+
+        Http.Dispose();
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A node's file may still be closing; the directory is under the temp folder.
+        }
+    }
+
+    /// <summary>The server as built next to this test project (same configuration).</summary>
+    public static string ServerDll
+    {
+        get
+        {
+            var here = AppContext.BaseDirectory;
+            var configuration = here.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
+            var dir = new DirectoryInfo(here);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Raft.sln")))
+            {
+                dir = dir.Parent;
+            }
+
+            var path = Path.Combine(dir?.FullName ?? throw new InvalidOperationException("Raft.sln not found above the test directory"), "src", "Raft.Server", "bin", configuration, "net10.0", "Raft.Server.dll");
+            return File.Exists(path) ? path : throw new FileNotFoundException("build src/Raft.Server first", path);
+        }
+    }
+
+    /// <summary>
+    /// The first of <paramref name="count"/> consecutive ports below the ephemeral range that are all free right now,
+    /// for the launcher, which numbers its ports from a base. Where the search starts depends on this process's id,
+    /// so parallel runs look in different places.
+    /// </summary>
+    public static int FreeConsecutivePorts(int count)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var first = 20_000 + (((Environment.ProcessId * 31) + (attempt * 97)) % 10_000);
+            var listeners = new List<TcpListener>();
+            try
+            {
+                for (var port = first; port < first + count; port++)
+                {
+                    var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    listeners.Add(listener);
+                }
+
+                return first;
+            }
+            catch (SocketException)
+            {
+                // Taken: try elsewhere.
+            }
+            finally
+            {
+                foreach (var listener in listeners)
+                {
+                    listener.Stop();
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"no {count} consecutive free ports found");
+    }
+
+    /// <summary>Ports the operating system considers free right now (bound, read, released).</summary>
+    public static int[] FreePorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        foreach (var l in listeners)
+        {
+            l.Start();
+        }
+
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        foreach (var l in listeners)
+        {
+            l.Stop();
+        }
+
+        return ports;
+    }
+}
