@@ -1,4 +1,5 @@
 using Raft.Core;
+using Raft.Storage;
 
 namespace Raft.Simulation;
 
@@ -22,12 +23,21 @@ internal sealed class SimNode(int id)
 
     public KvStateMachine StateMachine { get; set; } = new();
 
-    // What survives a crash.
-    public HardState DiskHardState { get; set; }
+    // What survives a crash: the same storage contracts the server's file stores implement.
+    public MemoryLogStore Log { get; } = new();
 
-    public Snapshot? DiskSnapshot { get; set; }
+    public MemoryHardStateStore HardStates { get; } = new();
 
-    public List<Entry> DiskEntries { get; } = [];
+    public MemorySnapshotStore Snapshots { get; } = new();
+
+    /// <summary>The membership a node of the initial cluster is configured with (empty for a spare).</summary>
+    public Membership BootstrapMembership { get; set; } = Membership.Empty;
+
+    public Snapshot LatestSnapshot => Snapshots.TryLoadLatest(out var snapshot)
+        ? snapshot
+        : new Snapshot(new SnapshotMetadata(0, 0, BootstrapMembership), ReadOnlyMemory<byte>.Empty);
+
+    public HardState DurableHardState => HardStates.TryLoad(out var state) ? state : default;
 
     /// <summary>A ready batch whose persistence (fsync) completes at <see cref="ReadyDoneTick"/>.</summary>
     public Ready? PendingReady { get; set; }

@@ -1,5 +1,6 @@
 using System.Text;
 using Raft.Core;
+using Raft.Storage;
 
 namespace Raft.Simulation;
 
@@ -49,7 +50,7 @@ internal sealed partial class Simulator
             _nodes[id] = node;
             if (id <= config.InitialVoters)
             {
-                node.DiskSnapshot = new Snapshot(new SnapshotMetadata(0, 0, initial), ReadOnlyMemory<byte>.Empty);
+                node.BootstrapMembership = initial;
                 Start(node);
             }
         }
@@ -133,14 +134,17 @@ internal sealed partial class Simulator
 
     private void Start(SimNode node)
     {
-        var snapshot = node.DiskSnapshot ?? new Snapshot(new SnapshotMetadata(0, 0, Membership.Empty), ReadOnlyMemory<byte>.Empty);
-        node.DiskSnapshot = snapshot;
-        var raft = new RaftNode(
-            _config.OptionsFor(node.Id),
-            new SeededRandom(_random.NextUInt64()),
-            snapshot,
-            node.DiskHardState,
-            System.Runtime.InteropServices.CollectionsMarshal.AsSpan(node.DiskEntries));
+        // Recover as a server does: the latest snapshot, the hard state, and the log after the snapshot.
+        node.Log.DiscardUnsynced();
+        var snapshot = node.LatestSnapshot;
+        Entry[] entries = [];
+        if (node.Log.LastIndex > snapshot.Index)
+        {
+            using var read = node.Log.Read(Math.Max(snapshot.Index + 1, node.Log.FirstIndex), node.Log.LastIndex, long.MaxValue);
+            entries = read.Span.ToArray();
+        }
+
+        var raft = new RaftNode(_config.OptionsFor(node.Id), new SeededRandom(_random.NextUInt64()), snapshot, node.DurableHardState, entries);
         node.Raft = raft;
         node.Started = true;
         node.Decommissioned = false;
@@ -292,36 +296,33 @@ internal sealed partial class Simulator
         // Persist: snapshot, then entries (replacing any suffix they overlap), then hard state.
         if (ready.Snapshot is not null)
         {
-            node.DiskSnapshot = ready.Snapshot;
-            node.DiskEntries.Clear();
+            node.Snapshots.Save(ready.Snapshot);
+            if (node.Log.LastIndex > ready.Snapshot.Index)
+            {
+                node.Log.TruncateSuffix(Math.Max(ready.Snapshot.Index, node.Log.FirstIndex - 1));
+            }
+
+            node.Log.CompactPrefix(ready.Snapshot.Index);
         }
 
         var entries = ready.Entries.Span;
         if (!entries.IsEmpty)
         {
-            var first = entries[0].Index;
-            var snapshotIndex = node.DiskSnapshot!.Index;
-            var keep = (int)(first - snapshotIndex - 1);
-            if (keep < 0 || keep > node.DiskEntries.Count)
-            {
-                throw new SimulationViolation($"node {node.Id}: entries from {first} do not follow the disk log ({snapshotIndex} + {node.DiskEntries.Count})");
-            }
-
-            node.DiskEntries.RemoveRange(keep, node.DiskEntries.Count - keep);
-            node.DiskEntries.AddRange(entries);
+            node.Log.Append(entries);
+            node.Log.Sync();
             _safety.OnPersisted(node.Id, raft, entries);
         }
 
         if (ready.HasHardStateChange)
         {
-            var before = node.DiskHardState;
+            var before = node.DurableHardState;
             var after = ready.HardState;
             if (after.Term < before.Term || (after.Term == before.Term && before.VotedFor != 0 && after.VotedFor != before.VotedFor) || after.Commit < before.Commit)
             {
                 throw new SimulationViolation($"node {node.Id}: durable state went back from {before} to {after}");
             }
 
-            node.DiskHardState = after;
+            node.HardStates.Save(after);
         }
 
         foreach (var m in ready.MessagesAfterPersist)
@@ -370,13 +371,12 @@ internal sealed partial class Simulator
     private void MaybeCompact(SimNode node)
     {
         var raft = node.Raft!;
-        var snapshotIndex = node.DiskSnapshot?.Index ?? 0;
+        var snapshotIndex = node.LatestSnapshot.Index;
         if (raft.AppliedIndex >= snapshotIndex + (ulong)_config.SnapshotEveryEntries)
         {
             var snapshot = raft.Compact(raft.AppliedIndex, node.StateMachine.ToSnapshot());
-            var drop = (int)Math.Min((ulong)node.DiskEntries.Count, snapshot.Index - snapshotIndex);
-            node.DiskEntries.RemoveRange(0, drop);
-            node.DiskSnapshot = snapshot;
+            node.Snapshots.Save(snapshot);
+            node.Log.CompactPrefix(snapshot.Index);
             Trace($"node {node.Id} compacted to ({snapshot.Index}, t{snapshot.Term})");
         }
     }
