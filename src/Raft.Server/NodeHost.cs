@@ -53,7 +53,16 @@ public static class NodeHost
 
         await using (app.ConfigureAwait(false))
         {
-            await app.RunAsync().ConfigureAwait(false);
+            try
+            {
+                await app.RunAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            {
+                // Unreadable or damaged data, or a port already taken: say what, without a stack trace.
+                await Console.Error.WriteLineAsync($"node failed to start: {ex.Message}").ConfigureAwait(false);
+                return 1;
+            }
         }
 
         return Environment.ExitCode;
