@@ -53,10 +53,19 @@ public static class NodeHost
 
         await using (app.ConfigureAwait(false))
         {
-            await app.RunAsync().ConfigureAwait(false);
+            try
+            {
+                await app.RunAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            {
+                // Unreadable or damaged data, or a port already taken: say what, without a stack trace.
+                await Console.Error.WriteLineAsync($"node failed to start: {ex.Message}").ConfigureAwait(false);
+                return 1;
+            }
         }
 
-        return 0;
+        return Environment.ExitCode;
     }
 
     /// <summary>
@@ -161,10 +170,28 @@ public static class NodeHost
     }
 }
 
-/// <summary>Starts the node loop with the host, and on shutdown hands leadership over before stopping it.</summary>
-internal sealed class NodeService(NodeLoop node, NodeOptions options, ILogger<NodeService> logger) : IHostedService
+/// <summary>
+/// Starts the node loop with the host, and on shutdown hands leadership over before stopping it. If the loop
+/// fails (a storage error), the whole process stops with exit code 1 rather than serve HTTP without a node.
+/// </summary>
+internal sealed class NodeService(NodeLoop node, NodeOptions options, IHostApplicationLifetime lifetime, ILogger<NodeService> logger) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => node.StartAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await node.StartAsync(cancellationToken).ConfigureAwait(false);
+        _ = node.Stopped.ContinueWith(
+            _ =>
+            {
+                if (node.Failure is not null)
+                {
+                    Environment.ExitCode = 1;
+                    lifetime.StopApplication();
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -33,6 +33,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     // Inputs taken per batch before the ready is handled: many proposals share one fsync.
     private const int InputsPerBatch = 1024;
     private const int ChannelCapacity = 16_384;
+    private const ulong ReadSweepIntervalTicks = 16;
 
     private readonly NodeOptions _options;
     private readonly NodeStorage _storage;
@@ -54,6 +55,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private ulong _proposalTerm;
     private ulong _nextReadId;
     private ulong _ticks;
+    private ulong _nextReadSweepTick;
     private long _missedTicks;
     private ulong _lastSnapshotIndex;
     private DateTimeOffset? _leaderSince;
@@ -106,7 +108,11 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     /// <summary>The latest published state; updated after every batch.</summary>
     public NodeView View => _view;
 
+    /// <summary>Completes when the loop has ended, after a shutdown or a failure (<see cref="Failure"/>).</summary>
     public Task Stopped => _stopped.Task;
+
+    /// <summary>What ended the loop when it failed (a storage error, a broken invariant); null otherwise.</summary>
+    public Exception? Failure { get; private set; }
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -237,6 +243,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             // A storage failure or a broken invariant: this node cannot go on safely.
             NodeLog.LoopFailed(_logger, ex, _options.Id);
             _inputs.Writer.TryComplete(ex);
+            Failure = ex;
         }
         finally
         {
@@ -542,7 +549,8 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
     private void OnSoftState(RaftRole role, int leaderId)
     {
-        if (role != _lastRole && role is RaftRole.Candidate)
+        // A campaign begins with a pre-vote, or directly as a candidate when a leadership transfer asks for it.
+        if (role != _lastRole && (role == RaftRole.PreCandidate || (role == RaftRole.Candidate && _lastRole != RaftRole.PreCandidate)))
         {
             _metrics.ElectionStarted();
         }
@@ -615,8 +623,9 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     {
         // A ReadIndex request or its answer can be lost with a message; give up after two election timeouts.
         var limit = (ulong)(2 * _node.Options.ElectionTimeoutTicks);
-        if (_readsAsked.Count > 0 && _ticks % 16 == 0)
+        if (_readsAsked.Count > 0 && _ticks >= _nextReadSweepTick)
         {
+            _nextReadSweepTick = _ticks + ReadSweepIntervalTicks;
             foreach (var (id, read) in _readsAsked)
             {
                 if (_ticks - read.AskedTick > limit)

@@ -363,4 +363,33 @@ public sealed class ClusterApiTests
         using var stale = await client.GetAsync("/v1/kv/a?consistency=stale");
         Assert.Equal(HttpStatusCode.NotFound, stale.StatusCode);
     }
+
+    [Fact]
+    public async Task Stopping_the_leader_hands_leadership_over_first()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync();
+        using (var put = await cluster.Client(leader).PutAsync("/v1/kv/before-stop", Body("1")))
+        {
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
+        await cluster.StopNodeAsync(leader);
+
+        // The transfer completed before the stop returned: the new leader already knows it leads.
+        var roles = new List<string?>();
+        for (var id = 1; id <= 3; id++)
+        {
+            if (id != leader)
+            {
+                using var status = await cluster.ClusterStatusAsync(id);
+                roles.Add(status.RootElement.GetProperty("role").GetString());
+            }
+        }
+
+        Assert.Contains("leader", roles);
+        var newLeader = await cluster.WaitForLeaderAsync(excluding: leader);
+        using var get = await cluster.Client(newLeader).GetAsync("/v1/kv/before-stop");
+        Assert.Equal("1", await get.Content.ReadAsStringAsync());
+    }
 }
