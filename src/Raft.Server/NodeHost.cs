@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -77,7 +78,28 @@ public static class NodeHost
     public static WebApplication Build(string[] args, PeerTransportFactory? transportFactory = null)
     {
         var builder = WebApplication.CreateBuilder(args);
-        var options = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+
+        // Defaults with the lowest precedence: appsettings, environment and command line all override them.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
+            },
+        });
+        NodeOptions options;
+        try
+        {
+            options = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The binder names the key and the value it could not convert (a number or a follower mode).
+            throw new NodeConfigurationException($"invalid configuration: {ex.Message} {ex.InnerException?.Message}", ex);
+        }
+
         var errors = options.Validate();
         if (errors.Count > 0)
         {
