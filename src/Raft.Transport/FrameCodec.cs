@@ -38,7 +38,7 @@ namespace Raft.Transport;
 ///  Heartbeat                  commit u64, context u64                                   body 32
 ///  HeartbeatResponse          context u64                                               body 24
 ///  InstallSnapshot            index u64, term u64, membership length u32, membership,
-///                             data length u32, data                                     body 44 + ...
+///                             data length u32, data                                     body 40 + ...
 ///  TimeoutNow                 nothing                                                   body 16
 ///  ReadIndex                  context u64                                               body 24
 ///  ReadIndexResponse          reject u8, index u64, context u64                         body 33
@@ -310,7 +310,7 @@ internal static class FrameCodec
             throw new ArgumentException("an InstallSnapshot message without a snapshot", nameof(snapshot));
         }
 
-        return SnapshotFixedBodyBytes + snapshot.Metadata.Membership.EncodedBytes + 4L + snapshot.Data.Length;
+        return SnapshotFixedBodyBytes + (long)snapshot.Metadata.Membership.EncodedBytes + snapshot.Data.Length;
     }
 
     private static void WriteEntries(Span<byte> destination, ReadOnlySpan<Entry> entries)
