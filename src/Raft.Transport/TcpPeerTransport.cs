@@ -381,7 +381,23 @@ public sealed class TcpPeerTransport : IPeerTransport
                 return;
             }
 
-            _ = HandleInboundAsync(socket);
+            _ = HandleInboundGuardedAsync(socket);
+        }
+    }
+
+    // Nobody awaits an inbound connection's task, so nothing it throws may go unseen.
+    private async Task HandleInboundGuardedAsync(Socket socket)
+    {
+        EndPoint? remote = null;
+        try
+        {
+            remote = socket.RemoteEndPoint;
+            await HandleInboundAsync(socket).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            TransportLog.Unexpected(_logger, ex, remote);
+            socket.Dispose();
         }
     }
 
