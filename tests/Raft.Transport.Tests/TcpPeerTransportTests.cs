@@ -95,23 +95,26 @@ public sealed class TcpPeerTransportTests
         b.Transport.SetPeers(peers);
         await a.DeliverAsync(b, context: 1);
 
+        using var timeout = new CancellationTokenSource(TestTimeouts.Wait);
         using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await raw.ConnectAsync(b.Transport.LocalEndPoint!);
+        await raw.ConnectAsync(b.Transport.LocalEndPoint!, timeout.Token);
         if (handshakeFirst)
         {
             // Pose as node 3, which b knows, then break the protocol.
-            var hello = new PooledBufferWriter(512);
-            FrameCodec.WriteHello(hello, 3, "test"u8);
-            await raw.SendAsync(hello.WrittenMemory);
-            hello.Dispose();
+            using (var hello = new PooledBufferWriter(512))
+            {
+                FrameCodec.WriteHello(hello, 3, "test"u8);
+                await raw.SendAsync(hello.WrittenMemory, SocketFlags.None, timeout.Token);
+            }
+
             var reply = new byte[512];
-            Assert.True(await raw.ReceiveAsync(reply) > 0);
+            Assert.True(await raw.ReceiveAsync(reply, SocketFlags.None, timeout.Token) > 0);
             await b.Log.WaitForAsync(LogEvents.Connected, text => text.Contains("peer 3", StringComparison.Ordinal));
         }
 
         var garbage = new byte[64];
         new Random(7).NextBytes(garbage);
-        await raw.SendAsync(garbage);
+        await raw.SendAsync(garbage, SocketFlags.None, timeout.Token);
 
         // b closes the raw connection: the raw side reads the end of the stream (or a reset).
         var closed = await ReadUntilClosedAsync(raw);
@@ -184,6 +187,25 @@ public sealed class TcpPeerTransportTests
         await survivor.DeliverAsync(restarted, context: 2);
         await restarted.DeliverAsync(survivor, context: 3);
         Assert.Equal([victimId], survivor.Sink.Unreachable);
+    }
+
+    [Fact]
+    public async Task Removing_a_peer_closes_its_connection_without_reporting_it()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(2);
+        TestNode.Introduce(a, b);
+        await a.DeliverAsync(b, context: 1);
+
+        a.Transport.SetPeers(new Dictionary<int, string> { [1] = a.Address });
+        await b.Log.WaitForAsync(LogEvents.Disconnected);
+        Assert.False(a.Transport.IsConnected(2));
+        Assert.False(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 1 }));
+
+        // b probes a's listener, which still answers: a is alive, so b reports nothing.
+        await a.Log.WaitForAsync(LogEvents.Disconnected);
+        Assert.Empty(b.Sink.Unreachable);
+        Assert.Empty(a.Sink.Unreachable);
     }
 
     [Fact]
