@@ -288,11 +288,11 @@ public sealed class TcpPeerTransport : IPeerTransport
             }
             catch (HandshakeException ex)
             {
-                TransportLog.Refused(_logger, link.EndPoint, ex.Message);
+                TransportLog.HandshakeRejected(_logger, link.Id, link.Address, ex.Message);
             }
             catch (FrameFormatException ex)
             {
-                TransportLog.Refused(_logger, link.EndPoint, "malformed handshake: " + ex.Message);
+                TransportLog.HandshakeRejected(_logger, link.Id, link.Address, "malformed handshake: " + ex.Message);
             }
             catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
             {
