@@ -9,6 +9,7 @@ using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Raft.KeyValue;
 using Raft.Server.Api;
 using Raft.Transport;
 
@@ -181,6 +182,8 @@ public static class NodeHost
                 NodeId = options.Id,
                 ClusterId = options.ClusterId,
                 ListenEndPoint = listen,
+                // A frame carries at least one whole entry, so the largest put allowed must fit in one.
+                FrameBytesMax = Math.Max(FrameLimits.DefaultFrameBytesMax, KvCommandCodec.PutBytes(options.MaxKeyBytes, options.MaxValueBytes) + (1 << 20)),
                 // Timeouts follow the Raft timing, so a dead peer is given up on within an election timeout.
                 ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
                 ReconnectBackoffMax = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
