@@ -131,7 +131,8 @@ public static class NodeHost
             ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(100, options.ElectionTimeoutMs)),
         })
         {
-            Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs),
+            // Longer than the leader's own wait, so that its 504 (or its answer) normally arrives first.
+            Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 1000),
         }));
         builder.Services.AddHostedService<NodeService>();
 
