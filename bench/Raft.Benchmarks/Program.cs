@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench/Raft.Benchmarks -- --filter '*LogAppend*' [--job short]
+// dotnet run -c Release --project bench/Raft.Benchmarks -- --filter '*CodecBenchmarks*' --job short
 BenchmarkSwitcher.FromAssembly(typeof(Raft.Benchmarks.Storage.LogAppendBenchmarks).Assembly).Run(args);

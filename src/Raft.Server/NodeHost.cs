@@ -5,9 +5,11 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Raft.KeyValue;
 using Raft.Server.Api;
 using Raft.Transport;
 
@@ -77,7 +79,28 @@ public static class NodeHost
     public static WebApplication Build(string[] args, PeerTransportFactory? transportFactory = null)
     {
         var builder = WebApplication.CreateBuilder(args);
-        var options = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+
+        // Defaults with the lowest precedence: appsettings, environment and command line all override them.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
+            },
+        });
+        NodeOptions options;
+        try
+        {
+            options = builder.Configuration.GetSection(NodeOptions.Section).Get<NodeOptions>() ?? new NodeOptions();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The binder names the key and the value it could not convert (a number or a follower mode).
+            throw new NodeConfigurationException($"invalid configuration: {ex.Message} {ex.InnerException?.Message}", ex);
+        }
+
         var errors = options.Validate();
         if (errors.Count > 0)
         {
@@ -108,7 +131,8 @@ public static class NodeHost
             ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(100, options.ElectionTimeoutMs)),
         })
         {
-            Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs),
+            // Longer than the leader's own wait, so that its 504 (or its answer) normally arrives first.
+            Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 1000),
         }));
         builder.Services.AddHostedService<NodeService>();
 
@@ -159,6 +183,8 @@ public static class NodeHost
                 NodeId = options.Id,
                 ClusterId = options.ClusterId,
                 ListenEndPoint = listen,
+                // A frame carries at least one whole entry, so the largest put allowed must fit in one.
+                FrameBytesMax = Math.Max(FrameLimits.DefaultFrameBytesMax, KvCommandCodec.PutBytes(options.MaxKeyBytes, options.MaxValueBytes) + (1 << 20)),
                 // Timeouts follow the Raft timing, so a dead peer is given up on within an election timeout.
                 ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
                 ReconnectBackoffMax = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),

@@ -62,6 +62,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private RaftRole _lastRole;
     private int _lastLeader;
     private ITimer? _timer;
+    private int _disposed;
     private volatile NodeView _view = NodeView.Initial;
 
     public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILogger logger, TimeProvider time)
@@ -164,24 +165,34 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     void IPeerMessageSink.OnPeerUnreachable(int peerId) =>
         _inputs.Writer.TryWrite(new Input(InputKind.PeerUnreachable, null) { Peer = peerId });
 
-    /// <summary>Stops the timer and the loop, persists what the last batch holds, and closes the transport and the storage.</summary>
+    /// <summary>
+    /// Stops the timer and the loop (which persists what the last batch holds and fails what is pending), then
+    /// closes the transport and the storage. Safe to call more than once: the host and the container both do.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_timer is not null)
         {
             await _timer.DisposeAsync().ConfigureAwait(false);
         }
 
-        await _transport.DisposeAsync().ConfigureAwait(false);
         _inputs.Writer.TryComplete();
-        if (_thread.IsAlive)
+        if (_thread.IsAlive || _stopped.Task.IsCompleted)
         {
+            // The loop owns the storage and closes it as it ends; the transport stays up for its last sends.
             await _stopped.Task.ConfigureAwait(false);
         }
         else
         {
             _storage.Dispose();
         }
+
+        await _transport.DisposeAsync().ConfigureAwait(false);
     }
 
     private async Task<T> Enqueue<T>(Input input, TaskCompletionSource<T> completion, CancellationToken cancellationToken)

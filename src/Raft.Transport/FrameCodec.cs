@@ -38,7 +38,7 @@ namespace Raft.Transport;
 ///  Heartbeat                  commit u64, context u64                                   body 32
 ///  HeartbeatResponse          context u64                                               body 24
 ///  InstallSnapshot            index u64, term u64, membership length u32, membership,
-///                             data length u32, data                                     body 44 + ...
+///                             data length u32, data                                     body 40 + ...
 ///  TimeoutNow                 nothing                                                   body 16
 ///  ReadIndex                  context u64                                               body 24
 ///  ReadIndexResponse          reject u8, index u64, context u64                         body 33
@@ -53,7 +53,7 @@ namespace Raft.Transport;
 /// Decoding never trusts a length before checking it against what is left, and never looks past a frame's end.
 /// A decoded message owns its bytes: an Append's body is copied once into a new array that its entries' payloads
 /// (and a snapshot's data) slice, so the core can keep them in its log after the receive buffer is reused.
-/// Messages without payloads are parsed from a stack copy and allocate nothing.
+/// Messages without payloads are parsed in place (or from a stack copy when split across segments) and allocate nothing.
 /// </para>
 /// </remarks>
 internal static class FrameCodec
@@ -220,20 +220,31 @@ internal static class FrameCodec
         }
 
         var body = buffer.Slice(HeaderBytes, header.BodyBytes);
-        CheckCrc(header, body);
         if (header.BodyBytes <= StackBodyBytesMax)
         {
+            // No payload to keep: parse in place when the body is contiguous, else from a stack copy.
             Span<byte> scratch = stackalloc byte[StackBodyBytesMax];
-            var copy = scratch[..header.BodyBytes];
-            body.CopyTo(copy);
-            message = ParseBody(header, copy, owner: null, limits);
+            scoped ReadOnlySpan<byte> span;
+            if (body.IsSingleSegment)
+            {
+                span = body.FirstSpan;
+            }
+            else
+            {
+                body.CopyTo(scratch);
+                span = scratch[..header.BodyBytes];
+            }
+
+            CheckCrc(header, span);
+            message = ParseBody(header, span, owner: null, limits);
         }
         else
         {
             // The one copy of a payload-carrying body: entries and snapshot data slice this array, which the
-            // message (and later the core's log) owns.
+            // message (and later the core's log) owns. The CRC is checked on the copy, which is what is kept.
             var owner = GC.AllocateUninitializedArray<byte>(header.BodyBytes);
             body.CopyTo(owner);
+            CheckCrc(header, owner);
             message = ParseBody(header, owner, owner, limits);
         }
 
@@ -310,7 +321,7 @@ internal static class FrameCodec
             throw new ArgumentException("an InstallSnapshot message without a snapshot", nameof(snapshot));
         }
 
-        return SnapshotFixedBodyBytes + snapshot.Metadata.Membership.EncodedBytes + 4L + snapshot.Data.Length;
+        return SnapshotFixedBodyBytes + (long)snapshot.Metadata.Membership.EncodedBytes + snapshot.Data.Length;
     }
 
     private static void WriteEntries(Span<byte> destination, ReadOnlySpan<Entry> entries)
@@ -362,8 +373,18 @@ internal static class FrameCodec
             return false;
         }
 
-        Span<byte> bytes = stackalloc byte[HeaderBytes];
-        buffer.Slice(0, HeaderBytes).CopyTo(bytes);
+        Span<byte> scratch = stackalloc byte[HeaderBytes];
+        scoped ReadOnlySpan<byte> bytes;
+        if (buffer.FirstSpan.Length >= HeaderBytes)
+        {
+            bytes = buffer.FirstSpan[..HeaderBytes];
+        }
+        else
+        {
+            buffer.Slice(0, HeaderBytes).CopyTo(scratch);
+            bytes = scratch;
+        }
+
         if (BinaryPrimitives.ReadUInt32LittleEndian(bytes) != Magic)
         {
             ThrowFormat("bad magic: not a Raft peer frame");
@@ -423,6 +444,14 @@ internal static class FrameCodec
         if (exact ? bodyBytes != fixedBytes : bodyBytes < fixedBytes)
         {
             ThrowFormat($"a {type} body of {bodyBytes} bytes");
+        }
+    }
+
+    private static void CheckCrc(in FrameHeader header, ReadOnlySpan<byte> body)
+    {
+        if (Crc32C.Finish(Crc32C.Append(header.HeaderCrc, body)) != header.Crc)
+        {
+            ThrowFormat("CRC32C mismatch");
         }
     }
 

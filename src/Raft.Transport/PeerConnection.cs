@@ -54,6 +54,19 @@ internal sealed class PeerConnection
         TransportLog.Disconnected(_logger, _link.Id, _closeReason ?? (ClosedLocally ? "closed by this node" : "closed by the peer"));
     }
 
+    /// <summary>
+    /// Discards a handshaken connection that never ran (its peer was removed while it waited for the link).
+    /// Its loops must not start: the link's writer signal serves one waiter, the connection still being drained.
+    /// </summary>
+    public async Task AbandonAsync(string reason)
+    {
+        Interlocked.Exchange(ref _closedLocally, 1);
+        _stopped = true;
+        _socket.Dispose();
+        await _reader.CompleteAsync().ConfigureAwait(false);
+        TransportLog.Disconnected(_logger, _link.Id, reason);
+    }
+
     /// <summary>Ends the connection from this side; safe to call from any thread, more than once.</summary>
     public void Close(string reason)
     {

@@ -26,6 +26,7 @@ internal sealed class PeerLink
     private long _dropped;
     private bool _closed;
     private PeerConnection? _connection;
+    private PeerConnection? _latestInbound;
 
     public PeerLink(int id, string address, TcpPeerTransportOptions options)
     {
@@ -53,10 +54,22 @@ internal sealed class PeerLink
     public SemaphoreSlim ConnectionGate { get; } = new(1, 1);
 
     /// <summary>The established connection, if any. Written under <see cref="ConnectionGate"/>, read anywhere.</summary>
+    /// <remarks>
+    /// Written with a full fence, as is <see cref="LatestInbound"/>: an inbound connection publishes itself as the
+    /// latest and then closes the current one, while the current one publishes itself and then checks it is still
+    /// the latest, so of two racing connections at least one sees the other and only the newest survives.
+    /// </remarks>
     public PeerConnection? Connection
     {
         get => Volatile.Read(ref _connection);
-        set => Volatile.Write(ref _connection, value);
+        set => Interlocked.Exchange(ref _connection, value);
+    }
+
+    /// <summary>The newest handshaken inbound connection; an older one waiting for the gate gives way to it.</summary>
+    public PeerConnection? LatestInbound
+    {
+        get => Volatile.Read(ref _latestInbound);
+        set => Interlocked.Exchange(ref _latestInbound, value);
     }
 
     /// <summary>The dial loop (lower id) or the last inbound connection's run (higher id).</summary>

@@ -288,11 +288,11 @@ public sealed class TcpPeerTransport : IPeerTransport
             }
             catch (HandshakeException ex)
             {
-                TransportLog.Refused(_logger, link.EndPoint, ex.Message);
+                TransportLog.HandshakeRejected(_logger, link.Id, link.Address, ex.Message);
             }
             catch (FrameFormatException ex)
             {
-                TransportLog.Refused(_logger, link.EndPoint, "malformed handshake: " + ex.Message);
+                TransportLog.HandshakeRejected(_logger, link.Id, link.Address, "malformed handshake: " + ex.Message);
             }
             catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
             {
@@ -303,7 +303,7 @@ public sealed class TcpPeerTransport : IPeerTransport
             if (connection is not null)
             {
                 backoff = _options.ReconnectBackoffMin;
-                await RunConnectionAsync(link, connection, "outbound").ConfigureAwait(false);
+                await RunConnectionAsync(link, connection, inbound: false).ConfigureAwait(false);
                 if (!connection.ClosedLocally)
                 {
                     // Redial at once: whether that is refused is the crash signal.
@@ -381,7 +381,23 @@ public sealed class TcpPeerTransport : IPeerTransport
                 return;
             }
 
-            _ = HandleInboundAsync(socket);
+            _ = HandleInboundGuardedAsync(socket);
+        }
+    }
+
+    // Nobody awaits an inbound connection's task, so nothing it throws may go unseen.
+    private async Task HandleInboundGuardedAsync(Socket socket)
+    {
+        EndPoint? remote = null;
+        try
+        {
+            remote = socket.RemoteEndPoint;
+            await HandleInboundAsync(socket).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            TransportLog.Unexpected(_logger, ex, remote);
+            socket.Dispose();
         }
     }
 
@@ -437,7 +453,8 @@ public sealed class TcpPeerTransport : IPeerTransport
         }
 
         // A newer connection from the same peer wins: the old one is likely half-open (the peer restarted).
-        link!.Connection?.Close("replaced by a newer connection from the peer");
+        link!.LatestInbound = connection;
+        link.Connection?.Close("replaced by a newer connection from the peer");
         var run = RunInboundAsync(link, connection);
         link.Running = run;
         await run.ConfigureAwait(false);
@@ -445,7 +462,7 @@ public sealed class TcpPeerTransport : IPeerTransport
 
     private async Task RunInboundAsync(PeerLink link, PeerConnection connection)
     {
-        await RunConnectionAsync(link, connection, "inbound").ConfigureAwait(false);
+        await RunConnectionAsync(link, connection, inbound: true).ConfigureAwait(false);
         if (!connection.ClosedLocally && !link.Lifetime.IsCancellationRequested)
         {
             await ProbeAsync(link).ConfigureAwait(false);
@@ -453,7 +470,7 @@ public sealed class TcpPeerTransport : IPeerTransport
     }
 
     // Runs one connection as the link's only one; the gate makes a successor wait until this one has stopped.
-    private async Task RunConnectionAsync(PeerLink link, PeerConnection connection, string direction)
+    private async Task RunConnectionAsync(PeerLink link, PeerConnection connection, bool inbound)
     {
         try
         {
@@ -461,8 +478,7 @@ public sealed class TcpPeerTransport : IPeerTransport
         }
         catch (OperationCanceledException)
         {
-            connection.Close("peer removed");
-            await connection.RunAsync(_sink).ConfigureAwait(false);
+            await connection.AbandonAsync("peer removed").ConfigureAwait(false);
             return;
         }
 
@@ -473,8 +489,12 @@ public sealed class TcpPeerTransport : IPeerTransport
             {
                 connection.Close("peer removed");
             }
+            else if (inbound && link.LatestInbound != connection)
+            {
+                connection.Close("superseded by a newer connection from the peer");
+            }
 
-            TransportLog.Connected(_logger, link.Id, direction);
+            TransportLog.Connected(_logger, link.Id, inbound ? "inbound" : "outbound");
             await connection.RunAsync(_sink).ConfigureAwait(false);
         }
         finally

@@ -36,6 +36,12 @@ internal static partial class TransportLog
     [LoggerMessage(10, LogLevel.Error, "Accepting peer connections failed; the listener stops")]
     public static partial void AcceptFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(12, LogLevel.Critical, "A connection from {Remote} failed in an unexpected way; this is a transport bug")]
+    public static partial void Unexpected(ILogger logger, Exception exception, EndPoint? remote);
+
+    [LoggerMessage(13, LogLevel.Warning, "Handshake with peer {PeerId} at {Address} failed: {Reason}")]
+    public static partial void HandshakeRejected(ILogger logger, int peerId, string address, string reason);
+
     [LoggerMessage(11, LogLevel.Debug, "Handshake with {Remote} failed: {Reason}")]
     public static partial void HandshakeFailed(ILogger logger, EndPoint? remote, string reason);
 }

@@ -392,4 +392,36 @@ public sealed class ClusterApiTests
         using var get = await cluster.Client(newLeader).GetAsync("/v1/kv/before-stop");
         Assert.Equal("1", await get.Content.ReadAsStringAsync());
     }
+
+    [Fact]
+    public async Task Over_the_tcp_transport_writes_commit_and_a_killed_leader_is_replaced()
+    {
+        await using var cluster = await TestCluster.StartAsync(tcp: true);
+        var leader = await cluster.WaitForLeaderAsync();
+        var follower = leader % 3 + 1;
+        using (var put = await cluster.Client(follower).PutAsync("/v1/kv/tcp", Body("over-tcp")))
+        {
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
+        for (var id = 1; id <= 3; id++)
+        {
+            using var get = await cluster.Client(id).GetAsync("/v1/kv/tcp");
+            Assert.Equal("over-tcp", await get.Content.ReadAsStringAsync());
+        }
+
+        await cluster.StopNodeAsync(leader);
+        var newLeader = await cluster.WaitForLeaderAsync(excluding: leader);
+        using (var put = await cluster.Client(newLeader).PutAsync("/v1/kv/tcp", Body("after")))
+        {
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
+        await cluster.StartNodeAsync(leader);
+        await TestCluster.WaitUntilAsync(async () =>
+        {
+            using var get = await cluster.Client(leader).GetAsync("/v1/kv/tcp");
+            return get.StatusCode == HttpStatusCode.OK && await get.Content.ReadAsStringAsync() == "after";
+        }, "the restarted node to catch up over TCP");
+    }
 }

@@ -19,9 +19,13 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly Func<int, string[]> _extraArgs;
     private readonly WebApplication?[] _apps;
     private readonly HttpClient[] _clients;
+    private readonly bool _tcp;
+    private readonly int[] _peerPorts;
 
-    private TestCluster(int size, Func<int, string[]> extraArgs)
+    private TestCluster(int size, Func<int, string[]> extraArgs, bool tcp)
     {
+        _tcp = tcp;
+        _peerPorts = tcp ? FreePorts(size) : [.. Enumerable.Range(7001, size)];
         _root = Path.Combine(Path.GetTempPath(), "raft-server-tests", Guid.NewGuid().ToString("N"));
         _httpPorts = FreePorts(size);
         _extraArgs = extraArgs;
@@ -42,9 +46,10 @@ public sealed class TestCluster : IAsyncDisposable
     public int Size => _apps.Length;
 
     /// <summary>Creates a cluster of <paramref name="size"/> members and starts the first <paramref name="startCount"/> (all by default).</summary>
-    public static async Task<TestCluster> StartAsync(int size = 3, Func<int, string[]>? extraArgs = null, int? startCount = null)
+    /// <remarks>With <paramref name="tcp"/>, nodes talk over the production TCP transport on free ports instead of the in-memory network.</remarks>
+    public static async Task<TestCluster> StartAsync(int size = 3, Func<int, string[]>? extraArgs = null, int? startCount = null, bool tcp = false)
     {
-        var cluster = new TestCluster(size, extraArgs ?? (_ => []));
+        var cluster = new TestCluster(size, extraArgs ?? (_ => []), tcp);
         for (var id = 1; id <= (startCount ?? size); id++)
         {
             await cluster.StartNodeAsync(id);
@@ -71,12 +76,12 @@ public sealed class TestCluster : IAsyncDisposable
         };
         for (var peer = 1; peer <= Size; peer++)
         {
-            args.Add($"--Node:Peers:{peer}=127.0.0.1:{7000 + peer}");
+            args.Add($"--Node:Peers:{peer}=127.0.0.1:{_peerPorts[peer - 1]}");
             args.Add($"--Node:HttpEndpoints:{peer}={HttpUrl(peer)}");
         }
 
         args.AddRange(_extraArgs(id));
-        var app = NodeHost.Build([.. args], Network.Factory);
+        var app = NodeHost.Build([.. args], _tcp ? null : Network.Factory);
         await app.StartAsync();
         _apps[id - 1] = app;
     }

@@ -57,6 +57,69 @@ public sealed class TcpPeerTransportTests
     }
 
     [Fact]
+    public async Task Large_appends_and_snapshots_cross_the_wire_intact()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(2);
+        TestNode.Introduce(a, b);
+        await a.DeliverAsync(b, context: 1);
+
+        var random = new Random(5);
+        var entries = Enumerable.Range(1, 300).Select(i =>
+        {
+            var data = new byte[random.Next(0, 3000)];
+            random.NextBytes(data);
+            return new Entry(2, 100 + (ulong)i, EntryType.Command, data);
+        }).ToArray();
+        var image = new byte[3 * 1024 * 1024];
+        random.NextBytes(image);
+        var snapshot = new Snapshot(new SnapshotMetadata(99, 2, Membership.Create([1, 2, 3])), image);
+
+        Assert.True(a.Transport.Send(new Message { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 2, Snapshot = snapshot }));
+        Assert.True(a.Transport.Send(new Message { Type = MessageType.Append, From = 1, To = 2, Term = 2, Index = 100, LogTerm = 2, Commit = 99, Entries = entries }));
+        await b.Sink.WaitForMessageAsync(m => m.Type == MessageType.Append);
+
+        var received = b.Sink.Messages;
+        var install = received.Single(m => m.Type == MessageType.InstallSnapshot);
+        Assert.Equal(snapshot.Metadata, install.Snapshot!.Metadata);
+        Assert.True(image.AsSpan().SequenceEqual(install.Snapshot.Data.Span));
+        var append = received.Single(m => m.Type == MessageType.Append);
+        Assert.Equal(entries.Length, append.Entries.Length);
+        for (var i = 0; i < entries.Length; i++)
+        {
+            Assert.Equal(entries[i].Index, append.Entries.Span[i].Index);
+            Assert.True(entries[i].Data.Span.SequenceEqual(append.Entries.Span[i].Data.Span));
+        }
+    }
+
+    [Fact]
+    public async Task A_peer_speaking_for_another_node_is_disconnected()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(5);
+        var peers = new Dictionary<int, string> { [1] = a.Address, [3] = "127.0.0.1:1", [5] = b.Address };
+        a.Transport.SetPeers(peers);
+        b.Transport.SetPeers(peers);
+        await a.DeliverAsync(b, context: 1);
+
+        using var timeout = new CancellationTokenSource(TestTimeouts.Wait);
+        using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await raw.ConnectAsync(b.Transport.LocalEndPoint!, timeout.Token);
+        using (var frames = new PooledBufferWriter(512))
+        {
+            // Handshaken as node 3, then a well-formed heartbeat that claims to come from node 1.
+            FrameCodec.WriteHello(frames, 3, "test"u8);
+            FrameCodec.Write(frames, new Message { Type = MessageType.Heartbeat, From = 1, To = 5, Term = 1, Context = 99 }, FrameLimits.Default);
+            await raw.SendAsync(frames.WrittenMemory, SocketFlags.None, timeout.Token);
+        }
+
+        await b.Log.WaitForAsync(LogEvents.MalformedFrame, text => text.Contains("a message from 1", StringComparison.Ordinal));
+        Assert.True(await ReadUntilClosedAsync(raw));
+        Assert.DoesNotContain(b.Sink.Messages, m => m.Context == 99);
+        await a.DeliverAsync(b, context: 2);
+    }
+
+    [Fact]
     public async Task A_peer_of_another_cluster_is_refused()
     {
         await using var a = await TestNode.StartAsync(1, clusterId: "blue");
@@ -95,23 +158,26 @@ public sealed class TcpPeerTransportTests
         b.Transport.SetPeers(peers);
         await a.DeliverAsync(b, context: 1);
 
+        using var timeout = new CancellationTokenSource(TestTimeouts.Wait);
         using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await raw.ConnectAsync(b.Transport.LocalEndPoint!);
+        await raw.ConnectAsync(b.Transport.LocalEndPoint!, timeout.Token);
         if (handshakeFirst)
         {
             // Pose as node 3, which b knows, then break the protocol.
-            var hello = new PooledBufferWriter(512);
-            FrameCodec.WriteHello(hello, 3, "test"u8);
-            await raw.SendAsync(hello.WrittenMemory);
-            hello.Dispose();
+            using (var hello = new PooledBufferWriter(512))
+            {
+                FrameCodec.WriteHello(hello, 3, "test"u8);
+                await raw.SendAsync(hello.WrittenMemory, SocketFlags.None, timeout.Token);
+            }
+
             var reply = new byte[512];
-            Assert.True(await raw.ReceiveAsync(reply) > 0);
+            Assert.True(await raw.ReceiveAsync(reply, SocketFlags.None, timeout.Token) > 0);
             await b.Log.WaitForAsync(LogEvents.Connected, text => text.Contains("peer 3", StringComparison.Ordinal));
         }
 
         var garbage = new byte[64];
         new Random(7).NextBytes(garbage);
-        await raw.SendAsync(garbage);
+        await raw.SendAsync(garbage, SocketFlags.None, timeout.Token);
 
         // b closes the raw connection: the raw side reads the end of the stream (or a reset).
         var closed = await ReadUntilClosedAsync(raw);
@@ -184,6 +250,25 @@ public sealed class TcpPeerTransportTests
         await survivor.DeliverAsync(restarted, context: 2);
         await restarted.DeliverAsync(survivor, context: 3);
         Assert.Equal([victimId], survivor.Sink.Unreachable);
+    }
+
+    [Fact]
+    public async Task Removing_a_peer_closes_its_connection_without_reporting_it()
+    {
+        await using var a = await TestNode.StartAsync(1);
+        await using var b = await TestNode.StartAsync(2);
+        TestNode.Introduce(a, b);
+        await a.DeliverAsync(b, context: 1);
+
+        a.Transport.SetPeers(new Dictionary<int, string> { [1] = a.Address });
+        await b.Log.WaitForAsync(LogEvents.Disconnected);
+        Assert.False(a.Transport.IsConnected(2));
+        Assert.False(a.Transport.Send(new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 1 }));
+
+        // b probes a's listener, which still answers: a is alive, so b reports nothing.
+        await a.Log.WaitForAsync(LogEvents.Disconnected);
+        Assert.Empty(b.Sink.Unreachable);
+        Assert.Empty(a.Sink.Unreachable);
     }
 
     [Fact]

@@ -81,6 +81,10 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
             context.Response.Headers.RetryAfter = "1";
             return ApiResults.Error(StatusCodes.Status502BadGateway, "leader_unreachable", $"forwarding to the leader failed: {ex.Message}");
         }
+        catch (TaskCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            return ApiResults.Timeout("the forwarded request");
+        }
 
         using (response)
         {

@@ -1,0 +1,276 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Raft.Core;
+using static Raft.Transport.Tests.CodecSupport;
+
+namespace Raft.Transport.Tests;
+
+public sealed class FrameCodecTests
+{
+    private static readonly Membership ThreeVoters = Membership.Create([1, 2, 3], [4]);
+
+    public static TheoryData<string> MessageNames => [.. Samples().Keys];
+
+    /// <summary>One message of every type, with every field that type carries set to something non-zero.</summary>
+    private static Dictionary<string, Message> Samples() => new()
+    {
+        ["PreVote"] = new Message { Type = MessageType.PreVote, From = 1, To = 2, Term = 7, LogTerm = 6, Index = 99, Flags = MessageFlags.LeaderUnreachable },
+        ["PreVoteResponse"] = new Message { Type = MessageType.PreVoteResponse, From = 2, To = 1, Term = 7, Reject = true },
+        ["Vote"] = new Message { Type = MessageType.Vote, From = 1, To = 3, Term = 8, LogTerm = 6, Index = 99, Flags = MessageFlags.Transfer },
+        ["VoteResponse"] = new Message { Type = MessageType.VoteResponse, From = 3, To = 1, Term = 8 },
+        ["Append (empty)"] = new Message { Type = MessageType.Append, From = 1, To = 2, Term = 9, LogTerm = 8, Index = 120, Commit = 118 },
+        ["Append (entries)"] = new Message
+        {
+            Type = MessageType.Append, From = 1, To = 2, Term = 9, LogTerm = 8, Index = 120, Commit = 118,
+            Entries = new[]
+            {
+                new Entry(9, 121, EntryType.NoOp, default),
+                new Entry(9, 122, EntryType.Command, Payload(100, 1)),
+                new Entry(9, 123, EntryType.Membership, ThreeVoters.ToBytes()),
+                new Entry(9, 124, EntryType.Command, Payload(5000, 2)),
+            },
+        },
+        ["AppendResponse"] = new Message { Type = MessageType.AppendResponse, From = 2, To = 1, Term = 9, Index = 124 },
+        ["AppendResponse (reject)"] = new Message { Type = MessageType.AppendResponse, From = 2, To = 1, Term = 9, Reject = true, Index = 120, RejectHint = 110, LogTerm = 5 },
+        ["Heartbeat"] = new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 9, Commit = 124, Context = 4242 },
+        ["HeartbeatResponse"] = new Message { Type = MessageType.HeartbeatResponse, From = 2, To = 1, Term = 9, Context = 4242 },
+        ["InstallSnapshot"] = new Message
+        {
+            Type = MessageType.InstallSnapshot, From = 1, To = 3, Term = 9,
+            Snapshot = new Snapshot(new SnapshotMetadata(500, 8, ThreeVoters), Payload(70_000, 3)),
+        },
+        ["InstallSnapshot (empty data)"] = new Message
+        {
+            Type = MessageType.InstallSnapshot, From = 1, To = 3, Term = 9,
+            Snapshot = new Snapshot(new SnapshotMetadata(1, 1, Membership.Create([1])), ReadOnlyMemory<byte>.Empty),
+        },
+        ["TimeoutNow"] = new Message { Type = MessageType.TimeoutNow, From = 1, To = 2, Term = 9 },
+        ["ReadIndex"] = new Message { Type = MessageType.ReadIndex, From = 2, To = 1, Term = 9, Context = 77 },
+        ["ReadIndexResponse"] = new Message { Type = MessageType.ReadIndexResponse, From = 1, To = 2, Term = 9, Index = 124, Context = 77 },
+        ["ReadIndexResponse (reject)"] = new Message { Type = MessageType.ReadIndexResponse, From = 1, To = 2, Term = 9, Reject = true, Context = 78 },
+    };
+
+    [Theory]
+    [MemberData(nameof(MessageNames))]
+    public void Every_message_type_round_trips(string name)
+    {
+        var sent = Samples()[name];
+        var frame = Encode(sent);
+        Assert.True(FrameCodec.TryGetFrameBytes(sent, FrameLimits.Default, out var predicted));
+        Assert.Equal(predicted, frame.Length);
+
+        AssertSame(sent, DecodeOne(frame));
+    }
+
+    [Theory]
+    [MemberData(nameof(MessageNames))]
+    public void Every_message_type_round_trips_from_a_fragmented_buffer(string name)
+    {
+        var sent = Samples()[name];
+        var frame = Encode(sent);
+        foreach (var segmentBytes in new[] { 1, 3, 16, 17, 1000 })
+        {
+            var buffer = Fragment(frame, segmentBytes);
+            Assert.True(FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out var received));
+            Assert.True(buffer.IsEmpty);
+            AssertSame(sent, received);
+        }
+    }
+
+    [Fact]
+    public void Frames_back_to_back_decode_one_at_a_time()
+    {
+        var samples = Samples().Values.ToArray();
+        var stream = samples.SelectMany(m => Encode(m)).ToArray();
+        var buffer = Fragment(stream, 7);
+        foreach (var sent in samples)
+        {
+            Assert.True(FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out var received));
+            AssertSame(sent, received);
+        }
+
+        Assert.True(buffer.IsEmpty);
+        Assert.False(FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out _));
+    }
+
+    [Fact]
+    public void Wire_sizes_are_pinned()
+    {
+        Assert.Equal(16, FrameCodec.HeaderBytes);
+        Assert.Equal(48, FrameCodec.HeartbeatFrameBytes);
+        Assert.Equal(48, Encode(Samples()["Heartbeat"]).Length);
+        Assert.Equal(16 + 32, Encode(Samples()["Vote"]).Length);
+        Assert.Equal(16 + 17, Encode(Samples()["VoteResponse"]).Length);
+        Assert.Equal(16 + 41, Encode(Samples()["AppendResponse"]).Length);
+        Assert.Equal(16 + 16, Encode(Samples()["TimeoutNow"]).Length);
+        Assert.Equal(16 + 44, Encode(Samples()["Append (empty)"]).Length);
+
+        // An Append of one 100-byte entry: header, fixed body, entry header, payload.
+        var one = new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = new[] { new Entry(1, 1, EntryType.Command, new byte[100]) } };
+        Assert.Equal(16 + 44 + 21 + 100, Encode(one).Length);
+    }
+
+    [Fact]
+    public void A_heartbeat_has_this_exact_byte_layout()
+    {
+        var frame = Encode(new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 3, Commit = 4, Context = 5 });
+        Assert.Equal("RAFT"u8.ToArray(), frame[..4]);
+        Assert.Equal(1, frame[4]); // version
+        Assert.Equal((byte)MessageType.Heartbeat, frame[5]);
+        Assert.Equal(0, frame[6]); // flags
+        Assert.Equal(0, frame[7]);
+        Assert.Equal(32u, BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(8)));
+        Assert.Equal(1, BinaryPrimitives.ReadInt32LittleEndian(frame.AsSpan(16)));
+        Assert.Equal(2, BinaryPrimitives.ReadInt32LittleEndian(frame.AsSpan(20)));
+        Assert.Equal(3ul, BinaryPrimitives.ReadUInt64LittleEndian(frame.AsSpan(24)));
+        Assert.Equal(4ul, BinaryPrimitives.ReadUInt64LittleEndian(frame.AsSpan(32)));
+        Assert.Equal(5ul, BinaryPrimitives.ReadUInt64LittleEndian(frame.AsSpan(40)));
+    }
+
+    [Fact]
+    public void Entry_payloads_are_slices_of_one_array_the_message_owns()
+    {
+        var sent = Samples()["Append (entries)"];
+        var frame = Encode(sent);
+        var received = DecodeOne(frame);
+
+        byte[]? owner = null;
+        foreach (var entry in received.Entries.Span)
+        {
+            if (entry.Data.IsEmpty)
+            {
+                continue;
+            }
+
+            Assert.True(MemoryMarshal.TryGetArray(entry.Data, out var segment));
+            owner ??= segment.Array;
+            Assert.Same(owner, segment.Array);
+        }
+
+        // Overwriting the receive buffer (as a pipe reuses its memory) does not touch the decoded entries.
+        Array.Clear(frame);
+        AssertSame(sent, received);
+    }
+
+    [Fact]
+    public void A_frame_is_not_read_until_it_is_complete()
+    {
+        foreach (var sent in Samples().Values)
+        {
+            var frame = Encode(sent);
+            for (var length = 0; length < frame.Length; length++)
+            {
+                var buffer = new ReadOnlySequence<byte>(frame, 0, length);
+                Assert.False(FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out _));
+                Assert.Equal(length, buffer.Length);
+            }
+        }
+    }
+
+    [Fact]
+    public void An_oversized_frame_is_refused_from_its_header()
+    {
+        var limits = new FrameLimits(FrameBytesMax: 4096, EntriesPerFrameMax: 16);
+        var big = new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = new[] { new Entry(1, 1, EntryType.Command, new byte[5000]) } };
+        Assert.False(FrameCodec.TryGetFrameBytes(big, limits, out _));
+
+        // Only the header has arrived, and that is enough to refuse it.
+        var header = Encode(big)[..FrameCodec.HeaderBytes];
+        var buffer = new ReadOnlySequence<byte>(header);
+        var error = Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, limits, out _));
+        Assert.Contains("limit", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Too_many_entries_are_refused()
+    {
+        var entries = Enumerable.Range(1, 20).Select(i => new Entry(1, (ulong)i, EntryType.NoOp, default)).ToArray();
+        var message = new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = entries };
+        var strict = new FrameLimits(FrameLimits.DefaultFrameBytesMax, EntriesPerFrameMax: 16);
+        Assert.False(FrameCodec.TryGetFrameBytes(message, strict, out _));
+
+        var buffer = new ReadOnlySequence<byte>(Encode(message));
+        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, strict, out _));
+    }
+
+    [Theory]
+    [InlineData(0, "bad magic")]
+    [InlineData(4, "version")]
+    [InlineData(5, "type")]
+    [InlineData(6, "flags")]
+    [InlineData(7, "reserved")]
+    public void A_bad_header_byte_is_named(int offset, string problem)
+    {
+        var frame = Encode(Samples()["Heartbeat"]);
+        frame[offset] = 0x7F;
+        var buffer = new ReadOnlySequence<byte>(frame);
+        var error = Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out _));
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_damaged_body_fails_the_crc()
+    {
+        var frame = Encode(Samples()["Heartbeat"]);
+        frame[^1] ^= 0x01;
+        var buffer = new ReadOnlySequence<byte>(frame);
+        var error = Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out _));
+        Assert.Contains("CRC", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_handshake_round_trips_and_is_refused_where_a_message_belongs()
+    {
+        using var writer = new PooledBufferWriter(64);
+        FrameCodec.WriteHello(writer, 7, "prod-east"u8);
+        var bytes = writer.WrittenSpan.ToArray();
+
+        var buffer = new ReadOnlySequence<byte>(bytes);
+        Assert.True(FrameCodec.TryReadHello(ref buffer, out var nodeId, out var clusterId));
+        Assert.Equal(7, nodeId);
+        Assert.Equal("prod-east", clusterId);
+        Assert.True(buffer.IsEmpty);
+
+        buffer = new ReadOnlySequence<byte>(bytes);
+        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out _));
+        buffer = new ReadOnlySequence<byte>(Encode(Samples()["Heartbeat"]));
+        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _));
+    }
+
+    private static void AssertSame(in Message expected, in Message actual)
+    {
+        Assert.Equal(expected.Type, actual.Type);
+        Assert.Equal(expected.Flags, actual.Flags);
+        Assert.Equal(expected.Reject, actual.Reject);
+        Assert.Equal(expected.From, actual.From);
+        Assert.Equal(expected.To, actual.To);
+        Assert.Equal(expected.Term, actual.Term);
+        Assert.Equal(expected.LogTerm, actual.LogTerm);
+        Assert.Equal(expected.Index, actual.Index);
+        Assert.Equal(expected.Commit, actual.Commit);
+        Assert.Equal(expected.RejectHint, actual.RejectHint);
+        Assert.Equal(expected.Context, actual.Context);
+        Assert.Equal(expected.Entries.Length, actual.Entries.Length);
+        for (var i = 0; i < expected.Entries.Length; i++)
+        {
+            var e = expected.Entries.Span[i];
+            var a = actual.Entries.Span[i];
+            Assert.Equal(e.Term, a.Term);
+            Assert.Equal(e.Index, a.Index);
+            Assert.Equal(e.Type, a.Type);
+            Assert.True(e.Data.Span.SequenceEqual(a.Data.Span));
+        }
+
+        if (expected.Snapshot is null)
+        {
+            Assert.Null(actual.Snapshot);
+        }
+        else
+        {
+            Assert.NotNull(actual.Snapshot);
+            Assert.Equal(expected.Snapshot.Metadata, actual.Snapshot.Metadata);
+            Assert.True(expected.Snapshot.Data.Span.SequenceEqual(actual.Snapshot.Data.Span));
+        }
+    }
+}
