@@ -2,7 +2,7 @@
 # All arguments go to the launcher: pwsh ./run-cluster.ps1 --nodes 5 --clean
 $ErrorActionPreference = 'Stop'
 Set-Location $PSScriptRoot
-dotnet build src/Raft.Server/Raft.Server.csproj -c Release --nologo -v quiet -clp:ErrorsOnly
-if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+$buildOutput = dotnet build src/Raft.Server/Raft.Server.csproj -c Release --nologo -v quiet 2>&1
+if ($LASTEXITCODE -ne 0) { $buildOutput; exit $LASTEXITCODE }
 dotnet src/Raft.Server/bin/Release/net10.0/Raft.Server.dll cluster @args
 exit $LASTEXITCODE

@@ -97,6 +97,12 @@ public sealed record ClusterLaunchOptions
                 continue;
             }
 
+            if (arg is not ("--nodes" or "--base-port" or "--peer-base-port" or "--data" or "--leader-timeout"))
+            {
+                error = $"unknown option {arg}";
+                return false;
+            }
+
             if (i + 1 >= args.Length)
             {
                 error = $"{arg} needs a value";
