@@ -226,10 +226,20 @@ public sealed partial class RaftNode
             _leaderLost = true;
             if (_options.FastFailover && IsPromotable)
             {
-                _fastCampaignCountdown = 1 + _random.Next(_options.FastFailoverJitterTicks + 1);
-                if (_fastCampaignCountdown == 1)
+                // Voters with lower ids (the lost leader aside) go first; a follower that hears their vote
+                // requests, or a new leader, before its turn drops its own campaign.
+                var rank = 0;
+                foreach (var voter in _membership.Voters)
                 {
-                    _fastCampaignCountdown = 0;
+                    if (voter < Id && voter != peer)
+                    {
+                        rank++;
+                    }
+                }
+
+                _fastCampaignCountdown = rank * _options.FastFailoverStaggerTicks;
+                if (_fastCampaignCountdown == 0)
+                {
                     Campaign(CampaignKind.PreElection, MessageFlags.LeaderUnreachable);
                 }
             }

@@ -34,10 +34,11 @@ public sealed record RaftOptions
     public bool FastFailover { get; init; } = true;
 
     /// <summary>
-    /// A fast campaign waits a random 0..this many ticks, so that two followers that lose the leader
-    /// at the same moment rarely split the vote.
+    /// Followers that lose the leader at the same moment campaign one after another, this many ticks apart, in
+    /// the order of their ids (the first at once), so that they do not split the vote. It should exceed a
+    /// round trip, so the first candidate's vote requests arrive before the next one starts.
     /// </summary>
-    public int FastFailoverJitterTicks { get; init; } = 2;
+    public int FastFailoverStaggerTicks { get; init; } = 2;
 
     /// <summary>The most bytes of entries in one Append message (at least one entry is always sent).</summary>
     public long MaxAppendBytes { get; init; } = 1 << 20;
@@ -76,9 +77,9 @@ public sealed record RaftOptions
             throw new ArgumentException("FastFailover needs PreVote: without it a false report would raise the term and depose a healthy leader");
         }
 
-        if (FastFailoverJitterTicks < 0 || FastFailoverJitterTicks >= ElectionTimeoutTicks)
+        if (FastFailoverStaggerTicks < 0 || FastFailoverStaggerTicks >= ElectionTimeoutTicks)
         {
-            throw new ArgumentOutOfRangeException(nameof(FastFailoverJitterTicks), FastFailoverJitterTicks, "between 0 and the election timeout");
+            throw new ArgumentOutOfRangeException(nameof(FastFailoverStaggerTicks), FastFailoverStaggerTicks, "between 0 and the election timeout");
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxAppendBytes, 1);

@@ -230,7 +230,7 @@ public sealed class PaperTests
     [Fact]
     public void PeerUnreachable_OneFollowerTransientDrop_DoesNotDethroneAHealthyLeader()
     {
-        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, FastFailoverJitterTicks = 0 });
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, FastFailoverStaggerTicks = 0 });
         var leader = cluster.ElectLeader();
         var term = cluster[leader].Term;
         var follower = cluster.Nodes.Keys.First(id => id != leader);
@@ -249,7 +249,7 @@ public sealed class PaperTests
     [Fact]
     public void PeerUnreachable_LeaderCrash_FollowersElectANewLeaderLongBeforeTheElectionTimeout()
     {
-        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 50, HeartbeatIntervalTicks = 5, FastFailoverJitterTicks = 2 });
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 50, HeartbeatIntervalTicks = 5, FastFailoverStaggerTicks = 2 });
         var leader = cluster.ElectLeader(400);
 
         cluster.Crash(leader);

@@ -132,7 +132,7 @@ internal sealed record SimulationConfig
         PreVote = PreVote,
         CheckQuorum = CheckQuorum,
         FastFailover = FastFailover,
-        FastFailoverJitterTicks = Math.Min(2, ElectionTimeoutTicks - 1),
+        FastFailoverStaggerTicks = Math.Min(2, ElectionTimeoutTicks - 1),
         MaxInflightAppends = MaxInflightAppends,
         MaxAppendBytes = MaxAppendBytes,
         MaxUncommittedBytes = 1 << 20,
