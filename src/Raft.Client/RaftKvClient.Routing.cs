@@ -34,6 +34,10 @@ public sealed partial class RaftKvClient
         var started = _time.GetTimestamp();
         var attempts = 0;
         var failures = 0;
+
+        // Hints followed since the last backoff. Nodes that disagree about the leader for a moment (one has not
+        // heard of the new term yet) can send a request back and forth; past one hop per node, wait instead.
+        var hops = 0;
         Uri? redirect = null;
         var membersAsked = false;
         HttpStatusCode? lastStatus = null;
@@ -83,6 +87,13 @@ public sealed partial class RaftKvClient
                 redirect = location.IsAbsoluteUri ? location : new Uri(target, location);
                 response.Dispose();
                 AdoptLeader(leaderId, BaseOf(redirect));
+                (lastStatus, lastError, lastException) = (status, $"redirected to {redirect}", null);
+                if (++hops > EndpointCount())
+                {
+                    hops = 0;
+                    await BackoffAsync(failures++, null, started, cancellationToken).ConfigureAwait(false);
+                }
+
                 continue;
             }
 
@@ -108,13 +119,17 @@ public sealed partial class RaftKvClient
                     await LearnMembersAsync(endpoint, cancellationToken).ConfigureAwait(false);
                 }
 
-                // A hint that names another node is acted on at once: that node leads now. A hint naming the node
-                // that just refused, or none, means an election or a hand-over is under way, which takes time.
-                if (leaderId > 0 && AdoptKnownLeader(leaderId) is { } leader && leader != endpoint)
+                // A 503 that names another node is acted on at once: that node leads now. A hint naming the node
+                // that just refused, or none, means an election or a hand-over is under way, which takes time. A
+                // 502 or 504 names the leader the answering node could not reach or wait for, so it is not
+                // followed blindly.
+                if (status == HttpStatusCode.ServiceUnavailable && leaderId > 0 && AdoptKnownLeader(leaderId) is { } leader && leader != endpoint
+                    && ++hops <= EndpointCount())
                 {
                     continue;
                 }
 
+                hops = 0;
                 ForgetEndpoint(endpoint);
                 await BackoffAsync(failures++, response.Headers.RetryAfter, started, cancellationToken).ConfigureAwait(false);
             }
@@ -254,6 +269,14 @@ public sealed partial class RaftKvClient
 
             var index = _endpoints.IndexOf(endpoint);
             _next = index >= 0 ? (index + 1) % _endpoints.Count : (_next + 1) % _endpoints.Count;
+        }
+    }
+
+    private int EndpointCount()
+    {
+        lock (_routes)
+        {
+            return _endpoints.Count;
         }
     }
 

@@ -190,6 +190,41 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task NodesNamingEachOther_AreNotBouncedBetweenWithoutWaiting()
+    {
+        var handler = new ScriptedHandler((request, n) => n >= 8
+            ? ScriptedHandler.Put(30, 1)
+            : ScriptedHandler.NotLeader(request.RequestUri!.Host == "node1" ? 2 : 1));
+        var (client, time) = Create(handler);
+        using (client)
+        {
+            await client.PutAsync("k", "v");
+
+            Assert.Equal(9, handler.Seen.Count);
+            Assert.InRange(time.Waits.Count, 2, 4);
+            Assert.All(handler.Seen, r => Assert.Equal("1", r.Sequence));
+        }
+    }
+
+    [Fact]
+    public async Task BadGateway_DoesNotSendTheRequestToTheLeaderTheNodeCouldNotReach()
+    {
+        var handler = new ScriptedHandler((request, _) => request.RequestUri!.Host switch
+        {
+            "node1" => ScriptedHandler.Json(HttpStatusCode.BadGateway, """{"error":"leader_unreachable","detail":"forwarding failed"}""", 3),
+            "node2" => ScriptedHandler.Put(40, 2),
+            _ => throw new HttpRequestException("connection refused"),
+        });
+        var (client, _) = Create(handler);
+        using (client)
+        {
+            await client.PutAsync("k", "v");
+
+            Assert.Equal(["node1", "node2"], handler.Seen.Select(Host));
+        }
+    }
+
+    [Fact]
     public async Task LeaderHintByAnUnknownId_IsResolvedThroughTheClusterMembers()
     {
         var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
