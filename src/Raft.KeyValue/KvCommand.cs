@@ -8,6 +8,15 @@ public enum KvCommandType : byte
 {
     Put = 1,
     Delete = 2,
+
+    /// <summary>A put that applies only when the key's version equals the expected one (0: the key must not exist).</summary>
+    PutIfVersion = 3,
+
+    /// <summary>A delete that applies only when the key's version equals the expected one.</summary>
+    DeleteIfVersion = 4,
+    LockAcquire = 5,
+    LockRenew = 6,
+    LockRelease = 7,
 }
 
 /// <summary>Flags in the second byte of every command. Unknown bits make the command invalid.</summary>
@@ -15,25 +24,53 @@ public enum KvCommandType : byte
 public enum KvCommandFlags : byte
 {
     None = 0,
+
+    /// <summary>An i64 leader time (Unix ms) follows the fixed header; lock commands require it.</summary>
+    Timed = 1,
+
+    /// <summary>A client session (id, sequence) follows the key.</summary>
+    Session = 2,
 }
 
-/// <summary>A decoded command; <see cref="Key"/> and <see cref="Value"/> are slices of the encoded bytes.</summary>
+/// <summary>A client session as a write carries it; <see cref="ClientId"/> null means "no session".</summary>
+/// <param name="ClientId">The client's chosen id, 1 to <see cref="KvCommandCodec.ClientIdBytesMax"/> bytes of UTF-8.</param>
+/// <param name="Sequence">Greater than zero; one more for every new write of that client.</param>
+public readonly record struct KvSession(string? ClientId, ulong Sequence)
+{
+    public bool IsEmpty => ClientId is null;
+}
+
+/// <summary>A decoded command; every span is a slice of the encoded bytes.</summary>
 public readonly ref struct KvCommand
 {
-    public KvCommand(KvCommandType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
-    {
-        Type = type;
-        Key = key;
-        Value = value;
-    }
+    public KvCommandType Type { get; init; }
 
-    public KvCommandType Type { get; }
+    public KvCommandFlags Flags { get; init; }
 
-    /// <summary>The key as UTF-8.</summary>
-    public ReadOnlySpan<byte> Key { get; }
+    /// <summary>The key (or lock name) as UTF-8.</summary>
+    public ReadOnlySpan<byte> Key { get; init; }
 
     /// <summary>The value of a put; empty otherwise.</summary>
-    public ReadOnlySpan<byte> Value { get; }
+    public ReadOnlySpan<byte> Value { get; init; }
+
+    /// <summary>The leader's time when it proposed the command (Unix ms); 0 without <see cref="KvCommandFlags.Timed"/>.</summary>
+    public long TimeMs { get; init; }
+
+    /// <summary>The session's client id as UTF-8; empty without <see cref="KvCommandFlags.Session"/>.</summary>
+    public ReadOnlySpan<byte> ClientId { get; init; }
+
+    public ulong Sequence { get; init; }
+
+    /// <summary>The version a conditional write expects.</summary>
+    public ulong ExpectedVersion { get; init; }
+
+    /// <summary>A lock's lease for acquire and renew.</summary>
+    public long TtlMs { get; init; }
+
+    /// <summary>A lock command's owner as UTF-8.</summary>
+    public ReadOnlySpan<byte> Owner { get; init; }
+
+    public bool HasSession => (Flags & KvCommandFlags.Session) != 0;
 }
 
 /// <summary>
@@ -43,47 +80,121 @@ public readonly ref struct KvCommand
 /// <remarks>
 /// Layout, little-endian:
 /// <code>
-///  0      1      2        4                 4+K
-///  +------+------+--------+-----------------+------------------------------+
-///  | type | flags| K (u16)| key (K bytes)   | body (depends on type)       |
-///  +------+------+--------+-----------------+------------------------------+
+///  0      1       2        4                   4+T        4+T+K
+///  +------+-------+--------+-------------------+----------+----------------------------+-----------------+
+///  | type | flags | K (u16)| time i64 (T = 8   | key (K)  | session (if Session flag): | body (by type)  |
+///  |      |       |        | if Timed, else 0) |          | C u8, id (C), seq u64      |                 |
+///  +------+-------+--------+-------------------+----------+----------------------------+-----------------+
 ///
-///  Put    (1): body = the value, every remaining byte
-///  Delete (2): body = empty
+///  Put             (1): body = the value, every remaining byte
+///  Delete          (2): body = empty
+///  PutIfVersion    (3): body = expected version u64, then the value
+///  DeleteIfVersion (4): body = expected version u64
+///  LockAcquire     (5): body = ttl ms i64, O u8, owner (O bytes)        Timed required
+///  LockRenew       (6): body = ttl ms i64, O u8, owner (O bytes)        Timed required
+///  LockRelease     (7): body = O u8, owner (O bytes)                    Timed required
 /// </code>
-/// Room to grow without breaking old logs: a new command takes a new type byte (compare-and-set would carry an
-/// expected version u64 before its value; lock commands a lease in ms and the leader's proposal time as i64
-/// Unix ms, so replicas never read their own clock); a client session would set a flag bit announcing a
-/// (client id u64, sequence u64) prefix of the body. Today no flag is defined, and any set bit is refused.
+/// The time sits at a fixed offset so the leader can stamp it into an encoded command just before it proposes
+/// (<see cref="TryStampTime"/>): replicas never read their own clock. Commands written before the flags existed
+/// (put and delete without flags) still decode.
 /// </remarks>
 public static class KvCommandCodec
 {
-    /// <summary>Bytes before the key.</summary>
+    /// <summary>Bytes before the time or the key.</summary>
     public const int HeaderBytes = 4;
 
     /// <summary>The longest key the format can carry.</summary>
     public const int KeyBytesMax = ushort.MaxValue;
 
-    public static int PutBytes(int keyBytes, int valueBytes) => HeaderBytes + keyBytes + valueBytes;
+    public const int ClientIdBytesMax = 128;
+
+    public const int OwnerBytesMax = 128;
+
+    private const int TimeBytes = 8;
+
+    private const KvCommandFlags KnownFlags = KvCommandFlags.Timed | KvCommandFlags.Session;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>The largest put of this size can take, with time and the longest session.</summary>
+    public static int PutBytes(int keyBytes, int valueBytes) => HeaderBytes + TimeBytes + keyBytes + 1 + ClientIdBytesMax + 8 + 8 + valueBytes;
+
+    /// <summary>Encodes an unconditional put without time or session (the log format's original put).</summary>
+    public static byte[] EncodePut(string key, ReadOnlySpan<byte> value) => EncodePut(key, value, null, default);
 
     /// <summary>Encodes a put of a UTF-8 key into a new array (the array becomes the log entry's payload).</summary>
-    public static byte[] EncodePut(string key, ReadOnlySpan<byte> value)
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="expectedVersion">When set, the put applies only if the key's version equals it (0: must not exist).</param>
+    /// <param name="session">The client session, or empty.</param>
+    public static byte[] EncodePut(string key, ReadOnlySpan<byte> value, ulong? expectedVersion, KvSession session)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        var keyBytes = CheckedKeyBytes(key);
-        var buffer = new byte[PutBytes(keyBytes, value.Length)];
-        WriteHeader(buffer, KvCommandType.Put, key, keyBytes);
-        value.CopyTo(buffer.AsSpan(HeaderBytes + keyBytes));
+        var type = expectedVersion is null ? KvCommandType.Put : KvCommandType.PutIfVersion;
+        var flags = session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Timed | KvCommandFlags.Session;
+        var bodyBytes = (expectedVersion is null ? 0 : 8) + value.Length;
+        var buffer = Allocate(type, flags, key, session, bodyBytes, out var body);
+        if (expectedVersion is { } expected)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(body, expected);
+            body = body[8..];
+        }
+
+        value.CopyTo(body);
         return buffer;
     }
 
-    public static byte[] EncodeDelete(string key)
+    public static byte[] EncodeDelete(string key) => EncodeDelete(key, null, default);
+
+    public static byte[] EncodeDelete(string key, ulong? expectedVersion, KvSession session)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        var keyBytes = CheckedKeyBytes(key);
-        var buffer = new byte[HeaderBytes + keyBytes];
-        WriteHeader(buffer, KvCommandType.Delete, key, keyBytes);
+        var type = expectedVersion is null ? KvCommandType.Delete : KvCommandType.DeleteIfVersion;
+        var flags = session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Timed | KvCommandFlags.Session;
+        var buffer = Allocate(type, flags, key, session, expectedVersion is null ? 0 : 8, out var body);
+        if (expectedVersion is { } expected)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(body, expected);
+        }
+
         return buffer;
+    }
+
+    /// <summary>Encodes a lock acquire or renew with time 0; the leader stamps its time before proposing.</summary>
+    public static byte[] EncodeLock(KvCommandType type, string name, string owner, long ttlMs, KvSession session)
+    {
+        if (type is not (KvCommandType.LockAcquire or KvCommandType.LockRenew or KvCommandType.LockRelease))
+        {
+            throw new ArgumentOutOfRangeException(nameof(type), type, "not a lock command");
+        }
+
+        ArgumentNullException.ThrowIfNull(owner);
+        var ownerBytes = CheckedBytes(owner, OwnerBytesMax, nameof(owner));
+        var flags = KvCommandFlags.Timed | (session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Session);
+        var withTtl = type != KvCommandType.LockRelease;
+        var buffer = Allocate(type, flags, name, session, (withTtl ? 8 : 0) + 1 + ownerBytes, out var body);
+        if (withTtl)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(body, ttlMs);
+            body = body[8..];
+        }
+
+        body[0] = (byte)ownerBytes;
+        StrictUtf8.GetBytes(owner, body[1..]);
+        return buffer;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="timeMs"/> into a timed command; false (nothing written) when the command carries no
+    /// time. The leader calls this on its own freshly encoded array just before proposing it.
+    /// </summary>
+    public static bool TryStampTime(Span<byte> command, long timeMs)
+    {
+        if (command.Length < HeaderBytes + TimeBytes || ((KvCommandFlags)command[1] & KvCommandFlags.Timed) == 0)
+        {
+            return false;
+        }
+
+        BinaryPrimitives.WriteInt64LittleEndian(command[HeaderBytes..], timeMs);
+        return true;
     }
 
     /// <summary>Decodes untrusted bytes; false (never an exception) when they are not a valid command.</summary>
@@ -98,51 +209,178 @@ public static class KvCommandCodec
         var type = (KvCommandType)source[0];
         var flags = (KvCommandFlags)source[1];
         int keyBytes = BinaryPrimitives.ReadUInt16LittleEndian(source[2..]);
-        if (flags != KvCommandFlags.None || keyBytes == 0 || source.Length < HeaderBytes + keyBytes)
+        if ((flags & ~KnownFlags) != 0 || keyBytes == 0)
         {
             return false;
         }
 
-        var key = source.Slice(HeaderBytes, keyBytes);
-        var body = source[(HeaderBytes + keyBytes)..];
+        var rest = source[HeaderBytes..];
+        long time = 0;
+        if ((flags & KvCommandFlags.Timed) != 0)
+        {
+            if (rest.Length < TimeBytes)
+            {
+                return false;
+            }
+
+            time = BinaryPrimitives.ReadInt64LittleEndian(rest);
+            rest = rest[TimeBytes..];
+        }
+
+        if (rest.Length < keyBytes)
+        {
+            return false;
+        }
+
+        var key = rest[..keyBytes];
+        rest = rest[keyBytes..];
+        ReadOnlySpan<byte> clientId = default;
+        ulong sequence = 0;
+        if ((flags & KvCommandFlags.Session) != 0)
+        {
+            if (rest.IsEmpty || rest[0] is 0 or > ClientIdBytesMax || rest.Length < 1 + rest[0] + 8)
+            {
+                return false;
+            }
+
+            clientId = rest.Slice(1, rest[0]);
+            sequence = BinaryPrimitives.ReadUInt64LittleEndian(rest[(1 + rest[0])..]);
+            rest = rest[(1 + rest[0] + 8)..];
+            if (sequence == 0)
+            {
+                return false;
+            }
+        }
+
+        ulong expected = 0;
+        long ttl = 0;
+        ReadOnlySpan<byte> owner = default;
         switch (type)
         {
             case KvCommandType.Put:
-                command = new KvCommand(type, key, body);
-                return true;
+                break;
             case KvCommandType.Delete:
-                if (!body.IsEmpty)
+                if (!rest.IsEmpty)
                 {
                     return false;
                 }
 
-                command = new KvCommand(type, key, default);
-                return true;
+                break;
+            case KvCommandType.PutIfVersion:
+            case KvCommandType.DeleteIfVersion:
+                if (rest.Length < 8 || (type == KvCommandType.DeleteIfVersion && rest.Length != 8))
+                {
+                    return false;
+                }
+
+                expected = BinaryPrimitives.ReadUInt64LittleEndian(rest);
+                rest = rest[8..];
+                break;
+            case KvCommandType.LockAcquire:
+            case KvCommandType.LockRenew:
+            case KvCommandType.LockRelease:
+                if ((flags & KvCommandFlags.Timed) == 0)
+                {
+                    return false;
+                }
+
+                if (type != KvCommandType.LockRelease)
+                {
+                    if (rest.Length < 8)
+                    {
+                        return false;
+                    }
+
+                    ttl = BinaryPrimitives.ReadInt64LittleEndian(rest);
+                    rest = rest[8..];
+                    if (ttl <= 0)
+                    {
+                        return false;
+                    }
+                }
+
+                if (rest.IsEmpty || rest[0] is 0 or > OwnerBytesMax || rest.Length != 1 + rest[0])
+                {
+                    return false;
+                }
+
+                owner = rest[1..];
+                rest = default;
+                break;
             default:
                 return false;
         }
+
+        command = new KvCommand
+        {
+            Type = type,
+            Flags = flags,
+            Key = key,
+            Value = rest,
+            TimeMs = time,
+            ClientId = clientId,
+            Sequence = sequence,
+            ExpectedVersion = expected,
+            TtlMs = ttl,
+            Owner = owner,
+        };
+        return true;
     }
 
-    private static int CheckedKeyBytes(string key)
+    // Lays out header, time, key and session, and hands back the body to fill.
+    private static byte[] Allocate(KvCommandType type, KvCommandFlags flags, string key, KvSession session, int bodyBytes, out Span<byte> body)
     {
-        var keyBytes = Encoding.UTF8.GetByteCount(key);
-        if (keyBytes is 0 or > KeyBytesMax)
+        ArgumentNullException.ThrowIfNull(key);
+        var keyBytes = CheckedBytes(key, KeyBytesMax, nameof(key));
+        var sessionBytes = 0;
+        if (!session.IsEmpty)
         {
-            throw new ArgumentException($"a key has 1 to {KeyBytesMax} bytes of UTF-8; this one has {keyBytes}", nameof(key));
+            if (session.Sequence == 0)
+            {
+                throw new ArgumentException("a session's sequence starts at 1", nameof(session));
+            }
+
+            sessionBytes = 1 + CheckedBytes(session.ClientId!, ClientIdBytesMax, nameof(session)) + 8;
         }
 
-        return keyBytes;
+        var timeBytes = (flags & KvCommandFlags.Timed) != 0 ? TimeBytes : 0;
+        var buffer = new byte[HeaderBytes + timeBytes + keyBytes + sessionBytes + bodyBytes];
+        var span = buffer.AsSpan();
+        span[0] = (byte)type;
+        span[1] = (byte)flags;
+        BinaryPrimitives.WriteUInt16LittleEndian(span[2..], (ushort)keyBytes);
+        var offset = HeaderBytes + timeBytes;
+        offset += StrictUtf8.GetBytes(key, span.Slice(offset, keyBytes));
+        if (!session.IsEmpty)
+        {
+            var idBytes = sessionBytes - 9;
+            span[offset] = (byte)idBytes;
+            StrictUtf8.GetBytes(session.ClientId!, span.Slice(offset + 1, idBytes));
+            BinaryPrimitives.WriteUInt64LittleEndian(span[(offset + 1 + idBytes)..], session.Sequence);
+            offset += sessionBytes;
+        }
+
+        body = span[offset..];
+        return buffer;
     }
 
-    private static void WriteHeader(Span<byte> buffer, KvCommandType type, string key, int keyBytes)
+    private static int CheckedBytes(string text, int max, string name)
     {
-        buffer[0] = (byte)type;
-        buffer[1] = (byte)KvCommandFlags.None;
-        BinaryPrimitives.WriteUInt16LittleEndian(buffer[2..], (ushort)keyBytes);
-        var written = Encoding.UTF8.GetBytes(key, buffer.Slice(HeaderBytes, keyBytes));
-        if (written != keyBytes)
+        int bytes;
+        try
         {
-            throw new InvalidOperationException("UTF-8 length changed between counting and encoding");
+            bytes = StrictUtf8.GetByteCount(text);
         }
+        catch (EncoderFallbackException e)
+        {
+            throw new ArgumentException("not valid Unicode", name, e);
+        }
+
+        if (bytes is 0 || bytes > max)
+        {
+            throw new ArgumentException($"must have 1 to {max} bytes of UTF-8; this one has {bytes}", name);
+        }
+
+        return bytes;
     }
 }

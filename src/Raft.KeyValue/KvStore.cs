@@ -21,64 +21,112 @@ public enum KvApplyStatus : byte
 {
     Ok,
 
-    /// <summary>A delete of a key that does not exist: nothing changed.</summary>
+    /// <summary>A delete of a key that does not exist, or a renew or release of a lock nobody holds: nothing changed.</summary>
     NotFound,
 
     /// <summary>The bytes were not a valid command: nothing changed.</summary>
     Invalid,
+
+    /// <summary>A conditional write whose expected version did not match: nothing changed.</summary>
+    PreconditionFailed,
+
+    /// <summary>The lock is held by another owner and has not expired: nothing changed.</summary>
+    LockHeld,
+
+    /// <summary>The session already applied a later sequence: nothing changed.</summary>
+    StaleSequence,
 }
 
 /// <summary>The outcome of one applied command.</summary>
 /// <param name="Status">What happened.</param>
-/// <param name="Index">The log index of the command.</param>
-/// <param name="Version">For a put, the key's new version (= <paramref name="Index"/>); for a delete, the version removed.</param>
+/// <param name="Index">The log index of the command (of the original one, for a deduplicated retry).</param>
+/// <param name="Version">
+/// For a put, the key's new version (= <paramref name="Index"/>); for a delete, the version removed; for a failed
+/// precondition, the key's current version (0 when absent).
+/// </param>
 /// <param name="CreateIndex">For a put, the index that created the key.</param>
-public readonly record struct KvApplyResult(KvApplyStatus Status, ulong Index, ulong Version, ulong CreateIndex);
+public readonly record struct KvApplyResult(KvApplyStatus Status, ulong Index, ulong Version, ulong CreateIndex)
+{
+    /// <summary>For a granted or renewed lock, the log index that granted it.</summary>
+    public ulong FencingToken { get; init; }
+
+    /// <summary>For a lock, when it expires (Unix ms, in command time); for <see cref="KvApplyStatus.LockHeld"/>, the holder's.</summary>
+    public long ExpiresAtMs { get; init; }
+
+    /// <summary>For <see cref="KvApplyStatus.LockHeld"/>, the owner holding the lock.</summary>
+    public string? Holder { get; init; }
+}
+
+/// <summary>A lock as the store holds it. It is held while the store's time is below <see cref="ExpiresAtMs"/>.</summary>
+public readonly record struct KvLock(string Owner, ulong FencingToken, long ExpiresAtMs);
+
+/// <summary>Limits of the client session table. Every replica must use the same values: they shape the state.</summary>
+public sealed record KvStoreOptions
+{
+    /// <summary>Clients remembered at most; a new client beyond this evicts the least recently used one.</summary>
+    public int SessionsMax { get; init; } = 10_000;
+
+    /// <summary>A client silent for this long (in command time) is forgotten.</summary>
+    public long SessionIdleMs { get; init; } = 60 * 60 * 1000;
+}
 
 /// <summary>
-/// The replicated key-value state machine. Deterministic: its state is a function of the commands applied, in
-/// log order, and of nothing else (no clock, no randomness, no culture). Keys are UTF-8 on the wire and ordered
-/// by ordinal UTF-16 comparison in listings.
+/// The replicated key-value state machine: keys with versions, locks with fencing tokens, and client sessions.
+/// Deterministic: its state is a function of the commands applied, in log order, and of nothing else (no clock,
+/// no randomness, no culture). Keys are UTF-8 on the wire and ordered by ordinal UTF-16 comparison in listings.
 /// </summary>
 /// <remarks>
-/// Not thread-safe: the node loop owns it. Values handed out are shared, immutable arrays, so a caller may keep
-/// one after the loop moves on. Apply allocates only for what it stores: the value copy, and a key string
-/// when the key is new.
+/// <para>Not thread-safe: the node loop owns it. Values handed out are shared, immutable arrays, so a caller may
+/// keep one after the loop moves on. Apply allocates only for what it stores anew: a value copy, a key string for
+/// a new key, an owner for a newly granted lock, a session for a new client. Renewing or re-acquiring a lock one
+/// holds, with or without a known session, allocates nothing.</para>
+/// <para>Time: <see cref="ClockMs"/> is the largest leader time of any applied command; a command's effective
+/// time is max(<see cref="ClockMs"/>, its own), so time never goes back when leadership moves to a node whose
+/// clock is behind.</para>
 /// </remarks>
-public sealed class KvStore
+public sealed partial class KvStore
 {
-    // Snapshot layout, little-endian:
-    //
-    //  0        4        8                16               24
-    //  +--------+--------+----------------+----------------+
-    //  | magic  | format | applied index  | key count      |   header
-    //  | "RKVS" | u32 = 1| u64            | u64            |
-    //  +--------+--------+----------------+----------------+
-    //  then per key, in ordinal key order:
-    //  +---------+-----------+----------+-----------+----------+--------------+
-    //  | K (u16) | key (K)   | V (u32)  | value (V) | version  | create index |
-    //  |         | UTF-8     |          |           | u64      | u64          |
-    //  +---------+-----------+----------+-----------+----------+--------------+
-    private const uint SnapshotMagic = 0x53564B52; // "RKVS"
-    private const uint SnapshotFormat = 1;
-    private const int SnapshotHeaderBytes = 24;
     private const int StackKeyChars = 256;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
+    private readonly KvStoreOptions _options;
     private readonly Dictionary<string, KvValue> _values = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _keys = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LockSlot> _locks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+
+    // Sessions from least to most recently used; their last use times (command time) never decrease along it.
+    private readonly LinkedList<Session> _sessionOrder = new();
     private Dictionary<string, KvValue>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private Dictionary<string, LockSlot>.AlternateLookup<ReadOnlySpan<char>> _lockLookup;
+    private Dictionary<string, Session>.AlternateLookup<ReadOnlySpan<char>> _sessionLookup;
 
     public KvStore()
+        : this(new KvStoreOptions())
     {
+    }
+
+    public KvStore(KvStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SessionsMax, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.SessionIdleMs, 1);
+        _options = options;
         _lookup = _values.GetAlternateLookup<ReadOnlySpan<char>>();
+        _lockLookup = _locks.GetAlternateLookup<ReadOnlySpan<char>>();
+        _sessionLookup = _sessions.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     /// <summary>The index of the last log entry applied (commands and entries the store skips alike).</summary>
     public ulong AppliedIndex { get; private set; }
 
+    /// <summary>The largest leader time (Unix ms) of any applied command; never decreases.</summary>
+    public long ClockMs { get; private set; }
+
     public int Count => _values.Count;
+
+    public int SessionCount => _sessions.Count;
 
     /// <summary>
     /// Applies the command at log <paramref name="index"/>, which must follow <see cref="AppliedIndex"/>; an invalid command
@@ -90,25 +138,37 @@ public sealed class KvStore
         AppliedIndex = index;
         if (!KvCommandCodec.TryDecode(command, out var cmd))
         {
-            return new KvApplyResult(KvApplyStatus.Invalid, index, 0, 0);
+            return Invalid(index);
         }
 
+        if (cmd.TimeMs > ClockMs)
+        {
+            ClockMs = cmd.TimeMs;
+        }
+
+        ExpireSessions();
         char[]? rented = null;
         var chars = cmd.Key.Length <= StackKeyChars ? stackalloc char[StackKeyChars] : (rented = ArrayPool<char>.Shared.Rent(cmd.Key.Length));
         try
         {
             if (Utf8.ToUtf16(cmd.Key, chars, out _, out var charCount, replaceInvalidSequences: false) != OperationStatus.Done)
             {
-                return new KvApplyResult(KvApplyStatus.Invalid, index, 0, 0);
+                return Invalid(index);
             }
 
             ReadOnlySpan<char> key = chars[..charCount];
-            return cmd.Type switch
+            if (!cmd.HasSession)
             {
-                KvCommandType.Put => Put(index, key, cmd.Value),
-                KvCommandType.Delete => Delete(index, key),
-                _ => new KvApplyResult(KvApplyStatus.Invalid, index, 0, 0),
-            };
+                return Execute(index, key, in cmd);
+            }
+
+            Span<char> idChars = stackalloc char[KvCommandCodec.ClientIdBytesMax];
+            if (Utf8.ToUtf16(cmd.ClientId, idChars, out _, out var idCount, replaceInvalidSequences: false) != OperationStatus.Done)
+            {
+                return Invalid(index);
+            }
+
+            return ApplyInSession(index, key, idChars[..idCount], in cmd);
         }
         finally
         {
@@ -127,6 +187,25 @@ public sealed class KvStore
     }
 
     public bool TryGet(string key, out KvValue value) => _values.TryGetValue(key, out value);
+
+    /// <summary>
+    /// The lock named <paramref name="name"/> if it is held at <paramref name="nowMs"/> (never earlier than
+    /// <see cref="ClockMs"/>): readers may pass their own clock to see an expiry no command has applied yet.
+    /// </summary>
+    public bool TryGetLock(string name, long nowMs, out KvLock value)
+    {
+        if (_locks.TryGetValue(name, out var slot) && slot.ExpiresAtMs > Math.Max(nowMs, ClockMs))
+        {
+            value = new KvLock(slot.Owner, slot.FencingToken, slot.ExpiresAtMs);
+            return true;
+        }
+
+        value = default;
+        return false;
+    }
+
+    /// <summary>The highest sequence remembered for <paramref name="clientId"/>, or 0.</summary>
+    public ulong SessionSequence(string clientId) => _sessions.TryGetValue(clientId, out var session) ? session.Sequence : 0;
 
     /// <summary>
     /// Adds to <paramref name="into"/> up to <paramref name="limit"/> keys starting with <paramref name="prefix"/>,
@@ -164,134 +243,68 @@ public sealed class KvStore
         return false;
     }
 
-    /// <summary>The whole state as snapshot bytes, taken at <see cref="AppliedIndex"/>.</summary>
-    public byte[] Serialize()
+    private KvApplyResult ApplyInSession(ulong index, ReadOnlySpan<char> key, ReadOnlySpan<char> clientId, in KvCommand cmd)
     {
-        long size = SnapshotHeaderBytes;
-        foreach (var key in _keys)
+        var session = _sessionLookup.TryGetValue(clientId, out var known) ? known : null;
+        if (session is not null)
         {
-            size += 2 + StrictUtf8.GetByteCount(key) + 4 + _values[key].Value.Length + 16;
+            if (cmd.Sequence == session.Sequence)
+            {
+                // A retry of the write this session applied last: answer as the first time, apply nothing.
+                Touch(session);
+                return session.Result;
+            }
+
+            if (cmd.Sequence < session.Sequence)
+            {
+                return new KvApplyResult(KvApplyStatus.StaleSequence, index, session.Sequence, 0);
+            }
         }
 
-        if (size > Array.MaxLength)
+        var result = Execute(index, key, in cmd);
+
+        // A refused acquire changed nothing and is not remembered: retrying its sequence tries again, which is
+        // what a client waiting for a lock wants, and still applies the write at most once.
+        if (result.Status == KvApplyStatus.LockHeld && cmd.Type == KvCommandType.LockAcquire)
         {
-            throw new InvalidOperationException($"the state is {size} bytes, more than one snapshot array can hold");
+            return result;
         }
 
-        var buffer = new byte[size];
-        var span = buffer.AsSpan();
-        BinaryPrimitives.WriteUInt32LittleEndian(span, SnapshotMagic);
-        BinaryPrimitives.WriteUInt32LittleEndian(span[4..], SnapshotFormat);
-        BinaryPrimitives.WriteUInt64LittleEndian(span[8..], AppliedIndex);
-        BinaryPrimitives.WriteUInt64LittleEndian(span[16..], (ulong)_keys.Count);
-        var offset = SnapshotHeaderBytes;
-        foreach (var key in _keys)
+        if (session is null)
         {
-            var value = _values[key];
-            var keyBytes = StrictUtf8.GetBytes(key, span[(offset + 2)..]);
-            BinaryPrimitives.WriteUInt16LittleEndian(span[offset..], (ushort)keyBytes);
-            offset += 2 + keyBytes;
-            BinaryPrimitives.WriteUInt32LittleEndian(span[offset..], (uint)value.Value.Length);
-            offset += 4;
-            value.Value.CopyTo(span[offset..]);
-            offset += value.Value.Length;
-            BinaryPrimitives.WriteUInt64LittleEndian(span[offset..], value.Version);
-            BinaryPrimitives.WriteUInt64LittleEndian(span[(offset + 8)..], value.CreateIndex);
-            offset += 16;
+            if (_sessions.Count >= _options.SessionsMax)
+            {
+                Forget(_sessionOrder.First!.Value);
+            }
+
+            session = new Session(new string(clientId));
+            session.Node = _sessionOrder.AddLast(session);
+            _sessions.Add(session.ClientId, session);
         }
 
-        if (offset != buffer.Length)
-        {
-            throw new InvalidOperationException($"snapshot sized {buffer.Length} bytes but {offset} were written");
-        }
-
-        return buffer;
+        session.Sequence = cmd.Sequence;
+        session.Result = result;
+        Touch(session);
+        return result;
     }
 
-    /// <summary>
-    /// Replaces the whole state with a snapshot's. Checks every length before slicing; on malformed data throws
-    /// <see cref="InvalidDataException"/> and leaves the current state untouched.
-    /// </summary>
-    public void Restore(ReadOnlySpan<byte> snapshot)
+    private KvApplyResult Execute(ulong index, ReadOnlySpan<char> key, in KvCommand cmd) => cmd.Type switch
     {
-        if (snapshot.Length == 0)
-        {
-            // The empty image of a cluster's initial (index 0) snapshot.
-            _values.Clear();
-            _keys.Clear();
-            AppliedIndex = 0;
-            return;
-        }
+        KvCommandType.Put => Put(index, key, cmd.Value),
+        KvCommandType.Delete => Delete(index, key),
+        KvCommandType.PutIfVersion => CurrentVersion(key) is var current && current == cmd.ExpectedVersion
+            ? Put(index, key, cmd.Value)
+            : new KvApplyResult(KvApplyStatus.PreconditionFailed, index, current, 0),
+        KvCommandType.DeleteIfVersion => CurrentVersion(key) is var current && current == cmd.ExpectedVersion
+            ? Delete(index, key)
+            : new KvApplyResult(KvApplyStatus.PreconditionFailed, index, current, 0),
+        KvCommandType.LockAcquire => Acquire(index, key, cmd.Owner, cmd.TtlMs),
+        KvCommandType.LockRenew => Renew(index, key, cmd.Owner, cmd.TtlMs),
+        KvCommandType.LockRelease => Release(index, key, cmd.Owner),
+        _ => Invalid(index),
+    };
 
-        if (snapshot.Length < SnapshotHeaderBytes
-            || BinaryPrimitives.ReadUInt32LittleEndian(snapshot) != SnapshotMagic
-            || BinaryPrimitives.ReadUInt32LittleEndian(snapshot[4..]) != SnapshotFormat)
-        {
-            ThrowMalformed("bad header");
-        }
-
-        var applied = BinaryPrimitives.ReadUInt64LittleEndian(snapshot[8..]);
-        var count = BinaryPrimitives.ReadUInt64LittleEndian(snapshot[16..]);
-        var values = new Dictionary<string, KvValue>(StringComparer.Ordinal);
-        var offset = SnapshotHeaderBytes;
-        for (ulong i = 0; i < count; i++)
-        {
-            if (snapshot.Length - offset < 2)
-            {
-                ThrowMalformed("truncated key length");
-            }
-
-            int keyBytes = BinaryPrimitives.ReadUInt16LittleEndian(snapshot[offset..]);
-            offset += 2;
-            if (keyBytes == 0 || snapshot.Length - offset < keyBytes + 4)
-            {
-                ThrowMalformed("truncated key");
-            }
-
-            string key;
-            try
-            {
-                key = StrictUtf8.GetString(snapshot.Slice(offset, keyBytes));
-            }
-            catch (DecoderFallbackException e)
-            {
-                throw new InvalidDataException("key-value snapshot holds a key that is not UTF-8", e);
-            }
-
-            offset += keyBytes;
-            var valueBytes = BinaryPrimitives.ReadUInt32LittleEndian(snapshot[offset..]);
-            offset += 4;
-            if ((ulong)(snapshot.Length - offset) < valueBytes + 16UL)
-            {
-                ThrowMalformed("truncated value");
-            }
-
-            var value = snapshot.Slice(offset, (int)valueBytes).ToArray();
-            offset += (int)valueBytes;
-            var version = BinaryPrimitives.ReadUInt64LittleEndian(snapshot[offset..]);
-            var created = BinaryPrimitives.ReadUInt64LittleEndian(snapshot[(offset + 8)..]);
-            offset += 16;
-            if (version == 0 || created == 0 || created > version || version > applied || !values.TryAdd(key, new KvValue(value, version, created)))
-            {
-                ThrowMalformed($"inconsistent key '{key}'");
-            }
-        }
-
-        if (offset != snapshot.Length)
-        {
-            ThrowMalformed("trailing bytes");
-        }
-
-        _values.Clear();
-        _keys.Clear();
-        foreach (var (key, value) in values)
-        {
-            _values.Add(key, value);
-            _keys.Add(key);
-        }
-
-        AppliedIndex = applied;
-    }
+    private ulong CurrentVersion(ReadOnlySpan<char> key) => _lookup.TryGetValue(key, out var value) ? value.Version : 0;
 
     private KvApplyResult Put(ulong index, ReadOnlySpan<char> key, ReadOnlySpan<byte> value)
     {
@@ -320,6 +333,114 @@ public sealed class KvStore
         return new KvApplyResult(KvApplyStatus.Ok, index, removed.Version, removed.CreateIndex);
     }
 
+    private KvApplyResult Acquire(ulong index, ReadOnlySpan<char> name, ReadOnlySpan<byte> owner, long ttlMs)
+    {
+        var now = ClockMs;
+        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_lockLookup, name);
+        if (!Unsafe.IsNullRef(ref slot) && slot.ExpiresAtMs > now)
+        {
+            if (!owner.SequenceEqual(slot.OwnerUtf8))
+            {
+                return Held(index, in slot);
+            }
+
+            // The holder acquiring again renews: same token, a new lease from now.
+            slot.ExpiresAtMs = ExpiryAt(now, ttlMs);
+            return Granted(index, in slot);
+        }
+
+        // Free or expired: granted by this entry, whose index is larger than any token this lock had before.
+        var granted = new LockSlot(StrictUtf8.GetString(owner), owner.ToArray(), index, ExpiryAt(now, ttlMs));
+        if (Unsafe.IsNullRef(ref slot))
+        {
+            _locks.Add(new string(name), granted);
+        }
+        else
+        {
+            slot = granted;
+        }
+
+        return Granted(index, in granted);
+    }
+
+    private KvApplyResult Renew(ulong index, ReadOnlySpan<char> name, ReadOnlySpan<byte> owner, long ttlMs)
+    {
+        var now = ClockMs;
+        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_lockLookup, name);
+        if (Unsafe.IsNullRef(ref slot) || slot.ExpiresAtMs <= now)
+        {
+            return new KvApplyResult(KvApplyStatus.NotFound, index, 0, 0);
+        }
+
+        if (!owner.SequenceEqual(slot.OwnerUtf8))
+        {
+            return Held(index, in slot);
+        }
+
+        slot.ExpiresAtMs = ExpiryAt(now, ttlMs);
+        return Granted(index, in slot);
+    }
+
+    private KvApplyResult Release(ulong index, ReadOnlySpan<char> name, ReadOnlySpan<byte> owner)
+    {
+        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_lockLookup, name);
+        if (Unsafe.IsNullRef(ref slot))
+        {
+            return new KvApplyResult(KvApplyStatus.NotFound, index, 0, 0);
+        }
+
+        if (slot.ExpiresAtMs <= ClockMs)
+        {
+            // Expired: nobody holds it; forget it so released and expired names do not accumulate.
+            _lockLookup.Remove(name);
+            return new KvApplyResult(KvApplyStatus.NotFound, index, 0, 0);
+        }
+
+        if (!owner.SequenceEqual(slot.OwnerUtf8))
+        {
+            return Held(index, in slot);
+        }
+
+        var token = slot.FencingToken;
+        _lockLookup.Remove(name);
+        return new KvApplyResult(KvApplyStatus.Ok, index, 0, 0) { FencingToken = token };
+    }
+
+    private static long ExpiryAt(long now, long ttlMs) => ttlMs > long.MaxValue - now ? long.MaxValue : now + ttlMs;
+
+    private static KvApplyResult Granted(ulong index, in LockSlot slot) =>
+        new(KvApplyStatus.Ok, index, 0, 0) { FencingToken = slot.FencingToken, ExpiresAtMs = slot.ExpiresAtMs };
+
+    private static KvApplyResult Held(ulong index, in LockSlot slot) =>
+        new(KvApplyStatus.LockHeld, index, 0, 0) { ExpiresAtMs = slot.ExpiresAtMs, Holder = slot.Owner };
+
+    private static KvApplyResult Invalid(ulong index) => new(KvApplyStatus.Invalid, index, 0, 0);
+
+    private void Touch(Session session)
+    {
+        session.LastUsedMs = ClockMs;
+        if (session.Node != _sessionOrder.Last)
+        {
+            _sessionOrder.Remove(session.Node!);
+            _sessionOrder.AddLast(session.Node!);
+        }
+    }
+
+    // Forgets sessions idle for SessionIdleMs; the order list is sorted by last use, so only its head is checked.
+    private void ExpireSessions()
+    {
+        while (_sessionOrder.First is { } oldest && ClockMs - oldest.Value.LastUsedMs >= _options.SessionIdleMs)
+        {
+            Forget(oldest.Value);
+        }
+    }
+
+    private void Forget(Session session)
+    {
+        _sessionOrder.Remove(session.Node!);
+        _sessions.Remove(session.ClientId);
+    }
+
     private void CheckNextIndex(ulong index)
     {
         if (index != AppliedIndex + 1)
@@ -328,5 +449,26 @@ public sealed class KvStore
         }
     }
 
-    private static void ThrowMalformed(string what) => throw new InvalidDataException($"malformed key-value snapshot: {what}");
+    /// <summary>A lock's state; <see cref="OwnerUtf8"/> lets an owner be compared with a command's bytes without decoding.</summary>
+    private struct LockSlot(string owner, byte[] ownerUtf8, ulong fencingToken, long expiresAtMs)
+    {
+        public readonly string Owner = owner;
+        public readonly byte[] OwnerUtf8 = ownerUtf8;
+        public readonly ulong FencingToken = fencingToken;
+        public long ExpiresAtMs = expiresAtMs;
+    }
+
+    /// <summary>What the store remembers of one client: its last sequence and that write's result.</summary>
+    private sealed class Session(string clientId)
+    {
+        public string ClientId { get; } = clientId;
+
+        public ulong Sequence { get; set; }
+
+        public KvApplyResult Result { get; set; }
+
+        public long LastUsedMs { get; set; }
+
+        public LinkedListNode<Session>? Node { get; set; }
+    }
 }

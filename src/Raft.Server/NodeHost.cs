@@ -139,6 +139,7 @@ public static class NodeHost
         var app = builder.Build();
         app.Use(RaftHeadersAndMetrics);
         KvApi.Map(app);
+        LockApi.Map(app);
         ClusterApi.Map(app);
         return app;
     }

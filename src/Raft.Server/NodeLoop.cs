@@ -38,7 +38,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private readonly NodeOptions _options;
     private readonly NodeStorage _storage;
     private readonly RaftNode _node;
-    private readonly KvStore _store = new();
+    private readonly KvStore _store;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -58,6 +58,9 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private ulong _nextReadSweepTick;
     private long _missedTicks;
     private ulong _lastSnapshotIndex;
+
+    // The largest time this node stamped into a command; with the store's clock it keeps stamps monotonic.
+    private long _lastStampMs;
     private DateTimeOffset? _leaderSince;
     private RaftRole _lastRole;
     private int _lastLeader;
@@ -73,6 +76,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _metrics = metrics;
         _logger = logger;
         _time = time;
+        _store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs });
         _inputs = Channel.CreateBounded<Input>(new BoundedChannelOptions(ChannelCapacity)
         {
             SingleReader = true,
@@ -140,6 +144,13 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     public Task<ListOutcome> ListAsync(string prefix, int limit, ReadConsistency consistency, CancellationToken cancellationToken)
     {
         var request = new ListRequest(prefix, limit, consistency);
+        return Enqueue(new Input(InputKind.Read, request), request.Completion, cancellationToken);
+    }
+
+    /// <summary>Reads a lock; held or not is judged at max(the store's time, this node's clock now).</summary>
+    public Task<LockOutcome> GetLockAsync(string name, ReadConsistency consistency, CancellationToken cancellationToken)
+    {
+        var request = new LockReadRequest(name, _time.GetUtcNow().ToUnixTimeMilliseconds(), consistency);
         return Enqueue(new Input(InputKind.Read, request), request.Completion, cancellationToken);
     }
 
@@ -317,6 +328,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             return;
         }
 
+        StampTime(request.Command);
         var result = _node.Propose(request.Command, out var index);
         switch (result)
         {
@@ -338,6 +350,20 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             default:
                 request.Completion.TrySetException(new NodeRequestException(NodeErrorCode.Overloaded, _node.LeaderId, $"proposal refused: {result}"));
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Writes the leader's time into a timed command (locks, sessions). The stamp is at least the store's clock and
+    /// every earlier stamp, so a leader whose clock is behind its predecessor's still never goes back in time;
+    /// the store takes the maximum again when it applies, which covers entries a later leader overwrites.
+    /// </summary>
+    private void StampTime(byte[] command)
+    {
+        var now = Math.Max(_time.GetUtcNow().ToUnixTimeMilliseconds(), Math.Max(_store.ClockMs, _lastStampMs));
+        if (KvCommandCodec.TryStampTime(command, now))
+        {
+            _lastStampMs = now;
         }
     }
 

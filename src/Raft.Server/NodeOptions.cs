@@ -59,6 +59,12 @@ public sealed class NodeOptions
 
     public int MaxValueBytes { get; set; } = 1 << 20;
 
+    /// <summary>Client sessions the state machine remembers; every node of a cluster must use the same value.</summary>
+    public int SessionsMax { get; set; } = 10_000;
+
+    /// <summary>A client session unused for this long (leader time) is forgotten; the same on every node.</summary>
+    public long SessionIdleMs { get; set; } = 60 * 60 * 1000;
+
     /// <summary>Compact the log with a snapshot once this many entries are applied past the last one.</summary>
     public int SnapshotEveryEntries { get; set; } = 10_000;
 
@@ -151,6 +157,16 @@ public sealed class NodeOptions
         if (MaxKeyBytes is < 1 or > ushort.MaxValue)
         {
             errors.Add($"Node:MaxKeyBytes must lie in [1, {ushort.MaxValue}] (got {MaxKeyBytes})");
+        }
+
+        if (SessionsMax is < 1 or > 1_000_000)
+        {
+            errors.Add($"Node:SessionsMax must lie in [1, 1000000] (got {SessionsMax})");
+        }
+
+        if (SessionIdleMs < 1000)
+        {
+            errors.Add($"Node:SessionIdleMs must be at least 1000 (got {SessionIdleMs})");
         }
 
         if (MaxValueBytes is < 0 or > 64 << 20)

@@ -132,6 +132,22 @@ internal sealed class ListRequest(string prefix, int limit, ReadConsistency cons
     public override void Fail(Exception error) => Completion.TrySetException(error);
 }
 
+/// <summary>A lock as of the applied index; <see cref="Held"/> false when nobody holds it.</summary>
+public readonly record struct LockOutcome(bool Held, KvLock Lock, ulong AppliedIndex);
+
+internal sealed class LockReadRequest(string name, long nowMs, ReadConsistency consistency) : ReadRequest(consistency)
+{
+    public TaskCompletionSource<LockOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public override void Serve(KvStore store)
+    {
+        var held = store.TryGetLock(name, nowMs, out var value);
+        Completion.TrySetResult(new LockOutcome(held, value, store.AppliedIndex));
+    }
+
+    public override void Fail(Exception error) => Completion.TrySetException(error);
+}
+
 /// <summary>The outcome of a leadership transfer request.</summary>
 public readonly record struct TransferOutcome(bool Completed, int From, int To, int LeaderId, string Detail);
 

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Raft.KeyValue;
 
 namespace Raft.Server.Api;
 
@@ -43,6 +45,76 @@ internal static class ApiResults
             ? Error(StatusCodes.Status414UriTooLong, "key_too_long", $"the key has {bytes} bytes of UTF-8; at most {maxBytes} are allowed")
             : null;
     }
+
+    /// <summary>
+    /// Reads <c>X-Client-Id</c> and <c>X-Client-Seq</c>: both or neither; an id of 1 to 128 bytes of UTF-8 without
+    /// control characters and a sequence in [1, 2^64). Null when valid (<paramref name="session"/> empty without them).
+    /// </summary>
+    public static IResult? ParseSession(HttpRequest request, out KvSession session)
+    {
+        session = default;
+        var hasId = request.Headers.TryGetValue(ApiHeaders.ClientId, out var ids);
+        var hasSeq = request.Headers.TryGetValue(ApiHeaders.ClientSeq, out var seqs);
+        if (!hasId && !hasSeq)
+        {
+            return null;
+        }
+
+        if (!hasId || !hasSeq || ids.Count != 1 || seqs.Count != 1)
+        {
+            return Error(StatusCodes.Status400BadRequest, "invalid_session", $"{ApiHeaders.ClientId} and {ApiHeaders.ClientSeq} come together, once each");
+        }
+
+        var id = ids[0]!;
+        if (CheckKey(id, KvCommandCodec.ClientIdBytesMax) is not null)
+        {
+            return Error(StatusCodes.Status400BadRequest, "invalid_session", $"{ApiHeaders.ClientId} must be 1 to {KvCommandCodec.ClientIdBytesMax} bytes of UTF-8 without control characters");
+        }
+
+        if (!ulong.TryParse(seqs[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seq) || seq == 0)
+        {
+            return Error(StatusCodes.Status400BadRequest, "invalid_session", $"{ApiHeaders.ClientSeq} must be an integer in [1, {ulong.MaxValue}]");
+        }
+
+        session = new KvSession(id, seq);
+        return null;
+    }
+
+    /// <summary>Reads <c>If-Match: &lt;version&gt;</c> (quotes allowed; 0 means "must not exist"). Null when valid or absent.</summary>
+    public static IResult? ParseIfMatch(HttpRequest request, out ulong? expectedVersion)
+    {
+        expectedVersion = null;
+        if (!request.Headers.TryGetValue("If-Match", out var values))
+        {
+            return null;
+        }
+
+        var text = values.Count == 1 ? values[0].AsSpan().Trim().Trim('"') : default;
+        if (values.Count != 1 || !ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version))
+        {
+            return Error(StatusCodes.Status400BadRequest, "invalid_if_match", "If-Match must be one version number (0: the key must not exist)");
+        }
+
+        expectedVersion = version;
+        return null;
+    }
+
+    /// <summary>The answer for an applied command the state machine refused, or null when it succeeded.</summary>
+    public static IResult? Refused(KvApplyResult result, string name) => result.Status switch
+    {
+        KvApplyStatus.PreconditionFailed => Results.Json(
+            new PreconditionFailedBody("precondition_failed", $"'{name}' is at version {result.Version}; nothing was written", result.Version),
+            ApiJsonContext.Default.PreconditionFailedBody, statusCode: StatusCodes.Status412PreconditionFailed),
+        KvApplyStatus.StaleSequence => Error(StatusCodes.Status409Conflict, "stale_sequence",
+            $"this client already applied sequence {result.Version}; a lower sequence is never applied"),
+        KvApplyStatus.LockHeld => Results.Json(
+            new LockHeldBody("lock_held", $"'{name}' is held by '{result.Holder}'", result.Holder ?? string.Empty, result.ExpiresAtMs),
+            ApiJsonContext.Default.LockHeldBody, statusCode: StatusCodes.Status409Conflict),
+        KvApplyStatus.Invalid =>
+            // Only a bug could get here: the command was encoded by this process from checked input.
+            Error(StatusCodes.Status500InternalServerError, "invalid_command", $"entry {result.Index} was refused by the state machine"),
+        _ => null,
+    };
 
     /// <summary>Maps a failure of the node loop to an answer; a leader change routes the request like a follower would.</summary>
     public static async Task<IResult> FromNodeError(HttpContext context, NodeRequestException error, LeaderRouting routing, byte[]? body)

@@ -43,12 +43,22 @@ internal static class KvApi
             return TooLarge(null, options);
         }
 
+        if (ApiResults.ParseIfMatch(context.Request, out var expected) is { } badIfMatch)
+        {
+            return badIfMatch;
+        }
+
+        if (ApiResults.ParseSession(context.Request, out var session) is { } badSession)
+        {
+            return badSession;
+        }
+
         if (node.View.Role != RaftRole.Leader)
         {
             return await routing.RouteAsync(context, node.View.LeaderId, value).ConfigureAwait(false);
         }
 
-        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value), value, static (context, outcome) =>
+        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value, expected, session), value, key!, static (context, outcome) =>
             Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ApiJsonContext.Default.PutResponse)).ConfigureAwait(false);
     }
 
@@ -59,29 +69,37 @@ internal static class KvApi
             return invalid;
         }
 
+        if (ApiResults.ParseIfMatch(context.Request, out var expected) is { } badIfMatch)
+        {
+            return badIfMatch;
+        }
+
+        if (ApiResults.ParseSession(context.Request, out var session) is { } badSession)
+        {
+            return badSession;
+        }
+
         if (node.View.Role != RaftRole.Leader)
         {
             return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
         }
 
-        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!), null, static (context, outcome) =>
+        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!, expected, session), null, key!, static (context, outcome) =>
             Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ApiJsonContext.Default.DeleteResponse)).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing, byte[] command, byte[]? body, Func<HttpContext, WriteOutcome, IResult> answer)
+    /// <summary>
+    /// Proposes <paramref name="command"/> and answers once it is applied: <paramref name="answer"/> on success, the
+    /// refusal (412, 409) otherwise. A deduplicated retry carries the original index, so it answers the same.
+    /// </summary>
+    internal static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing, byte[] command, byte[]? body, string name, Func<HttpContext, WriteOutcome, IResult> answer)
     {
         try
         {
             var outcome = await node.ProposeAsync(command, context.RequestAborted)
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            if (outcome.Result.Status == KvApplyStatus.Invalid)
-            {
-                // Only a bug could get here: the command was encoded by this process from a checked key.
-                return ApiResults.Error(StatusCodes.Status500InternalServerError, "invalid_command", $"entry {outcome.Result.Index} was refused by the state machine");
-            }
-
             context.Response.Headers[ApiHeaders.Index] = outcome.Result.Index.ToString(CultureInfo.InvariantCulture);
-            return answer(context, outcome);
+            return ApiResults.Refused(outcome.Result, name) ?? answer(context, outcome);
         }
         catch (NodeRequestException ex)
         {
@@ -181,7 +199,7 @@ internal static class KvApi
         }
     }
 
-    private static bool TryParseConsistency(string? value, out ReadConsistency level)
+    internal static bool TryParseConsistency(string? value, out ReadConsistency level)
     {
         level = ReadConsistency.Linearizable;
         if (value is null || value.Equals("linearizable", StringComparison.OrdinalIgnoreCase))
@@ -204,7 +222,7 @@ internal static class KvApi
         return false;
     }
 
-    private static IResult BadConsistency(string? value) =>
+    internal static IResult BadConsistency(string? value) =>
         ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_consistency", $"consistency must be linearizable, lease or stale (got '{value}')");
 
     private static IResult TooLarge(long? length, NodeOptions options) =>
@@ -212,7 +230,7 @@ internal static class KvApi
             length is { } n ? $"the value has {n} bytes; at most {options.MaxValueBytes} are allowed" : $"the value exceeds {options.MaxValueBytes} bytes");
 
     // Reads at most maxBytes; null when the body is longer (the caller answers 413 and nothing is written).
-    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    internal static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
     {
         var expected = request.ContentLength ?? 0;
         var buffer = new byte[Math.Min(expected > 0 ? expected : 4096, (long)maxBytes + 1)];
@@ -254,4 +272,6 @@ internal static class ApiHeaders
     public const string Leader = "X-Raft-Leader";
     public const string Version = "X-Raft-Version";
     public const string CreateIndex = "X-Raft-Create-Index";
+    public const string ClientId = "X-Client-Id";
+    public const string ClientSeq = "X-Client-Seq";
 }

@@ -15,6 +15,9 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
 
     public const string LeaderHeader = "X-Raft-Leader";
 
+    // Request headers that change what a write does: the leader must see them as the client sent them.
+    private static readonly string[] ForwardedRequestHeaders = ["If-Match", ApiHeaders.ClientId, ApiHeaders.ClientSeq];
+
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
         "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Server", "Date",
@@ -67,6 +70,14 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
             if (context.Request.ContentType is { } contentType)
             {
                 request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+            }
+        }
+
+        foreach (var name in ForwardedRequestHeaders)
+        {
+            if (context.Request.Headers.TryGetValue(name, out var values))
+            {
+                request.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
             }
         }
 
