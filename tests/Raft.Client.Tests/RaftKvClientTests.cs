@@ -367,6 +367,25 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task OtherConflicts_AreNotMistakenForAHeldLock()
+    {
+        var handler = new ScriptedHandler((request, _) => request.Method == HttpMethod.Put
+            ? ScriptedHandler.Json(HttpStatusCode.NotFound, """{"error":"lock_not_held","detail":"nobody holds 'job'"}""", 1)
+            : ScriptedHandler.Json(HttpStatusCode.Conflict, """{"error":"stale_sequence","detail":"sequence 1 is below 9"}""", 1));
+        var (client, _) = Create(handler);
+        using (client)
+        {
+            var stale = await Assert.ThrowsAsync<RaftKvException>(() => client.PutAsync("k", "v"));
+            var notHeld = await Assert.ThrowsAsync<RaftKvException>(() => client.RenewLockAsync("job", "a", TimeSpan.FromSeconds(1)));
+
+            Assert.IsNotType<LockHeldException>(stale);
+            Assert.Equal("stale_sequence", stale.ErrorCode);
+            Assert.Equal(HttpStatusCode.Conflict, stale.StatusCode);
+            Assert.Equal("lock_not_held", notHeld.ErrorCode);
+        }
+    }
+
+    [Fact]
     public async Task Cancellation_DuringARequest_StopsAtOnce()
     {
         using var cancel = new CancellationTokenSource();
