@@ -369,7 +369,7 @@ public sealed class RaftKvClientTests
     [Fact]
     public async Task OtherConflicts_AreNotMistakenForAHeldLock()
     {
-        var handler = new ScriptedHandler((request, _) => request.Method == HttpMethod.Put
+        var handler = new ScriptedHandler((request, _) => request.RequestUri!.AbsolutePath.StartsWith("/v1/locks/", StringComparison.Ordinal)
             ? ScriptedHandler.Json(HttpStatusCode.NotFound, """{"error":"lock_not_held","detail":"nobody holds 'job'"}""", 1)
             : ScriptedHandler.Json(HttpStatusCode.Conflict, """{"error":"stale_sequence","detail":"sequence 1 is below 9"}""", 1));
         var (client, _) = Create(handler);
