@@ -69,6 +69,66 @@ public sealed class ClientSessionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AnswerLostInsideTheClient_AfterTheLeaderApplied_IsRetriedWithTheSameSequence_AndAppliedOnce()
+    {
+        await using var cluster = new ProcessCluster(3);
+        cluster.StartAll();
+        await cluster.WaitForLeaderAsync();
+        var killed = 0;
+        using var dropping = new AnswerDroppingHandler(async () => await cluster.KillAsync(killed = await cluster.WaitForLeaderAsync()));
+        var options = new RaftKvClientOptions { Handler = dropping, DisposeHandler = false, RetryDeadline = ProcessCluster.Patience };
+        using var client = new RaftKvClient(Enumerable.Range(1, cluster.Size).ToDictionary(id => id, cluster.Endpoint), options);
+
+        // Applied again, the create-only put would fail with 412 and its version would move.
+        var result = await client.CompareAndSetAsync("eo/dropped", "once", expectedVersion: 0);
+
+        using var dropped = JsonDocument.Parse(dropping.DroppedAnswer ?? throw new InvalidOperationException("no answer was dropped"));
+        Assert.Equal(dropped.RootElement.GetProperty("index").GetUInt64(), result.Index);
+        Assert.Equal(dropped.RootElement.GetProperty("version").GetUInt64(), result.Version);
+        // The dropped attempt and every retry until a node answered (a follower that cannot reach the dead leader
+        // answers 502, one that has not elected yet 503) all carry the first sequence.
+        Assert.True(dropping.Sequences.Count >= 2, $"{dropping.Sequences.Count} attempts");
+        Assert.All(dropping.Sequences, s => Assert.Equal("1", s));
+        var stored = await client.GetAsync("eo/dropped");
+        Assert.Equal(result.Version, stored?.Version);
+        output.WriteLine($"answer of index {result.Index} dropped, leader {killed} killed, {dropping.Sequences.Count} attempts got the same answer");
+    }
+
+    /// <summary>
+    /// Lets the first write reach the cluster and be answered, then kills the leader and reports the connection lost,
+    /// as when the leader dies between applying a write and the answer reaching the client.
+    /// </summary>
+    private sealed class AnswerDroppingHandler(Func<Task> onDropped) : DelegatingHandler(new SocketsHttpHandler { AllowAutoRedirect = false })
+    {
+        public string? DroppedAnswer { get; private set; }
+
+        public List<string> Sequences { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (request.Method != HttpMethod.Put)
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+
+            Sequences.Add(request.Headers.GetValues("X-Client-Seq").Single());
+            var response = await base.SendAsync(request, cancellationToken);
+            if (DroppedAnswer is not null || response.StatusCode != HttpStatusCode.OK)
+            {
+                return response;
+            }
+
+            using (response)
+            {
+                DroppedAnswer = await response.Content.ReadAsStringAsync(cancellationToken);
+            }
+
+            await onDropped();
+            throw new HttpRequestException("the connection closed before the answer arrived");
+        }
+    }
+
+    [Fact]
     public async Task CounterByCompareAndSet_FromThreeClientsThroughTwoLeaderKills_EndsAtTheAcknowledgedIncrements()
     {
         await using var cluster = new ProcessCluster(3);
