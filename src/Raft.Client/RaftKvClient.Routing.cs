@@ -153,7 +153,7 @@ public sealed partial class RaftKvClient
 
         if (call.Sequence is { } sequence)
         {
-            request.Headers.TryAddWithoutValidation(ClientIdHeader, _options.ClientId);
+            request.Headers.TryAddWithoutValidation(ClientIdHeader, _clientId);
             request.Headers.TryAddWithoutValidation(ClientSeqHeader, sequence.ToString(CultureInfo.InvariantCulture));
         }
 

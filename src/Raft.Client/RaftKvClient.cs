@@ -26,6 +26,7 @@ public sealed partial class RaftKvClient : IDisposable
     private readonly HttpClient _http;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly string _clientId;
     private ulong _nextSequence;
 
     /// <summary>Creates a client that starts from any of <paramref name="endpoints"/> and learns the node ids from the cluster.</summary>
@@ -74,6 +75,7 @@ public sealed partial class RaftKvClient : IDisposable
         _options.Validate();
         _time = _options.TimeProvider;
         _nextSequence = _options.FirstSequence;
+        _clientId = _options.ClientId ?? Guid.NewGuid().ToString("N");
 
         // Each attempt has its own timeout (RequestTimeout plus any server-side wait), so HttpClient's own is off.
         _http = _options.Handler is { } handler
@@ -82,7 +84,7 @@ public sealed partial class RaftKvClient : IDisposable
     }
 
     /// <summary>The session id this client sends with its writes.</summary>
-    public string ClientId => _options.ClientId;
+    public string ClientId => _clientId;
 
     /// <summary>The endpoint currently believed to lead, or <see langword="null"/> when none is cached.</summary>
     public Uri? Leader

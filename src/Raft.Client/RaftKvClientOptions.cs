@@ -28,11 +28,12 @@ public sealed class RaftKvClientOptions
     public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// The session id sent as <c>X-Client-Id</c> with every write. Default: a new random GUID per client. Reuse an id
-    /// in a new client only together with a <see cref="FirstSequence"/> above every sequence it has sent, or the
-    /// cluster answers its writes with remembered results instead of applying them.
+    /// The session id sent as <c>X-Client-Id</c> with every write; <see langword="null"/> (the default) gives each
+    /// client a new random id, so clients that share these options still have sessions of their own. Reuse an id in
+    /// a new client only together with a <see cref="FirstSequence"/> above every sequence it has sent, and never in
+    /// two clients at once: the cluster keeps one result per id.
     /// </summary>
-    public string ClientId { get; set; } = Guid.NewGuid().ToString("N");
+    public string? ClientId { get; set; }
 
     /// <summary>The <c>X-Client-Seq</c> of this client's first write; later writes count up from it. Default 1.</summary>
     public ulong FirstSequence { get; set; } = 1;
@@ -54,7 +55,10 @@ public sealed class RaftKvClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(BackoffBase, TimeSpan.Zero, nameof(BackoffBase));
         ArgumentOutOfRangeException.ThrowIfLessThan(BackoffMax, BackoffBase, nameof(BackoffMax));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRetryAfter, TimeSpan.Zero, nameof(MaxRetryAfter));
-        ArgumentException.ThrowIfNullOrWhiteSpace(ClientId, nameof(ClientId));
+        if (ClientId is not null)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(ClientId, nameof(ClientId));
+        }
         ArgumentOutOfRangeException.ThrowIfZero(FirstSequence, nameof(FirstSequence));
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
     }

@@ -477,6 +477,22 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task ClientsSharingOptions_HaveSessionsOfTheirOwn()
+    {
+        var handler = new ScriptedHandler((_, _) => ScriptedHandler.Put(1, 1));
+        var options = new RaftKvClientOptions { Handler = handler, DisposeHandler = false };
+        using var first = new RaftKvClient(Nodes, options);
+        using var second = new RaftKvClient(Nodes, options);
+
+        await first.PutAsync("k", "v");
+        await second.PutAsync("k", "w");
+
+        Assert.NotEqual(first.ClientId, second.ClientId);
+        Assert.Equal([first.ClientId, second.ClientId], handler.Seen.Select(r => r.ClientId));
+        Assert.Equal(["1", "1"], handler.Seen.Select(r => r.Sequence));
+    }
+
+    [Fact]
     public void Constructor_RefusesNoEndpoints_AndRelativeOnes()
     {
         Assert.Throws<ArgumentException>(() => new RaftKvClient(Array.Empty<Uri>()));
