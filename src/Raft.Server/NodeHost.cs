@@ -131,8 +131,8 @@ public static class NodeHost
             ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(100, options.ElectionTimeoutMs)),
         })
         {
-            // Longer than the leader's own wait, so that its 504 (or its answer) normally arrives first.
-            Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 1000),
+            // Each forwarded request sets its own deadline (a lock acquire may wait longer than a write).
+            Timeout = System.Threading.Timeout.InfiniteTimeSpan,
         }));
         builder.Services.AddHostedService<NodeService>();
 

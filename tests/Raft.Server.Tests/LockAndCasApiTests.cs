@@ -159,6 +159,20 @@ public sealed class LockAndCasApiTests
     }
 
     [Fact]
+    public async Task A_follower_forwards_an_acquire_that_waits_longer_than_a_write_may()
+    {
+        // A write gives up after RequestTimeoutMs (1 s here); the acquire below waits about 2.5 s for the lease.
+        await using var cluster = await TestCluster.StartAsync(extraArgs: _ => ["--Node:RequestTimeoutMs=1000"]);
+        var leader = await cluster.WaitForLeaderAsync();
+        var (granted, grant) = await Send(cluster.Client(leader), Request(HttpMethod.Post, "/v1/locks/slow", LockBody("a", 2_500)));
+        Assert.Equal(HttpStatusCode.OK, granted);
+
+        var (taken, takenBody) = await Send(cluster.Client(leader % 3 + 1), Request(HttpMethod.Post, "/v1/locks/slow?waitMs=10000", LockBody("b", 1_000)));
+        Assert.Equal(HttpStatusCode.OK, taken);
+        Assert.True(takenBody.RootElement.GetProperty("fencingToken").GetUInt64() > grant.RootElement.GetProperty("fencingToken").GetUInt64());
+    }
+
+    [Fact]
     public async Task Malformed_lock_requests_get_400_and_write_nothing()
     {
         await using var cluster = await TestCluster.StartAsync();

@@ -25,9 +25,10 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
 
     /// <summary>
     /// Answers a request this node cannot serve because <paramref name="leaderId"/> (0: none known) leads.
-    /// <paramref name="body"/> is the request body already read, for forwarding.
+    /// <paramref name="body"/> is the request body already read, for forwarding; <paramref name="extraWaitMs"/> is how
+    /// much longer than a plain write the leader may legitimately take (a lock acquire's <c>waitMs</c>).
     /// </summary>
-    public async Task<IResult> RouteAsync(HttpContext context, int leaderId, byte[]? body)
+    public async Task<IResult> RouteAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs = 0)
     {
         if (leaderId == 0 || leaderId == options.Id || !options.HttpEndpoints.TryGetValue(leaderId, out var leaderUrl))
         {
@@ -51,7 +52,7 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
             case FollowerMode.Reject:
                 return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_leader", $"node {leaderId} is the leader: {leaderUrl}");
             default:
-                return await ForwardAsync(context, target, body).ConfigureAwait(false);
+                return await ForwardAsync(context, target, body, extraWaitMs).ConfigureAwait(false);
         }
     }
 
@@ -61,7 +62,7 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "no_leader", "no leader is known: an election is under way; retry shortly");
     }
 
-    private async Task<IResult> ForwardAsync(HttpContext context, string target, byte[]? body)
+    private async Task<IResult> ForwardAsync(HttpContext context, string target, byte[]? body, int extraWaitMs)
     {
         using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), target);
         if (body is not null)
@@ -85,7 +86,10 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         HttpResponseMessage response;
         try
         {
-            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted).ConfigureAwait(false);
+            // Longer than the leader's own wait, so that its 504 (or its answer) normally arrives first.
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            deadline.CancelAfter(options.RequestTimeoutMs + 1000 + extraWaitMs);
+            response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
         }
         catch (HttpRequestException ex)
         {

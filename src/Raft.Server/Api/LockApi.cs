@@ -49,7 +49,7 @@ internal static class LockApi
 
         if (node.View.Role != RaftRole.Leader)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, body).ConfigureAwait(false);
+            return await routing.RouteAsync(context, node.View.LeaderId, body, wait).ConfigureAwait(false);
         }
 
         var deadline = time.GetTimestamp() + (long)(wait * (double)time.TimestampFrequency / 1000);
@@ -76,7 +76,7 @@ internal static class LockApi
             await Task.Delay(TimeSpan.FromMilliseconds(pauseMs), time, context.RequestAborted).ConfigureAwait(false);
             if (node.View.Role != RaftRole.Leader)
             {
-                return await routing.RouteAsync(context, node.View.LeaderId, body).ConfigureAwait(false);
+                return await routing.RouteAsync(context, node.View.LeaderId, body, (int)remainingMs).ConfigureAwait(false);
             }
         }
     }
