@@ -3,6 +3,9 @@ namespace Raft.Client;
 /// <summary>How a <see cref="RaftKvClient"/> talks to the cluster and how long it keeps trying.</summary>
 public sealed class RaftKvClientOptions
 {
+    /// <summary>The longest <see cref="ClientId"/> the cluster accepts, in bytes of UTF-8.</summary>
+    public const int ClientIdBytesMax = 128;
+
     /// <summary>How long one HTTP request may take before it counts as failed and is retried elsewhere. Default 5 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -58,6 +61,10 @@ public sealed class RaftKvClientOptions
         if (ClientId is not null)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(ClientId, nameof(ClientId));
+            if (System.Text.Encoding.UTF8.GetByteCount(ClientId) > ClientIdBytesMax)
+            {
+                throw new ArgumentException($"a client id has at most {ClientIdBytesMax} bytes of UTF-8", nameof(ClientId));
+            }
         }
         ArgumentOutOfRangeException.ThrowIfZero(FirstSequence, nameof(FirstSequence));
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));

@@ -497,5 +497,6 @@ public sealed class RaftKvClientTests
     {
         Assert.Throws<ArgumentException>(() => new RaftKvClient(Array.Empty<Uri>()));
         Assert.Throws<ArgumentException>(() => new RaftKvClient([new Uri("/relative", UriKind.Relative)]));
+        Assert.Throws<ArgumentException>(() => new RaftKvClient([Node1], new RaftKvClientOptions { ClientId = new string('x', RaftKvClientOptions.ClientIdBytesMax + 1) }));
     }
 }
