@@ -257,6 +257,103 @@ public sealed class LockAndCasApiTests
     }
 
     [Fact]
+    public async Task A_counter_incremented_by_compare_and_set_from_three_clients_through_a_leader_loss_counts_every_acknowledged_increment_once()
+    {
+        const int IncrementsPerClient = 12;
+        await using var cluster = await TestCluster.StartAsync();
+        var firstLeader = await cluster.WaitForLeaderAsync();
+        using (var created = await cluster.Client(firstLeader).PutAsync("/v1/kv/counter", Body("0")))
+        {
+            Assert.Equal(HttpStatusCode.OK, created.StatusCode);
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        var acknowledged = 0;
+        var leaderStopped = 0;
+
+        async Task Increment(string clientId, int firstNode)
+        {
+            var node = firstNode;
+            ulong seq = 0;
+            for (var done = 0; done < IncrementsPerClient;)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{clientId} made {done} increments before the deadline");
+                node = node % cluster.Size + 1;
+                if (Volatile.Read(ref leaderStopped) == 1 && node == firstLeader)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using var read = await cluster.Client(node).GetAsync("/v1/kv/counter");
+                    if (read.StatusCode != HttpStatusCode.OK)
+                    {
+                        continue;
+                    }
+
+                    var value = int.Parse(await read.Content.ReadAsStringAsync(), CultureInfo.InvariantCulture);
+                    var version = string.Join(",", read.Headers.GetValues("X-Raft-Version"));
+                    seq++;
+
+                    // Retry this write with the same sequence until its outcome is known, on whichever node answers.
+                    while (true)
+                    {
+                        Assert.True(DateTime.UtcNow < deadline, $"{clientId} could not settle sequence {seq}");
+                        try
+                        {
+                            using var put = Request(HttpMethod.Put, "/v1/kv/counter", Body((value + 1).ToString(CultureInfo.InvariantCulture)),
+                                ("If-Match", version), ("X-Client-Id", clientId), ("X-Client-Seq", seq.ToString(CultureInfo.InvariantCulture)));
+                            using var response = await cluster.Client(node).SendAsync(put);
+                            if (response.StatusCode == HttpStatusCode.OK)
+                            {
+                                Interlocked.Increment(ref acknowledged);
+                                done++;
+                                break;
+                            }
+
+                            if (response.StatusCode == HttpStatusCode.PreconditionFailed)
+                            {
+                                break;
+                            }
+                        }
+                        catch (HttpRequestException)
+                        {
+                        }
+                        catch (TaskCanceledException)
+                        {
+                        }
+
+                        node = node % cluster.Size + 1;
+                        if (Volatile.Read(ref leaderStopped) == 1 && node == firstLeader)
+                        {
+                            node = node % cluster.Size + 1;
+                        }
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                }
+                catch (TaskCanceledException)
+                {
+                }
+            }
+        }
+
+        var clients = new[] { Increment("c1", 0), Increment("c2", 1), Increment("c3", 2) };
+        await TestCluster.WaitUntilAsync(() => Task.FromResult(Volatile.Read(ref acknowledged) >= 6 ? 1 : 0), "six increments before the leader stops");
+        await cluster.StopNodeAsync(firstLeader);
+        Volatile.Write(ref leaderStopped, 1);
+        await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(90));
+
+        Assert.Equal(3 * IncrementsPerClient, acknowledged);
+        var survivor = firstLeader % 3 + 1;
+        using var final = await cluster.Client(survivor).GetAsync("/v1/kv/counter");
+        Assert.Equal(HttpStatusCode.OK, final.StatusCode);
+        Assert.Equal(acknowledged.ToString(CultureInfo.InvariantCulture), await final.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Two_owners_contending_through_a_leader_loss_never_both_hold_the_lock_and_tokens_only_grow()
     {
         const long TtlMs = 150;
