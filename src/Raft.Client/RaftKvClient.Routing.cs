@@ -1,0 +1,335 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace Raft.Client;
+
+public sealed partial class RaftKvClient
+{
+    private const string LeaderHeader = "X-Raft-Leader";
+    private const string ClientIdHeader = "X-Client-Id";
+    private const string ClientSeqHeader = "X-Client-Seq";
+
+    // Guards the endpoint list, the id map, the leader cache and the rotation cursor. Held only for field updates,
+    // never across an await.
+    private readonly Lock _routes = new();
+    private readonly List<Uri> _endpoints = [];
+    private readonly Dictionary<int, Uri> _endpointsById = [];
+    private Uri? _leader;
+    private int _next;
+
+    /// <summary>One request as the retry loop resends it: every attempt builds a fresh message from this.</summary>
+    private readonly record struct Call(HttpMethod Method, string PathAndQuery, ReadOnlyMemory<byte>? Body, string? IfMatch, ulong? Sequence, TimeSpan ExtraTime);
+
+    /// <summary>
+    /// Sends <paramref name="call"/> until an answer arrives that is not about routing or availability, and returns
+    /// it (the caller disposes it). Redirects and leader hints are followed; connection failures, timeouts and
+    /// <c>502</c>/<c>503</c>/<c>504</c>/<c>429</c> are retried after a backoff (at least the capped
+    /// <c>Retry-After</c>) until the deadline or the attempt budget runs out. Every attempt of a write carries the
+    /// same sequence, so the cluster applies it at most once however many attempts reached it.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendAsync(Call call, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var attempts = 0;
+        var failures = 0;
+
+        // Hints followed since the last backoff. Nodes that disagree about the leader for a moment (one has not
+        // heard of the new term yet) can send a request back and forth; past one hop per node, wait instead.
+        var hops = 0;
+        Uri? redirect = null;
+        var membersAsked = false;
+        HttpStatusCode? lastStatus = null;
+        var lastError = "no attempt made";
+        Exception? lastException = null;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (attempts >= _options.MaxAttempts || _time.GetElapsedTime(started) >= _options.RetryDeadline)
+            {
+                throw new NoLeaderException(attempts, lastStatus, lastError, lastException);
+            }
+
+            var endpoint = redirect is null ? CurrentEndpoint() : BaseOf(redirect);
+            var target = redirect ?? new Uri(endpoint, call.PathAndQuery);
+            redirect = null;
+            attempts++;
+            HttpResponseMessage response;
+            using (var request = Build(call, target))
+            using (var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                attempt.CancelAfter(_options.RequestTimeout + call.ExtraTime);
+                try
+                {
+                    response = await _http.SendAsync(request, attempt.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    (lastStatus, lastError, lastException) = (null, $"{endpoint} did not answer within {_options.RequestTimeout + call.ExtraTime}", ex);
+                    ForgetEndpoint(endpoint);
+                    await BackoffAsync(failures++, null, started, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                catch (HttpRequestException ex)
+                {
+                    (lastStatus, lastError, lastException) = (null, $"{endpoint}: {ex.Message}", ex);
+                    ForgetEndpoint(endpoint);
+                    await BackoffAsync(failures++, null, started, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+            }
+
+            var leaderId = LeaderIdOf(response);
+            var status = response.StatusCode;
+            if (status is HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect && response.Headers.Location is { } location)
+            {
+                redirect = location.IsAbsoluteUri ? location : new Uri(target, location);
+                response.Dispose();
+                AdoptLeader(leaderId, BaseOf(redirect));
+                (lastStatus, lastError, lastException) = (status, $"redirected to {redirect}", null);
+                if (++hops > EndpointCount())
+                {
+                    hops = 0;
+                    await BackoffAsync(failures++, null, started, cancellationToken).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            if (status is not (HttpStatusCode.ServiceUnavailable or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout or HttpStatusCode.TooManyRequests))
+            {
+                // A routed answer (forwarded by a follower, or served by the leader) still names the leader: go
+                // there directly next time.
+                if (leaderId > 0)
+                {
+                    AdoptKnownLeader(leaderId);
+                }
+
+                return response;
+            }
+
+            using (response)
+            {
+                var error = await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+                (lastStatus, lastError, lastException) = (status, error?.Error ?? ((int)status).ToString(CultureInfo.InvariantCulture), null);
+                if (leaderId > 0 && !membersAsked && !IsKnown(leaderId))
+                {
+                    membersAsked = true;
+                    await LearnMembersAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                }
+
+                // A 503 that names another node is acted on at once: that node leads now. A hint naming the node
+                // that just refused, or none, means an election or a hand-over is under way, which takes time. A
+                // 502 or 504 names the leader the answering node could not reach or wait for, so it is not
+                // followed blindly.
+                if (status == HttpStatusCode.ServiceUnavailable && leaderId > 0 && AdoptKnownLeader(leaderId) is { } leader && leader != endpoint
+                    && ++hops <= EndpointCount())
+                {
+                    continue;
+                }
+
+                hops = 0;
+                ForgetEndpoint(endpoint);
+                await BackoffAsync(failures++, response.Headers.RetryAfter, started, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private HttpRequestMessage Build(Call call, Uri target)
+    {
+        var request = new HttpRequestMessage(call.Method, target);
+        if (call.Body is { } body)
+        {
+            request.Content = new ReadOnlyMemoryContent(body);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(call.PathAndQuery.StartsWith("/v1/locks/", StringComparison.Ordinal) ? "application/json" : "application/octet-stream");
+        }
+
+        if (call.IfMatch is { } version)
+        {
+            // Sent without quotes: the server compares the plain version number, which is not an entity tag.
+            request.Headers.TryAddWithoutValidation("If-Match", version);
+        }
+
+        if (call.Sequence is { } sequence)
+        {
+            request.Headers.TryAddWithoutValidation(ClientIdHeader, _clientId);
+            request.Headers.TryAddWithoutValidation(ClientSeqHeader, sequence.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return request;
+    }
+
+    private async Task BackoffAsync(int failures, RetryConditionHeaderValue? retryAfter, long started, CancellationToken cancellationToken)
+    {
+        var exponent = Math.Min(failures, 20);
+        var ceiling = Math.Min(_options.BackoffMax.Ticks, _options.BackoffBase.Ticks << exponent);
+
+        // Jitter spreads clients that failed together so they do not return together.
+        var delay = TimeSpan.FromTicks((long)(ceiling * (0.5 + (Random.Shared.NextDouble() / 2))));
+        if (RetryAfterOf(retryAfter) is { } hinted && hinted > delay)
+        {
+            delay = hinted < _options.MaxRetryAfter ? hinted : _options.MaxRetryAfter;
+        }
+
+        var left = _options.RetryDeadline - _time.GetElapsedTime(started);
+        if (delay > left)
+        {
+            delay = left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+
+        if (delay > TimeSpan.Zero)
+        {
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private TimeSpan? RetryAfterOf(RetryConditionHeaderValue? retryAfter) => retryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - _time.GetUtcNow(),
+        _ => null,
+    };
+
+    private static int LeaderIdOf(HttpResponseMessage response) =>
+        response.Headers.TryGetValues(LeaderHeader, out var values)
+        && int.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) ? id : 0;
+
+    private static async Task<ErrorBody?> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return bytes.Length == 0 ? null : JsonSerializer.Deserialize(bytes, ClientJsonContext.Default.ErrorBody);
+        }
+        catch (JsonException)
+        {
+            // A proxy or a dying node may answer with something else; the status alone still says what to do.
+            return null;
+        }
+    }
+
+    /// <summary>Asks <paramref name="endpoint"/> for the members' HTTP endpoints so leader hints by id can be followed.</summary>
+    private async Task LearnMembersAsync(Uri endpoint, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            attempt.CancelAfter(_options.RequestTimeout);
+            using var response = await _http.GetAsync(new Uri(endpoint, "/v1/cluster"), attempt.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return;
+            }
+
+            var bytes = await response.Content.ReadAsByteArrayAsync(attempt.Token).ConfigureAwait(false);
+            var body = JsonSerializer.Deserialize(bytes, ClientJsonContext.Default.ClusterBody);
+            lock (_routes)
+            {
+                foreach (var member in body?.Members ?? [])
+                {
+                    if (Uri.TryCreate(member.Http, UriKind.Absolute, out var uri))
+                    {
+                        Remember(member.Id, BaseOf(uri));
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Learning the map is an optimisation; the retry loop goes on without it.
+        }
+        catch (HttpRequestException)
+        {
+            // As above.
+        }
+        catch (JsonException)
+        {
+            // As above.
+        }
+    }
+
+    private Uri CurrentEndpoint()
+    {
+        lock (_routes)
+        {
+            return _leader ?? _endpoints[_next % _endpoints.Count];
+        }
+    }
+
+    /// <summary>Drops <paramref name="endpoint"/> as the cached leader and moves the rotation past it.</summary>
+    private void ForgetEndpoint(Uri endpoint)
+    {
+        lock (_routes)
+        {
+            if (_leader == endpoint)
+            {
+                _leader = null;
+            }
+
+            var index = _endpoints.IndexOf(endpoint);
+            _next = index >= 0 ? (index + 1) % _endpoints.Count : (_next + 1) % _endpoints.Count;
+        }
+    }
+
+    private int EndpointCount()
+    {
+        lock (_routes)
+        {
+            return _endpoints.Count;
+        }
+    }
+
+    private bool IsKnown(int id)
+    {
+        lock (_routes)
+        {
+            return _endpointsById.ContainsKey(id);
+        }
+    }
+
+    /// <summary>Caches the endpoint of node <paramref name="leaderId"/> as the leader, if it is known; returns it.</summary>
+    private Uri? AdoptKnownLeader(int leaderId)
+    {
+        lock (_routes)
+        {
+            if (_endpointsById.TryGetValue(leaderId, out var endpoint))
+            {
+                _leader = endpoint;
+                return endpoint;
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>A redirect names the leader's endpoint outright: cache it, and tie it to the id when one came along.</summary>
+    private void AdoptLeader(int leaderId, Uri endpoint)
+    {
+        lock (_routes)
+        {
+            if (leaderId > 0)
+            {
+                Remember(leaderId, endpoint);
+            }
+            else if (!_endpoints.Contains(endpoint))
+            {
+                _endpoints.Add(endpoint);
+            }
+
+            _leader = endpoint;
+        }
+    }
+
+    // Caller holds _routes.
+    private void Remember(int id, Uri endpoint)
+    {
+        _endpointsById[id] = endpoint;
+        if (!_endpoints.Contains(endpoint))
+        {
+            _endpoints.Add(endpoint);
+        }
+    }
+
+    private static Uri BaseOf(Uri uri) => new(uri.GetLeftPart(UriPartial.Authority) + "/");
+}

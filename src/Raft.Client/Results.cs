@@ -1,0 +1,42 @@
+namespace Raft.Client;
+
+/// <summary>The outcome of a put or a successful compare-and-set.</summary>
+/// <param name="Index">The log index of the entry that wrote the value.</param>
+/// <param name="Version">The key's version after the write (the log index of its last write).</param>
+public readonly record struct PutResult(ulong Index, ulong Version);
+
+/// <summary>The outcome of a delete or a successful compare-and-delete.</summary>
+/// <param name="Index">The log index of the entry that carried the delete.</param>
+/// <param name="Deleted"><see langword="true"/> when the key existed and was removed.</param>
+public readonly record struct DeleteResult(ulong Index, bool Deleted);
+
+/// <summary>A stored value with its metadata.</summary>
+/// <param name="Key">The key.</param>
+/// <param name="Value">The value's bytes.</param>
+/// <param name="Version">The log index of the key's last write; pass it to compare-and-set.</param>
+/// <param name="CreateIndex">The log index that created the key.</param>
+public sealed record KvEntry(string Key, byte[] Value, ulong Version, ulong CreateIndex)
+{
+    /// <summary>The value decoded as UTF-8.</summary>
+    public string ValueAsString() => System.Text.Encoding.UTF8.GetString(Value);
+}
+
+/// <summary>One page of a listing by prefix.</summary>
+/// <param name="Items">The entries, in key order.</param>
+/// <param name="More"><see langword="true"/> when more keys match than the limit allowed.</param>
+/// <param name="Index">The applied index the listing reflects.</param>
+public sealed record KvListResult(IReadOnlyList<KvEntry> Items, bool More, ulong Index);
+
+/// <summary>A held lock.</summary>
+/// <param name="Name">The lock's name.</param>
+/// <param name="Owner">The owner holding it.</param>
+/// <param name="FencingToken">
+/// The log index that granted the lock: strictly larger than any token issued earlier for the same lock, so a
+/// resource guarded by the lock can refuse a holder whose token is older than one it has seen.
+/// </param>
+/// <param name="ExpiresAtMs">When the lock lapses unless renewed, in Unix milliseconds of the cluster's clock.</param>
+public sealed record LockLease(string Name, string Owner, ulong FencingToken, long ExpiresAtMs)
+{
+    /// <summary><see cref="ExpiresAtMs"/> as a point in time.</summary>
+    public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(ExpiresAtMs);
+}
