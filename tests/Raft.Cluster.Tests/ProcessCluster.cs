@@ -241,30 +241,39 @@ internal sealed class ProcessCluster : IAsyncDisposable
     /// </summary>
     public static int FreeConsecutivePorts(int count)
     {
-        for (var attempt = 0; attempt < 200; attempt++)
+        lock (PortGate)
         {
-            var first = 20_000 + (((Environment.ProcessId * 31) + (attempt * 97)) % 10_000);
-            var listeners = new List<TcpListener>();
-            try
+            for (var attempt = 0; attempt < 2_000; attempt++)
             {
-                for (var port = first; port < first + count; port++)
+                if (_nextPort + count > 32_000)
                 {
-                    var listener = new TcpListener(IPAddress.Loopback, port);
-                    listener.Start();
-                    listeners.Add(listener);
+                    _nextPort = 20_000;
                 }
 
-                return first;
-            }
-            catch (SocketException)
-            {
-                // Taken: try elsewhere.
-            }
-            finally
-            {
-                foreach (var listener in listeners)
+                var first = _nextPort;
+                _nextPort += count;
+                var listeners = new List<TcpListener>();
+                try
                 {
-                    listener.Stop();
+                    for (var port = first; port < first + count; port++)
+                    {
+                        var listener = new TcpListener(IPAddress.Loopback, port);
+                        listeners.Add(listener);
+                        listener.Start();
+                    }
+
+                    return first;
+                }
+                catch (SocketException)
+                {
+                    // One of them is taken: try the next run.
+                }
+                finally
+                {
+                    foreach (var listener in listeners)
+                    {
+                        listener.Stop();
+                    }
                 }
             }
         }
@@ -272,21 +281,49 @@ internal sealed class ProcessCluster : IAsyncDisposable
         throw new InvalidOperationException($"no {count} consecutive free ports found");
     }
 
-    /// <summary>Ports the operating system considers free right now (bound, read, released).</summary>
+    // Listening ports come from below the kernel's ephemeral range (32768 and up on Linux), so a port handed out
+    // here is never taken in the meantime by an outgoing connection of another node or test. Each test process
+    // starts at its own place; within a process a cursor never hands out the same port twice.
+    private static readonly Lock PortGate = new();
+    private static int _nextPort = 20_000 + ((Environment.ProcessId % 400) * 20);
+
+    /// <summary>Ports that are free right now and that no other caller in this process has been given.</summary>
     public static int[] FreePorts(int count)
     {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        foreach (var l in listeners)
+        var ports = new int[count];
+        lock (PortGate)
         {
-            l.Start();
-        }
-
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var l in listeners)
-        {
-            l.Stop();
+            for (var i = 0; i < count; i++)
+            {
+                ports[i] = NextFreePort();
+            }
         }
 
         return ports;
+    }
+
+    private static int NextFreePort()
+    {
+        for (var attempt = 0; attempt < 12_000; attempt++)
+        {
+            var port = _nextPort;
+            _nextPort = _nextPort >= 31_999 ? 20_000 : _nextPort + 1;
+            var listener = new TcpListener(IPAddress.Loopback, port);
+            try
+            {
+                listener.Start();
+                return port;
+            }
+            catch (SocketException)
+            {
+                // In use: try the next one.
+            }
+            finally
+            {
+                listener.Stop();
+            }
+        }
+
+        throw new InvalidOperationException("no free port between 20000 and 32000");
     }
 }

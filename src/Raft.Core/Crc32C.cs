@@ -2,16 +2,23 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics;
 
-namespace Raft.Transport;
+namespace Raft.Core;
 
 /// <summary>
 /// CRC-32C (Castagnoli), seeded with all ones and inverted at the end, computed with the instruction behind
-/// <see cref="BitOperations.Crc32C(uint, ulong)"/>. The same function the write-ahead log uses, so a frame
-/// and a log record are checked the same way.
+/// <see cref="BitOperations.Crc32C(uint, ulong)"/>. One function for log records, hard state, snapshots and
+/// peer frames, so they are all checked the same way.
 /// </summary>
-internal static class Crc32C
+/// <remarks>
+/// Unlike a zero-seeded CRC, a run of zero bytes does not checksum to zero, so a zero-filled region (what a
+/// file system can expose after a power loss) never passes as a valid record whose stored CRC is also zero.
+/// </remarks>
+public static class Crc32C
 {
     public const uint Seed = 0xFFFF_FFFF;
+
+    /// <summary>The finished CRC of <paramref name="data"/>.</summary>
+    public static uint Compute(ReadOnlySpan<byte> data) => Finish(Append(Seed, data));
 
     /// <summary>Folds <paramref name="data"/> into a running (unfinished) CRC; call <see cref="Finish"/> once at the end.</summary>
     public static uint Append(uint crc, ReadOnlySpan<byte> data)
@@ -55,5 +62,6 @@ internal static class Crc32C
         return crc;
     }
 
+    /// <summary>Turns a running CRC into the stored value.</summary>
     public static uint Finish(uint crc) => ~crc;
 }
