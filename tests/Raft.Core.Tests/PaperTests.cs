@@ -78,16 +78,19 @@ public sealed class PaperTests
     /// copied (2, t2) to a majority it must still not count it committed: S5 can win again and overwrite it.
     /// Only when S1's own term-4 entry reaches a majority is index 2 committed, and then S5 can never lead.
     /// </summary>
+    // Figure 8 (b): S1 led term 2 and copied (2, t2) to S2; S5 led term 3 and wrote (2, t3) alone. All are in term 3.
+    private static TestCluster Figure8Cluster() => new(
+        Options,
+        (1, 3, 0, 1, [1, 2]),
+        (2, 3, 0, 1, [1, 2]),
+        (3, 3, 0, 1, [1]),
+        (4, 3, 0, 1, [1]),
+        (5, 3, 5, 1, [1, 3]));
+
     [Fact]
     public void Figure8_5_4_2_LeaderNeverCommitsAnEntryOfAnEarlierTermByCountingReplicas()
     {
-        var cluster = new TestCluster(
-            Options,
-            (1, 3, 0, 1, [1, 2]),
-            (2, 3, 0, 1, [1, 2]),
-            (3, 3, 0, 1, [1]),
-            (4, 3, 0, 1, [1]),
-            (5, 3, 5, 1, [1, 3]));
+        var cluster = Figure8Cluster();
 
         // (c) S5 is down; S1 wins term 4 with S2 and S3 and appends its no-op at index 3. S3 gets (2, t2)
         // but not (3, t4); S2 has everything. Three of five hold index 2.
@@ -126,13 +129,7 @@ public sealed class PaperTests
     [Fact]
     public void Figure8_5_4_2_OnceTheCurrentTermEntryIsOnAMajority_TheEarlierEntryIsCommittedToo()
     {
-        var cluster = new TestCluster(
-            Options,
-            (1, 3, 0, 1, [1, 2]),
-            (2, 3, 0, 1, [1, 2]),
-            (3, 3, 0, 1, [1]),
-            (4, 3, 0, 1, [1]),
-            (5, 3, 5, 1, [1, 3]));
+        var cluster = Figure8Cluster();
         cluster.Crash(5);
         cluster[1].Campaign();
         cluster.Settle();
