@@ -88,6 +88,12 @@ public static class NodeHost
                 ["Logging:LogLevel:Default"] = "Information",
                 ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
                 ["Logging:LogLevel:System.Net.Http.HttpClient"] = "Warning",
+
+                // One line per event with a UTC timestamp to the millisecond: failover is read off these logs.
+                ["Logging:Console:FormatterName"] = "simple",
+                ["Logging:Console:FormatterOptions:SingleLine"] = "true",
+                ["Logging:Console:FormatterOptions:UseUtcTimestamp"] = "true",
+                ["Logging:Console:FormatterOptions:TimestampFormat"] = "HH:mm:ss.fff ",
             },
         });
         NodeOptions options;

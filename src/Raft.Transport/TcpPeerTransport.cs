@@ -280,6 +280,7 @@ public sealed class TcpPeerTransport : IPeerTransport
                 if (lostEstablished)
                 {
                     ReportUnreachable(link);
+                    lostEstablished = false;
                 }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -299,9 +300,11 @@ public sealed class TcpPeerTransport : IPeerTransport
                 TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
             }
 
-            lostEstablished = false;
+            // A redial that fails some other way (a dying process's listener may still accept, then reset) keeps
+            // the question open: the next refused redial is still the crash signal.
             if (connection is not null)
             {
+                lostEstablished = false;
                 backoff = _options.ReconnectBackoffMin;
                 await RunConnectionAsync(link, connection, inbound: false).ConfigureAwait(false);
                 if (!connection.ClosedLocally)
