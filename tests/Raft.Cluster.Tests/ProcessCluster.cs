@@ -110,7 +110,8 @@ internal sealed class ProcessCluster : IAsyncDisposable
 
             foreach (var (leader, count) in votes)
             {
-                if (count > Size / 2 && leader != notThis && IsRunning(leader))
+                // A majority can still name a leader that has just stepped down: ask the node itself as well.
+                if (count > Size / 2 && leader != notThis && IsRunning(leader) && await ClaimsLeadershipAsync(leader))
                 {
                     return leader;
                 }
@@ -120,6 +121,24 @@ internal sealed class ProcessCluster : IAsyncDisposable
         }
 
         throw new TimeoutException($"no leader within {(timeout ?? Patience).TotalSeconds} s\n{Logs()}");
+    }
+
+    private async Task<bool> ClaimsLeadershipAsync(int id)
+    {
+        try
+        {
+            using var doc = await GetClusterAsync(id);
+            return doc.RootElement.TryGetProperty("role", out var role)
+                && string.Equals(role.GetString(), "leader", StringComparison.OrdinalIgnoreCase);
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+        catch (TaskCanceledException)
+        {
+            return false;
+        }
     }
 
     public async Task<int?> TryGetLeaderAsync(int id)
