@@ -140,6 +140,23 @@ public sealed partial class RaftNode
     private void HandleVoteRequest(in Message m)
     {
         var isPreVote = m.Type == MessageType.PreVote;
+        if (isPreVote && IsFastCampaign(_campaignFlags) && _role == RaftRole.PreCandidate && IsFastCampaign(m.Flags))
+        {
+            // Followers that lost the same leader campaign together; were each to grant the other's pre-vote,
+            // the real votes would split and only the election timeout would end it. One order decides among
+            // them: the more up-to-date log, then the lower id. The one preferred keeps going; the other
+            // stands down and grants.
+            var ours = _log.LastTerm != m.LogTerm ? _log.LastTerm.CompareTo(m.LogTerm) : _log.LastIndex.CompareTo(m.Index);
+            if (ours > 0 || (ours == 0 && Id < m.From))
+            {
+                Send(new Message { Type = MessageType.PreVoteResponse, To = m.From, Reject = true });
+                return;
+            }
+
+            BecomeFollower(_term, 0);
+            _leaderLost = true;
+        }
+
         var canVote = _votedFor == m.From
             || (_votedFor == 0 && _leaderId == 0)
             || (isPreVote && m.Term > _term);
@@ -158,6 +175,29 @@ public sealed partial class RaftNode
         {
             Send(new Message { Type = responseType, To = m.From, Reject = true });
         }
+    }
+
+    private static bool IsFastCampaign(MessageFlags flags) => (flags & MessageFlags.LeaderUnreachable) != 0;
+
+    // Called when this follower loses its leader: answers a fast pre-vote that arrived while it still heard
+    // that leader (the asker noticed first). True when it granted, so this node need not campaign itself;
+    // should that campaign fail, the election timeout still runs.
+    private bool AnswerDeferredPreVote()
+    {
+        if (!_hasDeferredPreVote)
+        {
+            return false;
+        }
+
+        _hasDeferredPreVote = false;
+        var m = _deferredPreVote;
+        if (m.Term != _term + 1 || _tick - _deferredPreVoteTick > (ulong)_options.ElectionTimeoutTicks || !_log.IsUpToDate(m.Index, m.LogTerm))
+        {
+            return false;
+        }
+
+        HandleVoteRequest(m);
+        return true;
     }
 
     // True when a vote request for a higher term must be ignored: this node still hears from a leader,

@@ -39,6 +39,12 @@ public sealed partial class RaftNode
     private bool _leaderLost;
     private int _fastCampaignCountdown;
 
+    // A fast pre-vote that arrived while this node still heard the leader, and when: the asker saw the leader
+    // go first. If this node loses the leader too, soon after, it answers that campaign instead of starting its own.
+    private Message _deferredPreVote;
+    private bool _hasDeferredPreVote;
+    private ulong _deferredPreVoteTick;
+
     private bool _readyOutstanding;
     private HardState _durableHardState;
     private RaftRole _reportedRole;
@@ -224,7 +230,7 @@ public sealed partial class RaftNode
         if (_role == RaftRole.Follower && peer == _leaderId && peer != 0)
         {
             _leaderLost = true;
-            if (_options.FastFailover && IsPromotable)
+            if (_options.FastFailover && IsPromotable && !AnswerDeferredPreVote())
             {
                 // Voters with lower ids (the lost leader aside) go first; a follower that hears their vote
                 // requests, or a new leader, before its turn drops its own campaign.
@@ -253,6 +259,13 @@ public sealed partial class RaftNode
         {
             if (m.Type is MessageType.PreVote or MessageType.Vote && IgnoresVoteRequest(m))
             {
+                if (m.Type == MessageType.PreVote && (m.Flags & MessageFlags.LeaderUnreachable) != 0)
+                {
+                    _deferredPreVote = m;
+                    _hasDeferredPreVote = true;
+                    _deferredPreVoteTick = _tick;
+                }
+
                 return false;
             }
 
@@ -342,6 +355,7 @@ public sealed partial class RaftNode
         _leaderId = leader;
         _leaderLost = false;
         _fastCampaignCountdown = 0;
+        _hasDeferredPreVote = false;
     }
 
     private void TickElection()
@@ -419,6 +433,7 @@ public sealed partial class RaftNode
         _heartbeatElapsed = 0;
         _leaderLost = false;
         _fastCampaignCountdown = 0;
+        _hasDeferredPreVote = false;
         ResetRandomizedElectionTimeout();
         AbortLeaderTransfer();
         _votes.Clear();

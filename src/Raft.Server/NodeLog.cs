@@ -26,4 +26,10 @@ internal static partial class NodeLog
 
     [LoggerMessage(7, LogLevel.Warning, "node {Id} stopping without handing leadership over: {Reason}")]
     public static partial void StoppingWithoutTransfer(ILogger logger, int id, string reason);
+
+    [LoggerMessage(8, LogLevel.Debug, "node {Id} (term {Term}, {Role}) {Direction} {Message}")]
+    public static partial void ElectionMessage(ILogger logger, int id, ulong term, RaftRole role, string direction, Message message);
+
+    [LoggerMessage(9, LogLevel.Debug, "node {Id} (term {Term}, {Role}): peer {Peer} reported unreachable")]
+    public static partial void PeerUnreachable(ILogger logger, int id, ulong term, RaftRole role, int peer);
 }

@@ -77,10 +77,14 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _logger = logger;
         _time = time;
         _store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs });
+        // Synchronous continuations: a writer wakes the loop thread, blocked in WaitToReadAsync, directly instead of
+        // through a thread-pool work item, which on a busy machine costs milliseconds per message. The loop thread in
+        // turn only ever resumes an Enqueue that was waiting for room, which merely awaits its completion.
         _inputs = Channel.CreateBounded<Input>(new BoundedChannelOptions(ChannelCapacity)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
+            AllowSynchronousContinuations = true,
         });
 
         var raftOptions = new RaftOptions
@@ -290,6 +294,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 ExpireStaleWork();
                 break;
             case InputKind.Message:
+                TraceElection("received", input.Message);
                 try
                 {
                     _node.Step(input.Message);
@@ -301,6 +306,11 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
                 break;
             case InputKind.PeerUnreachable:
+                if (_logger.IsEnabled(LogLevel.Debug))
+                {
+                    NodeLog.PeerUnreachable(_logger, _options.Id, _node.Term, _node.Role, input.Peer);
+                }
+
                 _node.PeerUnreachable(input.Peer);
                 break;
             case InputKind.Propose:
@@ -543,7 +553,18 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     {
         foreach (ref readonly var m in messages)
         {
+            TraceElection("sent", m);
             _transport.Send(in m);
+        }
+    }
+
+    // Debug level: every vote request and answer, and TimeoutNow, to show how an election went.
+    private void TraceElection(string direction, in Message m)
+    {
+        if (m.Type is MessageType.PreVote or MessageType.PreVoteResponse or MessageType.Vote or MessageType.VoteResponse or MessageType.TimeoutNow
+            && _logger.IsEnabled(LogLevel.Debug))
+        {
+            NodeLog.ElectionMessage(_logger, _options.Id, _node.Term, _node.Role, direction, m);
         }
     }
 

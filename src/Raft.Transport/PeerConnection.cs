@@ -42,12 +42,20 @@ internal sealed class PeerConnection
     /// <summary>True once the connection ended by this node's decision rather than the peer's.</summary>
     public bool ClosedLocally => Volatile.Read(ref _closedLocally) != 0;
 
-    /// <summary>Runs both loops until the connection ends; never throws.</summary>
-    public async Task RunAsync(IPeerMessageSink sink)
+    /// <summary>
+    /// Runs both loops until the connection ends; never throws. <paramref name="endedByPeer"/> is called as soon as
+    /// the peer's end is seen (before this connection is torn down), so a crash check loses no time.
+    /// </summary>
+    public async Task RunAsync(IPeerMessageSink sink, Action endedByPeer)
     {
         var reading = ReadLoopAsync(sink);
         var writing = WriteLoopAsync();
         await Task.WhenAny(reading, writing).ConfigureAwait(false);
+        if (!ClosedLocally)
+        {
+            endedByPeer();
+        }
+
         Shutdown();
         await Task.WhenAll(reading, writing).ConfigureAwait(false);
         await _reader.CompleteAsync().ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -20,11 +21,13 @@ namespace Raft.Transport;
 /// <para>Handshake: the dialler sends a hello (cluster id, node id); the acceptor refuses (closes, and logs why) a
 /// hello from another cluster, from a node not in its peer set, or from a higher id than its own, and otherwise
 /// answers with its own hello, which the dialler checks the same way.</para>
-/// <para>Unreachable: when an established connection ends without this node closing it, the dialling side
-/// redials at once and the accepting side probes the peer's listener with a bare connect. If that attempt is
-/// refused (nothing listens: the process is gone) the sink hears <see cref="IPeerMessageSink.OnPeerUnreachable"/>
-/// once. Failures to reach a peer that was never connected, or timeouts (a hung or partitioned peer), are not
-/// reported: the election timeout covers those.</para>
+/// <para>Unreachable: the moment an established connection ends without this node closing it, a crash check
+/// probes the peer's listener with bare connects (the dialling side also redials at once). If one is refused
+/// (nothing listens: the process is gone) before a newer connection is up, the sink hears
+/// <see cref="IPeerMessageSink.OnPeerUnreachable"/> once. A dying process closes its connections and its listener
+/// one after another, so a probe that is accepted is repeated for a short window. Failures to reach a peer that
+/// was never connected, or timeouts (a hung or partitioned peer), are not reported: the election timeout covers
+/// those.</para>
 /// </remarks>
 public sealed class TcpPeerTransport : IPeerTransport
 {
@@ -266,22 +269,12 @@ public sealed class TcpPeerTransport : IPeerTransport
         await Task.Yield();
         var token = link.Lifetime.Token;
         var backoff = _options.ReconnectBackoffMin;
-        var lostEstablished = false;
         while (!token.IsCancellationRequested)
         {
             PeerConnection? connection = null;
             try
             {
                 connection = await DialAsync(link, token).ConfigureAwait(false);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
-            {
-                TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
-                if (lostEstablished)
-                {
-                    ReportUnreachable(link);
-                    lostEstablished = false;
-                }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
@@ -300,17 +293,13 @@ public sealed class TcpPeerTransport : IPeerTransport
                 TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
             }
 
-            // A redial that fails some other way (a dying process's listener may still accept, then reset) keeps
-            // the question open: the next refused redial is still the crash signal.
             if (connection is not null)
             {
-                lostEstablished = false;
                 backoff = _options.ReconnectBackoffMin;
                 await RunConnectionAsync(link, connection, inbound: false).ConfigureAwait(false);
                 if (!connection.ClosedLocally)
                 {
-                    // Redial at once: whether that is refused is the crash signal.
-                    lostEstablished = true;
+                    // The peer ended it: perhaps only that connection broke, so redial at once.
                     continue;
                 }
             }
@@ -463,14 +452,7 @@ public sealed class TcpPeerTransport : IPeerTransport
         await run.ConfigureAwait(false);
     }
 
-    private async Task RunInboundAsync(PeerLink link, PeerConnection connection)
-    {
-        await RunConnectionAsync(link, connection, inbound: true).ConfigureAwait(false);
-        if (!connection.ClosedLocally && !link.Lifetime.IsCancellationRequested)
-        {
-            await ProbeAsync(link).ConfigureAwait(false);
-        }
-    }
+    private Task RunInboundAsync(PeerLink link, PeerConnection connection) => RunConnectionAsync(link, connection, inbound: true);
 
     // Runs one connection as the link's only one; the gate makes a successor wait until this one has stopped.
     private async Task RunConnectionAsync(PeerLink link, PeerConnection connection, bool inbound)
@@ -498,7 +480,7 @@ public sealed class TcpPeerTransport : IPeerTransport
             }
 
             TransportLog.Connected(_logger, link.Id, inbound ? "inbound" : "outbound");
-            await connection.RunAsync(_sink).ConfigureAwait(false);
+            await connection.RunAsync(_sink, () => _ = CrashCheckAsync(link, connection)).ConfigureAwait(false);
         }
         finally
         {
@@ -507,8 +489,44 @@ public sealed class TcpPeerTransport : IPeerTransport
         }
     }
 
-    // The accepting side's crash check: a bare connect to the peer's listener, closed at once.
-    private async Task ProbeAsync(PeerLink link)
+    // The crash check, started the moment the peer ends a connection: bare connects to the peer's listener, closed
+    // at once, repeated within the crash-check window until one is refused (nothing listens: the process is gone)
+    // or a newer connection is up (the peer lives: whichever side dials has redialled at once).
+    private async Task CrashCheckAsync(PeerLink link, PeerConnection lost)
+    {
+        var started = Stopwatch.GetTimestamp();
+        while (!link.Lifetime.IsCancellationRequested && !HasNewerConnection(link, lost))
+        {
+            if (await ProbeOnceAsync(link).ConfigureAwait(false))
+            {
+                if (!link.Lifetime.IsCancellationRequested && !HasNewerConnection(link, lost))
+                {
+                    ReportUnreachable(link);
+                }
+
+                return;
+            }
+
+            if (Stopwatch.GetElapsedTime(started) >= _options.CrashCheckWindow)
+            {
+                return;
+            }
+
+            try
+            {
+                await Task.Delay(_options.CrashCheckInterval, link.Lifetime.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private static bool HasNewerConnection(PeerLink link, PeerConnection lost) => link.Connection is { } current && current != lost;
+
+    // One connect to the peer's listener; true when it was refused.
+    private async Task<bool> ProbeOnceAsync(PeerLink link)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(link.Lifetime.Token);
         timeout.CancelAfter(_options.ConnectTimeout);
@@ -516,17 +534,16 @@ public sealed class TcpPeerTransport : IPeerTransport
         try
         {
             await socket.ConnectAsync(link.EndPoint, timeout.Token).ConfigureAwait(false);
+            return false;
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
         {
-            if (link.Connection is null && !link.Lifetime.IsCancellationRequested)
-            {
-                ReportUnreachable(link);
-            }
+            return true;
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
         {
             TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
+            return false;
         }
     }
 

@@ -36,6 +36,17 @@ public sealed record TcpPeerTransportOptions
     /// <summary>The cap on that wait.</summary>
     public TimeSpan ReconnectBackoffMax { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// After an established connection breaks, how long the crash check keeps asking. A process being killed
+    /// closes its connections and its listener one after another, so a connect in between may be accepted and
+    /// then reset; within this window such an attempt is repeated every <see cref="CrashCheckInterval"/> until a
+    /// connect is refused (the peer is gone) or a connection is established again.
+    /// </summary>
+    public TimeSpan CrashCheckWindow { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The pause between attempts of the crash check.</summary>
+    public TimeSpan CrashCheckInterval { get; init; } = TimeSpan.FromMilliseconds(2);
+
     /// <summary>Bound on a TCP connect plus its handshake, either direction.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -55,6 +66,8 @@ public sealed record TcpPeerTransportOptions
         Require(ReconnectBackoffMin > TimeSpan.Zero, nameof(ReconnectBackoffMin), "must be positive");
         Require(ReconnectBackoffMax >= ReconnectBackoffMin, nameof(ReconnectBackoffMax), "must be at least ReconnectBackoffMin");
         Require(ConnectTimeout > TimeSpan.Zero, nameof(ConnectTimeout), "must be positive");
+        Require(CrashCheckWindow >= TimeSpan.Zero, nameof(CrashCheckWindow), "must not be negative");
+        Require(CrashCheckInterval > TimeSpan.Zero && CrashCheckInterval <= ReconnectBackoffMin, nameof(CrashCheckInterval), "must be positive and at most ReconnectBackoffMin");
     }
 
     private static void Require(bool condition, string name, string problem)

@@ -268,6 +268,55 @@ public sealed class PaperTests
     }
 
     [Fact]
+    public void PeerUnreachable_LaterFollowerNoticesFirst_ConcurrentFastCampaignsDoNotSplitTheVote()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 50, HeartbeatIntervalTicks = 5, FastFailoverStaggerTicks = 2 });
+        var leader = cluster.ElectLeader(400);
+        var followers = cluster.Nodes.Keys.Where(id => id != leader).Order().ToArray();
+        cluster.Crash(leader);
+
+        // The follower that should go second notices first and campaigns once its stagger has passed...
+        cluster[followers[1]].PeerUnreachable(leader);
+        for (var i = 0; i < 2; i++)
+        {
+            cluster.ProcessReadies();
+            cluster[followers[1]].Tick();
+        }
+
+        cluster.ProcessReadies();
+        Assert.Equal(RaftRole.PreCandidate, cluster[followers[1]].Role);
+
+        // ...and the other notices before either pre-vote arrives: two fast campaigns cross.
+        cluster[followers[0]].PeerUnreachable(leader);
+        cluster.Settle();
+
+        Assert.Equal(followers[0], cluster.Leader());
+        Assert.Equal(followers[0], cluster[followers[1]].LeaderId);
+    }
+
+    [Fact]
+    public void PeerUnreachable_FastPreVoteArrivingBeforeTheVoterNotices_IsGrantedWhenItDoes()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 50, HeartbeatIntervalTicks = 5, FastFailoverStaggerTicks = 2 });
+        var leader = cluster.ElectLeader(400);
+        var followers = cluster.Nodes.Keys.Where(id => id != leader).Order().ToArray();
+        cluster.Crash(leader);
+
+        // The first follower's pre-vote reaches the second while that one still hears the leader: not granted.
+        cluster[followers[0]].PeerUnreachable(leader);
+        cluster.Settle();
+        Assert.Equal(RaftRole.PreCandidate, cluster[followers[0]].Role);
+        Assert.Equal(RaftRole.Follower, cluster[followers[1]].Role);
+
+        // When the second notices the crash too, it answers that campaign rather than starting its own.
+        cluster[followers[1]].PeerUnreachable(leader);
+        cluster.Settle();
+
+        Assert.Equal(followers[0], cluster.Leader());
+        Assert.Equal(followers[0], cluster[followers[1]].LeaderId);
+    }
+
+    [Fact]
     public void ReadIndex_6_4_IsConfirmedByAHeartbeatRound_AndServedOnFollowersThroughTheLeader()
     {
         var cluster = new TestCluster(3);

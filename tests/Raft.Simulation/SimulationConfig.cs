@@ -75,6 +75,9 @@ internal sealed record SimulationConfig
     /// <summary>Only live links break: every transient drop between the leader and one follower must leave the leader in place.</summary>
     public required bool WatchLeaderStability { get; init; }
 
+    /// <summary>Ticks between the fast campaigns of followers that lose the leader together (0: all at once).</summary>
+    public required int FastFailoverStaggerTicks { get; init; }
+
     public int TotalNodes => InitialVoters + Spares;
 
     public static SimulationConfig FromSeed(ulong seed, int faultTicks)
@@ -121,6 +124,7 @@ internal sealed record SimulationConfig
             Keys = r.Next(1, 6),
             MaxPaddingBytes = r.Chance(0.5) ? 0 : r.Next(1, 300),
             WatchLeaderStability = flakyLinks,
+            FastFailoverStaggerTicks = Math.Min(r.Next(0, 3), et - 1),
         };
     }
 
@@ -132,7 +136,7 @@ internal sealed record SimulationConfig
         PreVote = PreVote,
         CheckQuorum = CheckQuorum,
         FastFailover = FastFailover,
-        FastFailoverStaggerTicks = Math.Min(2, ElectionTimeoutTicks - 1),
+        FastFailoverStaggerTicks = FastFailoverStaggerTicks,
         MaxInflightAppends = MaxInflightAppends,
         MaxAppendBytes = MaxAppendBytes,
         MaxUncommittedBytes = 1 << 20,
@@ -141,7 +145,7 @@ internal sealed record SimulationConfig
     };
 
     public override string ToString() =>
-        $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} " +
+        $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} stagger={FastFailoverStaggerTicks} " +
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
         $"transfer={TransferRate:F4} watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} clients={Clients} keys={Keys}";

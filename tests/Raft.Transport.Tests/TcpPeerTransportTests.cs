@@ -216,6 +216,72 @@ public sealed class TcpPeerTransportTests
     }
 
     [Fact]
+    public async Task A_dying_peer_whose_listener_accepts_then_resets_the_redial_is_reported_without_waiting_for_the_backoff()
+    {
+        // The survivor dials the dying peer. Its reconnect backoff is far longer than the test may wait, so only
+        // the crash check's quick retries can report the peer.
+        await using var survivor = await TestNode.StartAsync(1, configure: o => o with
+        {
+            ReconnectBackoffMin = TimeSpan.FromMinutes(1),
+            ReconnectBackoffMax = TimeSpan.FromMinutes(1),
+            CrashCheckWindow = TestTimeouts.Wait,
+        });
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        survivor.Transport.SetPeers(new Dictionary<int, string> { [1] = survivor.Address, [2] = listener.LocalEndpoint.ToString()! });
+        using var timeout = new CancellationTokenSource(TestTimeouts.Wait);
+
+        using (var established = await listener.AcceptSocketAsync(timeout.Token))
+        {
+            await SendHelloAsync(established, 2, timeout.Token);
+            await survivor.Log.WaitForAsync(LogEvents.Connected);
+        }
+
+        // The process dies: its connection closes first; the redial still finds the listener, which then goes.
+        using (var redial = await listener.AcceptSocketAsync(timeout.Token))
+        {
+            redial.LingerState = new LingerOption(true, 0);
+            listener.Stop();
+        }
+
+        await survivor.Sink.WaitForUnreachableAsync(2);
+        Assert.Equal([2], survivor.Sink.Unreachable);
+    }
+
+    [Fact]
+    public async Task A_dying_dialler_whose_listener_accepts_the_first_probe_is_reported()
+    {
+        await using var survivor = await TestNode.StartAsync(2, configure: o => o with { CrashCheckWindow = TestTimeouts.Wait });
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        survivor.Transport.SetPeers(new Dictionary<int, string> { [1] = listener.LocalEndpoint.ToString()!, [2] = survivor.Address });
+        using var timeout = new CancellationTokenSource(TestTimeouts.Wait);
+
+        using (var dialled = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await dialled.ConnectAsync(survivor.Transport.LocalEndPoint!, timeout.Token);
+            await SendHelloAsync(dialled, 1, timeout.Token);
+            await survivor.Log.WaitForAsync(LogEvents.Connected);
+        }
+
+        // The survivor's first probe still finds the dying process's listener; the next one is refused.
+        using (var probe = await listener.AcceptSocketAsync(timeout.Token))
+        {
+            listener.Stop();
+        }
+
+        await survivor.Sink.WaitForUnreachableAsync(1);
+        Assert.Equal([1], survivor.Sink.Unreachable);
+    }
+
+    private static async Task SendHelloAsync(Socket socket, int nodeId, CancellationToken token)
+    {
+        using var hello = new PooledBufferWriter(512);
+        FrameCodec.WriteHello(hello, nodeId, "test"u8);
+        await socket.SendAsync(hello.WrittenMemory, SocketFlags.None, token);
+    }
+
+    [Fact]
     public async Task Failing_to_reach_a_peer_that_never_answered_is_not_reported()
     {
         await using var a = await TestNode.StartAsync(1);

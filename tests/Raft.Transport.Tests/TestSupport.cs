@@ -175,7 +175,7 @@ internal sealed class TestNode : IAsyncDisposable
 
     public string Address => Transport.LocalEndPoint!.ToString();
 
-    public static async Task<TestNode> StartAsync(int id, string clusterId = "test", int port = 0)
+    public static async Task<TestNode> StartAsync(int id, string clusterId = "test", int port = 0, Func<TcpPeerTransportOptions, TcpPeerTransportOptions>? configure = null)
     {
         var sink = new RecordingSink();
         var log = new ListLogger();
@@ -188,6 +188,11 @@ internal sealed class TestNode : IAsyncDisposable
             ReconnectBackoffMax = TimeSpan.FromMilliseconds(200),
             ConnectTimeout = TimeSpan.FromSeconds(2),
         };
+        if (configure is not null)
+        {
+            options = configure(options);
+        }
+
         var transport = new TcpPeerTransport(options, sink, log);
         await transport.StartAsync(CancellationToken.None);
         return new TestNode(transport, sink, log);
