@@ -140,12 +140,12 @@ public sealed partial class RaftNode
     private void HandleVoteRequest(in Message m)
     {
         var isPreVote = m.Type == MessageType.PreVote;
-        if (isPreVote && IsFastCampaign(_campaignFlags) && _role == RaftRole.PreCandidate && IsFastCampaign(m.Flags))
+        if (isPreVote && _role == RaftRole.PreCandidate && m.Term == _term + 1)
         {
-            // Followers that lost the same leader campaign together; were each to grant the other's pre-vote,
-            // the real votes would split and only the election timeout would end it. One order decides among
-            // them: the more up-to-date log, then the lower id. The one preferred keeps going; the other
-            // stands down and grants.
+            // Two pre-candidates for the same term (followers that lost the same leader, or whose timeouts
+            // fired together): were each to grant the other's pre-vote, the real votes would split and only
+            // another election timeout would end it. One order decides: the more up-to-date log, then the lower
+            // id. The one preferred keeps going; the other stands down and grants.
             var ours = _log.LastTerm != m.LogTerm ? _log.LastTerm.CompareTo(m.LogTerm) : _log.LastIndex.CompareTo(m.Index);
             if (ours > 0 || (ours == 0 && Id < m.From))
             {
@@ -176,8 +176,6 @@ public sealed partial class RaftNode
             Send(new Message { Type = responseType, To = m.From, Reject = true });
         }
     }
-
-    private static bool IsFastCampaign(MessageFlags flags) => (flags & MessageFlags.LeaderUnreachable) != 0;
 
     // Called when this follower loses its leader: answers a fast pre-vote that arrived while it still heard
     // that leader (the asker noticed first). True when it granted, so this node need not campaign itself;

@@ -418,7 +418,7 @@ public sealed partial class RaftNode
     private bool IsPromotable => _membership.IsVoter(Id);
 
     private void ResetRandomizedElectionTimeout() =>
-        _randomizedElectionTimeout = _options.ElectionTimeoutTicks + _random.Next(_options.ElectionTimeoutTicks);
+        _randomizedElectionTimeout = _options.ElectionTimeoutTicks + _random.Next(_options.ElectionJitter);
 
     private void Reset(ulong term)
     {

@@ -11,10 +11,19 @@ public sealed record RaftOptions
 
     /// <summary>
     /// The minimum election timeout. A follower's actual timeout is drawn uniformly from
-    /// [ElectionTimeoutTicks, 2 * ElectionTimeoutTicks) each time it is reset. It is also the
+    /// [ElectionTimeoutTicks, ElectionTimeoutTicks + ElectionJitterTicks) each time it is reset. It is also the
     /// length of a leader's lease and of a CheckQuorum period.
     /// </summary>
     public int ElectionTimeoutTicks { get; init; } = 10;
+
+    /// <summary>
+    /// The spread of the randomized election timeout; null means <see cref="ElectionTimeoutTicks"/> (the paper's
+    /// [T, 2T)). Pre-candidates whose campaigns cross settle which one goes on (the more up-to-date log, then the
+    /// lower id), so a narrower spread costs no split votes as long as it exceeds a message round trip.
+    /// </summary>
+    public int? ElectionJitterTicks { get; init; }
+
+    internal int ElectionJitter => ElectionJitterTicks ?? ElectionTimeoutTicks;
 
     public int HeartbeatIntervalTicks { get; init; } = 1;
 
@@ -71,6 +80,11 @@ public sealed record RaftOptions
         if (ElectionTimeoutTicks <= HeartbeatIntervalTicks * 2)
         {
             throw new ArgumentOutOfRangeException(nameof(ElectionTimeoutTicks), ElectionTimeoutTicks, "the election timeout must exceed two heartbeat intervals");
+        }
+
+        if (ElectionJitterTicks is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ElectionJitterTicks), ElectionJitterTicks, "at least one tick");
         }
 
         if (FastFailover && !PreVote)

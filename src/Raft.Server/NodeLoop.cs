@@ -91,6 +91,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         {
             Id = options.Id,
             ElectionTimeoutTicks = options.ElectionTimeoutMs / options.TickMs,
+            ElectionJitterTicks = options.ElectionJitterMs / options.TickMs,
             HeartbeatIntervalTicks = Math.Max(1, options.HeartbeatIntervalMs / options.TickMs),
             FastFailover = options.FastFailover,
         };

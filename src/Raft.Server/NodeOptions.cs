@@ -47,8 +47,14 @@ public sealed class NodeOptions
 
     public int HeartbeatIntervalMs { get; set; } = 50;
 
-    /// <summary>The minimum election timeout; each follower draws its timeout from [this, 2 × this).</summary>
+    /// <summary>The minimum election timeout; each follower draws its timeout from [this, this + ElectionJitterMs).</summary>
     public int ElectionTimeoutMs { get; set; } = 300;
+
+    /// <summary>
+    /// The spread of the randomized election timeout. Crossing pre-vote campaigns settle among themselves, so it
+    /// need only exceed a round trip between nodes; a narrow spread makes a hung leader's replacement prompt.
+    /// </summary>
+    public int ElectionJitterMs { get; set; } = 100;
 
     /// <summary>Campaign at once when the transport reports the leader's connection reset and refused.</summary>
     public bool FastFailover { get; set; } = true;
@@ -151,6 +157,11 @@ public sealed class NodeOptions
             if (ElectionTimeoutMs / TickMs <= 2 * Math.Max(1, HeartbeatIntervalMs / TickMs))
             {
                 errors.Add($"Node:ElectionTimeoutMs ({ElectionTimeoutMs}) must exceed two heartbeat intervals (Node:HeartbeatIntervalMs = {HeartbeatIntervalMs})");
+            }
+
+            if (ElectionJitterMs < TickMs)
+            {
+                errors.Add($"Node:ElectionJitterMs ({ElectionJitterMs}) must be at least one tick (Node:TickMs = {TickMs})");
             }
         }
 

@@ -317,6 +317,27 @@ public sealed class PaperTests
     }
 
     [Fact]
+    public void Election_TimeoutsFiringTogether_DoNotSplitTheVote()
+    {
+        // No jitter at all: both followers of a crashed leader time out on the same tick, every time.
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, ElectionJitterTicks = 1, FastFailover = false });
+        var leader = cluster.ElectLeader();
+        var followers = cluster.Nodes.Keys.Where(id => id != leader).Order().ToArray();
+        cluster.Crash(leader);
+
+        var ticks = 0;
+        while (cluster.Leader() is null && ticks < 100)
+        {
+            cluster.Tick();
+            ticks++;
+        }
+
+        // The crossing pre-votes settle it: the lower id (the logs are equal) wins the first election.
+        Assert.Equal(followers[0], cluster.Leader());
+        Assert.True(ticks <= 12, $"took {ticks} ticks with an election timeout of 10");
+    }
+
+    [Fact]
     public void ReadIndex_6_4_IsConfirmedByAHeartbeatRound_AndServedOnFollowersThroughTheLeader()
     {
         var cluster = new TestCluster(3);

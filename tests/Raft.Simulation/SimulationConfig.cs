@@ -75,6 +75,9 @@ internal sealed record SimulationConfig
     /// <summary>Only live links break: every transient drop between the leader and one follower must leave the leader in place.</summary>
     public required bool WatchLeaderStability { get; init; }
 
+    /// <summary>Spread of the randomized election timeout.</summary>
+    public required int ElectionJitterTicks { get; init; }
+
     /// <summary>Ticks between the fast campaigns of followers that lose the leader together (0: all at once).</summary>
     public required int FastFailoverStaggerTicks { get; init; }
 
@@ -125,6 +128,7 @@ internal sealed record SimulationConfig
             MaxPaddingBytes = r.Chance(0.5) ? 0 : r.Next(1, 300),
             WatchLeaderStability = flakyLinks,
             FastFailoverStaggerTicks = Math.Min(r.Next(0, 3), et - 1),
+            ElectionJitterTicks = r.Chance(0.5) ? et : r.Next(1, et),
         };
     }
 
@@ -137,6 +141,7 @@ internal sealed record SimulationConfig
         CheckQuorum = CheckQuorum,
         FastFailover = FastFailover,
         FastFailoverStaggerTicks = FastFailoverStaggerTicks,
+        ElectionJitterTicks = ElectionJitterTicks,
         MaxInflightAppends = MaxInflightAppends,
         MaxAppendBytes = MaxAppendBytes,
         MaxUncommittedBytes = 1 << 20,
@@ -145,7 +150,7 @@ internal sealed record SimulationConfig
     };
 
     public override string ToString() =>
-        $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} stagger={FastFailoverStaggerTicks} " +
+        $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} stagger={FastFailoverStaggerTicks} jitter={ElectionJitterTicks} " +
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
         $"transfer={TransferRate:F4} watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} clients={Clients} keys={Keys}";
