@@ -24,9 +24,11 @@ public sealed record NodeView(RaftRole Role, ulong Term, int LeaderId, ulong Com
 /// they overlap the fsync on the peers' side), persist (snapshot, append entries, fsync, hard state), send
 /// <see cref="Ready.MessagesAfterPersist"/>, restore the snapshot and apply committed entries, serve read states,
 /// then <see cref="RaftNode.Advance"/>.</para>
-/// <para>Invariants: no call is made on the node between GetReady and Advance; every pending proposal belongs to
-/// the term in <see cref="_proposalTerm"/> while this node leads it, and is failed as soon as it does not;
-/// request completions run their continuations asynchronously, so no caller's code runs on this thread.</para>
+/// <para>Invariants: no call is made on the node between GetReady and Advance; a pending proposal is answered when
+/// its index is applied, by whichever leader committed it: a success if the entry there has the term it was
+/// appended in, "not applied" otherwise, so losing leadership leaves no acknowledged write unreported and no
+/// committed write reported as failed; request completions run their continuations asynchronously, so no
+/// caller's code runs on this thread.</para>
 /// </remarks>
 internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 {
@@ -34,6 +36,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private const int InputsPerBatch = 1024;
     private const int ChannelCapacity = 16_384;
     private const ulong ReadSweepIntervalTicks = 16;
+    private const int HeldProposalsMax = 16_384;
 
     private readonly NodeOptions _options;
     private readonly NodeStorage _storage;
@@ -51,8 +54,12 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private readonly Dictionary<ulong, ReadRequest> _readsAsked = [];
     private readonly PriorityQueue<ReadRequest, ulong> _readsWaitingApply = new();
     private readonly List<ulong> _expiredReads = [];
+    private readonly List<ProposalRequest> _heldProposals = [];
+    private readonly Lock _leaderWaitLock = new();
+    private ulong _lastProposalTerm;
+    private ulong? _orphanedSinceTick;
+    private TaskCompletionSource? _leaderKnown;
     private TransferRequest? _transfer;
-    private ulong _proposalTerm;
     private ulong _nextReadId;
     private ulong _ticks;
     private ulong _nextReadSweepTick;
@@ -117,6 +124,42 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
     /// <summary>The latest published state; updated after every batch.</summary>
     public NodeView View => _view;
+
+    /// <summary>
+    /// The current view once it names a leader, or after <paramref name="limit"/> (or cancellation) the view as it
+    /// stands, leader or not. Completes at once while a leader is known.
+    /// </summary>
+    public async ValueTask<NodeView> LeaderKnownAsync(TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var view = _view;
+        if (view.LeaderId != 0 || limit <= TimeSpan.Zero)
+        {
+            return view;
+        }
+
+        Task known;
+        lock (_leaderWaitLock)
+        {
+            if (_view.LeaderId != 0)
+            {
+                return _view;
+            }
+
+            _leaderKnown ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            known = _leaderKnown.Task;
+        }
+
+        try
+        {
+            await known.WaitAsync(limit, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Answer with the view as it is: no leader.
+        }
+
+        return _view;
+    }
 
     /// <summary>Completes when the loop has ended, after a shutdown or a failure (<see cref="Failure"/>).</summary>
     public Task Stopped => _stopped.Task;
@@ -335,7 +378,17 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     {
         if (_node.Role != RaftRole.Leader)
         {
-            request.Completion.TrySetException(NotLeader());
+            if (_node.LeaderId == 0 && _heldProposals.Count < HeldProposalsMax)
+            {
+                // Leadership just changed and nobody is known to hold it yet: wait for the election to name one.
+                request.HeldTick = _ticks;
+                _heldProposals.Add(request);
+            }
+            else
+            {
+                request.Completion.TrySetException(NotLeader());
+            }
+
             return;
         }
 
@@ -344,16 +397,25 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         switch (result)
         {
             case ProposeResult.Accepted:
-                if (_proposals.Count == 0)
+                request.Term = _node.Term;
+                _lastProposalTerm = _node.Term;
+                if (_proposals.Remove(index, out var overwritten))
                 {
-                    _proposalTerm = _node.Term;
+                    // A proposal of an earlier term of ours whose index this leader's log has now reused.
+                    overwritten.Completion.TrySetException(new NodeRequestException(NodeErrorCode.Overwritten, _node.LeaderId,
+                        $"entry {index} was replaced in term {_node.Term}: the write was not applied"));
                 }
 
-                Debug.Assert(_proposalTerm == _node.Term, "pending proposals are failed when the term changes");
                 _proposals.Add(index, request);
                 break;
             case ProposeResult.NotLeader:
                 request.Completion.TrySetException(NotLeader());
+                break;
+            case ProposeResult.TransferInProgress when _heldProposals.Count < HeldProposalsMax:
+                // Held until the hand-over ends: then proposed here, or passed to the new leader, so a planned
+                // switchover fails no write.
+                request.HeldTick = _ticks;
+                _heldProposals.Add(request);
                 break;
             case ProposeResult.TransferInProgress:
                 request.Completion.TrySetException(new NodeRequestException(NodeErrorCode.TransferInProgress, _node.LeaderId, "leadership is being handed over; retry shortly"));
@@ -586,7 +648,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
             if (_proposals.Remove(entry.Index, out var proposal))
             {
-                if (entry.Term == _proposalTerm && entry.Type == EntryType.Command)
+                if (entry.Term == proposal.Term && entry.Type == EntryType.Command)
                 {
                     _metrics.ObserveProposal(Stopwatch.GetElapsedTime(proposal.StartTimestamp));
                     proposal.Completion.TrySetResult(new WriteOutcome(result, entry.Term));
@@ -635,17 +697,12 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
     private void AfterBatch()
     {
-        if (_proposals.Count > 0 && (_node.Role != RaftRole.Leader || _node.Term != _proposalTerm))
+        if (_heldProposals.Count > 0)
         {
-            var error = new NodeRequestException(NodeErrorCode.LeadershipLost, _node.LeaderId,
-                $"leadership of term {_proposalTerm} was lost before the write was applied; it may still be committed by the new leader");
-            foreach (var proposal in _proposals.Values)
-            {
-                proposal.Completion.TrySetException(error);
-            }
-
-            _proposals.Clear();
+            ReleaseHeldProposals();
         }
+
+        ExpireOrphanedProposals();
 
         if (_transfer is { } transfer)
         {
@@ -667,6 +724,64 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         }
 
         Publish();
+    }
+
+    // Proposals of a term this node no longer leads are answered when their index is applied, which after a hand-over
+    // or a quick failover takes milliseconds. A node cut off from the others may never learn: after
+    // Node:LeaderWaitMs such proposals fail as "leadership lost; the outcome is unknown".
+    private void ExpireOrphanedProposals()
+    {
+        if (_proposals.Count == 0 || (_node.Role == RaftRole.Leader && _node.Term == _lastProposalTerm))
+        {
+            _orphanedSinceTick = null;
+            return;
+        }
+
+        _orphanedSinceTick ??= _ticks;
+        if (_ticks - _orphanedSinceTick.Value <= (ulong)(_options.LeaderWaitMs / _options.TickMs))
+        {
+            return;
+        }
+
+        var error = new NodeRequestException(NodeErrorCode.LeadershipLost, _node.LeaderId,
+            "leadership was lost before the write was applied and its outcome is not known yet; it may still be committed");
+        foreach (var proposal in _proposals.Values)
+        {
+            proposal.Completion.TrySetException(error);
+        }
+
+        _proposals.Clear();
+        _orphanedSinceTick = null;
+    }
+
+    // Writes held during a hand-over or an election: proposed here if this node leads without a hand-over under
+    // way, passed to the new leader (the API layer forwards a NotLeader answer) once one is known, and failed if
+    // none is known within Node:LeaderWaitMs.
+    private void ReleaseHeldProposals()
+    {
+        if (_node.Role == RaftRole.Leader && _node.LeadTransferee != 0)
+        {
+            return;
+        }
+
+        if (_node.Role != RaftRole.Leader && _node.LeaderId == 0 && _ticks - _heldProposals[0].HeldTick <= (ulong)(_options.LeaderWaitMs / _options.TickMs))
+        {
+            return;
+        }
+
+        var held = _heldProposals.ToArray();
+        _heldProposals.Clear();
+        foreach (var request in held)
+        {
+            if (_node.Role == RaftRole.Leader)
+            {
+                Propose(request);
+            }
+            else
+            {
+                request.Completion.TrySetException(_node.LeaderId != 0 ? NotLeader() : new NodeRequestException(NodeErrorCode.NoLeader, 0, "no leader is known"));
+            }
+        }
     }
 
     private void TakeSnapshot()
@@ -734,6 +849,12 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         }
 
         _proposals.Clear();
+        foreach (var proposal in _heldProposals)
+        {
+            proposal.Completion.TrySetException(error);
+        }
+
+        _heldProposals.Clear();
         foreach (var read in _readsAsked.Values)
         {
             read.Fail(error);
@@ -784,6 +905,14 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             _metrics.IsLeader = _node.Role == RaftRole.Leader;
             _metrics.CommitIndex = (long)_node.CommitIndex;
             _metrics.AppliedIndex = (long)_store.AppliedIndex;
+            if (_node.LeaderId != 0 && Volatile.Read(ref _leaderKnown) is not null)
+            {
+                lock (_leaderWaitLock)
+                {
+                    _leaderKnown?.TrySetResult();
+                    _leaderKnown = null;
+                }
+            }
         }
     }
 

@@ -77,6 +77,12 @@ public sealed class NodeOptions
     /// <summary>How long an HTTP request waits for the node (a commit, a read index, a transfer) before answering 504.</summary>
     public int RequestTimeoutMs { get; set; } = 10_000;
 
+    /// <summary>
+    /// How long a request that needs the leader waits for one to be known (during an election) before it is answered
+    /// 503 no_leader: a write sent while the leader fails over is then served, a little later, instead of refused.
+    /// </summary>
+    public int LeaderWaitMs { get; set; } = 1000;
+
     /// <summary>On shutdown, how long a leader waits for a follower to take over before it stops anyway.</summary>
     public int ShutdownTransferTimeoutMs { get; set; } = 2_000;
 
@@ -188,6 +194,11 @@ public sealed class NodeOptions
         if (SnapshotEveryEntries < 1)
         {
             errors.Add($"Node:SnapshotEveryEntries must be at least 1 (got {SnapshotEveryEntries})");
+        }
+
+        if (LeaderWaitMs < 0)
+        {
+            errors.Add($"Node:LeaderWaitMs must not be negative (got {LeaderWaitMs})");
         }
 
         if (RequestTimeoutMs < 1)

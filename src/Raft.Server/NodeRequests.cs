@@ -83,6 +83,12 @@ internal sealed class ProposalRequest(byte[] command, long startTimestamp)
 
     public long StartTimestamp { get; } = startTimestamp;
 
+    /// <summary>The term in which the entry was appended; the write took effect if the entry applied at its index has it.</summary>
+    public ulong Term { get; set; }
+
+    /// <summary>The loop tick at which it was held back while leadership was being handed over.</summary>
+    public ulong HeldTick { get; set; }
+
     public TaskCompletionSource<WriteOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
 

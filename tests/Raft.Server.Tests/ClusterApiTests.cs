@@ -323,6 +323,63 @@ public sealed class ClusterApiTests
     }
 
     [Fact]
+    public async Task A_planned_switchover_fails_no_write_in_flight()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync();
+        var target = leader % 3 + 1;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var acknowledged = new System.Collections.Concurrent.ConcurrentQueue<(string Key, string Index)>();
+        using var stop = new CancellationTokenSource();
+        var switched = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Writers keep one write each in flight at the old leader, before, during and after the hand-over.
+        async Task WriteAsync(int writer)
+        {
+            var afterSwitch = 0;
+            for (var seq = 0; !stop.IsCancellationRequested && afterSwitch < 20; seq++)
+            {
+                var key = $"sw/{writer}/{seq}";
+                using var response = await cluster.Client(leader).PutAsync($"/v1/kv/{key}", Body(key));
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    acknowledged.Enqueue((key, Header(response, "X-Raft-Index")));
+                }
+                else
+                {
+                    failures.Enqueue($"{key}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                }
+
+                if (switched.Task.IsCompleted)
+                {
+                    afterSwitch++;
+                }
+            }
+        }
+
+        var writers = Enumerable.Range(0, 8).Select(WriteAsync).ToArray();
+        await TestCluster.WaitUntilAsync(() => Task.FromResult(acknowledged.Count >= 50), "writes before the switchover");
+        using (var transfer = await cluster.Client(leader).PostAsync($"/v1/cluster/transfer-leader?to={target}", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, transfer.StatusCode);
+        }
+
+        switched.SetResult();
+        await Task.WhenAll(writers).WaitAsync(TestCluster.WaitLimit);
+        Assert.Equal(target, await cluster.WaitForLeaderAsync());
+
+        Assert.Empty(failures);
+        // Each acknowledged write is there once: created by the entry acknowledged, and never written again.
+        foreach (var (key, index) in acknowledged)
+        {
+            using var read = await cluster.Client(target).GetAsync($"/v1/kv/{key}");
+            Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+            Assert.Equal(index, Header(read, "X-Raft-Create-Index"));
+            Assert.Equal(index, Header(read, "X-Raft-Version"));
+        }
+    }
+
+    [Fact]
     public void An_unusable_configuration_is_refused_with_every_problem_named()
     {
         var error = Assert.Throws<NodeConfigurationException>(() => NodeHost.Build(

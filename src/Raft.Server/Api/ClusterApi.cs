@@ -44,9 +44,9 @@ internal static class ClusterApi
             return ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_target", $"to must name a member's id (got '{to}')");
         }
 
-        if (node.View.Role != RaftRole.Leader)
+        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
         }
 
         if (target == options.Id)

@@ -53,9 +53,9 @@ internal static class KvApi
             return badSession;
         }
 
-        if (node.View.Role != RaftRole.Leader)
+        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, value).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, value).ConfigureAwait(false);
         }
 
         return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value, expected, session), value, key!, static (context, outcome) =>
@@ -79,9 +79,9 @@ internal static class KvApi
             return badSession;
         }
 
-        if (node.View.Role != RaftRole.Leader)
+        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
         }
 
         return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!, expected, session), null, key!, static (context, outcome) =>
@@ -123,9 +123,15 @@ internal static class KvApi
             return BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && node.View.Role != RaftRole.Leader)
+        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
+        }
+
+        if (level == ReadConsistency.Linearizable)
+        {
+            // A linearizable read needs the leader's commit index, so during an election it waits for one too.
+            await node.LeaderViewAsync(options, context).ConfigureAwait(false);
         }
 
         try
@@ -170,9 +176,9 @@ internal static class KvApi
             return BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && node.View.Role != RaftRole.Leader)
+        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
         }
 
         try

@@ -47,9 +47,9 @@ internal static class LockApi
             return invalid;
         }
 
-        if (node.View.Role != RaftRole.Leader)
+        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, body, wait).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, body, wait).ConfigureAwait(false);
         }
 
         var deadline = time.GetTimestamp() + (long)(wait * (double)time.TimestampFrequency / 1000);
@@ -74,9 +74,9 @@ internal static class LockApi
             var leaseLeftMs = expiresAtMs - time.GetUtcNow().ToUnixTimeMilliseconds();
             var pauseMs = Math.Min(remainingMs, Math.Clamp(leaseLeftMs, 1, RetryIntervalMsMax));
             await Task.Delay(TimeSpan.FromMilliseconds(pauseMs), time, context.RequestAborted).ConfigureAwait(false);
-            if (node.View.Role != RaftRole.Leader)
+            if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } now)
             {
-                return await routing.RouteAsync(context, node.View.LeaderId, body, (int)remainingMs).ConfigureAwait(false);
+                return await routing.RouteAsync(context, now.LeaderId, body, (int)remainingMs).ConfigureAwait(false);
             }
         }
     }
@@ -89,9 +89,9 @@ internal static class LockApi
             return invalid;
         }
 
-        if (node.View.Role != RaftRole.Leader)
+        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, body).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, body).ConfigureAwait(false);
         }
 
         var command = KvCommandCodec.EncodeLock(KvCommandType.LockRenew, name!, request.Owner, request.TtlMs, request.Session);
@@ -107,9 +107,9 @@ internal static class LockApi
             return invalid;
         }
 
-        if (node.View.Role != RaftRole.Leader)
+        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, body).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, body).ConfigureAwait(false);
         }
 
         var command = KvCommandCodec.EncodeLock(KvCommandType.LockRelease, name!, request.Owner, 0, request.Session);
@@ -131,9 +131,9 @@ internal static class LockApi
             return KvApi.BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && node.View.Role != RaftRole.Leader)
+        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
         {
-            return await routing.RouteAsync(context, node.View.LeaderId, null).ConfigureAwait(false);
+            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
         }
 
         try
