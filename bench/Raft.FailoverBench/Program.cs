@@ -131,26 +131,26 @@ internal static class Program
             }
         }
 
-        var results = new BenchResults(
-            startedAt,
-            machine,
-            new BenchSettings(options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency),
-            trials,
-            load,
-            violations);
+        var settings = new BenchSettings(
+            options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency);
+        var resultsPath = Path.Combine(options.OutDirectory, "results.json");
+        var earlier = ReadEarlierResults(resultsPath);
+        var results = options.Mode == BenchMode.Failover
+            ? new BenchResults(startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [])
+            : new BenchResults(startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load);
         Directory.CreateDirectory(options.OutDirectory);
-        await File.WriteAllTextAsync(Path.Combine(options.OutDirectory, "results.json"), JsonSerializer.Serialize(results, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(results, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync().ConfigureAwait(false);
         if (options.Mode == BenchMode.Failover)
         {
             await File.WriteAllTextAsync(Path.Combine(options.OutDirectory, "failover.svg"), SvgChart.Render(trials, targetNames, options.Scenarios), cancellationToken).ConfigureAwait(false);
             await output.WriteAsync(Tables.Failover(trials, targetNames, options.Scenarios)).ConfigureAwait(false);
-            await output.WriteLineAsync($"results: {Path.Combine(options.OutDirectory, "results.json")}, chart: {Path.Combine(options.OutDirectory, "failover.svg")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"results: {resultsPath}, chart: {Path.Combine(options.OutDirectory, "failover.svg")}").ConfigureAwait(false);
         }
         else
         {
             await output.WriteAsync(Tables.Load(load, targetNames)).ConfigureAwait(false);
-            await output.WriteLineAsync($"results: {Path.Combine(options.OutDirectory, "results.json")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"results: {resultsPath}").ConfigureAwait(false);
         }
 
         if (violations.Count > 0)
@@ -165,6 +165,24 @@ internal static class Program
         }
 
         return 0;
+    }
+
+    /// <summary>The results.json an earlier run left in the output directory, if it can be read.</summary>
+    private static BenchResults? ReadEarlierResults(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(path), BenchJsonContext.Default.BenchResults);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static IBenchTarget CreateTarget(string name, BenchOptions options, HttpClient http, string? serverDll, string work)

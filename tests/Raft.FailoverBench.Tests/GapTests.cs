@@ -8,25 +8,32 @@ public sealed class GapTests
     private static long T(double ms) => (long)(ms * Stopwatch.Frequency / 1000);
 
     [Fact]
-    public void Gap_IsFromTheLastAcknowledgementBeforeTheFault_ToTheFirstOfARequestSentAfterIt()
+    public void Gap_IsTheLongestSilence_FromTheLastAcknowledgementBeforeTheFault()
     {
-        (long, long)[] acks = [(T(0), T(3)), (T(3), T(7)), (T(7), T(10)), (T(45), T(50)), (T(50), T(52))];
+        long[] acks = [T(3), T(7), T(10), T(50), T(52), T(55)];
         Assert.Equal(40, Gaps.Compute(acks, T(20))!.Value, 3);
     }
 
     [Fact]
-    public void AnAnswerInFlightAtTheFault_DoesNotHideTheOutageAfterIt()
+    public void AnAnswerJustAfterTheFault_DoesNotHideTheOutageAfterIt()
     {
-        // Sent at 18, answered at 27 after the fault at 25 (committed before the kill); the next success is at 150.
-        (long, long)[] acks = [(T(10), T(18)), (T(18), T(27)), (T(140), T(150)), (T(150), T(151))];
+        // The old leader answers at 27, just after the fault instant at 25; the next success is at 150.
+        long[] acks = [T(10), T(18), T(27), T(150), T(151), T(153)];
         Assert.Equal(123, Gaps.Compute(acks, T(25))!.Value, 3);
+    }
+
+    [Fact]
+    public void SilencesBeforeTheFault_DoNotCount()
+    {
+        long[] acks = [T(0), T(100), T(102), T(130), T(133)];
+        Assert.Equal(28, Gaps.Compute(acks, T(110))!.Value, 3);
     }
 
     [Fact]
     public void Gap_IsNull_WithoutSuccessOnBothSides()
     {
-        Assert.Null(Gaps.Compute([(T(0), T(5))], T(20)));
-        Assert.Null(Gaps.Compute([(T(30), T(35))], T(20)));
+        Assert.Null(Gaps.Compute([T(5)], T(20)));
+        Assert.Null(Gaps.Compute([T(30), T(35)], T(20)));
         Assert.Null(Gaps.Compute([], T(20)));
     }
 

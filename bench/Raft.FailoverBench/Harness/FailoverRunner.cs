@@ -33,7 +33,6 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
             newLeader = ClusterProbe.WatchForNewLeaderAsync(target, leader, LeaderTimeout, cancellationToken);
             fault = Stopwatch.GetTimestamp();
             var transferred = await InjectAsync(scenario, leader, cancellationToken).ConfigureAwait(false);
-            var resumed = Task.WhenAll(workload.WhenSucceededAfter(fault, write: true), workload.WhenSucceededAfter(fault, write: false));
             if (scenario == "hang")
             {
                 var left = HangDuration - Stopwatch.GetElapsedTime(fault);
@@ -41,6 +40,11 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
                 target.Resume(leader);
             }
 
+            // Service has resumed once a write and a read sent after the new leader was seen have succeeded: an answer
+            // from the old leader in its last moments does not count.
+            var seen = await newLeader.ConfigureAwait(false);
+            var since = seen?.At ?? fault;
+            var resumed = Task.WhenAll(workload.WhenSucceededAfter(since, write: true), workload.WhenSucceededAfter(since, write: false));
             recovered = await Task.WhenAny(resumed, Task.Delay(RecoveryTimeout, cancellationToken)).ConfigureAwait(false) == resumed;
             if (!transferred)
             {

@@ -23,36 +23,36 @@ internal static class Gaps
 
     /// <summary>
     /// The client-visible outage around <paramref name="fault"/>: the longest silence between consecutive successful
-    /// answers (by arrival time), from the last success before the fault up to the first success of a request sent at
-    /// or after the fault. Answers to requests that were already in flight at the fault, and so may have been committed
-    /// before it, therefore cannot hide the outage that follows them. Null when there is no success before the fault
-    /// or none of a request sent after it.
+    /// answers (by arrival time), from the last success before the fault to the end of the trace. A trace ends a few
+    /// hundred milliseconds after service resumed, so this is the gap the fault caused; answers that arrive just after
+    /// the fault instant from a leader that had not died yet (the kill lands a little later, or the answer was already
+    /// on its way) cannot hide the outage that follows them. Null when there is no success before the fault or none
+    /// after it.
     /// </summary>
-    public static double? Compute(IEnumerable<(long Start, long End)> successes, long fault)
+    public static double? Compute(IEnumerable<long> successTimes, long fault)
     {
-        ArgumentNullException.ThrowIfNull(successes);
-        var sorted = successes.OrderBy(s => s.End).ToArray();
-        var lastBefore = Array.FindLastIndex(sorted, s => s.End < fault);
-        var firstAfter = Array.FindIndex(sorted, s => s.Start >= fault);
-        if (lastBefore < 0 || firstAfter < 0)
+        ArgumentNullException.ThrowIfNull(successTimes);
+        var sorted = successTimes.Order().ToArray();
+        var lastBefore = Array.FindLastIndex(sorted, t => t < fault);
+        if (lastBefore < 0 || lastBefore == sorted.Length - 1)
         {
             return null;
         }
 
         var longest = 0.0;
-        for (var i = lastBefore + 1; i <= firstAfter; i++)
+        for (var i = lastBefore + 1; i < sorted.Length; i++)
         {
-            longest = Math.Max(longest, Ms(sorted[i - 1].End, sorted[i].End));
+            longest = Math.Max(longest, Ms(sorted[i - 1], sorted[i]));
         }
 
         return longest;
     }
 
     public static double? WriteGap(IEnumerable<WriteRecord> writes, long fault) =>
-        Compute(writes.Where(w => w.Ok).Select(w => (w.Start, w.End)), fault);
+        Compute(writes.Where(w => w.Ok).Select(w => w.End), fault);
 
     public static double? ReadGap(IEnumerable<ReadRecord> reads, long fault) =>
-        Compute(reads.Where(r => r.Ok).Select(r => (r.Start, r.End)), fault);
+        Compute(reads.Where(r => r.Ok).Select(r => r.End), fault);
 
     /// <summary>How many failed attempts of each kind, sorted by kind.</summary>
     public static SortedDictionary<string, int> ErrorCounts(IEnumerable<string?> errors)

@@ -41,13 +41,18 @@ internal sealed record BenchSettings(
     int DurationS,
     IReadOnlyList<int> Concurrency);
 
+/// <summary>
+/// results.json. A failover run and a load run written to the same directory share the file: each replaces its own
+/// part (settings and results) and keeps the other's.
+/// </summary>
 internal sealed record BenchResults(
     DateTimeOffset StartedAt,
     MachineInfo Machine,
-    BenchSettings Settings,
+    BenchSettings? FailoverSettings,
     IReadOnlyList<TrialResult> Trials,
-    IReadOnlyList<LoadResult> Load,
-    IReadOnlyList<string> Violations);
+    IReadOnlyList<string> Violations,
+    BenchSettings? LoadSettings,
+    IReadOnlyList<LoadResult> Load);
 
 /// <summary>Source-generated serializers for results.json and for the wire shapes of both targets.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

@@ -106,7 +106,7 @@ internal static class SvgChart
         for (var ms = Math.Ceiling(from / tick) * tick; ms <= to; ms += tick)
         {
             svg.Append(Inv($"<line x1=\"{X(ms):F1}\" y1=\"{y + PanelHeight}\" x2=\"{X(ms):F1}\" y2=\"{y + PanelHeight + 4}\" stroke=\"#333\"/>"));
-            svg.Append(Inv($"<text x=\"{X(ms):F1}\" y=\"{y + PanelHeight + 16}\" text-anchor=\"middle\">{ms:0}</text>\n"));
+            svg.Append(Inv($"<text x=\"{X(ms):F1}\" y=\"{y + PanelHeight + 16}\" text-anchor=\"middle\">{(Math.Abs(ms) < 1e-6 ? 0 : ms):0}</text>\n"));
         }
 
         svg.Append(Inv($"<text x=\"{RightX + (PanelWidth / 2)}\" y=\"{y + PanelHeight + 32}\" text-anchor=\"middle\">request start, ms relative to the fault</text>\n"));
