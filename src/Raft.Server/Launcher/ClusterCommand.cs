@@ -77,6 +77,9 @@ public sealed record ClusterLaunchOptions
 
     public IReadOnlyList<string> NodeArguments { get; init; } = [];
 
+    /// <summary>The server to run through the dotnet host; null runs this executable again (the <c>cluster</c> command).</summary>
+    public string? ServerDll { get; init; }
+
     public static bool TryParse(string[] args, out ClusterLaunchOptions options, out string? error)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -169,13 +172,19 @@ public sealed record ClusterLaunchOptions
     }
 }
 
-/// <summary>The node processes one <c>cluster</c> command started; disposing stops every one of them.</summary>
-internal sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output) : IAsyncDisposable
+/// <summary>
+/// The node processes of one local cluster (the <c>cluster</c> command's, or a benchmark's); disposing stops every one
+/// of them. Node ids run from 1 to <see cref="ClusterLaunchOptions.Nodes"/>. Not thread-safe: one caller drives it.
+/// </summary>
+public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output) : IAsyncDisposable
 {
     private static readonly TimeSpan GracefulStop = TimeSpan.FromSeconds(10);
 
     private readonly Dictionary<int, Process> _processes = [];
+    private readonly HashSet<int> _paused = [];
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+
+    public ClusterLaunchOptions Options => options;
 
     public void Start()
     {
@@ -187,9 +196,79 @@ internal sealed class LocalCluster(ClusterLaunchOptions options, TextWriter outp
         Directory.CreateDirectory(options.DataDirectory);
         for (var id = 1; id <= options.Nodes; id++)
         {
-            _processes[id] = NodeProcess.Start(options.ArgumentsFor(id), Path.Combine(options.DataDirectory, $"node-{id}.log"));
+            _processes[id] = StartNode(id);
         }
     }
+
+    public string LogPath(int id) => Path.Combine(options.DataDirectory, $"node-{id}.log");
+
+    /// <summary>The process id of node <paramref name="id"/>'s current process.</summary>
+    public int Pid(int id) => _processes[id].Id;
+
+    public bool IsRunning(int id) => _processes.TryGetValue(id, out var process) && !process.HasExited;
+
+    /// <summary>kill -9 node <paramref name="id"/> and wait until it is gone.</summary>
+    public async Task KillAsync(int id, CancellationToken cancellationToken)
+    {
+        var process = _processes[id];
+        _paused.Remove(id);
+        if (!process.HasExited)
+        {
+            process.Kill();
+        }
+
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>SIGSTOP node <paramref name="id"/>: it hangs with its sockets open.</summary>
+    public void Stop(int id)
+    {
+        NodeProcess.Pause(_processes[id]);
+        _paused.Add(id);
+    }
+
+    /// <summary>SIGCONT node <paramref name="id"/>.</summary>
+    public void Continue(int id)
+    {
+        NodeProcess.Resume(_processes[id]);
+        _paused.Remove(id);
+    }
+
+    /// <summary>Starts node <paramref name="id"/> again, after it exited, with the same arguments and data directory.</summary>
+    public void Restart(int id)
+    {
+        var old = _processes[id];
+        if (!old.HasExited)
+        {
+            throw new InvalidOperationException($"node {id} (pid {old.Id}) is still running");
+        }
+
+        old.Dispose();
+        _processes[id] = StartNode(id);
+    }
+
+    /// <summary>kill -9 every node still running, without waiting: for a caller that is itself going away.</summary>
+    public void KillAll()
+    {
+        foreach (var process in _processes.Values)
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // It exited in the meantime.
+            }
+        }
+
+        _paused.Clear();
+    }
+
+    private Process StartNode(int id) => NodeProcess.Start(options.ArgumentsFor(id), LogPath(id), options.ServerDll);
 
     /// <summary>Polls every node's <c>/v1/cluster</c> until a majority name the same leader.</summary>
     public async Task<int?> WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)
@@ -219,7 +298,7 @@ internal sealed class LocalCluster(ClusterLaunchOptions options, TextWriter outp
     {
         for (var id = 1; id <= options.Nodes; id++)
         {
-            await output.WriteLineAsync($"node {id}: {options.HttpEndpoint(id)}  peers 127.0.0.1:{options.PeerPort(id)}  pid {_processes[id].Id}  log {Path.Combine(options.DataDirectory, $"node-{id}.log")}").ConfigureAwait(false);
+            await output.WriteLineAsync($"node {id}: {options.HttpEndpoint(id)}  peers 127.0.0.1:{options.PeerPort(id)}  pid {_processes[id].Id}  log {LogPath(id)}").ConfigureAwait(false);
         }
 
         await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
@@ -299,6 +378,16 @@ internal sealed class LocalCluster(ClusterLaunchOptions options, TextWriter outp
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
+        foreach (var id in _paused)
+        {
+            // A stopped process would sit on SIGTERM until the grace period ran out.
+            if (!_processes[id].HasExited)
+            {
+                NodeProcess.Resume(_processes[id]);
+            }
+        }
+
+        _paused.Clear();
         foreach (var process in _processes.Values)
         {
             NodeProcess.Terminate(process);

@@ -7,12 +7,17 @@ namespace Raft.Server.Launcher;
 public static class NodeProcess
 {
     private const int SigTerm = 15;
+    private const int SigCont = 18;
+    private const int SigStop = 19;
 
-    /// <summary>Starts <c>Raft.Server</c> (this very executable) with <paramref name="arguments"/>, appending its output to <paramref name="logPath"/>.</summary>
-    public static Process Start(IReadOnlyList<string> arguments, string logPath)
+    /// <summary>
+    /// Starts <c>Raft.Server</c> with <paramref name="arguments"/>, appending its output to <paramref name="logPath"/>:
+    /// this very executable, or <paramref name="serverDll"/> through the dotnet host when another program launches nodes.
+    /// </summary>
+    public static Process Start(IReadOnlyList<string> arguments, string logPath, string? serverDll = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        var info = StartInfo(arguments);
+        var info = serverDll is null ? StartInfo(arguments) : StartInfo(arguments, serverDll);
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {info.FileName}");
@@ -43,6 +48,44 @@ public static class NodeProcess
         }
 
         return info;
+    }
+
+    /// <summary>How to run the server <paramref name="serverDll"/> through the dotnet host that runs this process.</summary>
+    public static ProcessStartInfo StartInfo(IReadOnlyList<string> arguments, string serverDll)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        ArgumentException.ThrowIfNullOrEmpty(serverDll);
+
+        // dotnet run and dotnet test name the host they run under; otherwise the one on PATH.
+        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
+        var info = new ProcessStartInfo { FileName = host, UseShellExecute = false };
+        info.ArgumentList.Add(serverDll);
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        return info;
+    }
+
+    /// <summary>SIGSTOP: the process hangs with every socket open, as a stalled machine would.</summary>
+    public static void Pause(Process process) => Signal(process, SigStop);
+
+    /// <summary>SIGCONT: a paused process runs on.</summary>
+    public static void Resume(Process process) => Signal(process, SigCont);
+
+    private static void Signal(Process process, int signal)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        if (OperatingSystem.IsWindows())
+        {
+            throw new PlatformNotSupportedException("pausing a process needs POSIX signals");
+        }
+
+        if (NativeMethods.Kill(process.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"signal {signal} to process {process.Id} failed (errno {Marshal.GetLastPInvokeError()})");
+        }
     }
 
     /// <summary>Asks the process to stop (SIGTERM on Unix, so a leader hands over first); kills it where there are no signals.</summary>

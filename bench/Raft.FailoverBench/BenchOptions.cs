@@ -1,0 +1,218 @@
+using System.Globalization;
+
+namespace Raft.FailoverBench;
+
+internal enum BenchMode
+{
+    Failover,
+    Load,
+}
+
+internal enum TargetChoice
+{
+    Ours,
+    Etcd,
+    Both,
+}
+
+/// <summary>Parsed and validated command line.</summary>
+internal sealed record BenchOptions
+{
+    public const string Usage =
+        "usage: Raft.FailoverBench [load] [options] [-- node options]\n" +
+        "  failover (default): crash, hang and switchover trials against 3-node clusters, with a client workload\n" +
+        "  load: writes/s and latency at several concurrencies, then linearizable reads\n" +
+        "options:\n" +
+        "  --target ours|etcd|both     which clusters (default ours); etcd runs etcd-ours (50/300 ms) and etcd-default (100/1000 ms),\n" +
+        "                              load runs etcd-ours only\n" +
+        "  --scenarios LIST            failover: comma-separated of crash,hang,switchover (default all)\n" +
+        "  --trials N                  failover: trials per target and scenario (default 20)\n" +
+        "  --writers N                 failover: concurrent writers, one write in flight each (default 1)\n" +
+        "  --request-timeout-ms N      failover: client timeout per request (default 250)\n" +
+        "  --duration-s N              load: seconds per concurrency and operation (default 10)\n" +
+        "  --concurrency LIST          load: comma-separated client counts (default 1,16,64)\n" +
+        "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.. (default 15001)\n" +
+        "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.. (default P+2000)\n" +
+        "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
+        "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
+        "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
+
+    public static readonly IReadOnlyList<string> AllScenarios = ["crash", "hang", "switchover"];
+
+    public BenchMode Mode { get; init; } = BenchMode.Failover;
+
+    public TargetChoice Target { get; init; } = TargetChoice.Ours;
+
+    public IReadOnlyList<string> Scenarios { get; init; } = AllScenarios;
+
+    public int Trials { get; init; } = 20;
+
+    public int Writers { get; init; } = 1;
+
+    public int RequestTimeoutMs { get; init; } = 250;
+
+    public int DurationS { get; init; } = 10;
+
+    public IReadOnlyList<int> Concurrency { get; init; } = [1, 16, 64];
+
+    public int BasePort { get; init; } = 15001;
+
+    public int? PeerBasePortOption { get; init; }
+
+    public int PeerBasePort => PeerBasePortOption ?? BasePort + 2000;
+
+    public string OutDirectory { get; init; } = Path.GetFullPath("failover-results");
+
+    public string? ServerDll { get; init; }
+
+    public IReadOnlyList<string> NodeArguments { get; init; } = [];
+
+    public bool Help { get; init; }
+
+    public bool UsesEtcd => Target != TargetChoice.Ours;
+
+    public static bool TryParse(string[] args, out BenchOptions options, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        options = new BenchOptions();
+        error = null;
+        var i = 0;
+        if (args.Length > 0 && args[0] is "load" or "failover")
+        {
+            options = options with { Mode = args[0] == "load" ? BenchMode.Load : BenchMode.Failover };
+            i = 1;
+        }
+
+        for (; i < args.Length; i++)
+        {
+            var arg = args[i];
+            if (arg == "--")
+            {
+                options = options with { NodeArguments = args[(i + 1)..] };
+                break;
+            }
+
+            if (arg is "--help" or "-h")
+            {
+                options = options with { Help = true };
+                continue;
+            }
+
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                error = $"unexpected argument '{arg}'";
+                return false;
+            }
+
+            if (i + 1 >= args.Length)
+            {
+                error = $"{arg} needs a value";
+                return false;
+            }
+
+            var value = args[++i];
+            error = Apply(ref options, arg, value);
+            if (error is not null)
+            {
+                return false;
+            }
+        }
+
+        if (options.PeerBasePortOption is { } q && Math.Abs(q - options.BasePort) < 30)
+        {
+            error = "--base-port and --peer-base-port must be at least 30 apart (each target takes ports +0, +10 and +20 of both)";
+            return false;
+        }
+
+        if (options.Mode == BenchMode.Failover && options.Writers < 1)
+        {
+            error = "--writers must be at least 1";
+            return false;
+        }
+
+        return true;
+    }
+
+    private static string? Apply(ref BenchOptions options, string arg, string value)
+    {
+        switch (arg)
+        {
+            case "--target":
+                if (!Enum.TryParse<TargetChoice>(value, ignoreCase: true, out var target) || !Enum.IsDefined(target) || int.TryParse(value, CultureInfo.InvariantCulture, out _))
+                {
+                    return $"--target must be ours, etcd or both (got '{value}')";
+                }
+
+                options = options with { Target = target };
+                return null;
+            case "--scenarios":
+                var scenarios = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                if (scenarios.Length == 0 || scenarios.Any(s => !AllScenarios.Contains(s)))
+                {
+                    return $"--scenarios takes a comma-separated list of crash, hang, switchover (got '{value}')";
+                }
+
+                options = options with { Scenarios = [.. AllScenarios.Where(scenarios.Contains)] };
+                return null;
+            case "--trials":
+                return Positive(arg, value, 10_000, out var trials) ?? Set(ref options, options with { Trials = trials });
+            case "--writers":
+                return Positive(arg, value, 256, out var writers) ?? Set(ref options, options with { Writers = writers });
+            case "--request-timeout-ms":
+                return Positive(arg, value, 60_000, out var timeout) ?? Set(ref options, options with { RequestTimeoutMs = timeout });
+            case "--duration-s":
+                return Positive(arg, value, 3_600, out var duration) ?? Set(ref options, options with { DurationS = duration });
+            case "--concurrency":
+                var levels = new List<int>();
+                foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    if (Positive(arg, part, 4_096, out var level) is { } bad)
+                    {
+                        return bad;
+                    }
+
+                    levels.Add(level);
+                }
+
+                return levels.Count == 0 ? $"{arg} needs at least one number" : Set(ref options, options with { Concurrency = levels });
+            case "--base-port":
+                return Port(arg, value, out var basePort) ?? Set(ref options, options with { BasePort = basePort });
+            case "--peer-base-port":
+                return Port(arg, value, out var peerBasePort) ?? Set(ref options, options with { PeerBasePortOption = peerBasePort });
+            case "--out":
+                options = options with { OutDirectory = Path.GetFullPath(value) };
+                return null;
+            case "--server-dll":
+                options = options with { ServerDll = Path.GetFullPath(value) };
+                return null;
+            default:
+                return $"unknown option {arg}";
+        }
+    }
+
+    private static string? Set(ref BenchOptions options, BenchOptions updated)
+    {
+        options = updated;
+        return null;
+    }
+
+    private static string? Positive(string arg, string value, int max, out int result) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result) && result >= 1 && result <= max
+            ? null
+            : $"{arg} must be an integer from 1 to {max} (got '{value}')";
+
+    private static string? Port(string arg, string value, out int result) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result) && result is >= 1024 and <= 65_000
+            ? null
+            : $"{arg} must be a port from 1024 to 65000 (got '{value}')";
+
+    /// <summary>The names of the clusters this run measures, in table order.</summary>
+    public IReadOnlyList<string> TargetNames() => (Mode, Target) switch
+    {
+        (_, TargetChoice.Ours) => ["ours"],
+        (BenchMode.Load, TargetChoice.Etcd) => ["etcd-ours"],
+        (BenchMode.Load, TargetChoice.Both) => ["ours", "etcd-ours"],
+        (_, TargetChoice.Etcd) => ["etcd-ours", "etcd-default"],
+        _ => ["ours", "etcd-ours", "etcd-default"],
+    };
+}

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Globalization;
+using Raft.FailoverBench.Report;
+using Raft.FailoverBench.Targets;
+
+namespace Raft.FailoverBench.Harness;
+
+/// <summary>
+/// Runs the failover trials of one scenario against one running cluster. A trial: find the leader, run the workload
+/// ~300 ms, inject the fault, wait until writes and reads succeed again, run ~300 ms more, stop the workload, heal
+/// (restart a crashed node), wait until the cluster is whole, then read back every acknowledged write.
+/// </summary>
+internal sealed class FailoverRunner(IBenchTarget target, string runId, int writers, TimeSpan requestTimeout, TextWriter output)
+{
+    public static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(300);
+    public static readonly TimeSpan HangDuration = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan LeaderTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan HealthyTimeout = TimeSpan.FromSeconds(60);
+
+    public async Task<TrialResult> RunTrialAsync(string scenario, int trial, int trials, CancellationToken cancellationToken)
+    {
+        var leader = await ClusterProbe.FindLeaderAsync(target, LeaderTimeout, cancellationToken).ConfigureAwait(false)
+            ?? throw new BenchException($"{target.Name} {scenario} {trial}: no node claims leadership");
+        var workload = new Workload(target, writers, requestTimeout, $"fb/{runId}/{scenario}-{trial}", leader);
+        workload.Start();
+        long fault;
+        Task<(int Node, long At)?> newLeader;
+        var recovered = false;
+        try
+        {
+            await Task.Delay(Settle, cancellationToken).ConfigureAwait(false);
+            newLeader = ClusterProbe.WatchForNewLeaderAsync(target, leader, LeaderTimeout, cancellationToken);
+            fault = Stopwatch.GetTimestamp();
+            var transferred = await InjectAsync(scenario, leader, cancellationToken).ConfigureAwait(false);
+            if (scenario == "hang")
+            {
+                var left = HangDuration - Stopwatch.GetElapsedTime(fault);
+                await Task.Delay(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+                target.Resume(leader);
+            }
+
+            // Service has resumed once a write and a read sent after the new leader was seen have succeeded: an answer
+            // from the old leader in its last moments does not count.
+            var seen = await newLeader.ConfigureAwait(false);
+            var since = seen?.At ?? fault;
+            var resumed = Task.WhenAll(workload.WhenSucceededAfter(since, write: true), workload.WhenSucceededAfter(since, write: false));
+            recovered = await Task.WhenAny(resumed, Task.Delay(RecoveryTimeout, cancellationToken)).ConfigureAwait(false) == resumed;
+            if (!transferred)
+            {
+                await output.WriteLineAsync($"{target.Name} {scenario} {trial}/{trials}: the leader refused the transfer").ConfigureAwait(false);
+            }
+
+            await Task.Delay(Settle, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await workload.StopAsync().ConfigureAwait(false);
+        }
+
+        var elected = await newLeader.ConfigureAwait(false);
+        if (scenario == "crash")
+        {
+            await target.RestartAsync(leader, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!await ClusterProbe.WaitHealthyAsync(target, $"fb/{runId}/probe", HealthyTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            throw new BenchException($"{target.Name} {scenario} {trial}: the cluster was not whole again within {HealthyTimeout.TotalSeconds:F0} s after the trial");
+        }
+
+        var writes = workload.Writes();
+        var reads = workload.Reads();
+        var violations = workload.Violations().Concat(
+            await Verifier.VerifyAsync(target, writes, TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false))
+            .Select(v => $"{target.Name} {scenario} trial {trial}: {v}")
+            .ToList();
+        if (!recovered)
+        {
+            await output.WriteLineAsync($"{target.Name} {scenario} {trial}/{trials}: writes or reads did not resume within {RecoveryTimeout.TotalSeconds:F0} s").ConfigureAwait(false);
+        }
+
+        var result = new TrialResult(
+            target.Name,
+            scenario,
+            trial,
+            leader,
+            elected?.Node,
+            Round(Gaps.WriteGap(writes, fault)),
+            Round(Gaps.ReadGap(reads, fault)),
+            elected is { } e ? Round(Gaps.Ms(fault, e.At)) : null,
+            writes.Count(w => w.Ok),
+            writes.Count(w => !w.Ok),
+            reads.Count(r => r.Ok),
+            reads.Count(r => !r.Ok),
+            Gaps.ErrorCounts(writes.Select(w => w.Error)),
+            Gaps.ErrorCounts(reads.Select(r => r.Error)),
+            violations,
+            [.. writes.Select(w => new LatencyPoint(Round(Gaps.Ms(fault, w.Start)), Round(Gaps.Ms(w.Start, w.End)), w.Ok, w.Node, w.Error))]);
+        await output.WriteLineAsync(ProgressLine(result, trials)).ConfigureAwait(false);
+        return result;
+    }
+
+    public static string ProgressLine(TrialResult result, int trials)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var errors = result.WriteErrors.Count == 0 ? string.Empty : " (" + string.Join(", ", result.WriteErrors.Select(e => $"{e.Value} {e.Key}")) + ")";
+        var line = string.Create(
+            CultureInfo.InvariantCulture,
+            $"{result.Target} {result.Scenario} {result.Trial}/{trials}: write gap {Ms(result.WriteGapMs)}, read gap {Ms(result.ReadGapMs)}, leader after {Ms(result.LeaderAfterMs)}, {result.FailedWrites} failed writes{errors}, {result.FailedReads} failed reads, {result.AcknowledgedWrites} writes verified");
+        return result.Violations.Count == 0 ? line : line + $", {result.Violations.Count} VIOLATIONS";
+    }
+
+    private async Task<bool> InjectAsync(string scenario, int leader, CancellationToken cancellationToken)
+    {
+        switch (scenario)
+        {
+            case "crash":
+                await target.CrashAsync(leader, cancellationToken).ConfigureAwait(false);
+                return true;
+            case "hang":
+                target.Pause(leader);
+                return true;
+            case "switchover":
+                return await target.TransferLeadershipAsync(leader, cancellationToken).ConfigureAwait(false);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(scenario), scenario, "unknown scenario");
+        }
+    }
+
+    private static string Ms(double? value) => value is { } v ? string.Create(CultureInfo.InvariantCulture, $"{v:F1} ms") : "none";
+
+    private static double Round(double value) => Math.Round(value, 3);
+
+    private static double? Round(double? value) => value is { } v ? Math.Round(v, 3) : null;
+}

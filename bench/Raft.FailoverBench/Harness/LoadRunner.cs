@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using System.Globalization;
+using Raft.FailoverBench.Report;
+using Raft.FailoverBench.Targets;
+
+namespace Raft.FailoverBench.Harness;
+
+/// <summary>
+/// Throughput and latency at a given concurrency: that many clients, one request in flight each, all sent to the
+/// leader, for a fixed duration; first writes of new keys, then linearizable reads of keys written in the write phase.
+/// </summary>
+internal sealed class LoadRunner(IBenchTarget target, string runId, TimeSpan duration, TimeSpan requestTimeout, TextWriter output)
+{
+    public async Task<IReadOnlyList<LoadResult>> RunAsync(int concurrency, CancellationToken cancellationToken)
+    {
+        var leader = await ClusterProbe.FindLeaderAsync(target, TimeSpan.FromSeconds(20), cancellationToken).ConfigureAwait(false)
+            ?? throw new BenchException($"{target.Name} load: no node claims leadership");
+        var written = new List<string>[concurrency];
+        var write = await RunPhaseAsync(concurrency, async (client, seq, token) =>
+        {
+            var key = $"load/{runId}/{concurrency}/{client}/{seq}";
+            var outcome = await target.PutAsync(leader, key, key, requestTimeout, token).ConfigureAwait(false);
+            if (outcome.Ok)
+            {
+                (written[client] ??= []).Add(key);
+            }
+
+            return outcome.Ok;
+        }, cancellationToken).ConfigureAwait(false);
+        var keys = written.Where(k => k is not null).SelectMany(k => k).ToArray();
+        if (keys.Length == 0)
+        {
+            throw new BenchException($"{target.Name} load: no write succeeded at concurrency {concurrency}");
+        }
+
+        var read = await RunPhaseAsync(concurrency, async (client, seq, token) =>
+        {
+            // A fixed stride spreads the clients over the keys without a random generator.
+            var key = keys[(int)(((ulong)seq * 2_654_435_761UL + (ulong)client * 40_503UL) % (ulong)keys.Length)];
+            var outcome = await target.GetAsync(leader, key, requestTimeout, token).ConfigureAwait(false);
+            return outcome is { Ok: true, Found: true };
+        }, cancellationToken).ConfigureAwait(false);
+
+        var results = new[] { Result("write", concurrency, write), Result("read", concurrency, read) };
+        foreach (var r in results)
+        {
+            await output.WriteLineAsync(string.Create(
+                CultureInfo.InvariantCulture,
+                $"{r.Target} load {r.Operation} x{r.Concurrency}: {r.PerSecond:F0}/s, p50 {r.P50Ms:F2} ms, p99 {r.P99Ms:F2} ms, {r.Errors} errors")).ConfigureAwait(false);
+        }
+
+        return results;
+    }
+
+    private LoadResult Result(string operation, int concurrency, (List<double> Latencies, long Errors, double Seconds) phase)
+    {
+        var summary = Summary.Of(phase.Latencies);
+        return new LoadResult(
+            target.Name,
+            concurrency,
+            operation,
+            Math.Round(phase.Seconds, 3),
+            phase.Latencies.Count,
+            phase.Errors,
+            Math.Round(phase.Latencies.Count / phase.Seconds, 1),
+            summary is null ? null : Math.Round(summary.P50, 3),
+            summary is null ? null : Math.Round(summary.P99, 3));
+    }
+
+    private async Task<(List<double> Latencies, long Errors, double Seconds)> RunPhaseAsync(
+        int concurrency, Func<int, long, CancellationToken, Task<bool>> operation, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var end = started + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var clients = Enumerable.Range(0, concurrency).Select(client => Task.Run(async () =>
+        {
+            var latencies = new List<double>();
+            long errors = 0;
+            for (long seq = 1; Stopwatch.GetTimestamp() < end; seq++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var start = Stopwatch.GetTimestamp();
+                if (await operation(client, seq, cancellationToken).ConfigureAwait(false))
+                {
+                    latencies.Add(Gaps.Ms(start, Stopwatch.GetTimestamp()));
+                }
+                else
+                {
+                    errors++;
+                }
+            }
+
+            return (latencies, errors);
+        }, cancellationToken)).ToArray();
+        var done = await Task.WhenAll(clients).ConfigureAwait(false);
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        return ([.. done.SelectMany(d => d.latencies)], done.Sum(d => d.errors), seconds);
+    }
+}

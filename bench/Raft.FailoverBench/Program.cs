@@ -1,0 +1,290 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Raft.FailoverBench.Harness;
+using Raft.FailoverBench.Report;
+using Raft.FailoverBench.Targets;
+using Raft.Server.Launcher;
+
+namespace Raft.FailoverBench;
+
+/// <summary>
+/// Measures what clients see while a three-node cluster fails over (crash, hang, planned switchover), for our cluster
+/// and etcd under the same client harness, and throughput under load. Exit code 0: done, no violation; 1: a safety
+/// violation (a lost, duplicated or stale acknowledged write); 2: bad arguments or a cluster that could not run.
+/// Every process it starts is killed by id when it ends, however it ends.
+/// </summary>
+internal static class Program
+{
+    private static readonly Lock LiveGate = new();
+    private static readonly List<IBenchTarget> Live = [];
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (!BenchOptions.TryParse(args, out var options, out var error))
+        {
+            await Console.Error.WriteLineAsync(error).ConfigureAwait(false);
+            await Console.Error.WriteLineAsync(BenchOptions.Usage).ConfigureAwait(false);
+            return 2;
+        }
+
+        if (options.Help)
+        {
+            await Console.Out.WriteLineAsync(BenchOptions.Usage).ConfigureAwait(false);
+            return 0;
+        }
+
+        using var stop = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Cancel(); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillEverything();
+        AppDomain.CurrentDomain.UnhandledException += (_, _) => KillEverything();
+        var work = Path.Combine(Path.GetTempPath(), $"raft-failover-{Environment.ProcessId}-{Guid.NewGuid():N}"[..40]);
+        try
+        {
+            return await RunAsync(options, work, Console.Out, stop.Token).ConfigureAwait(false);
+        }
+        catch (BenchException ex)
+        {
+            await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            await Console.Error.WriteLineAsync("interrupted: every process started was killed").ConfigureAwait(false);
+            return 130;
+        }
+        finally
+        {
+            KillEverything();
+            TryDelete(work);
+        }
+    }
+
+    internal static async Task<int> RunAsync(BenchOptions options, string work, TextWriter output, CancellationToken cancellationToken)
+    {
+        var targetNames = options.TargetNames();
+        string? etcdVersion = null;
+        if (options.UsesEtcd)
+        {
+            if (EtcdClusterTarget.FindExecutable() is null)
+            {
+                throw new BenchException(EtcdClusterTarget.EtcdMissing);
+            }
+
+            etcdVersion = EtcdClusterTarget.Version();
+        }
+
+        var serverDll = targetNames.Contains("ours") ? ResolveServerDll(options) : null;
+        var runId = Guid.NewGuid().ToString("N")[..8];
+        var machine = new MachineInfo(
+            Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.OSArchitecture.ToString(), RuntimeInformation.FrameworkDescription, etcdVersion);
+        await output.WriteLineAsync($"{options.Mode.ToString().ToLowerInvariant()} run {runId}: {string.Join(", ", targetNames)} on {machine.Cores} cores, {machine.Os}, {machine.DotNet}{(etcdVersion is null ? string.Empty : ", " + etcdVersion)}").ConfigureAwait(false);
+        var maxConcurrency = options.Mode == BenchMode.Load ? options.Concurrency.Max() : options.Writers + 8;
+        using var http = BenchHttp.CreateClient(maxConcurrency + 8);
+        var trials = new List<TrialResult>();
+        var load = new List<LoadResult>();
+        var violations = new List<string>();
+        var startedAt = DateTimeOffset.UtcNow;
+        for (var t = 0; t < targetNames.Count && violations.Count == 0; t++)
+        {
+            var target = CreateTarget(targetNames[t], options, http, serverDll, work);
+            lock (LiveGate)
+            {
+                Live.Add(target);
+            }
+
+            try
+            {
+                await output.WriteLineAsync($"starting {target.Name}").ConfigureAwait(false);
+                await target.StartAsync(cancellationToken).ConfigureAwait(false);
+                if (options.Mode == BenchMode.Failover)
+                {
+                    var runner = new FailoverRunner(target, runId, options.Writers, TimeSpan.FromMilliseconds(options.RequestTimeoutMs), output);
+                    foreach (var scenario in options.Scenarios)
+                    {
+                        for (var trial = 1; trial <= options.Trials && violations.Count == 0; trial++)
+                        {
+                            var result = await runner.RunTrialAsync(scenario, trial, options.Trials, cancellationToken).ConfigureAwait(false);
+                            trials.Add(result);
+                            violations.AddRange(result.Violations);
+                        }
+                    }
+                }
+                else
+                {
+                    var runner = new LoadRunner(target, runId, TimeSpan.FromSeconds(options.DurationS), TimeSpan.FromSeconds(5), output);
+                    foreach (var concurrency in options.Concurrency)
+                    {
+                        load.AddRange(await runner.RunAsync(concurrency, cancellationToken).ConfigureAwait(false));
+                    }
+                }
+            }
+            finally
+            {
+                await target.DisposeAsync().ConfigureAwait(false);
+                lock (LiveGate)
+                {
+                    Live.Remove(target);
+                }
+            }
+        }
+
+        var settings = new BenchSettings(
+            options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency);
+        var resultsPath = Path.Combine(options.OutDirectory, "results.json");
+        var earlier = ReadEarlierResults(resultsPath);
+        var results = options.Mode == BenchMode.Failover
+            ? new BenchResults(startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [])
+            : new BenchResults(startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load);
+        Directory.CreateDirectory(options.OutDirectory);
+        await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(results, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
+        await output.WriteLineAsync().ConfigureAwait(false);
+        if (options.Mode == BenchMode.Failover)
+        {
+            await File.WriteAllTextAsync(Path.Combine(options.OutDirectory, "failover.svg"), SvgChart.Render(trials, targetNames, options.Scenarios), cancellationToken).ConfigureAwait(false);
+            await output.WriteAsync(Tables.Failover(trials, targetNames, options.Scenarios)).ConfigureAwait(false);
+            await output.WriteLineAsync($"results: {resultsPath}, chart: {Path.Combine(options.OutDirectory, "failover.svg")}").ConfigureAwait(false);
+        }
+        else
+        {
+            await output.WriteAsync(Tables.Load(load, targetNames)).ConfigureAwait(false);
+            await output.WriteLineAsync($"results: {resultsPath}").ConfigureAwait(false);
+        }
+
+        if (violations.Count > 0)
+        {
+            await output.WriteLineAsync($"FAILED: {violations.Count} violation(s); the run stopped after the trial that found them:").ConfigureAwait(false);
+            foreach (var violation in violations)
+            {
+                await output.WriteLineAsync("  " + violation).ConfigureAwait(false);
+            }
+
+            return 1;
+        }
+
+        return 0;
+    }
+
+    /// <summary>The results.json an earlier run left in the output directory, if it can be read.</summary>
+    private static BenchResults? ReadEarlierResults(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllText(path), BenchJsonContext.Default.BenchResults);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static IBenchTarget CreateTarget(string name, BenchOptions options, HttpClient http, string? serverDll, string work)
+    {
+        int[] ports;
+        IBenchTarget target;
+        switch (name)
+        {
+            case "ours":
+                ports = [.. Range(options.BasePort), .. Range(options.PeerBasePort)];
+                target = new OurClusterTarget(http, new ClusterLaunchOptions
+                {
+                    Nodes = 3,
+                    BasePort = options.BasePort,
+                    PeerBasePort = options.PeerBasePort,
+                    DataDirectory = Path.Combine(work, "ours"),
+                    Clean = true,
+                    NodeArguments = options.NodeArguments,
+                    ServerDll = serverDll,
+                }, TextWriter.Null);
+                break;
+            case "etcd-ours" or "etcd-default":
+                var offset = name == "etcd-ours" ? 10 : 20;
+                ports = [.. Range(options.BasePort + offset), .. Range(options.PeerBasePort + offset)];
+                target = new EtcdClusterTarget(http, name == "etcd-ours" ? EtcdProfile.OurTimeouts : EtcdProfile.Defaults, Path.Combine(work, name), options.BasePort + offset, options.PeerBasePort + offset);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(name), name, "unknown target");
+        }
+
+        foreach (var port in ports)
+        {
+            if (!IsFree(port))
+            {
+                throw new BenchException($"port {port} (for {name}) is in use; choose other ports with --base-port and --peer-base-port");
+            }
+        }
+
+        return target;
+
+        static int[] Range(int first) => [first, first + 1, first + 2];
+    }
+
+    private static bool IsFree(int port)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, port);
+        try
+        {
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    /// <summary>The server to launch: --server-dll, else the Raft.Server.dll built next to this tool (with its runtimeconfig).</summary>
+    private static string ResolveServerDll(BenchOptions options)
+    {
+        var dll = options.ServerDll ?? Path.Combine(AppContext.BaseDirectory, "Raft.Server.dll");
+        var runtimeConfig = Path.ChangeExtension(dll, ".runtimeconfig.json");
+        if (!File.Exists(dll) || !File.Exists(runtimeConfig))
+        {
+            throw new BenchException($"cannot run our server: {dll} or {runtimeConfig} is missing; build src/Raft.Server and pass --server-dll");
+        }
+
+        return dll;
+    }
+
+    private static void KillEverything()
+    {
+        lock (LiveGate)
+        {
+            foreach (var target in Live)
+            {
+                target.KillAll();
+            }
+        }
+    }
+
+    private static void TryDelete(string directory)
+    {
+        for (var attempt = 0; attempt < 3 && Directory.Exists(directory); attempt++)
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A killed process's file may still be closing; try again.
+                Thread.Sleep(100);
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Raft.FailoverBench.Targets;
+
+namespace Raft.FailoverBench.Report;
+
+/// <summary>One write attempt on the timeline: when it started relative to the fault, how long it took, whether it was acknowledged, the node it went to and how it failed.</summary>
+internal sealed record LatencyPoint(double StartMs, double LatencyMs, bool Ok, int Node, string? Error);
+
+/// <summary>Everything measured in one failover trial. Times are milliseconds; a null gap means no success after the fault.</summary>
+internal sealed record TrialResult(
+    string Target,
+    string Scenario,
+    int Trial,
+    int OldLeader,
+    int? NewLeader,
+    double? WriteGapMs,
+    double? ReadGapMs,
+    double? LeaderAfterMs,
+    int AcknowledgedWrites,
+    int FailedWrites,
+    int SuccessfulReads,
+    int FailedReads,
+    IReadOnlyDictionary<string, int> WriteErrors,
+    IReadOnlyDictionary<string, int> ReadErrors,
+    IReadOnlyList<string> Violations,
+    IReadOnlyList<LatencyPoint> WriteLatencies);
+
+/// <summary>One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.</summary>
+internal sealed record LoadResult(string Target, int Concurrency, string Operation, double DurationS, long Operations, long Errors, double PerSecond, double? P50Ms, double? P99Ms);
+
+internal sealed record MachineInfo(int Cores, string Os, string Architecture, string DotNet, string? Etcd);
+
+internal sealed record BenchSettings(
+    string Mode,
+    IReadOnlyList<string> Targets,
+    IReadOnlyList<string> Scenarios,
+    int Trials,
+    int Writers,
+    int RequestTimeoutMs,
+    int DurationS,
+    IReadOnlyList<int> Concurrency);
+
+/// <summary>
+/// results.json. A failover run and a load run written to the same directory share the file: each replaces its own
+/// part (settings and results) and keeps the other's.
+/// </summary>
+internal sealed record BenchResults(
+    DateTimeOffset StartedAt,
+    MachineInfo Machine,
+    BenchSettings? FailoverSettings,
+    IReadOnlyList<TrialResult> Trials,
+    IReadOnlyList<string> Violations,
+    BenchSettings? LoadSettings,
+    IReadOnlyList<LoadResult> Load);
+
+/// <summary>Source-generated serializers for results.json and for the wire shapes of both targets.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(BenchResults))]
+[JsonSerializable(typeof(OurPutResponse))]
+[JsonSerializable(typeof(OurClusterStatus))]
+[JsonSerializable(typeof(EtcdPutRequest))]
+[JsonSerializable(typeof(EtcdRangeRequest))]
+[JsonSerializable(typeof(EtcdMoveLeaderRequest))]
+[JsonSerializable(typeof(EtcdPutResponse))]
+[JsonSerializable(typeof(EtcdRangeResponse))]
+[JsonSerializable(typeof(EtcdStatusResponse))]
+internal sealed partial class BenchJsonContext : JsonSerializerContext;

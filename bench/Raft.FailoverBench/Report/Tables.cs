@@ -1,0 +1,139 @@
+using System.Globalization;
+using System.Text;
+
+namespace Raft.FailoverBench.Report;
+
+/// <summary>Markdown tables: one per scenario with every target side by side, and ratios of each etcd target to ours.</summary>
+internal static class Tables
+{
+    private static readonly (string Label, Func<Summary, double> Pick)[] StatColumns =
+    [
+        ("min", s => s.Min), ("p50", s => s.P50), ("p90", s => s.P90), ("p99", s => s.P99), ("max", s => s.Max),
+    ];
+
+    public static string Failover(IReadOnlyList<TrialResult> trials, IReadOnlyList<string> targets, IReadOnlyList<string> scenarios)
+    {
+        ArgumentNullException.ThrowIfNull(trials);
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(scenarios);
+        var text = new StringBuilder();
+        foreach (var scenario in scenarios)
+        {
+            var byTarget = targets.ToDictionary(t => t, t => trials.Where(r => r.Target == t && r.Scenario == scenario).ToArray());
+            if (byTarget.Values.All(r => r.Length == 0))
+            {
+                continue;
+            }
+
+            var ratioTargets = RatioTargets(targets);
+            var counts = string.Join(", ", targets.Select(t => $"{t} {byTarget[t].Length}"));
+            text.Append(CultureInfo.InvariantCulture, $"{scenario} (trials: {counts})\n\n");
+            text.Append("| metric | ").AppendJoin(" | ", targets);
+            foreach (var t in ratioTargets)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" | {t} ÷ ours");
+            }
+
+            text.Append(" |\n| --- |").Append(string.Concat(Enumerable.Repeat(" --: |", targets.Count + ratioTargets.Count))).Append('\n');
+            foreach (var (metric, pick) in new (string, Func<TrialResult, double?>)[]
+            {
+                ("write gap", r => r.WriteGapMs), ("read gap", r => r.ReadGapMs), ("leader after", r => r.LeaderAfterMs),
+            })
+            {
+                var summaries = targets.ToDictionary(t => t, t => Summary.Of(byTarget[t].Select(pick).OfType<double>()));
+                foreach (var (label, stat) in StatColumns)
+                {
+                    var values = targets.ToDictionary(t => t, t => summaries[t] is { } s ? stat(s) : (double?)null);
+                    Row(text, $"{metric} {label} (ms)", targets, ratioTargets, values);
+                }
+            }
+
+            Row(text, "failed writes (total)", targets, ratioTargets, targets.ToDictionary(t => t, t => (double?)byTarget[t].Sum(r => r.FailedWrites)), integers: true);
+            Row(text, "failed reads (total)", targets, ratioTargets, targets.ToDictionary(t => t, t => (double?)byTarget[t].Sum(r => r.FailedReads)), integers: true);
+            text.Append("| trials with ≥ 1 failed write |");
+            foreach (var t in targets)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" {byTarget[t].Count(r => r.FailedWrites > 0)}/{byTarget[t].Length} |");
+            }
+
+            text.Append(string.Concat(Enumerable.Repeat(" |", ratioTargets.Count))).Append('\n');
+            var missing = targets.Sum(t => byTarget[t].Count(r => r.WriteGapMs is null));
+            if (missing > 0)
+            {
+                text.Append("| trials without a write after the fault |");
+                foreach (var t in targets)
+                {
+                    text.Append(CultureInfo.InvariantCulture, $" {byTarget[t].Count(r => r.WriteGapMs is null)} |");
+                }
+
+                text.Append(string.Concat(Enumerable.Repeat(" |", ratioTargets.Count))).Append('\n');
+            }
+
+            text.Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    public static string Load(IReadOnlyList<LoadResult> load, IReadOnlyList<string> targets)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        ArgumentNullException.ThrowIfNull(targets);
+        var ratioTargets = RatioTargets(targets);
+        var text = new StringBuilder("| clients | operation |");
+        foreach (var t in targets)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" {t} ops/s | {t} p50 ms | {t} p99 ms |");
+        }
+
+        foreach (var t in ratioTargets)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" ops/s {t} ÷ ours | p50 {t} ÷ ours | p99 {t} ÷ ours |");
+        }
+
+        text.Append("\n| --: | --- |").Append(string.Concat(Enumerable.Repeat(" --: |", (3 * targets.Count) + (3 * ratioTargets.Count)))).Append('\n');
+        foreach (var group in load.GroupBy(r => (r.Concurrency, r.Operation)).OrderBy(g => g.Key.Concurrency).ThenByDescending(g => g.Key.Operation))
+        {
+            var row = targets.ToDictionary(t => t, t => group.FirstOrDefault(r => r.Target == t));
+            text.Append(CultureInfo.InvariantCulture, $"| {group.Key.Concurrency} | {group.Key.Operation} |");
+            foreach (var t in targets)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" {Number(row[t]?.PerSecond, 0)} | {Number(row[t]?.P50Ms, 2)} | {Number(row[t]?.P99Ms, 2)} |");
+            }
+
+            foreach (var t in ratioTargets)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" {Ratio(row[t]?.PerSecond, row["ours"]?.PerSecond)} | {Ratio(row[t]?.P50Ms, row["ours"]?.P50Ms)} | {Ratio(row[t]?.P99Ms, row["ours"]?.P99Ms)} |");
+            }
+
+            text.Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    public static string Ratio(double? numerator, double? denominator) =>
+        numerator is { } n && denominator is { } d && d > 0 ? (n / d).ToString("F2", CultureInfo.InvariantCulture) : "–";
+
+    private static IReadOnlyList<string> RatioTargets(IReadOnlyList<string> targets) =>
+        targets.Contains("ours") ? [.. targets.Where(t => t != "ours")] : [];
+
+    private static void Row(StringBuilder text, string label, IReadOnlyList<string> targets, IReadOnlyList<string> ratioTargets, Dictionary<string, double?> values, bool integers = false)
+    {
+        text.Append(CultureInfo.InvariantCulture, $"| {label} |");
+        foreach (var t in targets)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" {Number(values[t], integers ? 0 : 1)} |");
+        }
+
+        foreach (var t in ratioTargets)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" {Ratio(values[t], values["ours"])} |");
+        }
+
+        text.Append('\n');
+    }
+
+    private static string Number(double? value, int decimals) =>
+        value is { } v ? v.ToString(decimals == 0 ? "F0" : $"F{decimals}", CultureInfo.InvariantCulture) : "–";
+}

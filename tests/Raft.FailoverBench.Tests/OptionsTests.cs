@@ -1,0 +1,61 @@
+namespace Raft.FailoverBench.Tests;
+
+public sealed class OptionsTests
+{
+    [Fact]
+    public void Defaults_AreOursAllScenariosTwentyTrials()
+    {
+        Assert.True(BenchOptions.TryParse([], out var options, out _));
+        Assert.Equal(BenchMode.Failover, options.Mode);
+        Assert.Equal(["ours"], options.TargetNames());
+        Assert.Equal(["crash", "hang", "switchover"], options.Scenarios);
+        Assert.Equal(20, options.Trials);
+        Assert.Equal(1, options.Writers);
+        Assert.Equal(250, options.RequestTimeoutMs);
+        Assert.Equal(15001, options.BasePort);
+        Assert.Equal(17001, options.PeerBasePort);
+    }
+
+    [Fact]
+    public void Everything_Parses()
+    {
+        Assert.True(BenchOptions.TryParse(
+            ["--target", "both", "--scenarios", "switchover,crash", "--trials", "5", "--writers", "2", "--request-timeout-ms", "400",
+             "--base-port", "16001", "--peer-base-port", "18001", "--out", "/tmp/fb", "--", "--Node:FastFailover=false"],
+            out var options,
+            out _));
+        Assert.Equal(["ours", "etcd-ours", "etcd-default"], options.TargetNames());
+        Assert.Equal(["crash", "switchover"], options.Scenarios);
+        Assert.Equal((5, 2, 400, 16001, 18001), (options.Trials, options.Writers, options.RequestTimeoutMs, options.BasePort, options.PeerBasePort));
+        Assert.Equal("/tmp/fb", options.OutDirectory);
+        Assert.Equal(["--Node:FastFailover=false"], options.NodeArguments);
+    }
+
+    [Fact]
+    public void LoadMode_Parses()
+    {
+        Assert.True(BenchOptions.TryParse(["load", "--duration-s", "5", "--concurrency", "1,16,64", "--target", "both"], out var options, out _));
+        Assert.Equal(BenchMode.Load, options.Mode);
+        Assert.Equal(5, options.DurationS);
+        Assert.Equal([1, 16, 64], options.Concurrency);
+        Assert.Equal(["ours", "etcd-ours"], options.TargetNames());
+    }
+
+    [Theory]
+    [InlineData("--trials 0", "--trials must be an integer from 1")]
+    [InlineData("--trials x", "--trials must be an integer from 1")]
+    [InlineData("--target mongo", "--target must be ours, etcd or both")]
+    [InlineData("--target 1", "--target must be ours, etcd or both")]
+    [InlineData("--scenarios crash,meteor", "--scenarios takes a comma-separated list")]
+    [InlineData("--concurrency 1,,x", "--concurrency must be an integer")]
+    [InlineData("--base-port 80", "--base-port must be a port")]
+    [InlineData("--base-port 16001 --peer-base-port 16010", "at least 30 apart")]
+    [InlineData("--frobnicate 1", "unknown option --frobnicate")]
+    [InlineData("--trials", "--trials needs a value")]
+    [InlineData("crash", "unexpected argument 'crash'")]
+    public void BadArguments_AreRefusedWithAReason(string args, string expected)
+    {
+        Assert.False(BenchOptions.TryParse(args.Split(' '), out _, out var error));
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+}
