@@ -35,6 +35,7 @@ internal sealed record BenchOptions
         "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.. (default P+2000)\n" +
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
         "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
+        "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
         "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
 
     public static readonly IReadOnlyList<string> AllScenarios = ["crash", "hang", "switchover"];
@@ -69,6 +70,9 @@ internal sealed record BenchOptions
 
     public bool Help { get; init; }
 
+    /// <summary>Keep the clusters' data directories and node logs after the run instead of deleting them.</summary>
+    public bool KeepData { get; init; }
+
     public bool UsesEtcd => Target != TargetChoice.Ours;
 
     public static bool TryParse(string[] args, out BenchOptions options, out string? error)
@@ -95,6 +99,12 @@ internal sealed record BenchOptions
             if (arg is "--help" or "-h")
             {
                 options = options with { Help = true };
+                continue;
+            }
+
+            if (arg == "--keep-data")
+            {
+                options = options with { KeepData = true };
                 continue;
             }
 

@@ -58,7 +58,14 @@ internal static class Program
         finally
         {
             KillEverything();
-            TryDelete(work);
+            if (options.KeepData)
+            {
+                await Console.Out.WriteLineAsync($"data directories and node logs kept in {work}").ConfigureAwait(false);
+            }
+            else
+            {
+                TryDelete(work);
+            }
         }
     }
 

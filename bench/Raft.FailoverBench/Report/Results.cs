@@ -58,7 +58,7 @@ internal sealed record BenchResults(
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(BenchResults))]
 [JsonSerializable(typeof(OurPutResponse))]
-[JsonSerializable(typeof(OurClusterStatus))]
+[JsonSerializable(typeof(OurHealth))]
 [JsonSerializable(typeof(EtcdPutRequest))]
 [JsonSerializable(typeof(EtcdRangeRequest))]
 [JsonSerializable(typeof(EtcdMoveLeaderRequest))]

@@ -6,7 +6,7 @@ namespace Raft.FailoverBench.Targets;
 internal sealed record OurPutResponse(ulong Index, ulong Version);
 
 /// <summary>The part of our <c>GET /v1/cluster</c> the bench reads: the node's own role.</summary>
-internal sealed record OurClusterStatus(int NodeId, string? Role, int LeaderId);
+internal sealed record OurHealth(int LeaderId);
 
 internal sealed record EtcdPutRequest([property: JsonPropertyName("key")] byte[] Key, [property: JsonPropertyName("value")] byte[] Value);
 
