@@ -146,8 +146,7 @@ public sealed partial class RaftNode
             // fired together): were each to grant the other's pre-vote, the real votes would split and only
             // another election timeout would end it. One order decides: the more up-to-date log, then the lower
             // id. The one preferred keeps going; the other stands down and grants.
-            var ours = _log.LastTerm != m.LogTerm ? _log.LastTerm.CompareTo(m.LogTerm) : _log.LastIndex.CompareTo(m.Index);
-            if (ours > 0 || (ours == 0 && Id < m.From))
+            if (!Prefers(m))
             {
                 Send(new Message { Type = MessageType.PreVoteResponse, To = m.From, Reject = true });
                 return;
@@ -177,10 +176,11 @@ public sealed partial class RaftNode
         }
     }
 
-    // Called when this follower loses its leader: answers a fast pre-vote that arrived while it still heard
-    // that leader (the asker noticed first). True when it granted, so this node need not campaign itself;
-    // should that campaign fail, the election timeout still runs.
-    private bool AnswerDeferredPreVote()
+    // Called when this follower loses its leader: answers a pre-vote that arrived while it still heard that leader
+    // (the asker noticed first). True when it granted, so this node need not campaign itself; should that campaign
+    // fail, the election timeout still runs. With preferredOnly (this node's own timeout fired, so it could campaign
+    // as well), it grants only a campaign that the crossing-pre-vote order prefers to its own.
+    private bool AnswerDeferredPreVote(bool preferredOnly)
     {
         if (!_hasDeferredPreVote)
         {
@@ -189,13 +189,22 @@ public sealed partial class RaftNode
 
         _hasDeferredPreVote = false;
         var m = _deferredPreVote;
-        if (m.Term != _term + 1 || _tick - _deferredPreVoteTick > (ulong)_options.ElectionTimeoutTicks || !_log.IsUpToDate(m.Index, m.LogTerm))
+        if (m.Term != _term + 1 || _tick - _deferredPreVoteTick > (ulong)_options.ElectionTimeoutTicks || !_log.IsUpToDate(m.Index, m.LogTerm)
+            || (preferredOnly && !Prefers(m)))
         {
             return false;
         }
 
         HandleVoteRequest(m);
         return true;
+    }
+
+    // The order that settles crossing pre-votes: true when the asker's campaign goes before this node's (its log is
+    // more up to date, or as up to date and its id lower).
+    private bool Prefers(in Message m)
+    {
+        var ours = _log.LastTerm != m.LogTerm ? _log.LastTerm.CompareTo(m.LogTerm) : _log.LastIndex.CompareTo(m.Index);
+        return ours < 0 || (ours == 0 && m.From < Id);
     }
 
     // True when a vote request for a higher term must be ignored: this node still hears from a leader,

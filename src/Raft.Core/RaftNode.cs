@@ -39,8 +39,9 @@ public sealed partial class RaftNode
     private bool _leaderLost;
     private int _fastCampaignCountdown;
 
-    // A fast pre-vote that arrived while this node still heard the leader, and when: the asker saw the leader
-    // go first. If this node loses the leader too, soon after, it answers that campaign instead of starting its own.
+    // A pre-vote that arrived while this node still heard the leader, and when: the asker saw the leader go first.
+    // If this node loses the leader too, soon after (reported unreachable, or its own election timeout), it answers
+    // that campaign instead of starting one that would cross it.
     private Message _deferredPreVote;
     private bool _hasDeferredPreVote;
     private ulong _deferredPreVoteTick;
@@ -230,7 +231,7 @@ public sealed partial class RaftNode
         if (_role == RaftRole.Follower && peer == _leaderId && peer != 0)
         {
             _leaderLost = true;
-            if (_options.FastFailover && IsPromotable && !AnswerDeferredPreVote())
+            if (_options.FastFailover && IsPromotable && !AnswerDeferredPreVote(preferredOnly: false))
             {
                 // Voters with lower ids (the lost leader aside) go first; a follower that hears their vote
                 // requests, or a new leader, before its turn drops its own campaign.
@@ -259,7 +260,7 @@ public sealed partial class RaftNode
         {
             if (m.Type is MessageType.PreVote or MessageType.Vote && IgnoresVoteRequest(m))
             {
-                if (m.Type == MessageType.PreVote && (m.Flags & MessageFlags.LeaderUnreachable) != 0)
+                if (m.Type == MessageType.PreVote)
                 {
                     _deferredPreVote = m;
                     _hasDeferredPreVote = true;
@@ -375,6 +376,13 @@ public sealed partial class RaftNode
         if (IsPromotable && _electionElapsed >= _randomizedElectionTimeout)
         {
             _electionElapsed = 0;
+            _leaderLost = true;
+            if (_options.PreVote && AnswerDeferredPreVote(preferredOnly: true))
+            {
+                ResetRandomizedElectionTimeout();
+                return;
+            }
+
             Campaign(_options.PreVote ? CampaignKind.PreElection : CampaignKind.Election, MessageFlags.None);
         }
     }

@@ -37,6 +37,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private const int ChannelCapacity = 16_384;
     private const ulong ReadSweepIntervalTicks = 16;
     private const int HeldProposalsMax = 16_384;
+    private const int ReadAttemptsMax = 4;
 
     private readonly NodeOptions _options;
     private readonly NodeStorage _storage;
@@ -55,10 +56,13 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private readonly PriorityQueue<ReadRequest, ulong> _readsWaitingApply = new();
     private readonly List<ulong> _expiredReads = [];
     private readonly List<ProposalRequest> _heldProposals = [];
+    private readonly List<ReadRequest> _readsToAsk = [];
+    private int _readsLeader;
     private readonly Lock _leaderWaitLock = new();
     private ulong _lastProposalTerm;
+    private long _leaderContact = Stopwatch.GetTimestamp();
     private ulong? _orphanedSinceTick;
-    private TaskCompletionSource? _leaderKnown;
+    private TaskCompletionSource? _viewChanged;
     private TransferRequest? _transfer;
     private ulong _nextReadId;
     private ulong _ticks;
@@ -125,40 +129,48 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     /// <summary>The latest published state; updated after every batch.</summary>
     public NodeView View => _view;
 
+    /// <summary>How long since this node last heard from the leader it names (meaningful on a follower).</summary>
+    public TimeSpan LeaderSilence => Stopwatch.GetElapsedTime(Volatile.Read(ref _leaderContact));
+
     /// <summary>
     /// The current view once it names a leader, or after <paramref name="limit"/> (or cancellation) the view as it
     /// stands, leader or not. Completes at once while a leader is known.
     /// </summary>
-    public async ValueTask<NodeView> LeaderKnownAsync(TimeSpan limit, CancellationToken cancellationToken)
-    {
-        var view = _view;
-        if (view.LeaderId != 0 || limit <= TimeSpan.Zero)
-        {
-            return view;
-        }
+    public ValueTask<NodeView> LeaderKnownAsync(TimeSpan limit, CancellationToken cancellationToken) =>
+        _view.LeaderId != 0 ? ValueTask.FromResult(_view) : LeaderOtherThanAsync(0, limit, cancellationToken);
 
-        Task known;
-        lock (_leaderWaitLock)
+    /// <summary>
+    /// The current view once it names a leader other than <paramref name="leader"/> (0: any), or after
+    /// <paramref name="limit"/> (or cancellation) the view as it stands.
+    /// </summary>
+    public async ValueTask<NodeView> LeaderOtherThanAsync(int leader, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(limit.TotalSeconds * Stopwatch.Frequency);
+        while (true)
         {
-            if (_view.LeaderId != 0)
+            Task changed;
+            lock (_leaderWaitLock)
+            {
+                var view = _view;
+                var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+                if ((view.LeaderId != 0 && view.LeaderId != leader) || left <= TimeSpan.Zero || cancellationToken.IsCancellationRequested)
+                {
+                    return view;
+                }
+
+                _viewChanged ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                changed = _viewChanged.Task;
+            }
+
+            try
+            {
+                await changed.WaitAsync(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException or ArgumentOutOfRangeException)
             {
                 return _view;
             }
-
-            _leaderKnown ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            known = _leaderKnown.Task;
         }
-
-        try
-        {
-            await known.WaitAsync(limit, cancellationToken).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Answer with the view as it is: no leader.
-        }
-
-        return _view;
     }
 
     /// <summary>Completes when the loop has ended, after a shutdown or a failure (<see cref="Failure"/>).</summary>
@@ -348,6 +360,11 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
                     NodeLog.MessageDropped(_logger, ex, _options.Id, input.Message.From);
                 }
 
+                if (input.Message.From == _node.LeaderId)
+                {
+                    Volatile.Write(ref _leaderContact, Stopwatch.GetTimestamp());
+                }
+
                 break;
             case InputKind.PeerUnreachable:
                 if (_logger.IsEnabled(LogLevel.Debug))
@@ -469,7 +486,14 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         {
             case ReadIndexResult.Pending:
                 request.AskedTick = _ticks;
+                request.AskedOf = _node.LeaderId;
+                request.Attempts++;
                 _readsAsked.Add(id, request);
+                break;
+            case ReadIndexResult.NoLeader when _readsToAsk.Count < HeldProposalsMax:
+                // An election is under way: ask the leader it names.
+                request.AskedTick = _ticks;
+                _readsToAsk.Add(request);
                 break;
             case ReadIndexResult.NoLeader:
                 request.Fail(new NodeRequestException(NodeErrorCode.NoLeader, 0, "no leader is known"));
@@ -566,6 +590,11 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 if (state.Status == ReadStatus.Ready)
                 {
                     ServeAt(read, state.Index);
+                }
+                else if (read.Attempts < ReadAttemptsMax)
+                {
+                    // Leadership changed before the read was confirmed: ask the next leader.
+                    _readsToAsk.Add(read);
                 }
                 else
                 {
@@ -703,6 +732,10 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         }
 
         ExpireOrphanedProposals();
+        if (_node.LeaderId != _readsLeader || _readsToAsk.Count > 0)
+        {
+            AskReadsAgain();
+        }
 
         if (_transfer is { } transfer)
         {
@@ -752,6 +785,67 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
         _proposals.Clear();
         _orphanedSinceTick = null;
+    }
+
+    // Reads asked of a leader that is no longer one, refused because leadership changed, or waiting for an election
+    // to name a leader: asked again of the current leader, so a read sent during a failover is served late rather
+    // than failed. Without a leader for Node:LeaderWaitMs they fail.
+    private void AskReadsAgain()
+    {
+        var leader = _node.LeaderId;
+        if (leader != _readsLeader)
+        {
+            _readsLeader = leader;
+            foreach (var (id, read) in _readsAsked)
+            {
+                if (read.AskedOf != leader)
+                {
+                    _expiredReads.Add(id);
+                }
+            }
+
+            foreach (var id in _expiredReads)
+            {
+                _readsAsked.Remove(id, out var read);
+                _readsToAsk.Add(read!);
+            }
+
+            _expiredReads.Clear();
+        }
+
+        if (_readsToAsk.Count == 0)
+        {
+            return;
+        }
+
+        if (leader == 0)
+        {
+            if (_ticks - _readsToAsk[0].AskedTick > (ulong)(_options.LeaderWaitMs / _options.TickMs))
+            {
+                foreach (var read in _readsToAsk)
+                {
+                    read.Fail(new NodeRequestException(NodeErrorCode.NoLeader, 0, "no leader is known"));
+                }
+
+                _readsToAsk.Clear();
+            }
+
+            return;
+        }
+
+        var reads = _readsToAsk.ToArray();
+        _readsToAsk.Clear();
+        foreach (var read in reads)
+        {
+            if (read.Attempts >= ReadAttemptsMax)
+            {
+                read.Fail(new NodeRequestException(NodeErrorCode.ReadFailed, leader, "the read could not be confirmed: leadership kept changing; retry"));
+            }
+            else
+            {
+                Read(read);
+            }
+        }
     }
 
     // Writes held during a hand-over or an election: proposed here if this node leads without a hand-over under
@@ -855,6 +949,12 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         }
 
         _heldProposals.Clear();
+        foreach (var read in _readsToAsk)
+        {
+            read.Fail(error);
+        }
+
+        _readsToAsk.Clear();
         foreach (var read in _readsAsked.Values)
         {
             read.Fail(error);
@@ -899,20 +999,20 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         if (view.Role != _node.Role || view.Term != _node.Term || view.LeaderId != _node.LeaderId
             || view.CommitIndex != _node.CommitIndex || view.AppliedIndex != _store.AppliedIndex)
         {
-            _view = new NodeView(_node.Role, _node.Term, _node.LeaderId, _node.CommitIndex, _store.AppliedIndex);
+            lock (_leaderWaitLock)
+            {
+                // Under the lock, so a waiter that saw the old view has its signal by now.
+                _view = new NodeView(_node.Role, _node.Term, _node.LeaderId, _node.CommitIndex, _store.AppliedIndex);
+                _viewChanged?.TrySetResult();
+                _viewChanged = null;
+            }
+
             _metrics.Term = (long)_node.Term;
             _metrics.LeaderId = _node.LeaderId;
             _metrics.IsLeader = _node.Role == RaftRole.Leader;
             _metrics.CommitIndex = (long)_node.CommitIndex;
             _metrics.AppliedIndex = (long)_store.AppliedIndex;
-            if (_node.LeaderId != 0 && Volatile.Read(ref _leaderKnown) is not null)
-            {
-                lock (_leaderWaitLock)
-                {
-                    _leaderKnown?.TrySetResult();
-                    _leaderKnown = null;
-                }
-            }
+
         }
     }
 

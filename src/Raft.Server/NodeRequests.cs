@@ -100,6 +100,12 @@ internal abstract class ReadRequest(ReadConsistency consistency)
     /// <summary>The loop tick at which a ReadIndex was asked for, to give up on answers that never come.</summary>
     public ulong AskedTick { get; set; }
 
+    /// <summary>The leader the ReadIndex was asked of (this node's id when it led).</summary>
+    public int AskedOf { get; set; }
+
+    /// <summary>How many times the read was asked: a change of leader asks again, a few times at most.</summary>
+    public int Attempts { get; set; }
+
     public abstract void Serve(KvStore store);
 
     public abstract void Fail(Exception error);

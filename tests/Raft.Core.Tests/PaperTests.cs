@@ -338,6 +338,31 @@ public sealed class PaperTests
     }
 
     [Fact]
+    public void Election_APreVoteThatArrivedWhileTheVoterStillHeardTheLeader_IsGrantedWhenTheVoterTimesOut()
+    {
+        var cluster = new TestCluster(3, id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1, ElectionJitterTicks = 1, FastFailover = false });
+        var leader = cluster.ElectLeader();
+        var followers = cluster.Nodes.Keys.Where(id => id != leader).Order().ToArray();
+
+        // The lower-id follower stops hearing the leader 4 ticks before the other; then the leader hangs.
+        cluster.Cut(leader, followers[0]);
+        cluster.Tick(4);
+        cluster.Crash(leader);
+
+        // followers[0] times out first; its pre-vote reaches followers[1] while that one still hears the leader.
+        var ticks = 0;
+        while (cluster.Leader() is null && ticks < 100)
+        {
+            cluster.Tick();
+            ticks++;
+        }
+
+        // When followers[1] times out in turn it grants that campaign instead of crossing it with its own.
+        Assert.Equal(followers[0], cluster.Leader());
+        Assert.True(ticks <= 12, $"took {ticks} ticks after the leader hung, with an election timeout of 10");
+    }
+
+    [Fact]
     public void ReadIndex_6_4_IsConfirmedByAHeartbeatRound_AndServedOnFollowersThroughTheLeader()
     {
         var cluster = new TestCluster(3);

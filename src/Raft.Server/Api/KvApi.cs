@@ -53,13 +53,8 @@ internal static class KvApi
             return badSession;
         }
 
-        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
-        {
-            return await routing.RouteAsync(context, view.LeaderId, value).ConfigureAwait(false);
-        }
-
-        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value, expected, session), value, key!, static (context, outcome) =>
-            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ApiJsonContext.Default.PutResponse)).ConfigureAwait(false);
+        return await routing.ServeAsync(context, node, value, () => WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value, expected, session), value, key!, static (context, outcome) =>
+            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ApiJsonContext.Default.PutResponse))).ConfigureAwait(false);
     }
 
     private static async Task<IResult> DeleteAsync(HttpContext context, string? key, NodeLoop node, NodeOptions options, LeaderRouting routing)
@@ -79,13 +74,8 @@ internal static class KvApi
             return badSession;
         }
 
-        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
-        {
-            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
-        }
-
-        return await WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!, expected, session), null, key!, static (context, outcome) =>
-            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ApiJsonContext.Default.DeleteResponse)).ConfigureAwait(false);
+        return await routing.ServeAsync(context, node, null, () => WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!, expected, session), null, key!, static (context, outcome) =>
+            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ApiJsonContext.Default.DeleteResponse))).ConfigureAwait(false);
     }
 
     /// <summary>

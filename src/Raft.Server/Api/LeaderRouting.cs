@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
+using Raft.Core;
 
 namespace Raft.Server.Api;
 
@@ -28,11 +29,49 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
     /// <paramref name="body"/> is the request body already read, for forwarding; <paramref name="extraWaitMs"/> is how
     /// much longer than a plain write the leader may legitimately take (a lock acquire's <c>waitMs</c>).
     /// </summary>
-    public async Task<IResult> RouteAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs = 0)
+    /// <summary>
+    /// Serves a request that only the leader may: with <paramref name="serveHere"/> when this node leads, otherwise as
+    /// <see cref="NodeOptions.FollowerMode"/> says. Waits for an election to name a leader (Node:LeaderWaitMs). A forward
+    /// that finds the leader's port closed (it crashed; nothing was sent) waits for the next leader and goes there,
+    /// or is served here if that is this node, so a write sent during a failover is not refused for it.
+    /// </summary>
+    public async Task<IResult> ServeAsync(HttpContext context, NodeLoop node, byte[]? body, Func<Task<IResult>> serveHere)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(serveHere);
+        var view = await node.LeaderViewAsync(options, context).ConfigureAwait(false);
+        view = await node.AudibleLeaderViewAsync(view, options, context).ConfigureAwait(false);
+        if (view.Role == RaftRole.Leader)
+        {
+            return await serveHere().ConfigureAwait(false);
+        }
+
+        var (result, refused) = await RouteCoreAsync(context, view.LeaderId, body, 0).ConfigureAwait(false);
+        if (!refused)
+        {
+            return result;
+        }
+
+        var next = await node.LeaderOtherThanAsync(view.LeaderId, TimeSpan.FromMilliseconds(options.LeaderWaitMs), context.RequestAborted).ConfigureAwait(false);
+        if (next.LeaderId == 0 || next.LeaderId == view.LeaderId)
+        {
+            return result;
+        }
+
+        return next.Role == RaftRole.Leader
+            ? await serveHere().ConfigureAwait(false)
+            : (await RouteCoreAsync(context, next.LeaderId, body, 0).ConfigureAwait(false)).Result;
+    }
+
+    public async Task<IResult> RouteAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs = 0) =>
+        (await RouteCoreAsync(context, leaderId, body, extraWaitMs).ConfigureAwait(false)).Result;
+
+    // Refused: the forward could not connect to the leader, so nothing reached it.
+    private async Task<(IResult Result, bool Refused)> RouteCoreAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs)
     {
         if (leaderId == 0 || leaderId == options.Id || !options.HttpEndpoints.TryGetValue(leaderId, out var leaderUrl))
         {
-            return NoLeader(context);
+            return (NoLeader(context), false);
         }
 
         var target = leaderUrl.TrimEnd('/') + context.Request.Path.ToUriComponent() + context.Request.QueryString.ToUriComponent();
@@ -48,9 +87,9 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         {
             case FollowerMode.Redirect:
                 context.Response.Headers.Location = target;
-                return Results.StatusCode(StatusCodes.Status307TemporaryRedirect);
+                return (Results.StatusCode(StatusCodes.Status307TemporaryRedirect), false);
             case FollowerMode.Reject:
-                return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_leader", $"node {leaderId} is the leader: {leaderUrl}");
+                return (ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_leader", $"node {leaderId} is the leader: {leaderUrl}"), false);
             default:
                 return await ForwardAsync(context, target, body, extraWaitMs).ConfigureAwait(false);
         }
@@ -62,7 +101,7 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "no_leader", "no leader is known: an election is under way; retry shortly");
     }
 
-    private async Task<IResult> ForwardAsync(HttpContext context, string target, byte[]? body, int extraWaitMs)
+    private async Task<(IResult Result, bool Refused)> ForwardAsync(HttpContext context, string target, byte[]? body, int extraWaitMs)
     {
         using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), target);
         if (body is not null)
@@ -94,11 +133,12 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         catch (HttpRequestException ex)
         {
             context.Response.Headers.RetryAfter = "1";
-            return ApiResults.Error(StatusCodes.Status502BadGateway, "leader_unreachable", $"forwarding to the leader failed: {ex.Message}");
+            return (ApiResults.Error(StatusCodes.Status502BadGateway, "leader_unreachable", $"forwarding to the leader failed: {ex.Message}"),
+                ex.HttpRequestError == HttpRequestError.ConnectionError);
         }
         catch (TaskCanceledException) when (!context.RequestAborted.IsCancellationRequested)
         {
-            return ApiResults.Timeout("the forwarded request");
+            return (ApiResults.Timeout("the forwarded request"), false);
         }
 
         using (response)
@@ -115,6 +155,6 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
             await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         }
 
-        return Results.Empty;
+        return (Results.Empty, false);
     }
 }

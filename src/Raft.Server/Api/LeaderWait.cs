@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 
 namespace Raft.Server.Api;
@@ -11,4 +12,32 @@ internal static class LeaderWait
     /// </summary>
     public static ValueTask<NodeView> LeaderViewAsync(this NodeLoop node, NodeOptions options, HttpContext context) =>
         node.LeaderKnownAsync(TimeSpan.FromMilliseconds(options.LeaderWaitMs), context.RequestAborted);
+
+    /// <summary>
+    /// On a follower whose leader has gone quiet for three heartbeat intervals (hung, or cut off), waits until it is
+    /// heard again or replaced (up to <see cref="NodeOptions.LeaderWaitMs"/>) rather than forwarding a request to it
+    /// that would hang; returns the view to route by.
+    /// </summary>
+    public static async ValueTask<NodeView> AudibleLeaderViewAsync(this NodeLoop node, NodeView view, NodeOptions options, HttpContext context)
+    {
+        var silenceLimit = TimeSpan.FromMilliseconds(3 * options.HeartbeatIntervalMs);
+        var started = Stopwatch.GetTimestamp();
+        var limit = TimeSpan.FromMilliseconds(options.LeaderWaitMs);
+        while (view.Role != Raft.Core.RaftRole.Leader && view.LeaderId != 0 && node.LeaderSilence > silenceLimit)
+        {
+            var left = limit - Stopwatch.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero || context.RequestAborted.IsCancellationRequested)
+            {
+                break;
+            }
+
+            // A new leader wakes this at once; a leader heard again is noticed within the slice.
+            var slice = left < SilenceRecheck ? left : SilenceRecheck;
+            view = await node.LeaderOtherThanAsync(view.LeaderId, slice, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        return view;
+    }
+
+    private static readonly TimeSpan SilenceRecheck = TimeSpan.FromMilliseconds(10);
 }
