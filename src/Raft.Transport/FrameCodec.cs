@@ -36,7 +36,7 @@ namespace Raft.Transport;
 ///    each entry               term u64, index u64, type u8, length u32, data            21 + length
 ///  AppendResponse             reject u8, index u64, reject hint u64, log term u64       body 41
 ///  Heartbeat                  commit u64, context u64                                   body 32
-///  HeartbeatResponse          context u64                                               body 24
+///  HeartbeatResponse          context u64, index u64 (the follower's last log index)    body 32
 ///  InstallSnapshot            index u64, term u64, membership length u32, membership,
 ///                             data length u32, data                                     body 40 + ...
 ///  TimeoutNow                 nothing                                                   body 16
@@ -97,8 +97,8 @@ internal static class FrameCodec
             MessageType.PreVoteResponse or MessageType.VoteResponse => CommonBodyBytes + 1,
             MessageType.Append => AppendBodyBytes(message.Entries.Span, limits),
             MessageType.AppendResponse => CommonBodyBytes + 25,
-            MessageType.Heartbeat => CommonBodyBytes + 16,
-            MessageType.HeartbeatResponse or MessageType.ReadIndex => CommonBodyBytes + 8,
+            MessageType.Heartbeat or MessageType.HeartbeatResponse => CommonBodyBytes + 16,
+            MessageType.ReadIndex => CommonBodyBytes + 8,
             MessageType.InstallSnapshot => SnapshotBodyBytes(message.Snapshot),
             MessageType.TimeoutNow => CommonBodyBytes,
             MessageType.ReadIndexResponse => CommonBodyBytes + 17,
@@ -156,7 +156,11 @@ internal static class FrameCodec
                 BinaryPrimitives.WriteUInt64LittleEndian(fields, message.Commit);
                 BinaryPrimitives.WriteUInt64LittleEndian(fields[8..], message.Context);
                 break;
-            case MessageType.HeartbeatResponse or MessageType.ReadIndex:
+            case MessageType.HeartbeatResponse:
+                BinaryPrimitives.WriteUInt64LittleEndian(fields, message.Context);
+                BinaryPrimitives.WriteUInt64LittleEndian(fields[8..], message.Index);
+                break;
+            case MessageType.ReadIndex:
                 BinaryPrimitives.WriteUInt64LittleEndian(fields, message.Context);
                 break;
             case MessageType.InstallSnapshot:
@@ -431,11 +435,11 @@ internal static class FrameCodec
     {
         var (fixedBytes, exact) = type switch
         {
-            MessageType.PreVote or MessageType.Vote or MessageType.Heartbeat => (CommonBodyBytes + 16, true),
+            MessageType.PreVote or MessageType.Vote or MessageType.Heartbeat or MessageType.HeartbeatResponse => (CommonBodyBytes + 16, true),
             MessageType.PreVoteResponse or MessageType.VoteResponse => (CommonBodyBytes + 1, true),
             MessageType.Append => (AppendFixedBodyBytes, false),
             MessageType.AppendResponse => (CommonBodyBytes + 25, true),
-            MessageType.HeartbeatResponse or MessageType.ReadIndex => (CommonBodyBytes + 8, true),
+            MessageType.ReadIndex => (CommonBodyBytes + 8, true),
             MessageType.InstallSnapshot => (SnapshotFixedBodyBytes + 4, false),
             MessageType.TimeoutNow => (CommonBodyBytes, true),
             MessageType.ReadIndexResponse => (CommonBodyBytes + 17, true),
@@ -501,7 +505,11 @@ internal static class FrameCodec
                 message.Commit = BinaryPrimitives.ReadUInt64LittleEndian(fields);
                 message.Context = BinaryPrimitives.ReadUInt64LittleEndian(fields[8..]);
                 break;
-            case MessageType.HeartbeatResponse or MessageType.ReadIndex:
+            case MessageType.HeartbeatResponse:
+                message.Context = BinaryPrimitives.ReadUInt64LittleEndian(fields);
+                message.Index = BinaryPrimitives.ReadUInt64LittleEndian(fields[8..]);
+                break;
+            case MessageType.ReadIndex:
                 message.Context = BinaryPrimitives.ReadUInt64LittleEndian(fields);
                 break;
             case MessageType.InstallSnapshot:

@@ -34,7 +34,7 @@ public sealed class FrameCodecTests
         ["AppendResponse"] = new Message { Type = MessageType.AppendResponse, From = 2, To = 1, Term = 9, Index = 124 },
         ["AppendResponse (reject)"] = new Message { Type = MessageType.AppendResponse, From = 2, To = 1, Term = 9, Reject = true, Index = 120, RejectHint = 110, LogTerm = 5 },
         ["Heartbeat"] = new Message { Type = MessageType.Heartbeat, From = 1, To = 2, Term = 9, Commit = 124, Context = 4242 },
-        ["HeartbeatResponse"] = new Message { Type = MessageType.HeartbeatResponse, From = 2, To = 1, Term = 9, Context = 4242 },
+        ["HeartbeatResponse"] = new Message { Type = MessageType.HeartbeatResponse, From = 2, To = 1, Term = 9, Context = 4242, Index = 123 },
         ["InstallSnapshot"] = new Message
         {
             Type = MessageType.InstallSnapshot, From = 1, To = 3, Term = 9,
