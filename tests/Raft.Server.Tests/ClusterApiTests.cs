@@ -330,14 +330,13 @@ public sealed class ClusterApiTests
         var target = leader % 3 + 1;
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var acknowledged = new System.Collections.Concurrent.ConcurrentQueue<(string Key, string Index)>();
-        using var stop = new CancellationTokenSource();
         var switched = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
         // Writers keep one write each in flight at the old leader, before, during and after the hand-over.
         async Task WriteAsync(int writer)
         {
             var afterSwitch = 0;
-            for (var seq = 0; !stop.IsCancellationRequested && afterSwitch < 20; seq++)
+            for (var seq = 0; afterSwitch < 20; seq++)
             {
                 var key = $"sw/{writer}/{seq}";
                 using var response = await cluster.Client(leader).PutAsync($"/v1/kv/{key}", Body(key));

@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Raft.Core;
 
 namespace Raft.Server.Api;
 
 internal static class LeaderWait
 {
+    private static readonly TimeSpan SilenceRecheck = TimeSpan.FromMilliseconds(10);
+
     /// <summary>
     /// This node's view for a request that needs the leader: at once while one is known, otherwise once an election
     /// names one (up to <see cref="NodeOptions.LeaderWaitMs"/>), so requests sent during a failover are served late
@@ -23,7 +26,7 @@ internal static class LeaderWait
         var silenceLimit = TimeSpan.FromMilliseconds(3 * options.HeartbeatIntervalMs);
         var started = Stopwatch.GetTimestamp();
         var limit = TimeSpan.FromMilliseconds(options.LeaderWaitMs);
-        while (view.Role != Raft.Core.RaftRole.Leader && view.LeaderId != 0 && node.LeaderSilence > silenceLimit)
+        while (view.Role != RaftRole.Leader && view.LeaderId != 0 && node.LeaderSilence > silenceLimit)
         {
             var left = limit - Stopwatch.GetElapsedTime(started);
             if (left <= TimeSpan.Zero || context.RequestAborted.IsCancellationRequested)
@@ -38,6 +41,4 @@ internal static class LeaderWait
 
         return view;
     }
-
-    private static readonly TimeSpan SilenceRecheck = TimeSpan.FromMilliseconds(10);
 }
