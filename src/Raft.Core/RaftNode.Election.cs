@@ -189,7 +189,7 @@ public sealed partial class RaftNode
 
         _hasDeferredPreVote = false;
         var m = _deferredPreVote;
-        if (m.Term != _term + 1 || _tick - _deferredPreVoteTick > (ulong)_options.ElectionTimeoutTicks || !_log.IsUpToDate(m.Index, m.LogTerm)
+        if (m.Term <= _term || _tick - _deferredPreVoteTick > (ulong)_options.ElectionTimeoutTicks || !_log.IsUpToDate(m.Index, m.LogTerm)
             || (preferredOnly && !Prefers(m)))
         {
             return false;

@@ -55,6 +55,11 @@ public sealed class FailoverTests(ITestOutputHelper output)
 
             cluster.Start(leader);
             await cluster.WaitForLeaderAsync();
+
+            // The next trial measures a failover, not this node's start: wait until it is back and caught up.
+            var latest = LatestKey(acknowledged);
+            using var caughtUp = await cluster.SendUntilAnsweredAsync(() => new HttpRequestMessage(HttpMethod.Get, cluster.Url(leader, $"/v1/kv/{latest}")));
+            Assert.Equal(HttpStatusCode.OK, caughtUp.StatusCode);
         }
 
         await stop.CancelAsync();
@@ -124,6 +129,14 @@ public sealed class FailoverTests(ITestOutputHelper output)
             // still have been applied; it is written again under a new number, so each number is acknowledged once.
             n++;
             node = (node % cluster.Size) + 1;
+        }
+    }
+
+    private static string LatestKey(List<(int N, TimeSpan Sent, TimeSpan At)> acknowledged)
+    {
+        lock (acknowledged)
+        {
+            return $"f-{acknowledged[^1].N:D6}";
         }
     }
 
