@@ -256,12 +256,7 @@ public sealed class PaperTests
         }
 
         cluster.Settle();
-        var ticks = 0;
-        while (cluster.Leader() is null && ticks < 50)
-        {
-            cluster.Tick();
-            ticks++;
-        }
+        var ticks = cluster.TickUntilLeader(50);
 
         Assert.NotNull(cluster.Leader());
         Assert.True(ticks <= 3, $"took {ticks} ticks, election timeout is 50");
@@ -325,12 +320,7 @@ public sealed class PaperTests
         var followers = cluster.Nodes.Keys.Where(id => id != leader).Order().ToArray();
         cluster.Crash(leader);
 
-        var ticks = 0;
-        while (cluster.Leader() is null && ticks < 100)
-        {
-            cluster.Tick();
-            ticks++;
-        }
+        var ticks = cluster.TickUntilLeader(100);
 
         // The crossing pre-votes settle it: the lower id (the logs are equal) wins the first election.
         Assert.Equal(followers[0], cluster.Leader());
@@ -350,12 +340,7 @@ public sealed class PaperTests
         cluster.Crash(leader);
 
         // followers[0] times out first; its pre-vote reaches followers[1] while that one still hears the leader.
-        var ticks = 0;
-        while (cluster.Leader() is null && ticks < 100)
-        {
-            cluster.Tick();
-            ticks++;
-        }
+        var ticks = cluster.TickUntilLeader(100);
 
         // When followers[1] times out in turn it grants that campaign instead of crossing it with its own.
         Assert.Equal(followers[0], cluster.Leader());

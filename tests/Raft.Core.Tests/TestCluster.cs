@@ -167,6 +167,19 @@ internal sealed class TestCluster
         return leaders.Count == 0 ? null : leaders[0].Key;
     }
 
+    /// <summary>Ticks until some live node leads, at most <paramref name="maxTicks"/> times; returns how many ticks it took.</summary>
+    public int TickUntilLeader(int maxTicks)
+    {
+        var ticks = 0;
+        while (Leader() is null && ticks < maxTicks)
+        {
+            Tick();
+            ticks++;
+        }
+
+        return ticks;
+    }
+
     /// <summary>Ticks until a leader exists (at most <paramref name="maxTicks"/>) and returns it.</summary>
     public int ElectLeader(int maxTicks = 200)
     {
