@@ -58,6 +58,10 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
             return result;
         }
 
+        // The failed attempt named the dead leader and asked for a retry; the answer comes from the next one.
+        context.Response.Headers.Remove(LeaderHeader);
+        context.Response.Headers.RetryAfter = default;
+
         return next.Role == RaftRole.Leader
             ? await serveHere().ConfigureAwait(false)
             : (await RouteCoreAsync(context, next.LeaderId, body, 0).ConfigureAwait(false)).Result;
