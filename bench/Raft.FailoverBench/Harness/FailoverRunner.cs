@@ -23,12 +23,21 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
         var leader = await ClusterProbe.FindLeaderAsync(target, LeaderTimeout, cancellationToken).ConfigureAwait(false)
             ?? throw new BenchException($"{target.Name} {scenario} {trial}: no node claims leadership");
         var workload = new Workload(target, writers, requestTimeout, $"fb/{runId}/{scenario}-{trial}", leader);
+        var started = Stopwatch.GetTimestamp();
         workload.Start();
         long fault;
         Task<(int Node, long At)?> newLeader;
         var recovered = false;
         try
         {
+            // Gaps are measured from the last success before the fault, so both clients must have had one (on a busy
+            // machine the first requests to a fresh cluster can take longer than the settling time).
+            var warmed = Task.WhenAll(workload.WhenSucceededAfter(started, write: true), workload.WhenSucceededAfter(started, write: false));
+            if (await Task.WhenAny(warmed, Task.Delay(RecoveryTimeout, cancellationToken)).ConfigureAwait(false) != warmed)
+            {
+                throw new BenchException($"{target.Name} {scenario} {trial}: no write and read succeeded within {RecoveryTimeout.TotalSeconds:F0} s before the fault");
+            }
+
             await Task.Delay(Settle, cancellationToken).ConfigureAwait(false);
             newLeader = ClusterProbe.WatchForNewLeaderAsync(target, leader, LeaderTimeout, cancellationToken);
             fault = Stopwatch.GetTimestamp();
