@@ -25,7 +25,7 @@ public sealed partial class KvStore
     private const uint SnapshotFormat = 2;
 
     /// <summary>The whole state as snapshot bytes, taken at <see cref="AppliedIndex"/>.</summary>
-    public byte[] Serialize()
+    public byte[] CreateSnapshot()
     {
         var writer = new ArrayBufferWriter<byte>(4096);
         WriteU32(writer, SnapshotMagic);
@@ -79,9 +79,9 @@ public sealed partial class KvStore
     /// Replaces the whole state with a snapshot's. Checks every length before slicing; on malformed data throws
     /// <see cref="InvalidDataException"/> and leaves the current state untouched.
     /// </summary>
-    public void Restore(ReadOnlySpan<byte> snapshot)
+    public void RestoreSnapshot(ReadOnlySpan<byte> image)
     {
-        if (snapshot.Length == 0)
+        if (image.Length == 0)
         {
             // The empty image of a cluster's initial (index 0) snapshot.
             _values.Clear();
@@ -94,7 +94,7 @@ public sealed partial class KvStore
             return;
         }
 
-        var reader = new SnapshotReader(snapshot);
+        var reader = new SnapshotReader(image);
         if (reader.U32() != SnapshotMagic)
         {
             ThrowMalformed("bad header");

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Unicode;
+using Raft.Core;
 
 namespace Raft.KeyValue;
 
@@ -83,7 +84,7 @@ public sealed record KvStoreOptions
 /// time is max(<see cref="ClockMs"/>, its own), so time never goes back when leadership moves to a node whose
 /// clock is behind.</para>
 /// </remarks>
-public sealed partial class KvStore
+public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 {
     private const int StackKeyChars = 256;
 
@@ -184,6 +185,9 @@ public sealed partial class KvStore
         CheckNextIndex(index);
         AppliedIndex = index;
     }
+
+    /// <summary>Writes the leader's time into a timed command (locks, sessions); false for one that carries none.</summary>
+    public bool TryStampTime(Span<byte> command, long leaderTimeMs) => KvCommandCodec.TryStampTime(command, leaderTimeMs);
 
     public bool TryGet(string key, out KvValue value) => _values.TryGetValue(key, out value);
 

@@ -575,7 +575,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             SendAll(ready.MessagesAfterPersist);
             if (ready.Snapshot is { } snapshot)
             {
-                _store.Restore(snapshot.Data.Span);
+                _store.RestoreSnapshot(snapshot.Data.Span);
                 FailProposalsThrough(snapshot.Index);
             }
 
@@ -880,7 +880,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
     private void TakeSnapshot()
     {
-        var snapshot = _node.Compact(_store.AppliedIndex, _store.Serialize());
+        var snapshot = _node.Compact(_store.AppliedIndex, _store.CreateSnapshot());
         _storage.Snapshots.Save(snapshot);
         _storage.Log.CompactPrefix(snapshot.Index);
         _lastSnapshotIndex = snapshot.Index;

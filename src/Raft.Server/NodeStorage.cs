@@ -72,7 +72,7 @@ internal sealed class NodeStorage : IDisposable
             Log.CompactPrefix(snapshot.Index);
         }
 
-        store.Restore(snapshot.Data.Span);
+        store.RestoreSnapshot(snapshot.Data.Span);
         if (store.AppliedIndex != snapshot.Index)
         {
             throw new InvalidDataException($"snapshot {snapshot.Index} holds a key-value image taken at {store.AppliedIndex}");

@@ -166,10 +166,10 @@ public sealed class KvLockAndSessionTests
         Assert.Equal(KvApplyStatus.LockHeld, held.Status);
         kv.Apply(4, Timed(KvCommandCodec.EncodeLock(KvCommandType.LockRenew, "l", "b", 100, new KvSession("other", 1)), 5_020));
 
-        var image = kv.Serialize();
+        var image = kv.CreateSnapshot();
         var restored = new KvStore();
-        restored.Restore(image);
-        Assert.Equal(image, restored.Serialize());
+        restored.RestoreSnapshot(image);
+        Assert.Equal(image, restored.CreateSnapshot());
         Assert.Equal((4UL, 5_020L, 2), (restored.AppliedIndex, restored.ClockMs, restored.SessionCount));
         Assert.True(restored.TryGetLock("l", 0, out var lockState));
         Assert.Equal(new KvLock("a", 1, 6_000), lockState);

@@ -97,7 +97,7 @@ public sealed class KvStoreTests
         kv.Skip(4);
 
         var restored = new KvStore();
-        restored.Restore(kv.Serialize());
+        restored.RestoreSnapshot(kv.CreateSnapshot());
 
         Assert.Equal(4UL, restored.AppliedIndex);
         Assert.Equal(2, restored.Count);
@@ -106,7 +106,7 @@ public sealed class KvStoreTests
         Assert.Equal((3UL, 1UL), (v.Version, v.CreateIndex));
         Assert.True(restored.TryGet("empty", out var e));
         Assert.Empty(e.Value);
-        Assert.Equal(kv.Serialize(), restored.Serialize());
+        Assert.Equal(kv.CreateSnapshot(), restored.CreateSnapshot());
 
         restored.Apply(5, KvCommandCodec.EncodePut("x", Bytes("y")));
         Assert.Equal(3, restored.Count);
@@ -117,13 +117,13 @@ public sealed class KvStoreTests
     {
         var kv = new KvStore();
         kv.Apply(1, KvCommandCodec.EncodePut("a", Bytes("1")));
-        var image = kv.Serialize();
+        var image = kv.CreateSnapshot();
         var target = new KvStore();
         target.Apply(1, KvCommandCodec.EncodePut("keep", Bytes("me")));
 
         for (var cut = 1; cut < image.Length; cut++)
         {
-            Assert.Throws<InvalidDataException>(() => target.Restore(image.AsSpan(0, cut)));
+            Assert.Throws<InvalidDataException>(() => target.RestoreSnapshot(image.AsSpan(0, cut)));
         }
 
         var random = new Random(7);
@@ -133,7 +133,7 @@ public sealed class KvStoreTests
             copy[random.Next(copy.Length)] ^= (byte)(1 + random.Next(255));
             try
             {
-                target.Restore(copy);
+                target.RestoreSnapshot(copy);
                 target = new KvStore();
                 target.Apply(1, KvCommandCodec.EncodePut("keep", Bytes("me")));
             }
@@ -171,10 +171,10 @@ public sealed class KvStoreTests
             if (i == 1000)
             {
                 b = new KvStore();
-                b.Restore(a.Serialize());
+                b.RestoreSnapshot(a.CreateSnapshot());
             }
         }
 
-        Assert.Equal(a.Serialize(), b.Serialize());
+        Assert.Equal(a.CreateSnapshot(), b.CreateSnapshot());
     }
 }

@@ -2,60 +2,6 @@ using Raft.Core;
 
 namespace Raft.Simulation;
 
-internal enum OpKind : byte
-{
-    Write,
-    ReadIndex,
-    LeaseRead,
-}
-
-internal enum OpStatus : byte
-{
-    Pending,
-    Acknowledged,
-
-    /// <summary>Definitely not applied.</summary>
-    Failed,
-
-    /// <summary>The client gave up or the server crashed: it may or may not have been applied.</summary>
-    Unknown,
-}
-
-internal sealed class ClientOp
-{
-    public required long Id { get; init; }
-
-    public required int Client { get; init; }
-
-    public required OpKind Kind { get; init; }
-
-    public required int Key { get; init; }
-
-    public ulong Value { get; init; }
-
-    public required int Node { get; set; }
-
-    public required long InvokeEvent { get; init; }
-
-    public required long InvokeTick { get; init; }
-
-    public long CompleteEvent { get; set; }
-
-    public OpStatus Status { get; set; }
-
-    public ulong Index { get; set; }
-
-    public ulong Term { get; set; }
-
-    /// <summary>For reads: the smallest write index the read may observe (acknowledged writes and completed reads before it).</summary>
-    public ulong MinVisibleWrite { get; init; }
-
-    /// <summary>For writes: the largest index acknowledged before this write was invoked.</summary>
-    public ulong MaxAckedBeforeInvoke { get; init; }
-
-    public override string ToString() => $"op {Id} client {Client} {Kind} key={Key} value={Value} node={Node} {Status} idx={Index}";
-}
-
 /// <summary>
 /// Raft's safety properties, checked as events happen:
 /// election safety, log matching, leader completeness and state machine safety.
@@ -232,60 +178,20 @@ internal sealed class SafetyChecker
     public ulong MaxApplied => (ulong)_applied.Count - 1;
 }
 
-/// <summary>
-/// Linearizability of reads and writes on each key (linearizability is local, so keys are checked apart).
-/// Writes are ordered by their log index; a read that observed the write at index w is consistent when no
-/// acknowledged write with a larger index finished before the read began, no earlier read saw a later write,
-/// and the write it observed is the one applied at w.
-/// </summary>
-internal sealed class LinearizabilityChecker(SafetyChecker safety)
+/// <summary>A checker found a broken property; the message says which and where.</summary>
+internal sealed class SimulationViolation : Exception
 {
-    private readonly Dictionary<int, ulong> _maxAckedWrite = [];
-    private readonly Dictionary<int, ulong> _maxObservedRead = [];
-    private ulong _maxAckedAnyKey;
-
-    public int Reads { get; private set; }
-
-    public int Writes { get; private set; }
-
-    public ulong MinVisibleFor(int key) =>
-        Math.Max(_maxAckedWrite.GetValueOrDefault(key), _maxObservedRead.GetValueOrDefault(key));
-
-    public ulong MaxAckedAnyKey => _maxAckedAnyKey;
-
-    public void OnWriteAcknowledged(ClientOp op)
+    public SimulationViolation()
     {
-        Writes++;
-        if (op.Index <= op.MaxAckedBeforeInvoke)
-        {
-            throw new SimulationViolation($"linearizability: {op} was acknowledged at index {op.Index}, before index {op.MaxAckedBeforeInvoke} acknowledged ahead of its invocation");
-        }
-
-        if (!safety.TryGetApplied(op.Index, out var applied) || !Command.TryDecode(applied.Data.Span, out var key, out var value) || key != op.Key || value != op.Value)
-        {
-            throw new SimulationViolation($"linearizability: {op} was acknowledged but index {op.Index} holds something else");
-        }
-
-        _maxAckedWrite[op.Key] = Math.Max(_maxAckedWrite.GetValueOrDefault(op.Key), op.Index);
-        _maxAckedAnyKey = Math.Max(_maxAckedAnyKey, op.Index);
     }
 
-    public void OnRead(ClientOp op, ulong value, ulong writeIndex)
+    public SimulationViolation(string message)
+        : base(message)
     {
-        Reads++;
-        if (writeIndex != 0)
-        {
-            if (!safety.TryGetApplied(writeIndex, out var applied) || !Command.TryDecode(applied.Data.Span, out var key, out var v) || key != op.Key || v != value)
-            {
-                throw new SimulationViolation($"linearizability: {op} returned value {value} from index {writeIndex}, which is not the write applied there");
-            }
-        }
+    }
 
-        if (writeIndex < op.MinVisibleWrite)
-        {
-            throw new SimulationViolation($"linearizability: stale read: {op} observed the write at index {writeIndex}, but the write at index {op.MinVisibleWrite} was acknowledged or observed before the read began");
-        }
-
-        _maxObservedRead[op.Key] = Math.Max(_maxObservedRead.GetValueOrDefault(op.Key), writeIndex);
+    public SimulationViolation(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }

@@ -18,6 +18,8 @@ public static class Program
         var count = 100;
         var ticks = DefaultFaultTicks;
         var verbose = false;
+        var replayArguments = string.Empty;
+        Func<SimulationConfig, SimulationConfig> adjust = config => config;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -38,21 +40,36 @@ public static class Program
                 case "--verbose":
                     verbose = true;
                     break;
+                case "--pauses":
+                    // Every seed stops its leader often, with leases on: what the pause tests run.
+                    adjust = PauseTests.WithPauses;
+                    replayArguments += " --pauses";
+                    break;
+                case "--no-lease-invariant":
+                    var before = adjust;
+                    adjust = config => before(config) with { CheckLeaseInvariant = false };
+                    replayArguments += " --no-lease-invariant";
+                    break;
+                case "--resume-without-elapsed":
+                    var inner = adjust;
+                    adjust = config => inner(config) with { ResumeWithElapsedTicks = false };
+                    replayArguments += " --resume-without-elapsed";
+                    break;
                 default:
-                    Console.Error.WriteLine($"unknown argument {args[i]}; use --seeds N --first-seed S [--ticks T] or --seed S [--verbose]");
+                    Console.Error.WriteLine($"unknown argument {args[i]}; use --seeds N --first-seed S [--ticks T] or --seed S [--verbose], with --pauses and --resume-without-elapsed to change every seed's faults");
                     return 2;
             }
         }
 
         if (verbose)
         {
-            var traced = Simulator.Run(first, ticks, Console.Out);
+            var traced = Simulator.Run(adjust(SimulationConfig.FromSeed(first, ticks)), Console.Out);
             Console.WriteLine(traced.Passed ? $"seed={first} passed" : $"seed={first} FAILED: {traced.Failure}");
             return traced.Passed ? 0 : 1;
         }
 
         var stopwatch = Stopwatch.StartNew();
-        var outcome = SeedRunner.Run(first, count, ticks, Console.Out);
+        var outcome = SeedRunner.Run(first, count, ticks, Console.Out, adjust, replayArguments);
         Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked");
         Console.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed");
         return outcome.Failed == 0 ? 0 : 1;
@@ -64,7 +81,7 @@ internal static class SeedRunner
 {
     public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, IReadOnlyList<SimulationResult> Failures);
 
-    public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output)
+    public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output, Func<SimulationConfig, SimulationConfig>? adjust = null, string replayArguments = "")
     {
         var failures = new List<SimulationResult>();
         var passed = 0;
@@ -73,7 +90,8 @@ internal static class SeedRunner
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
             var seed = first + (ulong)i;
-            var result = Simulator.Run(seed, faultTicks);
+            var config = SimulationConfig.FromSeed(seed, faultTicks);
+            var result = Simulator.Run(adjust is null ? config : adjust(config));
             lock (gate)
             {
                 ticks += result.Ticks;
@@ -89,7 +107,7 @@ internal static class SeedRunner
                     failures.Add(result);
                     output.WriteLine($"seed={seed} FAILED: {result.Failure}");
                     output.WriteLine($"  {result.Config}");
-                    output.WriteLine($"  replay: dotnet run -c Release --project tests/Raft.Simulation -- --seed {seed} --verbose");
+                    output.WriteLine($"  replay: dotnet run -c Release --project tests/Raft.Simulation -- --seed {seed}{replayArguments} --verbose");
                 }
             }
         });

@@ -1,17 +1,22 @@
 using Raft.Core;
+using Raft.KeyValue;
+using Raft.Node;
 using Raft.Storage;
 
 namespace Raft.Simulation;
 
-/// <summary>One simulated server: its Raft core, its disk, its state machine and its pending work.</summary>
+/// <summary>
+/// One simulated server: the production node driver over the real key-value store, in-memory stores for a disk,
+/// and what the simulated host keeps around it (its clock, a pause, a batch waiting for the disk).
+/// </summary>
 internal sealed class SimNode(int id)
 {
     public int Id { get; } = id;
 
-    public RaftNode? Raft { get; set; }
+    public NodeDriver<KvStore, KvApplyResult>? Driver { get; set; }
 
     /// <summary>Running now. A crashed or decommissioned node is not.</summary>
-    public bool Alive => Raft is not null;
+    public bool Alive => Driver is not null;
 
     /// <summary>Removed from the cluster and stopped; restarted only if added again.</summary>
     public bool Decommissioned { get; set; }
@@ -21,38 +26,42 @@ internal sealed class SimNode(int id)
 
     public long RestartAtTick { get; set; } = -1;
 
-    public KvStateMachine StateMachine { get; set; } = new();
-
     // What survives a crash: the same storage contracts the server's file stores implement.
     public MemoryLogStore Log { get; } = new();
 
-    public MemoryHardStateStore HardStates { get; } = new();
+    public CheckedHardStateStore HardStates { get; } = new(id);
 
     public MemorySnapshotStore Snapshots { get; } = new();
 
     /// <summary>The membership a node of the initial cluster is configured with (empty for a spare).</summary>
     public Membership BootstrapMembership { get; set; } = Membership.Empty;
 
-    public Snapshot LatestSnapshot => Snapshots.TryLoadLatest(out var snapshot)
-        ? snapshot
-        : new Snapshot(new SnapshotMetadata(0, 0, BootstrapMembership), ReadOnlyMemory<byte>.Empty);
+    /// <summary>When the batch the driver waits on is durable; -1 while none waits.</summary>
+    public long DiskDoneTick { get; set; } = -1;
 
-    public HardState DurableHardState => HardStates.TryLoad(out var state) ? state : default;
+    /// <summary>Stopped (SIGSTOP) until this tick; -1 when running.</summary>
+    public long PausedUntil { get; set; } = -1;
 
-    /// <summary>A ready batch whose persistence (fsync) completes at <see cref="ReadyDoneTick"/>.</summary>
-    public Ready? PendingReady { get; set; }
+    public long PausedAt { get; set; }
 
-    public long ReadyDoneTick { get; set; }
+    public bool Paused => PausedUntil >= 0;
 
-    /// <summary>Inputs that arrived while the node waited on its disk, in arrival order.</summary>
-    public Queue<NodeInput> Inbox { get; } = new();
+    /// <summary>
+    /// What reached a stopped process from its peers (their sockets keep it), in order. Requests from clients wait in
+    /// <see cref="PausedRequests"/>: they come through other sockets, so on resume the two interleave in any order.
+    /// </summary>
+    public Queue<Action<NodeDriver<KvStore, KvApplyResult>>> PausedMessages { get; } = new();
 
-    public Dictionary<ulong, ClientOp> PendingWrites { get; } = [];
+    public Queue<Action<NodeDriver<KvStore, KvApplyResult>>> PausedRequests { get; } = new();
 
-    public Dictionary<ulong, ClientOp> PendingReads { get; } = [];
+    /// <summary>How far this node's wall clock is from true time.</summary>
+    public long ClockSkewMs { get; set; }
 
-    /// <summary>Reads confirmed at an index the state machine has not reached yet.</summary>
-    public List<(ClientOp Op, ulong Index)> WaitingReads { get; } = [];
+    /// <summary>Requests now at this node that a crash would leave without an answer.</summary>
+    public HashSet<Attempt> Attempts { get; } = [];
+
+    /// <summary>Per key, the version at which each value appeared on this replica: a value seen at two versions was applied twice.</summary>
+    public Dictionary<ulong, ulong> ValueVersions { get; } = [];
 
     public RaftRole LastRole { get; set; }
 
@@ -60,14 +69,28 @@ internal sealed class SimNode(int id)
 
     public ulong CheckedCommit { get; set; }
 
-    public override string ToString() => Raft?.ToString() ?? $"node {Id} down";
+    public override string ToString() => Driver?.Core.ToString() ?? $"node {Id} down";
 }
 
-internal enum NodeInputKind : byte
+/// <summary>The simulated disk's hard state: the real in-memory store, plus the check that durable state never goes back.</summary>
+internal sealed class CheckedHardStateStore(int node) : IHardStateStore
 {
-    Tick,
-    Message,
-    Unreachable,
-}
+    private readonly MemoryHardStateStore _inner = new();
 
-internal readonly record struct NodeInput(NodeInputKind Kind, Message Message, int Peer);
+    public bool TryLoad(out HardState state) => _inner.TryLoad(out state);
+
+    public void Save(in HardState state)
+    {
+        if (_inner.TryLoad(out var before))
+        {
+            if (state.Term < before.Term || (state.Term == before.Term && before.VotedFor != 0 && state.VotedFor != before.VotedFor) || state.Commit < before.Commit)
+            {
+                throw new SimulationViolation($"node {node}: durable state went back from {before} to {state}");
+            }
+        }
+
+        _inner.Save(state);
+    }
+
+    public void Dispose() => _inner.Dispose();
+}

@@ -1,4 +1,5 @@
 using Raft.Core;
+using Raft.Node;
 
 namespace Raft.Simulation;
 
@@ -75,6 +76,45 @@ internal sealed record SimulationConfig
     /// <summary>Only live links break: every transient drop between the leader and one follower must leave the leader in place.</summary>
     public required bool WatchLeaderStability { get; init; }
 
+    /// <summary>Per tick: a node (the leader more often than not) is stopped, as by SIGSTOP or a VM freeze, for a while.</summary>
+    public required double PauseRate { get; init; }
+
+    /// <summary>
+    /// A resumed node's host tells the driver how many ticks really passed while it was stopped (what a server's
+    /// shell does from the monotonic clock). Off, it reports one tick: the bug a lease read must not survive.
+    /// </summary>
+    public bool ResumeWithElapsedTicks { get; init; } = true;
+
+    /// <summary>
+    /// Check after every tick that no leader holds a lease once a later term committed. Off, stale lease reads are left
+    /// for the history checkers to find, which is how the tests show those checkers see them.
+    /// </summary>
+    public bool CheckLeaseInvariant { get; init; } = true;
+
+    /// <summary>Milliseconds of wall clock per tick; each node's clock is also off by its own skew.</summary>
+    public const int MsPerTick = 5;
+
+    /// <summary>The largest difference between a node's wall clock and true time, either way.</summary>
+    public required int ClockSkewMsMax { get; init; }
+
+    /// <summary>Shares of the workload: writes (put, compare-and-set, delete), reads, lock commands; the rest of writes are plain puts.</summary>
+    public required double WriteShare { get; init; }
+
+    public required double LockShare { get; init; }
+
+    /// <summary>Among writes: compare-and-set and delete.</summary>
+    public required double CasShare { get; init; }
+
+    public required double DeleteShare { get; init; }
+
+    /// <summary>Clients whose writes carry a session (exactly-once retries); the others never retry an unknown outcome.</summary>
+    public required double SessionClientShare { get; init; }
+
+    /// <summary>How often a client sends to a random node (a follower, often) rather than the leader it believes in.</summary>
+    public required double AnyNodeShare { get; init; }
+
+    public required int Locks { get; init; }
+
     /// <summary>Spread of the randomized election timeout.</summary>
     public required int ElectionJitterTicks { get; init; }
 
@@ -95,7 +135,7 @@ internal sealed record SimulationConfig
         var flakyLinks = roll is >= 10 and < 25;
         var stormy = !calm && !flakyLinks;
         var preVote = flakyLinks || r.Chance(0.7);
-        return new SimulationConfig
+        var config = new SimulationConfig
         {
             Seed = seed,
             InitialVoters = r.Chance(0.6) ? 3 : 5,
@@ -129,8 +169,33 @@ internal sealed record SimulationConfig
             WatchLeaderStability = flakyLinks,
             FastFailoverStaggerTicks = Math.Min(r.Next(0, 3), et - 1),
             ElectionJitterTicks = r.Chance(0.5) ? et : r.Next(1, et),
+            PauseRate = stormy && r.Chance(0.5) ? r.NextDouble() * 0.004 : 0,
+            ClockSkewMsMax = r.Chance(0.5) ? 0 : r.Next(1, 200),
+            WriteShare = 0.35 + (r.NextDouble() * 0.3),
+            LockShare = r.Chance(0.7) ? r.NextDouble() * 0.25 : 0,
+            CasShare = r.NextDouble() * 0.4,
+            DeleteShare = r.NextDouble() * 0.15,
+            SessionClientShare = r.NextDouble(),
+            AnyNodeShare = 0.1 + (r.NextDouble() * 0.5),
+            Locks = r.Next(1, 4),
         };
+
+        // Without pre-votes, candidates whose timeouts cannot differ by more than a round trip can split the vote
+        // forever in lock step; a real cluster's spread must exceed a round trip, and so must this one's.
+        return config.PreVote
+            ? config
+            : config with { ElectionJitterTicks = Math.Max(config.ElectionJitterTicks, (2 * config.MaxDelayTicks) + config.MaxDiskLatencyTicks + 2) };
     }
+
+    public NodeDriverOptions DriverOptionsFor(int id) => new()
+    {
+        Raft = OptionsFor(id),
+        LeaderWaitTicks = 3 * ElectionTimeoutTicks,
+        RequestTimeoutTicks = 10 * ElectionTimeoutTicks,
+        SnapshotEveryEntries = SnapshotEveryEntries,
+        HeldRequestsMax = 256,
+        InboxMax = 4096,
+    };
 
     public RaftOptions OptionsFor(int id) => new()
     {
@@ -153,5 +218,6 @@ internal sealed record SimulationConfig
         $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} stagger={FastFailoverStaggerTicks} jitter={ElectionJitterTicks} " +
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
-        $"transfer={TransferRate:F4} watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} clients={Clients} keys={Keys}";
+        $"transfer={TransferRate:F4} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} " +
+        $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2}";
 }

@@ -1,35 +1,73 @@
-using Raft.Core;
+using System.Buffers.Binary;
+using Raft.KeyValue;
+using Raft.Node;
 
 namespace Raft.Simulation;
 
+/// <summary>
+/// Clients that speak the HTTP API's contract: writes with and without sessions, compare-and-set, deletes, lock
+/// acquire, renew and release, linearizable and lease reads, sent to the leader they believe in or to any node. The
+/// node they reach answers as a server does: a follower forwards what only the leader serves (at most three hops),
+/// and a client retries elsewhere when nothing was applied, or on an unknown outcome when its write carries a
+/// session (the same sequence, as the .NET client does); a write without a session is never retried blindly.
+/// </summary>
 internal sealed partial class Simulator
 {
-    private readonly ClientState[] _clients;
+    private const int ForwardHopsMax = 3;
+
+    private readonly SimClient[] _clients;
     private long _opIds;
     private ulong _values;
-    private ulong _requestIds;
 
-    private sealed class ClientState
+    private sealed class SimClient(int index, bool usesSession)
     {
+        public int Index { get; } = index;
+
+        public string ClientId { get; } = $"client-{index}";
+
+        public bool UsesSession { get; } = usesSession;
+
+        public ulong NextSequence { get; set; } = 1;
+
         public ClientOp? Op { get; set; }
+
+        public Attempt? Attempt { get; set; }
 
         public long NextAttemptTick { get; set; }
 
         public int LeaderGuess { get; set; } = 1;
+
+        /// <summary>The last (value, version) this client saw for each key: what its compare-and-set expects.</summary>
+        public Dictionary<string, (ulong Value, ulong Version)> Seen { get; } = [];
+
+        /// <summary>Locks this client was told it holds, until when (leader time).</summary>
+        public Dictionary<string, long> Holds { get; } = [];
+
+        /// <summary>An answered session write to send again with the same sequence, as a client whose answer was lost would.</summary>
+        public ClientOp? Repeat { get; set; }
     }
+
+    private int AttemptTimeoutTicks => 12 * _config.ElectionTimeoutTicks;
+
+    private int OpTimeoutTicks => 40 * _config.ElectionTimeoutTicks;
 
     private void RunClients()
     {
-        var timeout = 6 * _config.ElectionTimeoutTicks;
-        for (var c = 0; c < _clients.Length; c++)
+        foreach (var client in _clients)
         {
-            var client = _clients[c];
             if (client.Op is { } op)
             {
-                // Writes must resolve on their own once the cluster heals; only the fault phase gives up on them.
-                if (_tick - op.InvokeTick > timeout && (_faultPhase || op.Kind != OpKind.Write))
+                if (client.Attempt is { } attempt && _tick - attempt.StartedTick > AttemptTimeoutTicks)
                 {
-                    Abandon(op);
+                    AttemptUnknown(attempt, "the client timed out");
+                }
+                else if (_faultPhase && _tick - op.InvokeTick > OpTimeoutTicks)
+                {
+                    Abandon(client, op);
+                }
+                else if (client.Attempt is null && _tick >= client.NextAttemptTick)
+                {
+                    StartAttempt(client, op);
                 }
 
                 continue;
@@ -37,209 +75,390 @@ internal sealed partial class Simulator
 
             if (_faultPhase && _tick >= client.NextAttemptTick)
             {
-                Invoke(c, client);
+                Invoke(client);
             }
         }
     }
 
-    private void Invoke(int c, ClientState client)
+    private void Invoke(SimClient client)
     {
-        var live = LiveNodes().ToArray();
-        if (live.Length == 0)
+        if (client.Repeat is { } repeat)
         {
+            // The same session write again: it must answer exactly as before and change nothing.
+            client.Repeat = null;
+            var again = NewOp(client, repeat.Kind, repeat.Key, repeat.Value, repeat.ExpectedVersion, repeat.Owner, repeat.TtlMs, repeat.Session, isRepeat: true);
+            client.Op = again;
+            StartAttempt(client, again);
             return;
         }
 
         var roll = _random.NextDouble();
-        var kind = roll < 0.5 ? OpKind.Write : roll < 0.75 ? OpKind.ReadIndex : OpKind.LeaseRead;
-        var key = _random.Next(_config.Keys);
-        var guess = _nodes[client.LeaderGuess];
-        // Clients mostly go to the leader they believe in, sometimes to any node (which redirects them).
-        var anyNode = kind == OpKind.Write ? _random.Chance(0.2) : _random.Chance(0.5);
-        var node = anyNode || !guess.Alive ? live[_random.Next(live.Length)] : guess;
-        if (node.PendingReady is not null)
+        ClientOp op;
+        if (roll < _config.LockShare)
         {
-            client.NextAttemptTick = _tick + 1;
-            return;
+            op = NewLockOp(client);
         }
-
-        var raft = node.Raft!;
-        if (kind == OpKind.Write)
+        else if (roll < _config.LockShare + ((1 - _config.LockShare) * _config.WriteShare))
         {
-            var value = ++_values;
-            var data = Command.Encode(key, value, _random.Next(_config.MaxPaddingBytes + 1));
-            var maxAcked = _linearizability.MaxAckedAnyKey;
-            if (raft.Propose(data, out var index) == ProposeResult.Accepted)
-            {
-                var op = NewOp(c, kind, key, node, value: value, maxAckedBeforeInvoke: maxAcked);
-                op.Index = index;
-                op.Term = raft.Term;
-                if (node.PendingWrites.Remove(index, out var replaced))
-                {
-                    // This node proposed at the same index before; that entry was cut from its log, though
-                    // another node may still hold it and commit it.
-                    Resolve(replaced, OpStatus.Unknown);
-                }
-
-                node.PendingWrites[index] = op;
-                client.Op = op;
-                Trace($"invoke {op}");
-            }
-            else
-            {
-                Redirect(client, raft);
-            }
-
-            return;
-        }
-
-        if (kind == OpKind.LeaseRead)
-        {
-            var minVisible = _linearizability.MinVisibleFor(key);
-            if (raft.TryLeaseRead(out var readIndex))
-            {
-                var op = NewOp(c, kind, key, node, minVisibleWrite: minVisible);
-                client.Op = op;
-                Trace($"invoke {op} at lease index {readIndex}");
-                node.WaitingReads.Add((op, readIndex));
-                ServeWaitingReads(node);
-                return;
-            }
-
-            // No lease: fall back to a read index, as a real client library would.
-            kind = OpKind.ReadIndex;
-        }
-
-        var requestId = ++_requestIds;
-        var min = _linearizability.MinVisibleFor(key);
-        if (raft.ReadIndex(requestId) == ReadIndexResult.Pending)
-        {
-            var op = NewOp(c, kind, key, node, minVisibleWrite: min);
-            op.Index = requestId;
-            node.PendingReads[requestId] = op;
-            client.Op = op;
-            Trace($"invoke {op}");
-            Observe(node);
+            op = NewWriteOp(client);
         }
         else
         {
-            Redirect(client, raft);
-        }
-    }
-
-    private ClientOp NewOp(int client, OpKind kind, int key, SimNode node, ulong value = 0, ulong minVisibleWrite = 0, ulong maxAckedBeforeInvoke = 0) => new()
-    {
-        Id = ++_opIds,
-        Client = client,
-        Kind = kind,
-        Key = key,
-        Value = value,
-        Node = node.Id,
-        InvokeEvent = ++_event,
-        InvokeTick = _tick,
-        MinVisibleWrite = minVisibleWrite,
-        MaxAckedBeforeInvoke = maxAckedBeforeInvoke,
-    };
-
-    private void Redirect(ClientState client, RaftNode raft)
-    {
-        client.LeaderGuess = raft.LeaderId != 0 ? raft.LeaderId : 1 + _random.Next(_nodes.Length - 1);
-        client.NextAttemptTick = _tick + 1 + _random.Next(3);
-    }
-
-    private void OnApplied(SimNode node, in Entry e)
-    {
-        if (e.Type == EntryType.Membership)
-        {
-            OnMembershipApplied(e);
+            var key = $"k{_random.Next(_config.Keys)}";
+            op = NewOp(client, _random.Chance(0.35) ? OpKind.LeaseGet : OpKind.Get, key, 0, 0, null, 0, default);
         }
 
-        if (node.PendingWrites.Remove(e.Index, out var op))
+        client.Op = op;
+        Trace($"invoke {op}");
+        StartAttempt(client, op);
+    }
+
+    private ClientOp NewWriteOp(SimClient client)
+    {
+        var key = $"k{_random.Next(_config.Keys)}";
+        var seen = client.Seen.TryGetValue(key, out var s) ? s.Version : 0;
+        var expected = _random.Chance(0.7) ? seen : 0;
+        var kind = OpKind.Put;
+        var roll = _random.NextDouble();
+        if (roll < _config.DeleteShare)
         {
-            if (e.Term == op.Term)
+            kind = _random.Chance(0.5) ? OpKind.DeleteIfVersion : OpKind.Delete;
+        }
+        else if (roll < _config.DeleteShare + _config.CasShare)
+        {
+            kind = OpKind.PutIfVersion;
+        }
+
+        var value = kind is OpKind.Put or OpKind.PutIfVersion ? ++_values : 0;
+        return NewOp(client, kind, key, value, expected, null, 0, NextSession(client));
+    }
+
+    private ClientOp NewLockOp(SimClient client)
+    {
+        var name = $"lock/{_random.Next(_config.Locks)}";
+        var ttl = (long)_random.Next(5, 40) * SimulationConfig.MsPerTick;
+        var kind = OpKind.Acquire;
+        if (client.Holds.ContainsKey(name))
+        {
+            kind = _random.Chance(0.5) ? OpKind.Renew : OpKind.Release;
+        }
+        else if (_random.Chance(0.1))
+        {
+            // Renewing or releasing a lock one does not hold is refused; it must change nothing.
+            kind = _random.Chance(0.5) ? OpKind.Renew : OpKind.Release;
+        }
+
+        return NewOp(client, kind, name, 0, 0, client.ClientId, ttl, NextSession(client));
+    }
+
+    private static KvSession NextSession(SimClient client) =>
+        client.UsesSession ? new KvSession(client.ClientId, client.NextSequence++) : default;
+
+    private ClientOp NewOp(SimClient client, OpKind kind, string key, ulong value, ulong expected, string? owner, long ttlMs, KvSession session, bool isRepeat = false)
+    {
+        var op = new ClientOp
+        {
+            Id = ++_opIds,
+            Client = client.Index,
+            Kind = kind,
+            Key = key,
+            Value = value,
+            ExpectedVersion = expected,
+            Owner = owner,
+            TtlMs = ttlMs,
+            Session = session,
+            IsRepeat = isRepeat,
+            InvokeEvent = ++_event,
+            InvokeTick = _tick,
+        };
+        return op;
+    }
+
+    private void StartAttempt(SimClient client, ClientOp op)
+    {
+        var attempt = new Attempt(op, ++op.AttemptCount) { StartedTick = _tick };
+        client.Attempt = attempt;
+        var guess = _nodes[client.LeaderGuess];
+        var node = _random.Chance(_config.AnyNodeShare) || !guess.Alive ? _nodes[1 + _random.Next(_nodes.Length - 1)] : guess;
+        if (!node.Alive)
+        {
+            // Connection refused: nothing was sent.
+            RetryLater(client, attempt, 0);
+            return;
+        }
+
+        attempt.Entry = node;
+        SubmitAt(attempt, node);
+    }
+
+    private void SubmitAt(Attempt attempt, SimNode node)
+    {
+        attempt.At = node;
+        node.Attempts.Add(attempt);
+        Input(node, driver =>
+        {
+            var op = attempt.Op;
+            if (op.IsWrite)
             {
-                op.CompleteEvent = ++_event;
-                Resolve(op, OpStatus.Acknowledged);
-                _linearizability.OnWriteAcknowledged(op);
+                driver.Propose(new SimWrite(this, attempt, Encode(op)));
             }
             else
             {
-                // Another entry took the index: this write was never committed and never will be.
-                Resolve(op, OpStatus.Failed);
+                driver.Read(new SimRead(this, attempt, op.Kind == OpKind.LeaseGet ? ReadConsistency.Lease : ReadConsistency.Linearizable));
             }
+        }, fromClient: true);
+    }
+
+    // A fresh array per attempt: the driver stamps the leader's time into the array it proposes, which the log keeps.
+    private byte[] Encode(ClientOp op)
+    {
+        switch (op.Kind)
+        {
+            case OpKind.Put:
+            case OpKind.PutIfVersion:
+                var value = new byte[8 + (int)(op.Value % (ulong)(_config.MaxPaddingBytes + 1))];
+                BinaryPrimitives.WriteUInt64LittleEndian(value, op.Value);
+                return KvCommandCodec.EncodePut(op.Key, value, op.Kind == OpKind.PutIfVersion ? op.ExpectedVersion : null, op.Session);
+            case OpKind.Delete:
+            case OpKind.DeleteIfVersion:
+                return KvCommandCodec.EncodeDelete(op.Key, op.Kind == OpKind.DeleteIfVersion ? op.ExpectedVersion : null, op.Session);
+            case OpKind.Acquire:
+                return KvCommandCodec.EncodeLock(KvCommandType.LockAcquire, op.Key, op.Owner!, op.TtlMs, op.Session);
+            case OpKind.Renew:
+                return KvCommandCodec.EncodeLock(KvCommandType.LockRenew, op.Key, op.Owner!, op.TtlMs, op.Session);
+            case OpKind.Release:
+                return KvCommandCodec.EncodeLock(KvCommandType.LockRelease, op.Key, op.Owner!, 0, op.Session);
+            default:
+                throw new InvalidOperationException($"{op.Kind} is not a write");
         }
     }
 
-    private void OnReadState(SimNode node, ReadState rs)
+    // Called by the driver, on its thread: the answer travels back to the client, taking a tick.
+    public void OnWriteOutcome(SimWrite write, in WriteOutcome<KvApplyResult> outcome)
     {
-        if (!node.PendingReads.Remove(rs.RequestId, out var op))
+        var attempt = write.Attempt;
+        var copy = outcome;
+        Later(0, () => HandleWriteOutcome(attempt, copy));
+    }
+
+    public void OnReadServed(SimRead read, bool found, ulong value, ulong version)
+    {
+        var attempt = read.Attempt;
+        Later(0, () =>
+        {
+            if (attempt.Done)
+            {
+                return;
+            }
+
+            var op = attempt.Op;
+            op.Found = found;
+            op.ReadValue = value;
+            op.ReadVersion = version;
+            Answer(attempt, default);
+        });
+    }
+
+    public void OnReadFailed(SimRead read, ReadFailure failure, int leaderId)
+    {
+        var attempt = read.Attempt;
+        Later(0, () =>
+        {
+            if (attempt.Done)
+            {
+                return;
+            }
+
+            if (failure == ReadFailure.NotLeader && leaderId != 0)
+            {
+                Forward(attempt, leaderId);
+            }
+            else
+            {
+                // A read changes nothing, so it is simply asked again.
+                RetryLater(_clients[attempt.Op.Client], attempt, leaderId);
+            }
+        });
+    }
+
+    private void HandleWriteOutcome(Attempt attempt, WriteOutcome<KvApplyResult> outcome)
+    {
+        if (attempt.Done)
         {
             return;
         }
 
-        if (rs.Status == ReadStatus.Failed)
+        var client = _clients[attempt.Op.Client];
+        switch (outcome.Status)
         {
-            Resolve(op, OpStatus.Failed);
+            case WriteStatus.Applied:
+                Answer(attempt, outcome.Result);
+                break;
+            case WriteStatus.NotLeader when outcome.LeaderId != 0:
+                Forward(attempt, outcome.LeaderId);
+                break;
+            case WriteStatus.NotLeader:
+            case WriteStatus.NoLeader:
+            case WriteStatus.Overloaded:
+            case WriteStatus.NotApplied:
+                // Definitely not applied: try again, anywhere.
+                RetryLater(client, attempt, outcome.LeaderId);
+                break;
+            default:
+                AttemptUnknown(attempt, outcome.Status.ToString());
+                break;
+        }
+    }
+
+    // What a server's one leader path does with a request only the leader serves: pass it on, a few hops at most.
+    private void Forward(Attempt attempt, int leaderId)
+    {
+        var from = attempt.At!;
+        var client = _clients[attempt.Op.Client];
+        var leader = _nodes[leaderId];
+        if (attempt.Hops >= ForwardHopsMax || !leader.Alive || LinkDown(from.Id, leaderId))
+        {
+            // The forward could not connect (or bounced too often): nothing reached a leader.
+            RetryLater(client, attempt, leaderId);
             return;
         }
 
-        node.WaitingReads.Add((op, rs.Index));
-        ServeWaitingReads(node);
-    }
-
-    private void ServeWaitingReads(SimNode node)
-    {
-        var applied = node.StateMachine.AppliedIndex;
-        for (var i = node.WaitingReads.Count - 1; i >= 0; i--)
+        if (from != attempt.Entry)
         {
-            var (op, index) = node.WaitingReads[i];
-            if (index > applied)
-            {
-                continue;
-            }
-
-            node.WaitingReads.RemoveAt(i);
-            if (op.Status != OpStatus.Pending)
-            {
-                continue;
-            }
-
-            var (value, writeIndex) = node.StateMachine.Read(op.Key);
-            op.CompleteEvent = ++_event;
-            Resolve(op, OpStatus.Acknowledged);
-            Trace($"read {op} -> value {value} from index {writeIndex} (read index {index}, applied {applied})");
-            _linearizability.OnRead(op, value, writeIndex);
-        }
-    }
-
-    private void Abandon(ClientOp op)
-    {
-        var node = _nodes[op.Node];
-        var pending = op.Kind == OpKind.Write ? node.PendingWrites : node.PendingReads;
-        if (pending.TryGetValue(op.Index, out var current) && ReferenceEquals(current, op))
-        {
-            pending.Remove(op.Index);
+            from.Attempts.Remove(attempt);
         }
 
-        Resolve(op, OpStatus.Unknown);
+        attempt.Hops++;
+        attempt.At = null;
+        Later(NetworkDelay(), () =>
+        {
+            if (attempt.Done)
+            {
+                return;
+            }
 
-        // A client that timed out stops trusting its leader.
-        _clients[op.Client].LeaderGuess = 1 + _random.Next(_nodes.Length - 1);
+            if (!leader.Alive)
+            {
+                AttemptUnknown(attempt, "the leader it was forwarded to crashed");
+                return;
+            }
+
+            SubmitAt(attempt, leader);
+        });
     }
 
-    private void Resolve(ClientOp op, OpStatus status)
+    private void Answer(Attempt attempt, KvApplyResult result)
+    {
+        var op = attempt.Op;
+        var client = _clients[op.Client];
+        EndAttempt(attempt);
+        op.Result = result;
+        op.Status = OpStatus.Answered;
+        op.CompleteEvent = ++_event;
+        client.Op = null;
+        client.Attempt = null;
+        client.NextAttemptTick = _tick + _random.Next(3);
+        if (attempt.At is { } at)
+        {
+            client.LeaderGuess = at.Id;
+        }
+
+        if (op.Kind == OpKind.Put || op.Kind == OpKind.PutIfVersion)
+        {
+            if (result.Status == KvApplyStatus.Ok)
+            {
+                client.Seen[op.Key] = (op.Value, result.Version);
+            }
+        }
+        else if (op.Kind is OpKind.Get or OpKind.LeaseGet && op.Found)
+        {
+            client.Seen[op.Key] = (op.ReadValue, op.ReadVersion);
+        }
+        else if (op.IsLock)
+        {
+            if (result.Status == KvApplyStatus.Ok && op.Kind != OpKind.Release)
+            {
+                client.Holds[op.Key] = result.ExpiresAtMs;
+            }
+            else
+            {
+                client.Holds.Remove(op.Key);
+            }
+        }
+
+        // A refused acquire is not remembered by the session (retrying it tries again), so it is not repeated.
+        var refusedAcquire = op.Kind == OpKind.Acquire && result.Status == KvApplyStatus.LockHeld;
+        if (op.IsWrite && !op.Session.IsEmpty && !op.IsRepeat && !refusedAcquire && _faultPhase && _random.Chance(0.05))
+        {
+            client.Repeat = op;
+        }
+
+        Trace($"answer {op}");
+        CheckAcknowledged(op);
+        _history.OnCompleted(op);
+    }
+
+    // The client cannot tell whether this attempt took effect. A session write is sent again with the same
+    // sequence; a plain write is reported unknown (retrying it could apply it twice); a read is asked again.
+    private void AttemptUnknown(Attempt attempt, string why)
+    {
+        if (attempt.Done)
+        {
+            return;
+        }
+
+        var op = attempt.Op;
+        var client = _clients[op.Client];
+        if (!op.IsWrite || !op.Session.IsEmpty)
+        {
+            Trace($"attempt {attempt.Number} of op {op.Id} unknown ({why}): retrying");
+            RetryLater(client, attempt, 0);
+            return;
+        }
+
+        EndAttempt(attempt);
+        Finish(client, op, OpStatus.Unknown, why);
+    }
+
+    private void RetryLater(SimClient client, Attempt attempt, int leaderHint)
+    {
+        EndAttempt(attempt);
+        client.Attempt = null;
+        client.NextAttemptTick = _tick + 1 + _random.Next(3);
+        client.LeaderGuess = leaderHint != 0 ? leaderHint : 1 + _random.Next(_nodes.Length - 1);
+    }
+
+    private void Abandon(SimClient client, ClientOp op)
+    {
+        if (client.Attempt is { } attempt)
+        {
+            EndAttempt(attempt);
+        }
+
+        Finish(client, op, OpStatus.Unknown, "the client gave up");
+    }
+
+    private void Finish(SimClient client, ClientOp op, OpStatus status, string why)
     {
         op.Status = status;
-        var client = _clients[op.Client];
-        if (ReferenceEquals(client.Op, op))
+        client.Op = null;
+        client.Attempt = null;
+        client.NextAttemptTick = _tick + _random.Next(3);
+
+        // A client that lost track of a lock command no longer trusts its own view of that lock.
+        if (op.IsLock)
         {
-            client.Op = null;
-            client.NextAttemptTick = _tick + _random.Next(3);
+            client.Holds.Remove(op.Key);
         }
 
-        if (status != OpStatus.Acknowledged)
-        {
-            Trace($"resolve {op}");
-        }
+        Trace($"resolve {op} ({why})");
+        _history.OnCompleted(op);
+    }
+
+    private static void EndAttempt(Attempt attempt)
+    {
+        attempt.Done = true;
+        attempt.At?.Attempts.Remove(attempt);
+        attempt.Entry?.Attempts.Remove(attempt);
     }
 }

@@ -1,4 +1,6 @@
 using Raft.Core;
+using Raft.KeyValue;
+using Raft.Node;
 
 namespace Raft.Simulation;
 
@@ -13,6 +15,8 @@ internal sealed partial class Simulator
     private long _partitionHealTick;
     private ulong _markerIndex;
     private ulong _markerTerm;
+    private int _markerLeader;
+    private bool _markerPending;
 
     private void InjectFaults()
     {
@@ -36,7 +40,7 @@ internal sealed partial class Simulator
             if (at <= _tick)
             {
                 _scheduledCrashes.RemoveAt(i);
-                if (_nodes[id].Raft is { Role: RaftRole.Leader } raft && raft.Term == term)
+                if (_nodes[id].Driver?.Core is { Role: RaftRole.Leader } raft && raft.Term == term)
                 {
                     CrashRandomNode(_nodes[id]);
                 }
@@ -58,6 +62,11 @@ internal sealed partial class Simulator
             TransferLeadership();
         }
 
+        if (_random.Chance(_config.PauseRate))
+        {
+            PauseNode();
+        }
+
         for (var i = _scheduledReports.Count - 1; i >= 0; i--)
         {
             var (at, id, peer) = _scheduledReports[i];
@@ -69,7 +78,7 @@ internal sealed partial class Simulator
             _scheduledReports.RemoveAt(i);
             if (_nodes[id].Alive)
             {
-                Input(_nodes[id], new NodeInput(NodeInputKind.Unreachable, default, peer));
+                Input(_nodes[id], driver => driver.PeerUnreachable(peer));
             }
         }
     }
@@ -212,8 +221,8 @@ internal sealed partial class Simulator
             _network.Enqueue(m, priority);
         }
 
-        Input(a, new NodeInput(NodeInputKind.Unreachable, default, b.Id));
-        Input(b, new NodeInput(NodeInputKind.Unreachable, default, a.Id));
+        Input(a, driver => driver.PeerUnreachable(b.Id));
+        Input(b, driver => driver.PeerUnreachable(a.Id));
 
         // A break that overlaps another one may cut the leader from a majority; only lone breaks are watched.
         var overlaps = _tick - _lastLinkBreakTick < 4 * _config.ElectionTimeoutTicks;
@@ -225,10 +234,10 @@ internal sealed partial class Simulator
         }
 
         var leader = CurrentLeader();
-        if (_config.WatchLeaderStability && leader is not null && (leader == a || leader == b) && leader.Raft!.Membership.Voters.Length >= 3)
+        if (_config.WatchLeaderStability && leader is not null && (leader == a || leader == b) && leader.Driver!.Core.Membership.Voters.Length >= 3)
         {
             var follower = leader == a ? b : a;
-            _stabilityWatches.Add((leader.Id, leader.Raft.Term, follower.Id, _tick, until + (2 * _config.ElectionTimeoutTicks)));
+            _stabilityWatches.Add((leader.Id, leader.Driver.Core.Term, follower.Id, _tick, until + (2 * _config.ElectionTimeoutTicks)));
         }
     }
 
@@ -239,7 +248,7 @@ internal sealed partial class Simulator
         for (var i = _stabilityWatches.Count - 1; i >= 0; i--)
         {
             var (leader, term, follower, from, until) = _stabilityWatches[i];
-            var raft = _nodes[leader].Raft;
+            var raft = _nodes[leader].Driver?.Core;
             if (raft is null || _tick > until)
             {
                 _stabilityWatches.RemoveAt(i);
@@ -275,7 +284,7 @@ internal sealed partial class Simulator
         SimNode? best = null;
         foreach (var node in LiveNodes())
         {
-            if (node.Raft!.Role == RaftRole.Leader && (best is null || node.Raft.Term > best.Raft!.Term))
+            if (node.Driver!.Core.Role == RaftRole.Leader && (best is null || node.Driver.Core.Term > best.Driver!.Core.Term))
             {
                 best = node;
             }
@@ -287,12 +296,12 @@ internal sealed partial class Simulator
     private void ChangeMembership()
     {
         var leader = CurrentLeader();
-        if (leader is null || leader.PendingReady is not null)
+        if (leader is null || leader.Paused || leader.Driver!.IsAwaitingPersistence)
         {
             return;
         }
 
-        var membership = leader.Raft!.Membership;
+        var membership = leader.Driver.Core.Membership;
         var options = new List<MembershipChange>();
         foreach (var learner in membership.Learners)
         {
@@ -322,9 +331,8 @@ internal sealed partial class Simulator
         }
 
         var change = options[_random.Next(options.Count)];
-        var result = leader.Raft.ProposeMembershipChange(change, out var index, out var error);
+        var result = leader.Driver.ProposeMembershipChange(change, out var index, out var error);
         Trace($"membership {change} at leader {leader.Id}: {result} {error}");
-        Observe(leader);
         if (result != ProposeResult.Accepted)
         {
             return;
@@ -367,20 +375,63 @@ internal sealed partial class Simulator
     private void TransferLeadership()
     {
         var leader = CurrentLeader();
-        if (leader is null || leader.PendingReady is not null)
+        if (leader is null || leader.Paused)
         {
             return;
         }
 
-        var voters = leader.Raft!.Membership.Voters.ToArray().Where(v => v != leader.Id).ToArray();
+        var voters = leader.Driver!.Core.Membership.Voters.ToArray().Where(v => v != leader.Id).ToArray();
         if (voters.Length == 0)
         {
             return;
         }
 
         var to = voters[_random.Next(voters.Length)];
-        var result = leader.Raft.TransferLeadership(to);
-        Trace($"transfer leadership {leader.Id} -> {to}: {result}");
+        Trace($"transfer leadership {leader.Id} -> {to}");
+        leader.Driver.TransferLeadership(new SimTransfer(to, outcome => Trace($"transfer {leader.Id} -> {to}: {outcome.Status} {outcome.Detail}")));
+    }
+
+    // SIGSTOP: the process stops, its sockets stay open, so peers see silence, not a reset; what reaches it waits.
+    private void PauseNode()
+    {
+        var running = RunningNodes().ToArray();
+        if (running.Length == 0)
+        {
+            return;
+        }
+
+        var victim = _random.Chance(0.7) && CurrentLeader() is { Paused: false } leader ? leader : running[_random.Next(running.Length)];
+        var ticks = _random.Next(1, 4 * _config.ElectionTimeoutTicks);
+        victim.PausedAt = _tick;
+        victim.PausedUntil = _tick + ticks;
+        Trace($"pause node {victim.Id} for {ticks} ticks: {victim}");
+    }
+
+    // SIGCONT: before anything else, the host tells the driver how long it was stopped (its monotonic clock moved
+    // on), then hands it what arrived meanwhile.
+    private void ResumeDueNodes()
+    {
+        foreach (var node in LiveNodes())
+        {
+            if (node.Paused && (node.PausedUntil <= _tick || !_faultPhase))
+            {
+                Resume(node);
+            }
+        }
+    }
+
+    private void Resume(SimNode node)
+    {
+        var driver = node.Driver!;
+        node.PausedUntil = -1;
+        var elapsed = _config.ResumeWithElapsedTicks ? (ulong)(_tick - node.PausedAt) : 1;
+        Trace($"resume node {node.Id} after {_tick - node.PausedAt} ticks (its clock reports {elapsed})");
+        driver.Tick(elapsed, WallClockMs(node));
+        while (node.Alive && !node.Paused && (node.PausedMessages.Count > 0 || node.PausedRequests.Count > 0))
+        {
+            var fromClient = node.PausedMessages.Count == 0 || (node.PausedRequests.Count > 0 && _random.Chance(0.5));
+            (fromClient ? node.PausedRequests : node.PausedMessages).Dequeue()(driver);
+        }
     }
 
     private void BeginLiveness()
@@ -399,69 +450,75 @@ internal sealed partial class Simulator
             }
         }
 
-        Trace("fault phase over: network healed, crashed nodes restart");
+        Trace("fault phase over: network healed, crashed nodes restart, paused nodes resume");
     }
 
+    // Converged: one leader known to every member in its term, a marker write of that term applied everywhere, and
+    // every client's operation answered.
     private bool LivenessReached()
     {
         var leader = CurrentLeader();
-        if (leader is null)
+        if (leader is null || leader.Paused)
         {
             return false;
         }
 
-        var raft = leader.Raft!;
+        var raft = leader.Driver!.Core;
         var members = raft.Membership.Voters.ToArray().Concat(raft.Membership.Learners.ToArray()).ToArray();
         foreach (var id in members)
         {
             var node = _nodes[id];
-            if (!node.Alive || node.Raft!.LeaderId != leader.Id || node.Raft.Term != raft.Term)
+            if (!node.Alive || node.Paused || node.Driver!.Core.LeaderId != leader.Id || node.Driver.Core.Term != raft.Term)
             {
                 return false;
             }
         }
 
-        if (_markerIndex != 0 && _safety.TryGetApplied(_markerIndex, out var applied) && applied.Term != _markerTerm)
+        if (_markerTerm != raft.Term || _markerLeader != leader.Id)
         {
-            _markerIndex = 0;
-        }
-
-        if (_markerIndex == 0 || (_markerTerm != raft.Term && !_safety.TryGetApplied(_markerIndex, out _)))
-        {
-            if (leader.PendingReady is null && raft.Propose(Command.Encode(Command.MarkerKey, 0, 0), out var index) == ProposeResult.Accepted)
+            if (!_markerPending)
             {
-                _markerIndex = index;
-                _markerTerm = raft.Term;
-                Trace($"marker proposed at {index} t{raft.Term}");
+                ProposeMarker(leader);
             }
 
+            return false;
+        }
+
+        if (_markerIndex == 0)
+        {
             return false;
         }
 
         foreach (var id in members)
         {
-            if (_nodes[id].StateMachine.AppliedIndex < _markerIndex)
+            if (_nodes[id].Driver!.StateMachine.AppliedIndex < Math.Max(_markerIndex, raft.CommitIndex))
             {
                 return false;
             }
         }
 
-        if (!_safety.TryGetApplied(_markerIndex, out var marker) || marker.Term != _markerTerm)
-        {
-            return false;
-        }
+        return _clients.All(c => c.Op is null) && _later.Count == 0;
+    }
 
-        // With the marker committed at (M, tm), an entry of an older term beyond M can never commit: a log
-        // holding it would hold a term below tm at M, and every future leader holds (M, tm).
-        foreach (var node in _nodes.Skip(1))
+    private void ProposeMarker(SimNode leader)
+    {
+        var term = leader.Driver!.Core.Term;
+        _markerPending = true;
+        _markerTerm = term;
+        _markerLeader = leader.Id;
+        _markerIndex = 0;
+        leader.Driver.Propose(new MarkerWrite(KvCommandCodec.EncodePut("marker", BitConverter.GetBytes(++_values)), outcome =>
         {
-            foreach (var op in node.PendingWrites.Values.Where(op => op.Index > _markerIndex && op.Term < _markerTerm).ToArray())
+            _markerPending = false;
+            if (outcome.Status == WriteStatus.Applied && outcome.Term == term && _markerTerm == term)
             {
-                node.PendingWrites.Remove(op.Index);
-                Resolve(op, OpStatus.Failed);
+                _markerIndex = outcome.Index;
+                Trace($"marker applied at {outcome.Index} t{term}");
             }
-        }
-
-        return _clients.All(c => c.Op is null);
+            else
+            {
+                _markerTerm = 0;
+            }
+        }));
     }
 }

@@ -1,6 +1,8 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using Raft.Core;
-using Raft.Storage;
+using Raft.KeyValue;
+using Raft.Node;
 
 namespace Raft.Simulation;
 
@@ -8,10 +10,11 @@ namespace Raft.Simulation;
 internal sealed record SimulationResult(ulong Seed, bool Passed, string? Failure, long Ticks, int Elections, ulong Committed, int Reads, int Writes, string Config);
 
 /// <summary>
-/// Runs one seeded cluster: a fault phase (loss, delay, duplication, reordering, partitions, crashes and
-/// restarts, true and false unreachable reports, membership changes, transfers, snapshots, a client workload),
-/// then a liveness phase that heals everything and demands a leader and every pending operation resolved.
-/// Every run with the same seed is the same run.
+/// Runs one seeded cluster of production node drivers over the real key-value store: a fault phase (loss, delay,
+/// duplication, reordering, partitions, crashes and restarts, pauses, true and false unreachable reports,
+/// membership changes, transfers, snapshots, clients speaking the HTTP API's contract to any node), then a
+/// liveness phase that heals everything and demands a leader and every operation answered. Checkers watch Raft's
+/// safety properties as they happen and what the clients saw at the end. Every run with the same seed is the same.
 /// </summary>
 internal sealed partial class Simulator
 {
@@ -20,8 +23,11 @@ internal sealed partial class Simulator
     private readonly TextWriter? _trace;
     private readonly SimNode[] _nodes;
     private readonly SafetyChecker _safety = new();
-    private readonly LinearizabilityChecker _linearizability;
+    private readonly History _history = new();
     private readonly PriorityQueue<Message, (long Tick, long Seq)> _network = new();
+
+    // Work that happens later in simulated time: forwarded requests arriving, answers reaching their clients.
+    private readonly PriorityQueue<Action, (long Tick, long Seq)> _later = new();
     private readonly bool[,] _linkDown;
     private long _tick;
     private long _sendSeq;
@@ -33,20 +39,19 @@ internal sealed partial class Simulator
         _config = config;
         _random = new SeededRandom(config.Seed);
         _trace = trace;
-        _linearizability = new LinearizabilityChecker(_safety);
         _nodes = new SimNode[config.TotalNodes + 1];
         _linkDown = new bool[config.TotalNodes + 1, config.TotalNodes + 1];
         _linkBrokenUntil = new long[config.TotalNodes + 1, config.TotalNodes + 1];
-        _clients = new ClientState[config.Clients];
+        _clients = new SimClient[config.Clients];
         for (var c = 0; c < _clients.Length; c++)
         {
-            _clients[c] = new ClientState();
+            _clients[c] = new SimClient(c, _random.Chance(config.SessionClientShare));
         }
 
         var initial = Membership.Create(Enumerable.Range(1, config.InitialVoters));
         for (var id = 1; id <= config.TotalNodes; id++)
         {
-            var node = new SimNode(id);
+            var node = new SimNode(id) { ClockSkewMs = config.ClockSkewMsMax == 0 ? 0 : _random.Next(-config.ClockSkewMsMax, config.ClockSkewMsMax + 1) };
             _nodes[id] = node;
             if (id <= config.InitialVoters)
             {
@@ -56,14 +61,16 @@ internal sealed partial class Simulator
         }
     }
 
-    public static SimulationResult Run(ulong seed, int faultTicks, TextWriter? trace = null)
+    public static SimulationResult Run(ulong seed, int faultTicks, TextWriter? trace = null) =>
+        Run(SimulationConfig.FromSeed(seed, faultTicks), trace);
+
+    public static SimulationResult Run(SimulationConfig config, TextWriter? trace = null)
     {
-        var config = SimulationConfig.FromSeed(seed, faultTicks);
         var sim = new Simulator(config, trace);
         try
         {
             sim.Execute();
-            return new SimulationResult(seed, true, null, sim._tick, sim._safety.Elections, sim._safety.MaxCommitted, sim._linearizability.Reads, sim._linearizability.Writes, config.ToString());
+            return sim.Result(null);
         }
 #pragma warning disable CA1031 // Any exception is a failure of this seed, reported with its replay command.
         catch (Exception ex)
@@ -75,9 +82,12 @@ internal sealed partial class Simulator
                 message += Environment.NewLine + ex.StackTrace;
             }
 
-            return new SimulationResult(seed, false, message, sim._tick, sim._safety.Elections, sim._safety.MaxCommitted, sim._linearizability.Reads, sim._linearizability.Writes, config.ToString());
+            return sim.Result(message);
         }
     }
+
+    private SimulationResult Result(string? failure) =>
+        new(_config.Seed, failure is null, failure, _tick, _safety.Elections, _safety.MaxCommitted, _history.ReadsAnswered, _history.WritesAnswered, _config.ToString());
 
     private void Execute()
     {
@@ -96,17 +106,21 @@ internal sealed partial class Simulator
             }
 
             RestartDueNodes();
-            CompleteDueReadies();
-            foreach (var node in LiveNodes())
+            ResumeDueNodes();
+            CompleteDueDisks();
+            foreach (var node in RunningNodes())
             {
-                Input(node, new NodeInput(NodeInputKind.Tick, default, 0));
+                node.Driver!.Tick(1, WallClockMs(node));
             }
 
             DeliverMessages();
+            RunLater();
             RunClients();
-            foreach (var node in LiveNodes())
+            foreach (var node in RunningNodes())
             {
-                Drive(node);
+                node.Driver!.Process();
+                AwaitDisk(node);
+                Observe(node);
             }
 
             CheckLeaderStability();
@@ -114,12 +128,15 @@ internal sealed partial class Simulator
             if (!_faultPhase && LivenessReached())
             {
                 Trace("liveness reached");
+                CheckFinalState();
                 return;
             }
         }
 
         throw new SimulationViolation($"liveness: {_config.LivenessTicks} ticks after healing, {LivenessReport()}");
     }
+
+    private long WallClockMs(SimNode node) => 1_700_000_000_000 + (_tick * SimulationConfig.MsPerTick) + node.ClockSkewMs;
 
     private IEnumerable<SimNode> LiveNodes()
     {
@@ -132,102 +149,118 @@ internal sealed partial class Simulator
         }
     }
 
+    /// <summary>Alive and not stopped: these take inputs now.</summary>
+    private IEnumerable<SimNode> RunningNodes()
+    {
+        for (var id = 1; id < _nodes.Length; id++)
+        {
+            if (_nodes[id].Alive && !_nodes[id].Paused)
+            {
+                yield return _nodes[id];
+            }
+        }
+    }
+
     private void Start(SimNode node)
     {
-        // Recover as a server does: the latest snapshot, the hard state, and the log after the snapshot.
+        // What was written but never synced is lost with the process; the driver recovers from the rest.
         node.Log.DiscardUnsynced();
-        var snapshot = node.LatestSnapshot;
-        Entry[] entries = [];
-        if (node.Log.LastIndex > snapshot.Index)
-        {
-            using var read = node.Log.Read(Math.Max(snapshot.Index + 1, node.Log.FirstIndex), node.Log.LastIndex, long.MaxValue);
-            entries = read.Span.ToArray();
-        }
-
-        var raft = new RaftNode(_config.OptionsFor(node.Id), new SeededRandom(_random.NextUInt64()), snapshot, node.DurableHardState, entries);
-        node.Raft = raft;
+        var store = new KvStore();
+        var events = new SimNodeEvents(this, node);
+        node.Driver = new NodeDriver<KvStore, KvApplyResult>(
+            _config.DriverOptionsFor(node.Id),
+            new SeededRandom(_random.NextUInt64()),
+            node.BootstrapMembership,
+            new NodeStores(node.Log, node.HardStates, node.Snapshots),
+            store,
+            new SimOutbox(this),
+            events);
+        var core = node.Driver.Core;
         node.Started = true;
         node.Decommissioned = false;
         node.RestartAtTick = -1;
-        node.StateMachine = KvStateMachine.FromSnapshot(snapshot);
+        node.DiskDoneTick = -1;
+        node.PausedUntil = -1;
         node.LastRole = RaftRole.Follower;
-        node.LastTerm = raft.Term;
-        node.CheckedCommit = snapshot.Index;
-        Trace($"start node {node.Id}: {raft}");
+        node.LastTerm = core.Term;
+        node.CheckedCommit = core.LatestSnapshot?.Index ?? 0;
+        node.ValueVersions.Clear();
+        Trace($"start node {node.Id}: {core}");
     }
 
     private void Crash(SimNode node, string why)
     {
-        Trace($"crash node {node.Id} ({why}): {node.Raft}");
-        node.Raft = null;
-        node.PendingReady = null;
-        node.Inbox.Clear();
-        foreach (var op in node.PendingWrites.Values.Concat(node.PendingReads.Values).Concat(node.WaitingReads.Select(w => w.Op)).ToArray())
+        Trace($"crash node {node.Id} ({why}): {node}");
+        node.Driver = null;
+        node.DiskDoneTick = -1;
+        node.PausedUntil = -1;
+        node.PausedMessages.Clear();
+        node.PausedRequests.Clear();
+
+        // Every request there loses its connection: the clients cannot tell whether it was applied.
+        foreach (var attempt in node.Attempts.ToArray())
         {
-            Resolve(op, OpStatus.Unknown);
+            AttemptUnknown(attempt, "connection reset");
         }
 
-        node.PendingWrites.Clear();
-        node.PendingReads.Clear();
-        node.WaitingReads.Clear();
+        node.Attempts.Clear();
     }
 
-    // Delivers an input now, or queues it while the node waits on its disk.
-    private void Input(SimNode node, in NodeInput input)
+    // Persisting: a batch the driver wrote waits for the disk, for up to MaxDiskLatencyTicks.
+    private void AwaitDisk(SimNode node)
     {
-        if (node.PendingReady is not null)
+        while (node.Driver is { IsAwaitingPersistence: true } driver && node.DiskDoneTick < 0 && !node.Paused)
         {
-            node.Inbox.Enqueue(input);
+            var latency = _random.Next(_config.MaxDiskLatencyTicks + 1);
+            if (latency > 0)
+            {
+                node.DiskDoneTick = _tick + latency;
+                return;
+            }
+
+            node.Log.Sync();
+            driver.Persisted();
+        }
+    }
+
+    private void CompleteDueDisks()
+    {
+        foreach (var node in RunningNodes())
+        {
+            if (node.DiskDoneTick >= 0 && node.DiskDoneTick <= _tick)
+            {
+                node.DiskDoneTick = -1;
+                node.Log.Sync();
+                node.Driver!.Persisted();
+                AwaitDisk(node);
+            }
+        }
+    }
+
+    // A new leader feeds election safety and leader completeness, and may meet a nemesis.
+    private void OnBecameLeader(SimNode node, RaftNode raft)
+    {
+        Trace($"node {node.Id} leads term {raft.Term}: {raft}");
+        _safety.OnLeader(node.Id, raft.Term, raft);
+        if (_faultPhase && _partitionHealTick == 0 && _random.Chance(_config.LeaderIsolationRate))
+        {
+            IsolateNode(node.Id, _random.Next(1, 3 * _config.ElectionTimeoutTicks));
+        }
+
+        if (_faultPhase && _random.Chance(_config.LeaderChurnRate))
+        {
+            _scheduledCrashes.Add((_tick + _random.Next(0, 2 * _config.MaxDelayTicks + 2), node.Id, raft.Term));
+        }
+    }
+
+    private static void Observe(SimNode node)
+    {
+        if (node.Driver is not { } driver)
+        {
             return;
         }
 
-        Apply(node, input);
-    }
-
-    private void Apply(SimNode node, in NodeInput input)
-    {
-        var raft = node.Raft!;
-        switch (input.Kind)
-        {
-            case NodeInputKind.Tick:
-                raft.Tick();
-                break;
-            case NodeInputKind.Message:
-                if (_trace is not null)
-                {
-                    Trace($"deliver {input.Message}");
-                }
-
-                raft.Step(input.Message);
-                break;
-            case NodeInputKind.Unreachable:
-                Trace($"node {node.Id}: peer {input.Peer} unreachable");
-                raft.PeerUnreachable(input.Peer);
-                break;
-        }
-
-        Observe(node);
-    }
-
-    // Role changes feed election safety and leader completeness.
-    private void Observe(SimNode node)
-    {
-        var raft = node.Raft!;
-        if (raft.Role == RaftRole.Leader && (node.LastRole != RaftRole.Leader || node.LastTerm != raft.Term))
-        {
-            Trace($"node {node.Id} leads term {raft.Term}: {raft}");
-            _safety.OnLeader(node.Id, raft.Term, raft);
-            if (_faultPhase && _partitionHealTick == 0 && _random.Chance(_config.LeaderIsolationRate))
-            {
-                IsolateNode(node.Id, _random.Next(1, 3 * _config.ElectionTimeoutTicks));
-            }
-
-            if (_faultPhase && _random.Chance(_config.LeaderChurnRate))
-            {
-                _scheduledCrashes.Add((_tick + _random.Next(0, 2 * _config.MaxDelayTicks + 2), node.Id, raft.Term));
-            }
-        }
-
+        var raft = driver.Core;
         if (raft.Term < node.LastTerm)
         {
             throw new SimulationViolation($"node {node.Id}: term went back from {node.LastTerm} to {raft.Term}");
@@ -235,150 +268,6 @@ internal sealed partial class Simulator
 
         node.LastRole = raft.Role;
         node.LastTerm = raft.Term;
-    }
-
-    private void CompleteDueReadies()
-    {
-        foreach (var node in LiveNodes())
-        {
-            if (node.PendingReady is not null && node.ReadyDoneTick <= _tick)
-            {
-                CompleteReady(node);
-            }
-        }
-    }
-
-    // Persist, send, apply, advance, as many batches as the node has, unless its disk makes it wait.
-    private void Drive(SimNode node)
-    {
-        var rounds = 0;
-        while (node.Alive && node.PendingReady is null && node.Raft!.HasReady)
-        {
-            if (++rounds > 10_000)
-            {
-                throw new SimulationViolation($"node {node.Id} keeps producing ready batches: {node.Raft}");
-            }
-
-            var raft = node.Raft;
-            var ready = raft.GetReady();
-            if (ready.CommittedEntries.Length > 0 || raft.CommitIndex > node.CheckedCommit)
-            {
-                if (raft.CommitIndex > node.CheckedCommit)
-                {
-                    _safety.OnCommitted(node.Id, raft, node.CheckedCommit + 1, raft.CommitIndex);
-                    node.CheckedCommit = raft.CommitIndex;
-                }
-            }
-
-            foreach (var m in ready.Messages)
-            {
-                Send(m);
-            }
-
-            node.PendingReady = ready;
-            var latency = _random.Next(_config.MaxDiskLatencyTicks + 1);
-            if (latency == 0)
-            {
-                CompleteReady(node);
-            }
-            else
-            {
-                node.ReadyDoneTick = _tick + latency;
-            }
-        }
-    }
-
-    private void CompleteReady(SimNode node)
-    {
-        var raft = node.Raft!;
-        var ready = node.PendingReady!;
-
-        // Persist: snapshot, then entries (replacing any suffix they overlap), then hard state.
-        if (ready.Snapshot is not null)
-        {
-            node.Snapshots.Save(ready.Snapshot);
-            if (node.Log.LastIndex > ready.Snapshot.Index)
-            {
-                node.Log.TruncateSuffix(Math.Max(ready.Snapshot.Index, node.Log.FirstIndex - 1));
-            }
-
-            node.Log.CompactPrefix(ready.Snapshot.Index);
-        }
-
-        var entries = ready.Entries.Span;
-        if (!entries.IsEmpty)
-        {
-            node.Log.Append(entries);
-            node.Log.Sync();
-            _safety.OnPersisted(node.Id, raft, entries);
-        }
-
-        if (ready.HasHardStateChange)
-        {
-            var before = node.DurableHardState;
-            var after = ready.HardState;
-            if (after.Term < before.Term || (after.Term == before.Term && before.VotedFor != 0 && after.VotedFor != before.VotedFor) || after.Commit < before.Commit)
-            {
-                throw new SimulationViolation($"node {node.Id}: durable state went back from {before} to {after}");
-            }
-
-            node.HardStates.Save(after);
-        }
-
-        foreach (var m in ready.MessagesAfterPersist)
-        {
-            Send(m);
-        }
-
-        if (ready.Snapshot is not null)
-        {
-            node.StateMachine = KvStateMachine.FromSnapshot(ready.Snapshot);
-            Trace($"node {node.Id} restored snapshot ({ready.Snapshot.Index}, t{ready.Snapshot.Term})");
-
-            // Writes this node proposed inside the snapshot's range are never applied here one by one: like a
-            // real server, it cannot tell its clients whether they made it.
-            foreach (var op in node.PendingWrites.Values.Where(op => op.Index <= ready.Snapshot.Index).ToArray())
-            {
-                node.PendingWrites.Remove(op.Index);
-                Resolve(op, OpStatus.Unknown);
-            }
-        }
-
-        foreach (ref readonly var e in ready.CommittedEntries.Span)
-        {
-            _safety.OnApplied(node.Id, e);
-            node.StateMachine.Apply(e);
-            OnApplied(node, e);
-        }
-
-        foreach (var rs in ready.ReadStates)
-        {
-            OnReadState(node, rs);
-        }
-
-        node.PendingReady = null;
-        raft.Advance();
-        ServeWaitingReads(node);
-        MaybeCompact(node);
-        Observe(node);
-
-        while (node.Alive && node.PendingReady is null && node.Inbox.Count > 0)
-        {
-            Apply(node, node.Inbox.Dequeue());
-        }
-    }
-
-    private void MaybeCompact(SimNode node)
-    {
-        var raft = node.Raft!;
-        var snapshotIndex = node.LatestSnapshot.Index;
-        if (raft.AppliedIndex >= snapshotIndex + (ulong)_config.SnapshotEveryEntries)
-        {
-            var snapshot = raft.Compact(raft.AppliedIndex, node.StateMachine.ToSnapshot());
-            node.Snapshots.Save(snapshot);
-            node.Log.CompactPrefix(snapshot.Index);
-            Trace($"node {node.Id} compacted to ({snapshot.Index}, t{snapshot.Term})");
-        }
     }
 
     private void Send(in Message m)
@@ -391,8 +280,19 @@ internal sealed partial class Simulator
         var copies = _random.Chance(_config.DuplicateRate) ? 2 : 1;
         for (var i = 0; i < copies; i++)
         {
-            var delay = _random.Next(_config.MinDelayTicks, _config.MaxDelayTicks + 1);
-            _network.Enqueue(m, (_tick + delay, _sendSeq++));
+            _network.Enqueue(m, (_tick + NetworkDelay(), _sendSeq++));
+        }
+    }
+
+    private int NetworkDelay() => _random.Next(_config.MinDelayTicks, _config.MaxDelayTicks + 1);
+
+    private void Later(long delay, Action action) => _later.Enqueue(action, (_tick + delay, _sendSeq++));
+
+    private void RunLater()
+    {
+        while (_later.TryPeek(out _, out var at) && at.Tick <= _tick)
+        {
+            _later.Dequeue()();
         }
     }
 
@@ -400,10 +300,16 @@ internal sealed partial class Simulator
     // is committed anywhere, a lease that still holds would let it return stale data.
     private void CheckLeases()
     {
-        foreach (var node in LiveNodes())
+        if (!_config.CheckLeaseInvariant)
         {
-            var raft = node.Raft!;
-            if (raft.Role == RaftRole.Leader && node.PendingReady is null && raft.TryLeaseRead(out var index) && _safety.MaxCommittedTerm > raft.Term)
+            return;
+        }
+
+        foreach (var node in RunningNodes())
+        {
+            var driver = node.Driver!;
+            var raft = driver.Core;
+            if (raft.Role == RaftRole.Leader && !driver.IsAwaitingPersistence && raft.TryLeaseRead(out var index) && _safety.MaxCommittedTerm > raft.Term)
             {
                 throw new SimulationViolation($"lease: leader {node.Id} of term {raft.Term} holds a lease (read index {index}) though an entry of term {_safety.MaxCommittedTerm} is committed");
             }
@@ -423,13 +329,34 @@ internal sealed partial class Simulator
                 continue;
             }
 
-            Input(to, new NodeInput(NodeInputKind.Message, m, 0));
+            Trace($"deliver {m}");
+
+            Input(to, driver => driver.Receive(m));
         }
     }
 
-    private void Trace(string line)
+    /// <summary>Hands an input to a node now, or keeps it until a stopped process resumes.</summary>
+    private static void Input(SimNode node, Action<NodeDriver<KvStore, KvApplyResult>> input, bool fromClient = false)
     {
-        _trace?.WriteLine($"[{_tick,6}] {line}");
+        if (node.Paused)
+        {
+            (fromClient ? node.PausedRequests : node.PausedMessages).Enqueue(input);
+            return;
+        }
+
+        input(node.Driver!);
+    }
+
+    public bool Tracing => _trace is not null;
+
+    private void Trace(string line) => _trace?.WriteLine($"[{_tick,6}] {line}");
+
+    private void Trace([InterpolatedStringHandlerArgument("")] ref TraceHandler line)
+    {
+        if (_trace is not null)
+        {
+            Trace(line.ToStringAndClear());
+        }
     }
 
     private string LivenessReport()
@@ -438,8 +365,8 @@ internal sealed partial class Simulator
         sb.Append("not converged: ");
         foreach (var node in _nodes.Skip(1))
         {
-            sb.Append("\n  ").Append(node).Append(node.PendingReady is null ? string.Empty : " (waiting on disk)");
-            if (node.Raft is { Role: RaftRole.Leader } leader)
+            sb.Append("\n  ").Append(node).Append(node.DiskDoneTick >= 0 ? " (waiting on disk)" : string.Empty).Append(node.Paused ? " (paused)" : string.Empty);
+            if (node.Driver?.Core is { Role: RaftRole.Leader } leader)
             {
                 foreach (var peer in _nodes.Skip(1))
                 {
@@ -465,5 +392,10 @@ internal sealed partial class Simulator
         }
 
         return sb.ToString();
+    }
+
+    private sealed class SimOutbox(Simulator simulator) : IOutbox
+    {
+        public void Send(in Message message) => simulator.Send(message);
     }
 }

@@ -1,0 +1,42 @@
+namespace Raft.Core;
+
+/// <summary>
+/// The state machine a Raft log drives: every replica applies the same committed commands in log order and so
+/// reaches the same state. The node driver owns one and calls it from its single thread only.
+/// </summary>
+/// <typeparam name="TResult">What applying one command answers; handed back to the client that proposed it.</typeparam>
+/// <remarks>
+/// <para>Determinism: the state, and every <typeparamref name="TResult"/>, must be a function of the commands applied
+/// and nothing else (no clock, no randomness, no culture). Time a command needs is the leader's, written into it
+/// by <see cref="TryStampTime"/> before it is proposed.</para>
+/// <para>Commands are opaque to the driver: it never reads or writes their layout except through this interface.</para>
+/// </remarks>
+public interface IReplicatedStateMachine<TResult>
+{
+    /// <summary>The index of the last log entry applied or skipped; what a snapshot taken now covers.</summary>
+    ulong AppliedIndex { get; }
+
+    /// <summary>The largest leader time (Unix ms) of any command applied; never decreases.</summary>
+    long ClockMs { get; }
+
+    /// <summary>Applies the committed command at <paramref name="index"/>, which is <see cref="AppliedIndex"/> + 1.</summary>
+    TResult Apply(ulong index, ReadOnlySpan<byte> command);
+
+    /// <summary>Records that the entry at <paramref name="index"/> carries nothing for the state machine (a no-op, a membership).</summary>
+    void Skip(ulong index);
+
+    /// <summary>
+    /// Writes the leader's time into a command that carries one, just before the leader proposes it; false (nothing
+    /// written) when the command carries no time.
+    /// </summary>
+    bool TryStampTime(Span<byte> command, long leaderTimeMs);
+
+    /// <summary>The whole state as an image taken at <see cref="AppliedIndex"/>.</summary>
+    byte[] CreateSnapshot();
+
+    /// <summary>
+    /// Replaces the whole state with an image <see cref="CreateSnapshot"/> made (empty: the initial state at index 0).
+    /// A damaged image throws <see cref="InvalidDataException"/> and leaves the state as it was.
+    /// </summary>
+    void RestoreSnapshot(ReadOnlySpan<byte> image);
+}

@@ -1,0 +1,239 @@
+using Raft.Core;
+
+namespace Raft.Node;
+
+public sealed partial class NodeDriver<TStateMachine, TResult>
+{
+    private TransferRequest? _transfer;
+
+    /// <summary>
+    /// Hands leadership to the request's target (0: the most up-to-date follower); answered once the target leads,
+    /// another node took over, or the transfer timeout passed.
+    /// </summary>
+    public void TransferLeadership(TransferRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ThrowIfStopped();
+        if (_unpersisted is not null)
+        {
+            if (!Enqueue(new Input(InputKind.Transfer, default, 0, request, 0)))
+            {
+                request.Finish(new TransferOutcome(TransferStatus.Failed, Id, request.To, _core.LeaderId, "the node is overloaded"));
+            }
+
+            return;
+        }
+
+        TransferNow(request);
+    }
+
+    /// <summary>
+    /// Proposes a single-server membership change (add a learner, promote it, remove a member). Only between batches:
+    /// not while <see cref="IsAwaitingPersistence"/>.
+    /// </summary>
+    public ProposeResult ProposeMembershipChange(MembershipChange change, out ulong index, out string? error)
+    {
+        ThrowIfStopped();
+        if (_unpersisted is not null)
+        {
+            throw new InvalidOperationException("a batch is waiting for the disk");
+        }
+
+        return _core.ProposeMembershipChange(change, out index, out error);
+    }
+
+    /// <summary>This node's view of the cluster: roles, indexes, and each member's replication progress as the leader sees it.</summary>
+    public NodeStatus Status()
+    {
+        var membership = _core.Membership;
+        var members = new List<MemberProgress>(membership.Count);
+        foreach (var id in membership.Voters)
+        {
+            members.Add(Member(id, voter: true));
+        }
+
+        foreach (var id in membership.Learners)
+        {
+            members.Add(Member(id, voter: false));
+        }
+
+        return new NodeStatus(Id, _core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex, _core.LastIndex, members);
+    }
+
+    private MemberProgress Member(int id, bool voter)
+    {
+        ulong? match = null;
+        if (id == Id)
+        {
+            match = _core.StableIndex;
+        }
+        else if (_core.TryGetProgress(id, out var m, out _, out _))
+        {
+            match = m;
+        }
+
+        ulong? lag = match is { } x ? (_core.CommitIndex > x ? _core.CommitIndex - x : 0) : null;
+        return new MemberProgress(id, voter, id == _core.LeaderId, match, lag);
+    }
+
+    private void TransferNow(TransferRequest request)
+    {
+        if (request.Finished)
+        {
+            return;
+        }
+
+        if (_core.Role != RaftRole.Leader)
+        {
+            request.Finish(new TransferOutcome(TransferStatus.NotLeader, Id, request.To, _core.LeaderId, _core.LeaderId == 0 ? "no leader is known" : $"node {_core.LeaderId} is the leader"));
+            return;
+        }
+
+        if (_transfer is not null)
+        {
+            request.Finish(new TransferOutcome(TransferStatus.Failed, Id, request.To, _core.LeaderId, $"a transfer to {_transfer.Target} is under way"));
+            return;
+        }
+
+        var target = request.To != 0 ? request.To : MostUpToDateFollower();
+        if (target == 0)
+        {
+            request.Finish(new TransferOutcome(TransferStatus.Failed, Id, 0, _core.LeaderId, "no follower to hand leadership to"));
+            return;
+        }
+
+        var result = _core.TransferLeadership(target);
+        if (result != TransferResult.Started)
+        {
+            request.Finish(new TransferOutcome(TransferStatus.Failed, Id, target, _core.LeaderId, $"transfer refused: {result}"));
+            return;
+        }
+
+        request.Target = target;
+        request.Deadline = _ticks + (ulong)_options.TransferTimeoutTicks;
+        _transfer = request;
+    }
+
+    private int MostUpToDateFollower()
+    {
+        var best = 0;
+        ulong bestMatch = 0;
+        foreach (var voter in _core.Membership.Voters)
+        {
+            if (voter != Id && _core.TryGetProgress(voter, out var match, out _, out _) && (best == 0 || match > bestMatch))
+            {
+                best = voter;
+                bestMatch = match;
+            }
+        }
+
+        return best;
+    }
+
+    private void CheckTransfer()
+    {
+        if (_transfer is not { } transfer)
+        {
+            return;
+        }
+
+        if (_core.LeaderId == transfer.Target)
+        {
+            transfer.Finish(new TransferOutcome(TransferStatus.Moved, Id, transfer.Target, _core.LeaderId, "leadership moved"));
+            _transfer = null;
+        }
+        else if (_core.Role != RaftRole.Leader && _core.LeaderId != 0)
+        {
+            transfer.Finish(new TransferOutcome(TransferStatus.Failed, Id, transfer.Target, _core.LeaderId, $"node {_core.LeaderId} became leader instead"));
+            _transfer = null;
+        }
+    }
+
+    // The work that follows the ready batches of one Process: it may propose and ask, so it runs only between batches.
+    private void AfterReadies()
+    {
+        ReleaseHeldWrites();
+        ExpireOrphanedWrites();
+        if (_core.LeaderId != _readsLeader || _readsToAsk.Count > 0)
+        {
+            AskReadsAgain();
+        }
+
+        CheckTransfer();
+        if (_stateMachine.AppliedIndex - _lastSnapshotIndex >= (ulong)_options.SnapshotEveryEntries && _core.AppliedIndex == _stateMachine.AppliedIndex)
+        {
+            TakeSnapshot();
+        }
+    }
+
+    private void TakeSnapshot()
+    {
+        var snapshot = _core.Compact(_stateMachine.AppliedIndex, _stateMachine.CreateSnapshot());
+        _snapshots.Save(snapshot);
+        _log.CompactPrefix(snapshot.Index);
+        _lastSnapshotIndex = snapshot.Index;
+        _events.SnapshotTaken(snapshot);
+    }
+
+    private void ExpireOverdue()
+    {
+        ExpireOverdueWrites();
+        ExpireOverdueReads();
+        if (_transfer is { } transfer && _ticks > transfer.Deadline)
+        {
+            transfer.Finish(new TransferOutcome(TransferStatus.Failed, Id, transfer.Target, _core.LeaderId, "the target did not take over in time"));
+            _transfer = null;
+        }
+    }
+
+    private void FailEverything()
+    {
+        var shuttingDown = new WriteOutcome<TResult>(WriteStatus.ShuttingDown, 0, 0, _core.LeaderId, default!);
+        foreach (var request in _writes.Values)
+        {
+            request.Finish(shuttingDown);
+        }
+
+        _writes.Clear();
+        foreach (var request in _heldWrites)
+        {
+            request.Finish(shuttingDown);
+        }
+
+        _heldWrites.Clear();
+        foreach (var read in _readsToAsk)
+        {
+            read.Fail(ReadFailure.ShuttingDown, _core.LeaderId);
+        }
+
+        _readsToAsk.Clear();
+        foreach (var read in _readsAsked.Values)
+        {
+            read.Fail(ReadFailure.ShuttingDown, _core.LeaderId);
+        }
+
+        _readsAsked.Clear();
+        while (_readsWaitingApply.TryDequeue(out var read, out _))
+        {
+            read.Fail(ReadFailure.ShuttingDown, _core.LeaderId);
+        }
+
+        _transfer?.Finish(new TransferOutcome(TransferStatus.ShuttingDown, Id, _transfer.Target, _core.LeaderId, "the node is stopping"));
+        _transfer = null;
+        while (_inbox.TryDequeue(out var input))
+        {
+            switch (input.Request)
+            {
+                case WriteRequest<TResult> write:
+                    write.Finish(shuttingDown);
+                    break;
+                case ReadRequest<TStateMachine> read:
+                    read.Fail(ReadFailure.ShuttingDown, _core.LeaderId);
+                    break;
+                case TransferRequest transfer:
+                    transfer.Finish(new TransferOutcome(TransferStatus.ShuttingDown, Id, transfer.To, _core.LeaderId, "the node is stopping"));
+                    break;
+            }
+        }
+    }
+}

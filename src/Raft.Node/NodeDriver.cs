@@ -1,0 +1,478 @@
+using System.Diagnostics.CodeAnalysis;
+using Raft.Core;
+using Raft.Storage;
+
+namespace Raft.Node;
+
+/// <summary>
+/// The one host loop of a Raft node, deterministic and generic over its IO: it feeds the core its inputs, carries
+/// out every ready batch (persist, send, apply, advance), answers proposals and reads, holds writes through a
+/// hand-over or an election, answers a deposed leader's pending writes, asks reads again of the next leader, takes
+/// snapshots and publishes what the node looks like. The server runs it on one thread with files and TCP; the
+/// simulator runs the same code with in-memory stores and a simulated network.
+/// </summary>
+/// <remarks>
+/// <para>No threads, no clock, no sockets, no files: time arrives as <see cref="Tick"/> (elapsed ticks and the
+/// wall clock, both read by the host), IO goes through <see cref="NodeStores"/> and <see cref="IOutbox"/>, and every
+/// answer is a value handed to the request.</para>
+/// <para>Durability: a batch with entries or a new term or vote is written (not synced) and then waits for the host
+/// to make the log durable and call <see cref="Persisted"/>. Messages that vouch for the batch, the hard state, and
+/// everything applied wait with it; inputs arriving meanwhile are queued in order and replayed afterwards. A server
+/// calls <see cref="Persisted"/> at once after its fsync; the simulator after a simulated disk delay.</para>
+/// <para>Not thread-safe: one thread owns a driver and everything it holds, the state machine included.</para>
+/// </remarks>
+public sealed partial class NodeDriver<TStateMachine, TResult>
+    where TStateMachine : IReplicatedStateMachine<TResult>
+{
+    // A loop of ready batches that does not end is a bug in the core; fail loudly rather than spin.
+    private const int ReadyRoundsMax = 100_000;
+
+    private readonly NodeDriverOptions _options;
+    private readonly RaftNode _core;
+    private readonly ILogStore _log;
+    private readonly IHardStateStore _hardState;
+    private readonly ISnapshotStore _snapshots;
+    private readonly IOutbox _outbox;
+    private readonly TStateMachine _stateMachine;
+    private readonly INodeEvents<TResult> _events;
+    private readonly Queue<Input> _inbox = new();
+
+    // The batch written but not yet durable; the core may not be called until it is.
+    private Ready? _unpersisted;
+    private ulong _ticks;
+    private long _wallClockMs;
+    private HardState _savedHardState;
+    private ulong _reportedCommit;
+    private ulong _lastSnapshotIndex;
+    private RaftRole _lastRole;
+    private bool _stopped;
+
+    public int Id => _core.Id;
+
+    public NodeDriverOptions Options => _options;
+
+    /// <summary>The core, for inspection (tests, status); only the driver may call what changes it.</summary>
+    public RaftNode Core => _core;
+
+    public TStateMachine StateMachine => _stateMachine;
+
+    /// <summary>Published at the end of every <see cref="Process"/>.</summary>
+    public NodeView View { get; private set; }
+
+    /// <summary>Ticks delivered since the driver started.</summary>
+    public ulong Ticks => _ticks;
+
+    /// <summary>A batch waits for the host to make the log durable and call <see cref="Persisted"/>.</summary>
+    public bool IsAwaitingPersistence => _unpersisted is not null;
+
+    /// <summary>
+    /// Starts a node from what its stores hold: the latest snapshot restored into <paramref name="stateMachine"/>,
+    /// the hard state, and the log after the snapshot. Stores holding nothing start a new cluster whose members are
+    /// <paramref name="bootstrap"/>. Inconsistent stores throw <see cref="InvalidDataException"/>.
+    /// </summary>
+    public NodeDriver(
+        NodeDriverOptions options,
+        SeededRandom random,
+        Membership bootstrap,
+        NodeStores stores,
+        TStateMachine stateMachine,
+        IOutbox outbox,
+        INodeEvents<TResult>? events = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(random);
+        ArgumentNullException.ThrowIfNull(bootstrap);
+        ArgumentNullException.ThrowIfNull(stores);
+        ArgumentNullException.ThrowIfNull(stateMachine);
+        ArgumentNullException.ThrowIfNull(outbox);
+        options.Validate();
+        _options = options;
+        _log = stores.Log;
+        _hardState = stores.HardState;
+        _snapshots = stores.Snapshots;
+        _stateMachine = stateMachine;
+        _outbox = outbox;
+        _events = events ?? NoNodeEvents<TResult>.Instance;
+        _core = Recover(options.Raft, random, bootstrap, stores, stateMachine, out _savedHardState);
+        _reportedCommit = _core.CommitIndex;
+        _lastSnapshotIndex = _core.LatestSnapshot?.Index ?? 0;
+        View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, stateMachine.AppliedIndex);
+    }
+
+    /// <summary>The host's clock: <paramref name="elapsedTicks"/> ticks passed since the last call, and the wall clock reads <paramref name="wallClockMs"/> (Unix ms).</summary>
+    /// <remarks>
+    /// Call it with the monotonic time that really elapsed, before anything else in a batch: a process that was
+    /// stopped longer than its lease must not serve a lease read on the belief that no time passed.
+    /// </remarks>
+    public void Tick(ulong elapsedTicks, long wallClockMs)
+    {
+        ThrowIfStopped();
+        _wallClockMs = Math.Max(_wallClockMs, wallClockMs);
+        if (elapsedTicks == 0)
+        {
+            return;
+        }
+
+        if (_unpersisted is not null)
+        {
+            Enqueue(new Input(InputKind.Tick, default, 0, null, elapsedTicks));
+            return;
+        }
+
+        DeliverTicks(elapsedTicks);
+    }
+
+    /// <summary>A message from a peer; the transport has checked its framing and addressing.</summary>
+    public void Receive(in Message message)
+    {
+        ThrowIfStopped();
+        if (_unpersisted is not null)
+        {
+            Enqueue(new Input(InputKind.Message, message, 0, null, 0));
+            return;
+        }
+
+        Step(message);
+    }
+
+    /// <summary>The transport found <paramref name="peer"/>'s process gone (its connection reset and a reconnect refused).</summary>
+    public void PeerUnreachable(int peer)
+    {
+        ThrowIfStopped();
+        if (_unpersisted is not null)
+        {
+            Enqueue(new Input(InputKind.Unreachable, default, peer, null, 0));
+            return;
+        }
+
+        _events.PeerUnreachable(peer);
+        _core.PeerUnreachable(peer);
+    }
+
+    /// <summary>
+    /// The host has made the log durable (everything appended so far): the waiting batch is finished (hard state
+    /// saved, its messages sent, committed entries applied), the inputs queued meanwhile are replayed, and the
+    /// driver goes on as <see cref="Process"/> does.
+    /// </summary>
+    public void Persisted()
+    {
+        ThrowIfStopped();
+        var ready = _unpersisted ?? throw new InvalidOperationException("no batch is waiting for the disk");
+        if (_log.DurableIndex < _log.LastIndex)
+        {
+            throw new InvalidOperationException($"the log is durable through {_log.DurableIndex} but holds {_log.LastIndex}: sync it before calling Persisted");
+        }
+
+        _unpersisted = null;
+        FinishReady(ready);
+        while (_unpersisted is null && _inbox.TryDequeue(out var input))
+        {
+            Replay(input);
+        }
+
+        Process();
+    }
+
+    /// <summary>
+    /// Carries out every ready batch the core has, then the work that follows a batch (held writes, reads asked
+    /// again, transfer progress, snapshots), until the core is quiet or a batch waits for the disk. Call it after a
+    /// group of inputs: inputs between two calls share one batch, and so one fsync.
+    /// </summary>
+    public void Process()
+    {
+        ThrowIfStopped();
+        var rounds = 0;
+        while (_unpersisted is null)
+        {
+            while (_unpersisted is null && _core.HasReady)
+            {
+                if (++rounds > ReadyRoundsMax)
+                {
+                    throw new InvalidOperationException($"node {Id} keeps producing ready batches: {_core}");
+                }
+
+                HandleReady();
+            }
+
+            if (_unpersisted is not null)
+            {
+                break;
+            }
+
+            AfterReadies();
+            if (!_core.HasReady)
+            {
+                break;
+            }
+        }
+
+        Publish();
+    }
+
+    /// <summary>
+    /// Ends the driver: every pending request is answered <c>ShuttingDown</c>, queued inputs are dropped. A host that
+    /// wants what the core holds to survive calls <see cref="Process"/> (and persists) first.
+    /// </summary>
+    public void Stop()
+    {
+        if (_stopped)
+        {
+            return;
+        }
+
+        _stopped = true;
+        FailEverything();
+    }
+
+    private void DeliverTicks(ulong elapsedTicks)
+    {
+        // Past a few election timeouts every timer has fired and every lease has lapsed: more ticks change nothing.
+        var replayed = Math.Min(elapsedTicks, (ulong)_options.CatchUpTicksMax);
+        for (ulong i = 0; i < replayed; i++)
+        {
+            _core.Tick();
+        }
+
+        _ticks += elapsedTicks;
+        ExpireOverdue();
+    }
+
+    private void Step(in Message message)
+    {
+        _events.MessageReceived(message);
+        try
+        {
+            _core.Step(message);
+        }
+        catch (RaftProtocolException ex)
+        {
+            _events.MessageRefused(message, ex);
+        }
+    }
+
+    private void Replay(in Input input)
+    {
+        switch (input.Kind)
+        {
+            case InputKind.Tick:
+                DeliverTicks(input.Ticks);
+                break;
+            case InputKind.Message:
+                Step(input.Message);
+                break;
+            case InputKind.Unreachable:
+                _events.PeerUnreachable(input.Peer);
+                _core.PeerUnreachable(input.Peer);
+                break;
+            case InputKind.Propose:
+                ProposeNow((WriteRequest<TResult>)input.Request!);
+                break;
+            case InputKind.Read:
+                ReadNow((ReadRequest<TStateMachine>)input.Request!);
+                break;
+            case InputKind.Transfer:
+                TransferNow((TransferRequest)input.Request!);
+                break;
+            default:
+                throw new InvalidOperationException($"input kind {input.Kind}");
+        }
+    }
+
+    private bool Enqueue(in Input input)
+    {
+        if (_inbox.Count >= _options.InboxMax)
+        {
+            // Messages are retransmitted; requests are answered by the caller with Overloaded.
+            return false;
+        }
+
+        _inbox.Enqueue(input);
+        return true;
+    }
+
+    private void HandleReady()
+    {
+        var ready = _core.GetReady();
+        if (_core.CommitIndex > _reportedCommit)
+        {
+            _reportedCommit = _core.CommitIndex;
+            _events.CommitAdvanced(_reportedCommit);
+        }
+
+        // Nothing in these vouches for durable state, so they leave before the disk work: the followers' fsyncs
+        // overlap the leader's.
+        SendAll(ready.Messages);
+        if (ready.Snapshot is { } snapshot)
+        {
+            // Durable before the log forgets what it covers; a divergent suffix goes with it.
+            _snapshots.Save(snapshot);
+            if (_log.LastIndex > snapshot.Index)
+            {
+                _log.TruncateSuffix(Math.Max(snapshot.Index, _log.FirstIndex - 1));
+            }
+
+            _log.CompactPrefix(snapshot.Index);
+            _lastSnapshotIndex = snapshot.Index;
+        }
+
+        var entries = ready.Entries.Span;
+        if (!entries.IsEmpty)
+        {
+            _log.Append(entries);
+            _events.EntriesAppended(entries[0].Index, entries[^1].Index);
+        }
+
+        if (!entries.IsEmpty || MustSaveHardState(ready))
+        {
+            _unpersisted = ready;
+            return;
+        }
+
+        FinishReady(ready);
+    }
+
+    // Term and vote must be durable before any vote or append is answered. The commit index need not be: Raft
+    // treats it as volatile and a restarted node learns it again from the leader, so a batch that only moves it
+    // costs no fsync. It is written whenever term or vote are.
+    private bool MustSaveHardState(Ready ready) =>
+        ready.HasHardStateChange && (ready.HardState.Term != _savedHardState.Term || ready.HardState.VotedFor != _savedHardState.VotedFor);
+
+    private void FinishReady(Ready ready)
+    {
+        if (MustSaveHardState(ready))
+        {
+            _hardState.Save(ready.HardState);
+            _savedHardState = ready.HardState;
+        }
+
+        _events.Persisted(ready.Entries.IsEmpty ? 0 : ready.Entries.Span[^1].Index);
+        SendAll(ready.MessagesAfterPersist);
+        if (ready.Snapshot is { } snapshot)
+        {
+            _stateMachine.RestoreSnapshot(snapshot.Data.Span);
+            if (_stateMachine.AppliedIndex != snapshot.Index)
+            {
+                throw new InvalidDataException($"snapshot ({snapshot.Index}, t{snapshot.Term}) holds a state machine image taken at {_stateMachine.AppliedIndex}");
+            }
+
+            _events.SnapshotInstalled(snapshot);
+            AbandonWritesThrough(snapshot.Index);
+        }
+
+        Apply(ready.CommittedEntries.Span);
+        HandleReadStates(ready.ReadStates);
+        if (ready.SoftStateChanged)
+        {
+            OnRoleChanged(ready.Role, ready.LeaderId);
+        }
+
+        _core.Advance();
+    }
+
+    private void SendAll(ReadOnlySpan<Message> messages)
+    {
+        foreach (ref readonly var m in messages)
+        {
+            _events.MessageSent(m);
+            _outbox.Send(m);
+        }
+    }
+
+    private void OnRoleChanged(RaftRole role, int leaderId)
+    {
+        // A campaign begins with a pre-vote, or directly as a candidate when a leadership transfer asks for it.
+        var campaignStarted = role != _lastRole && (role == RaftRole.PreCandidate || (role == RaftRole.Candidate && _lastRole != RaftRole.PreCandidate));
+        _lastRole = role;
+        _events.RoleChanged(role, leaderId, _core.Term, campaignStarted);
+    }
+
+    private void Publish()
+    {
+        var view = View;
+        if (view.Role != _core.Role || view.Term != _core.Term || view.LeaderId != _core.LeaderId
+            || view.CommitIndex != _core.CommitIndex || view.AppliedIndex != _stateMachine.AppliedIndex)
+        {
+            View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex);
+        }
+    }
+
+    private void ThrowIfStopped()
+    {
+        if (_stopped)
+        {
+            ThrowStopped();
+        }
+    }
+
+    [DoesNotReturn]
+    private static void ThrowStopped() => throw new InvalidOperationException("the node driver has stopped");
+
+    private static RaftNode Recover(RaftOptions raft, SeededRandom random, Membership bootstrap, NodeStores stores, TStateMachine stateMachine, out HardState hardState)
+    {
+        var log = stores.Log;
+        var hasSnapshot = stores.Snapshots.TryLoadLatest(out var snapshot);
+        var hasHardState = stores.HardState.TryLoad(out hardState);
+        if (!hasSnapshot && !hasHardState && log.LastIndex == 0)
+        {
+            return RaftNode.Bootstrap(raft, random, bootstrap);
+        }
+
+        snapshot ??= new Snapshot(new SnapshotMetadata(0, 0, bootstrap), ReadOnlyMemory<byte>.Empty);
+        if (log.FirstIndex > snapshot.Index + 1)
+        {
+            throw new InvalidDataException(
+                $"the log starts at entry {log.FirstIndex} but the latest snapshot covers only up to {snapshot.Index}: entries are missing; move the data directory aside and let the node catch up from the leader");
+        }
+
+        // Storage is reclaimed in whole segments, so a reopened log may still show entries the snapshot covers.
+        if (snapshot.Index >= log.FirstIndex)
+        {
+            log.CompactPrefix(snapshot.Index);
+        }
+
+        stateMachine.RestoreSnapshot(snapshot.Data.Span);
+        if (stateMachine.AppliedIndex != snapshot.Index)
+        {
+            throw new InvalidDataException($"snapshot {snapshot.Index} holds a state machine image taken at {stateMachine.AppliedIndex}");
+        }
+
+        return new RaftNode(raft, random, snapshot, hardState, ReadEntriesAfter(log, snapshot.Index));
+    }
+
+    // The core keeps its entries, and a file log reads into pooled buffers, so each payload is copied out.
+    private static Entry[] ReadEntriesAfter(ILogStore log, ulong snapshotIndex)
+    {
+        if (log.LastIndex <= snapshotIndex)
+        {
+            return [];
+        }
+
+        var entries = new Entry[log.LastIndex - snapshotIndex];
+        var next = snapshotIndex + 1;
+        var filled = 0;
+        while (next <= log.LastIndex)
+        {
+            using var read = log.Read(next, log.LastIndex, 64L << 20);
+            foreach (var e in read.Span)
+            {
+                entries[filled++] = e with { Data = e.Data.ToArray() };
+            }
+
+            next += (ulong)read.Count;
+        }
+
+        return entries;
+    }
+
+    private enum InputKind : byte
+    {
+        Tick,
+        Message,
+        Unreachable,
+        Propose,
+        Read,
+        Transfer,
+    }
+
+    private readonly record struct Input(InputKind Kind, Message Message, int Peer, object? Request, ulong Ticks);
+}

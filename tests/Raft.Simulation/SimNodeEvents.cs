@@ -1,0 +1,25 @@
+using Raft.Core;
+using Raft.KeyValue;
+using Raft.Node;
+
+namespace Raft.Simulation;
+
+/// <summary>What one simulated node's driver reports, turned into checks: Raft's safety properties as they happen,
+/// and an audit of what each replica's state machine did.</summary>
+internal sealed class SimNodeEvents(Simulator simulator, SimNode node) : INodeEvents<KvApplyResult>
+{
+    public void RoleChanged(RaftRole role, int leaderId, ulong term, bool campaignStarted) =>
+        simulator.OnRoleChanged(node, role, leaderId, term);
+
+    public void EntriesAppended(ulong firstIndex, ulong lastIndex) => simulator.OnEntriesAppended(node, firstIndex, lastIndex);
+
+    public void CommitAdvanced(ulong commitIndex) => simulator.OnCommitAdvanced(node, commitIndex);
+
+    public void Applied(in Entry entry, in KvApplyResult result) => simulator.OnApplied(node, entry, result);
+
+    public void PeerUnreachable(int peer) => simulator.TraceNode(node, $"peer {peer} unreachable");
+
+    public void SnapshotTaken(Snapshot snapshot) => simulator.TraceNode(node, $"compacted to ({snapshot.Index}, t{snapshot.Term})");
+
+    public void SnapshotInstalled(Snapshot snapshot) => simulator.TraceNode(node, $"restored snapshot ({snapshot.Index}, t{snapshot.Term})");
+}

@@ -1,0 +1,154 @@
+using System.Runtime.CompilerServices;
+using Raft.Core;
+using Raft.KeyValue;
+
+namespace Raft.Simulation;
+
+internal sealed partial class Simulator
+{
+    public void TraceNode(SimNode node, [InterpolatedStringHandlerArgument("")] ref TraceHandler text)
+    {
+        if (Tracing)
+        {
+            Trace($"node {node.Id}: {text.ToStringAndClear()}");
+        }
+    }
+
+    public void OnRoleChanged(SimNode node, RaftRole role, int leaderId, ulong term)
+    {
+        if (role == RaftRole.Leader)
+        {
+            OnBecameLeader(node, node.Driver!.Core);
+        }
+    }
+
+    // Log matching, entry by entry, as entries reach a node's log.
+    public void OnEntriesAppended(SimNode node, ulong firstIndex, ulong lastIndex)
+    {
+        using var read = node.Log.Read(firstIndex, lastIndex, long.MaxValue);
+        _safety.OnPersisted(node.Id, node.Driver!.Core, read.Span);
+    }
+
+    public void OnCommitAdvanced(SimNode node, ulong commitIndex)
+    {
+        if (commitIndex > node.CheckedCommit)
+        {
+            _safety.OnCommitted(node.Id, node.Driver!.Core, node.CheckedCommit + 1, commitIndex);
+            node.CheckedCommit = commitIndex;
+        }
+    }
+
+    public void OnApplied(SimNode node, in Entry entry, in KvApplyResult result)
+    {
+        _safety.OnApplied(node.Id, entry);
+        if (entry.Type == EntryType.Membership)
+        {
+            OnMembershipApplied(entry);
+            return;
+        }
+
+        if (entry.Type != EntryType.Command || !KvCommandCodec.TryDecode(entry.Data.Span, out var command))
+        {
+            return;
+        }
+
+        if (command.HasSession)
+        {
+            _history.OnSessionApplied(node.Id, entry.Index, System.Text.Encoding.UTF8.GetString(command.ClientId), command.Sequence, command.Type, result);
+        }
+
+        switch (command.Type)
+        {
+            case KvCommandType.Put or KvCommandType.PutIfVersion when result.Status == KvApplyStatus.Ok && result.Index == entry.Index:
+                // A value is written by one operation only: seen at a second version on this replica, it was applied twice.
+                var value = SimRead.ValueId(command.Value);
+                if (node.ValueVersions.TryGetValue(value, out var version) && version != entry.Index)
+                {
+                    throw new SimulationViolation($"exactly once: node {node.Id} applied value {value} of '{System.Text.Encoding.UTF8.GetString(command.Key)}' at {version} and again at {entry.Index}");
+                }
+
+                node.ValueVersions[value] = entry.Index;
+                break;
+            case KvCommandType.LockAcquire or KvCommandType.LockRenew or KvCommandType.LockRelease:
+                _history.OnLockApplied(new LockEvent(entry.Index, command.Type, System.Text.Encoding.UTF8.GetString(command.Key), System.Text.Encoding.UTF8.GetString(command.Owner), node.Driver!.StateMachine.ClockMs, result));
+                break;
+        }
+    }
+
+    // An acknowledged write is the entry applied at the index its answer names.
+    private void CheckAcknowledged(ClientOp op)
+    {
+        if (!op.IsWrite || op.Result.Status is KvApplyStatus.StaleSequence)
+        {
+            if (op.Result.Status is KvApplyStatus.StaleSequence)
+            {
+                throw new SimulationViolation($"sessions: {op} answered stale_sequence for the client's latest sequence");
+            }
+
+            return;
+        }
+
+        if (!_safety.TryGetApplied(op.Result.Index, out var applied) || applied.Type != EntryType.Command
+            || !KvCommandCodec.TryDecode(applied.Data.Span, out var command)
+            || System.Text.Encoding.UTF8.GetString(command.Key) != op.Key
+            || ((op.Kind is OpKind.Put or OpKind.PutIfVersion) && SimRead.ValueId(command.Value) != op.Value))
+        {
+            throw new SimulationViolation($"durability: {op} was answered with index {op.Result.Index}, which holds something else");
+        }
+    }
+
+    // Once every member has applied the marker: all replicas hold the same state, and it is the state a fresh store
+    // reaches by applying the committed log from the start: nothing acknowledged was lost or applied differently.
+    private void CheckFinalState()
+    {
+        var leader = CurrentLeader()!;
+        var image = leader.Driver!.StateMachine.CreateSnapshot();
+        var applied = leader.Driver.StateMachine.AppliedIndex;
+        var maxAcknowledged = _history.Ops.Where(op => op.IsWrite && op.Status == OpStatus.Answered).Select(op => op.Result.Index).DefaultIfEmpty().Max();
+        var membership = leader.Driver.Core.Membership;
+        foreach (var node in LiveNodes())
+        {
+            var store = node.Driver!.StateMachine;
+            if (!membership.Contains(node.Id))
+            {
+                continue;
+            }
+
+            if (store.AppliedIndex < maxAcknowledged)
+            {
+                throw new SimulationViolation($"durability: node {node.Id} applied only {store.AppliedIndex}, below the acknowledged index {maxAcknowledged}");
+            }
+
+            if (store.AppliedIndex == applied && !store.CreateSnapshot().AsSpan().SequenceEqual(image))
+            {
+                throw new SimulationViolation($"state machine safety: node {node.Id} and leader {leader.Id} hold different states at index {applied}");
+            }
+        }
+
+        var reference = new KvStore();
+        for (ulong i = 1; i <= applied; i++)
+        {
+            if (!_safety.TryGetApplied(i, out var entry))
+            {
+                throw new SimulationViolation($"durability: index {i} was never applied anywhere");
+            }
+
+            if (entry.Type == EntryType.Command)
+            {
+                reference.Apply(i, entry.Data.Span);
+            }
+            else
+            {
+                reference.Skip(i);
+            }
+        }
+
+        if (!reference.CreateSnapshot().AsSpan().SequenceEqual(image))
+        {
+            throw new SimulationViolation($"durability: the leader's state at {applied} is not the committed log's");
+        }
+
+        HistoryChecks.CheckReads(_history.Ops, _safety);
+        HistoryChecks.CheckLocks(_history.LockStream.Values, _history.Ops);
+    }
+}
