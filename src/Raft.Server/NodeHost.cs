@@ -128,7 +128,7 @@ public static class NodeHost
             options,
             sink => transportFactory is null ? CreateTcpTransport(options, sink, services.GetRequiredService<ILoggerFactory>()) : transportFactory(options, sink),
             services.GetRequiredService<NodeMetrics>(),
-            services.GetRequiredService<ILoggerFactory>().CreateLogger("Raft.Server.NodeLoop"),
+            services.GetRequiredService<ILoggerFactory>(),
             services.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(_ => new LeaderRouting(options, new HttpClient(new SocketsHttpHandler
         {
@@ -234,9 +234,16 @@ internal sealed class NodeService(NodeLoop node, NodeOptions options, IHostAppli
             {
                 var outcome = await node.TransferLeadershipAsync(0, cancellationToken)
                     .WaitAsync(TimeSpan.FromMilliseconds(options.ShutdownTransferTimeoutMs), cancellationToken).ConfigureAwait(false);
-                NodeLog.StoppingAfterTransfer(logger, options.Id, outcome.Detail, outcome.LeaderId);
+                if (outcome.Status == Node.TransferStatus.Moved)
+                {
+                    NodeLog.StoppingAfterTransfer(logger, options.Id, outcome.Detail, outcome.LeaderId);
+                }
+                else
+                {
+                    NodeLog.StoppingWithoutTransfer(logger, options.Id, outcome.Detail);
+                }
             }
-            catch (Exception ex) when (ex is NodeRequestException or TimeoutException or OperationCanceledException)
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
             {
                 NodeLog.StoppingWithoutTransfer(logger, options.Id, ex.Message);
             }

@@ -18,8 +18,11 @@ internal static partial class NodeLog
     [LoggerMessage(4, LogLevel.Information, "node {Id}: leader {Leader} in term {Term} (this node is {Role})")]
     public static partial void LeaderChanged(ILogger logger, int id, int leader, ulong term, RaftRole role);
 
-    [LoggerMessage(5, LogLevel.Information, "node {Id}: snapshot at {Index} ({Bytes} bytes, {Keys} keys)")]
-    public static partial void SnapshotTaken(ILogger logger, int id, ulong index, int bytes, int keys);
+    [LoggerMessage(5, LogLevel.Information, "node {Id}: snapshot at {Index} ({Bytes} bytes)")]
+    public static partial void SnapshotTaken(ILogger logger, int id, ulong index, int bytes);
+
+    [LoggerMessage(10, LogLevel.Information, "node {Id}: installed the leader's snapshot at ({Index}, t{Term}) ({Bytes} bytes)")]
+    public static partial void SnapshotInstalled(ILogger logger, int id, ulong index, ulong term, int bytes);
 
     [LoggerMessage(6, LogLevel.Information, "node {Id} stopping: {Detail} (leader now {Leader})")]
     public static partial void StoppingAfterTransfer(ILogger logger, int id, string detail, int leader);
@@ -32,4 +35,10 @@ internal static partial class NodeLog
 
     [LoggerMessage(9, LogLevel.Debug, "node {Id} (term {Term}, {Role}): peer {Peer} reported unreachable")]
     public static partial void PeerUnreachable(ILogger logger, int id, ulong term, RaftRole role, int peer);
+
+    [LoggerMessage(11, LogLevel.Trace, "node {Id}: write {Index} (µs after it was proposed): {Steps}")]
+    public static partial void WriteTraced(ILogger logger, int id, ulong index, string steps);
+
+    [LoggerMessage(12, LogLevel.Trace, "node {Id}: append {First}..{Last} from {Leader}: answered {Micros} µs after it arrived (log append and fsync included)")]
+    public static partial void AppendTraced(ILogger logger, int id, ulong first, ulong last, int leader, long micros);
 }

@@ -1,3 +1,6 @@
+using Raft.Core;
+using Raft.Node;
+
 namespace Raft.Server;
 
 /// <summary>What a follower does with a request only the leader can serve.</summary>
@@ -85,6 +88,22 @@ public sealed class NodeOptions
 
     /// <summary>On shutdown, how long a leader waits for a follower to take over before it stops anyway.</summary>
     public int ShutdownTransferTimeoutMs { get; set; } = 2_000;
+
+    /// <summary>The driver's and the core's settings, every duration converted from milliseconds to ticks once, here.</summary>
+    public NodeDriverOptions ToDriverOptions() => new()
+    {
+        Raft = new RaftOptions
+        {
+            Id = Id,
+            ElectionTimeoutTicks = ElectionTimeoutMs / TickMs,
+            ElectionJitterTicks = ElectionJitterMs / TickMs,
+            HeartbeatIntervalTicks = Math.Max(1, HeartbeatIntervalMs / TickMs),
+            FastFailover = FastFailover,
+        },
+        LeaderWaitTicks = LeaderWaitMs / TickMs,
+        RequestTimeoutTicks = Math.Max(1, RequestTimeoutMs / TickMs),
+        SnapshotEveryEntries = SnapshotEveryEntries,
+    };
 
     /// <summary>Every problem with this configuration, each naming its key; empty when it is usable.</summary>
     public List<string> Validate()

@@ -1,27 +1,24 @@
-using Raft.Core;
 using Raft.KeyValue;
+using Raft.Node;
 using Raft.Storage;
 
 namespace Raft.Server;
 
 /// <summary>
-/// What one node keeps under its data directory, and how it comes back from it:
-/// <c>log/</c> (segmented WAL), <c>hardstate</c> (term, vote, commit) and <c>snapshots/</c>.
+/// What one node keeps under its data directory: <c>log/</c> (segmented WAL), <c>hardstate</c> (term, vote, commit)
+/// and <c>snapshots/</c>. The node driver recovers from them; this only opens and closes the files.
 /// </summary>
 internal sealed class NodeStorage : IDisposable
 {
     private NodeStorage(FileLogStore log, FileHardStateStore hardState, FileSnapshotStore snapshots)
     {
         Log = log;
-        HardState = hardState;
-        Snapshots = snapshots;
+        Stores = new NodeStores(log, hardState, snapshots);
     }
 
-    public ILogStore Log { get; }
+    public FileLogStore Log { get; }
 
-    public IHardStateStore HardState { get; }
-
-    public ISnapshotStore Snapshots { get; }
+    public NodeStores Stores { get; }
 
     public static NodeStorage Open(NodeOptions options)
     {
@@ -46,71 +43,10 @@ internal sealed class NodeStorage : IDisposable
         }
     }
 
-    /// <summary>
-    /// Rebuilds the core and the state machine from the latest snapshot, the hard state and the entries after the
-    /// snapshot; a node with nothing stored starts a new cluster whose voters are <paramref name="initialVoters"/>.
-    /// </summary>
-    public RaftNode Restore(RaftOptions raftOptions, SeededRandom random, Membership initialVoters, KvStore store)
-    {
-        var hasSnapshot = Snapshots.TryLoadLatest(out var snapshot);
-        var hasHardState = HardState.TryLoad(out var hardState);
-        if (!hasSnapshot && !hasHardState && Log.LastIndex == 0)
-        {
-            return RaftNode.Bootstrap(raftOptions, random, initialVoters);
-        }
-
-        snapshot ??= new Snapshot(new SnapshotMetadata(0, 0, initialVoters), ReadOnlyMemory<byte>.Empty);
-        if (Log.FirstIndex > snapshot.Index + 1)
-        {
-            throw new InvalidDataException(
-                $"the log starts at entry {Log.FirstIndex} but the latest snapshot covers only up to {snapshot.Index}: entries are missing; move the data directory aside and let the node catch up from the leader");
-        }
-
-        // Storage is reclaimed in whole segments, so a reopened log may still show entries the snapshot covers.
-        if (snapshot.Index >= Log.FirstIndex)
-        {
-            Log.CompactPrefix(snapshot.Index);
-        }
-
-        store.RestoreSnapshot(snapshot.Data.Span);
-        if (store.AppliedIndex != snapshot.Index)
-        {
-            throw new InvalidDataException($"snapshot {snapshot.Index} holds a key-value image taken at {store.AppliedIndex}");
-        }
-
-        var entries = ReadEntriesAfter(snapshot.Index);
-        return new RaftNode(raftOptions, random, snapshot, hardState, entries);
-    }
-
-    // The core keeps its entries, so each payload is copied out of the pooled read buffer.
-    private Entry[] ReadEntriesAfter(ulong snapshotIndex)
-    {
-        if (Log.LastIndex <= snapshotIndex)
-        {
-            return [];
-        }
-
-        var entries = new Entry[Log.LastIndex - snapshotIndex];
-        var next = snapshotIndex + 1;
-        var filled = 0;
-        while (next <= Log.LastIndex)
-        {
-            using var read = Log.Read(next, Log.LastIndex, 64L << 20);
-            foreach (var e in read.Span)
-            {
-                entries[filled++] = e with { Data = e.Data.ToArray() };
-            }
-
-            next += (ulong)read.Count;
-        }
-
-        return entries;
-    }
-
     public void Dispose()
     {
-        Snapshots.Dispose();
-        HardState.Dispose();
-        Log.Dispose();
+        Stores.Snapshots.Dispose();
+        Stores.HardState.Dispose();
+        Stores.Log.Dispose();
     }
 }

@@ -9,7 +9,7 @@ namespace Raft.Storage;
 /// <remarks>
 /// <para>Threading: one thread (the node loop) calls <see cref="Append"/>, <see cref="Read"/>,
 /// <see cref="TryGetTerm"/>, <see cref="TruncateSuffix"/> and <see cref="CompactPrefix"/>; one other
-/// thread (see <see cref="GroupCommitter"/>) may call <see cref="Sync"/> at the same time. Properties
+/// thread may call <see cref="Sync"/> at the same time (a host that fsyncs off the node's thread). Properties
 /// may be read from any thread.</para>
 /// <para>Durability: <see cref="Append"/> hands entries to the store but does not make them durable;
 /// <see cref="Sync"/> does, and <see cref="DurableIndex"/> tells how far. <see cref="TruncateSuffix"/>

@@ -11,7 +11,7 @@ namespace Raft.Storage;
 /// <remarks>
 /// Entries are kept by reference: <see cref="Entry.Data"/> is immutable by contract, so nothing is copied.
 /// Reads copy entries into a pooled array and share the payloads. All members take one lock, so a
-/// <see cref="GroupCommitter"/> thread may call <see cref="Sync"/> while the owner appends.
+/// thread may call <see cref="Sync"/> while the owner appends, as <see cref="ILogStore"/> allows.
 /// </remarks>
 public sealed class MemoryLogStore : ILogStore
 {

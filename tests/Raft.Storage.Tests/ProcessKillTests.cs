@@ -6,7 +6,7 @@ using Raft.Storage.CrashChild;
 namespace Raft.Storage.Tests;
 
 /// <summary>
-/// A real process appends and fsyncs through <see cref="GroupCommitter"/>, reporting each durable index,
+/// A real process appends and fsyncs, several batches per fsync at times, reporting each durable index,
 /// and is killed with SIGKILL at seeded random points; every index it reported must come back intact.
 /// </summary>
 public sealed class ProcessKillTests : IDisposable

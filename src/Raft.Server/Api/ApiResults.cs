@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Raft.KeyValue;
+using Raft.Node;
 
 namespace Raft.Server.Api;
 
@@ -116,33 +117,53 @@ internal static class ApiResults
         _ => null,
     };
 
-    /// <summary>Maps a failure of the node loop to an answer; a leader change routes the request like a follower would.</summary>
-    public static async Task<IResult> FromNodeError(HttpContext context, NodeRequestException error, LeaderRouting routing, byte[]? body)
+    /// <summary>The answer for a write the node did not apply; a write this node cannot serve is routed as a follower would.</summary>
+    public static async Task<IResult> FromWriteFailure(HttpContext context, WriteOutcome<KvApplyResult> outcome, LeaderRouting routing, byte[]? body)
     {
-        switch (error.Code)
+        switch (outcome.Status)
         {
-            case NodeErrorCode.NotLeader:
-                return await routing.RouteAsync(context, error.LeaderId, body).ConfigureAwait(false);
-            case NodeErrorCode.NoLeader:
+            case WriteStatus.NotLeader:
+                return await routing.RouteAsync(context, outcome.LeaderId, body).ConfigureAwait(false);
+            case WriteStatus.NoLeader:
                 return LeaderRouting.NoLeader(context);
+            case WriteStatus.TimedOut:
+                return Timeout("the write");
             default:
                 context.Response.Headers.RetryAfter = "1";
-                return Error(StatusCodes.Status503ServiceUnavailable, CodeName(error.Code), error.Message);
+                return outcome.Status switch
+                {
+                    WriteStatus.LeadershipLost => Error(StatusCodes.Status503ServiceUnavailable, "leadership_lost",
+                        "leadership was lost before the write was applied and its outcome is not known yet; it may still be committed"),
+                    WriteStatus.NotApplied => Error(StatusCodes.Status503ServiceUnavailable, "not_applied",
+                        $"entry {outcome.Index} went to term {outcome.Term}'s leader: the write was not applied"),
+                    WriteStatus.Overloaded => Error(StatusCodes.Status503ServiceUnavailable, "overloaded", "too much is waiting to be committed; nothing was written; retry shortly"),
+                    _ => Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the node is stopping; the write's outcome is unknown if it had been proposed"),
+                };
+        }
+    }
+
+    /// <summary>The answer for a read the node could not serve; a lease read on a follower is routed to the leader.</summary>
+    public static async Task<IResult> FromReadFailure(HttpContext context, ReadFailure failure, int leaderId, LeaderRouting routing)
+    {
+        switch (failure)
+        {
+            case ReadFailure.NotLeader:
+                return await routing.RouteAsync(context, leaderId, null).ConfigureAwait(false);
+            case ReadFailure.NoLeader:
+                return LeaderRouting.NoLeader(context);
+            case ReadFailure.TimedOut:
+                return Timeout("the read");
+            default:
+                context.Response.Headers.RetryAfter = "1";
+                return failure switch
+                {
+                    ReadFailure.NotConfirmed => Error(StatusCodes.Status503ServiceUnavailable, "read_failed", "the leader could not confirm the read (leadership changed or it did not answer); retry"),
+                    ReadFailure.Overloaded => Error(StatusCodes.Status503ServiceUnavailable, "overloaded", "too many reads are waiting; retry shortly"),
+                    _ => Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the node is stopping"),
+                };
         }
     }
 
     public static IResult Timeout(string what) =>
         Error(StatusCodes.Status504GatewayTimeout, "timeout", $"{what} did not finish within Node:RequestTimeoutMs; its outcome is unknown");
-
-    private static string CodeName(NodeErrorCode code) => code switch
-    {
-        NodeErrorCode.LeadershipLost => "leadership_lost",
-        NodeErrorCode.Overwritten => "not_applied",
-        NodeErrorCode.Overloaded => "overloaded",
-        NodeErrorCode.TransferInProgress => "transfer_in_progress",
-        NodeErrorCode.ReadFailed => "read_failed",
-        NodeErrorCode.ShuttingDown => "shutting_down",
-        NodeErrorCode.NotLeader => "not_leader",
-        _ => "no_leader",
-    };
 }

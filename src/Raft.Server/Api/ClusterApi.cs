@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Raft.Core;
+using Raft.Node;
 
 namespace Raft.Server.Api;
 
@@ -24,11 +25,9 @@ internal static class ClusterApi
         {
             var status = await node.GetStatusAsync(context.RequestAborted)
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            return Results.Json(status, ApiJsonContext.Default.ClusterStatus);
-        }
-        catch (NodeRequestException ex)
-        {
-            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", ex.Message);
+            return status is null
+                ? ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the node is stopping")
+                : Results.Json(status, ApiJsonContext.Default.ClusterStatus);
         }
         catch (TimeoutException)
         {
@@ -54,22 +53,24 @@ internal static class ClusterApi
             return ApiResults.Error(StatusCodes.Status409Conflict, "already_leader", $"node {target} is already the leader");
         }
 
+        TransferOutcome outcome;
         try
         {
-            var outcome = await node.TransferLeadershipAsync(target, context.RequestAborted)
-                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            return outcome.Completed
-                ? Results.Json(new TransferResponse(outcome.From, outcome.To, outcome.LeaderId, outcome.Detail), ApiJsonContext.Default.TransferResponse)
-                : ApiResults.Error(StatusCodes.Status409Conflict, "transfer_failed", outcome.Detail);
-        }
-        catch (NodeRequestException ex)
-        {
-            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+            outcome = await node.TransferLeadershipAsync(target, context.RequestAborted)
+                .WaitAsync(KvApi.StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             return ApiResults.Timeout("the transfer");
         }
+
+        return outcome.Status switch
+        {
+            TransferStatus.Moved => Results.Json(new TransferResponse(outcome.From, outcome.Target, outcome.LeaderId, outcome.Detail), ApiJsonContext.Default.TransferResponse),
+            TransferStatus.NotLeader => await routing.RouteAsync(context, outcome.LeaderId, null).ConfigureAwait(false),
+            TransferStatus.ShuttingDown => ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", outcome.Detail),
+            _ => ApiResults.Error(StatusCodes.Status409Conflict, "transfer_failed", outcome.Detail),
+        };
     }
 
     private static IResult Ready(NodeLoop node)

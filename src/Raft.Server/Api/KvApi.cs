@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Raft.Core;
 using Raft.KeyValue;
+using Raft.Node;
 
 namespace Raft.Server.Api;
 
@@ -82,24 +83,31 @@ internal static class KvApi
     /// Proposes <paramref name="command"/> and answers once it is applied: <paramref name="answer"/> on success, the
     /// refusal (412, 409) otherwise. A deduplicated retry carries the original index, so it answers the same.
     /// </summary>
-    internal static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing, byte[] command, byte[]? body, string name, Func<HttpContext, WriteOutcome, IResult> answer)
+    internal static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing, byte[] command, byte[]? body, string name, Func<HttpContext, WriteOutcome<KvApplyResult>, IResult> answer)
     {
+        WriteOutcome<KvApplyResult> outcome;
         try
         {
-            var outcome = await node.ProposeAsync(command, context.RequestAborted)
-                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            context.Response.Headers[ApiHeaders.Index] = outcome.Result.Index.ToString(CultureInfo.InvariantCulture);
-            return ApiResults.Refused(outcome.Result, name) ?? answer(context, outcome);
-        }
-        catch (NodeRequestException ex)
-        {
-            return await ApiResults.FromNodeError(context, ex, routing, body).ConfigureAwait(false);
+            // The node answers TimedOut after RequestTimeoutMs itself; this bound only covers a node that stalled.
+            outcome = await node.ProposeAsync(command, context.RequestAborted)
+                .WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             return ApiResults.Timeout("the write");
         }
+
+        if (outcome.Status != WriteStatus.Applied)
+        {
+            return await ApiResults.FromWriteFailure(context, outcome, routing, body).ConfigureAwait(false);
+        }
+
+        context.Response.Headers[ApiHeaders.Index] = outcome.Result.Index.ToString(CultureInfo.InvariantCulture);
+        return ApiResults.Refused(outcome.Result, name) ?? answer(context, outcome);
     }
+
+    /// <summary>How long a handler waits for the node before it gives up on it: past the node's own timeout.</summary>
+    internal static TimeSpan StallLimit(NodeOptions options) => TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 1000);
 
     private static async Task<IResult> GetAsync(HttpContext context, string? key, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
@@ -124,28 +132,31 @@ internal static class KvApi
             await node.LeaderViewAsync(options, context).ConfigureAwait(false);
         }
 
+        ReadOutcome<GetOutcome> read;
         try
         {
-            var outcome = await node.GetAsync(key!, level, context.RequestAborted)
-                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-            if (!outcome.Found)
-            {
-                return ApiResults.Error(StatusCodes.Status404NotFound, "not_found", $"no key '{key}'");
-            }
-
-            context.Response.Headers[ApiHeaders.Version] = outcome.Value.Version.ToString(CultureInfo.InvariantCulture);
-            context.Response.Headers[ApiHeaders.CreateIndex] = outcome.Value.CreateIndex.ToString(CultureInfo.InvariantCulture);
-            return Results.Bytes(outcome.Value.Value, "application/octet-stream");
-        }
-        catch (NodeRequestException ex)
-        {
-            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+            read = await node.GetAsync(key!, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             return ApiResults.Timeout("the read");
         }
+
+        if (!read.Served)
+        {
+            return await ApiResults.FromReadFailure(context, read.Failure, read.LeaderId, routing).ConfigureAwait(false);
+        }
+
+        var outcome = read.Value;
+        context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
+        if (!outcome.Found)
+        {
+            return ApiResults.Error(StatusCodes.Status404NotFound, "not_found", $"no key '{key}'");
+        }
+
+        context.Response.Headers[ApiHeaders.Version] = outcome.Value.Version.ToString(CultureInfo.InvariantCulture);
+        context.Response.Headers[ApiHeaders.CreateIndex] = outcome.Value.CreateIndex.ToString(CultureInfo.InvariantCulture);
+        return Results.Bytes(outcome.Value.Value, "application/octet-stream");
     }
 
     private static async Task<IResult> ListAsync(HttpContext context, string? prefix, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
@@ -171,28 +182,31 @@ internal static class KvApi
             return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
         }
 
+        ReadOutcome<ListOutcome> read;
         try
         {
-            var outcome = await node.ListAsync(prefix ?? string.Empty, count, level, context.RequestAborted)
-                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            var items = new ListItem[outcome.Items.Count];
-            for (var i = 0; i < items.Length; i++)
-            {
-                var (itemKey, value) = outcome.Items[i];
-                items[i] = new ListItem(itemKey, value.Value, value.Version, value.CreateIndex);
-            }
-
-            context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-            return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ApiJsonContext.Default.ListResponse);
-        }
-        catch (NodeRequestException ex)
-        {
-            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+            read = await node.ListAsync(prefix ?? string.Empty, count, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             return ApiResults.Timeout("the listing");
         }
+
+        if (!read.Served)
+        {
+            return await ApiResults.FromReadFailure(context, read.Failure, read.LeaderId, routing).ConfigureAwait(false);
+        }
+
+        var outcome = read.Value;
+        var items = new ListItem[outcome.Items.Count];
+        for (var i = 0; i < items.Length; i++)
+        {
+            var (itemKey, value) = outcome.Items[i];
+            items[i] = new ListItem(itemKey, value.Value, value.Version, value.CreateIndex);
+        }
+
+        context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
+        return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ApiJsonContext.Default.ListResponse);
     }
 
     internal static bool TryParseConsistency(string? value, out ReadConsistency level)

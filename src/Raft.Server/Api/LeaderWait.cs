@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Raft.Core;
+using Raft.Node;
 
 namespace Raft.Server.Api;
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Raft.Core;
 using Raft.KeyValue;
+using Raft.Node;
 
 namespace Raft.Server.Api;
 
@@ -136,23 +137,26 @@ internal static class LockApi
             return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
         }
 
+        ReadOutcome<LockOutcome> read;
         try
         {
-            var outcome = await node.GetLockAsync(name!, level, context.RequestAborted)
-                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-            return outcome.Held
-                ? Results.Json(new LockResponse(name!, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs), ApiJsonContext.Default.LockResponse)
-                : NotHeld(name!);
-        }
-        catch (NodeRequestException ex)
-        {
-            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+            read = await node.GetLockAsync(name!, level, context.RequestAborted).WaitAsync(KvApi.StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
             return ApiResults.Timeout("the read");
         }
+
+        if (!read.Served)
+        {
+            return await ApiResults.FromReadFailure(context, read.Failure, read.LeaderId, routing).ConfigureAwait(false);
+        }
+
+        var outcome = read.Value;
+        context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
+        return outcome.Held
+            ? Results.Json(new LockResponse(name!, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs), ApiJsonContext.Default.LockResponse)
+            : NotHeld(name!);
     }
 
     /// <summary>Checks the name, the session headers and the JSON body; on any problem answers 400 (or 413) and nothing is proposed.</summary>

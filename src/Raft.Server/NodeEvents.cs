@@ -1,0 +1,90 @@
+using Microsoft.Extensions.Logging;
+using Raft.Core;
+using Raft.KeyValue;
+using Raft.Node;
+
+namespace Raft.Server;
+
+/// <summary>What the node driver reports, turned into metrics, log lines and (at Trace level) the write trace.</summary>
+internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger, WriteTrace? trace, TimeProvider time) : INodeEvents<KvApplyResult>
+{
+    private readonly bool _debug = logger.IsEnabled(LogLevel.Debug);
+    private int _lastLeader;
+
+    /// <summary>When this node last saw a leader appear; null while none is known.</summary>
+    public DateTimeOffset? LeaderSince { get; private set; }
+
+    public RaftNode? Core { get; set; }
+
+    public void MessageSent(in Message message)
+    {
+        TraceElection("sent", message);
+        trace?.Sent(message);
+    }
+
+    public void MessageReceived(in Message message)
+    {
+        TraceElection("received", message);
+        trace?.Received(message);
+    }
+
+    public void MessageRefused(in Message message, RaftProtocolException exception) =>
+        NodeLog.MessageDropped(logger, exception, nodeId, message.From);
+
+    public void PeerUnreachable(int peer)
+    {
+        if (_debug && Core is { } core)
+        {
+            NodeLog.PeerUnreachable(logger, nodeId, core.Term, core.Role, peer);
+        }
+    }
+
+    public void RoleChanged(RaftRole role, int leaderId, ulong term, bool campaignStarted)
+    {
+        if (campaignStarted)
+        {
+            metrics.ElectionStarted();
+        }
+
+        if (leaderId != _lastLeader)
+        {
+            if (leaderId != 0)
+            {
+                metrics.LeaderChanged();
+                LeaderSince = time.GetUtcNow();
+            }
+            else
+            {
+                LeaderSince = null;
+            }
+
+            NodeLog.LeaderChanged(logger, nodeId, leaderId, term, role);
+            _lastLeader = leaderId;
+        }
+    }
+
+    public void Proposed(ulong index, ulong term) => trace?.Proposed(index);
+
+    public void EntriesAppended(ulong firstIndex, ulong lastIndex) => trace?.Appended(firstIndex, lastIndex);
+
+    public void Persisted(ulong lastIndex) => trace?.Persisted(lastIndex);
+
+    public void CommitAdvanced(ulong commitIndex) => trace?.Committed(commitIndex);
+
+    public void Applied(in Entry entry, in KvApplyResult result) => trace?.Applied(entry.Index);
+
+    public void SnapshotTaken(Snapshot snapshot) =>
+        NodeLog.SnapshotTaken(logger, nodeId, snapshot.Index, snapshot.Data.Length);
+
+    public void SnapshotInstalled(Snapshot snapshot) =>
+        NodeLog.SnapshotInstalled(logger, nodeId, snapshot.Index, snapshot.Term, snapshot.Data.Length);
+
+    // Debug level: every vote request and answer, and TimeoutNow, to show how an election went.
+    private void TraceElection(string direction, in Message m)
+    {
+        if (_debug && m.Type is MessageType.PreVote or MessageType.PreVoteResponse or MessageType.Vote or MessageType.VoteResponse or MessageType.TimeoutNow && Core is { } core)
+        {
+            NodeLog.ElectionMessage(logger, nodeId, core.Term, core.Role, direction, m);
+        }
+    }
+}
