@@ -22,6 +22,7 @@ public sealed class RunClusterScriptTests : IDisposable
             exit "$FAKE_BUILD_EXIT"
         fi
         echo "fake launcher: $*"
+        echo "front end: $RAFT_CLUSTER_COMMAND"
         """;
 
     private readonly string _bin = Path.Combine(Path.GetTempPath(), $"raft-fake-dotnet-{Guid.NewGuid():N}");
@@ -64,10 +65,22 @@ public sealed class RunClusterScriptTests : IDisposable
         Assert.Single(File.ReadAllLines(Calls));
     }
 
+    [Fact]
+    public async Task Restart_GoesToTheRunningLauncherWithoutBuilding_AndTheLauncherKnowsTheScriptsName()
+    {
+        var (exitCode, output) = await RunAsync(buildExitCode: null, "restart", "2");
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal("src/Raft.Server/bin/Release/net10.0/Raft.Server.dll cluster restart 2", Assert.Single(File.ReadAllLines(Calls)));
+        Assert.Contains($"front end: {Script}", output);
+    }
+
     public void Dispose() => Directory.Delete(_bin, recursive: true);
 
-    /// <summary>Runs the script; once the stand-in's build has printed its first line, lets it go on.</summary>
-    private async Task<(int ExitCode, string[] Output)> RunAsync(int buildExitCode, params string[] args)
+    private static string Script => Path.Combine(ProcessCluster.RepositoryRoot, "run-cluster.sh");
+
+    /// <summary>Runs the script; once the stand-in's build has printed its first line, lets it go on (null: no build expected).</summary>
+    private async Task<(int ExitCode, string[] Output)> RunAsync(int? buildExitCode, params string[] args)
     {
         var info = new ProcessStartInfo("bash")
         {
@@ -76,7 +89,7 @@ public sealed class RunClusterScriptTests : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        info.ArgumentList.Add(Path.Combine(ProcessCluster.RepositoryRoot, "run-cluster.sh"));
+        info.ArgumentList.Add(Script);
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
@@ -84,7 +97,7 @@ public sealed class RunClusterScriptTests : IDisposable
 
         info.Environment["PATH"] = $"{_bin}{Path.PathSeparator}{Environment.GetEnvironmentVariable("PATH")}";
         info.Environment["FAKE_DOTNET_CALLS"] = Calls;
-        info.Environment["FAKE_BUILD_EXIT"] = buildExitCode.ToString(CultureInfo.InvariantCulture);
+        info.Environment["FAKE_BUILD_EXIT"] = (buildExitCode ?? 99).ToString(CultureInfo.InvariantCulture);
         using var script = new Process { StartInfo = info };
         var output = new OutputLines();
         output.Attach(script);
@@ -93,7 +106,11 @@ public sealed class RunClusterScriptTests : IDisposable
         script.BeginErrorReadLine();
         try
         {
-            await output.WaitForAsync(l => l == "fake build: restoring");
+            if (buildExitCode is not null)
+            {
+                await output.WaitForAsync(l => l == "fake build: restoring");
+            }
+
             await script.StandardInput.WriteLineAsync();
             script.StandardInput.Close();
             await script.WaitForExitAsync().WaitAsync(ProcessCluster.Patience);
