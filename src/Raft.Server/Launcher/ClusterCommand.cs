@@ -365,8 +365,9 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             throw new InvalidOperationException($"node {id} (pid {old.Id}) is still running");
         }
 
-        old.Dispose();
+        // Started before the old one is let go, so a node that cannot start leaves the cluster as it was.
         _processes[id] = StartNode(id);
+        old.Dispose();
     }
 
     /// <summary>kill -9 every node still running, without waiting: for a caller that is itself going away.</summary>

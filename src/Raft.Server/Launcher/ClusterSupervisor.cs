@@ -114,7 +114,7 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
         {
             cluster.Restart(id);
         }
-        catch (Win32Exception e)
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
             return RestartOutcome.Refused($"node {id} could not be started: {e.Message}");
         }

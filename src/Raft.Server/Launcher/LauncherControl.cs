@@ -16,7 +16,7 @@ namespace Raft.Server.Launcher;
 /// background or under a test with no terminal at all, so reading commands from stdin would not reach it. A signal
 /// carries no node id and does not exist on Windows. A TCP port would have to be picked, written down and found again,
 /// and any local user could connect to it. The socket is found through the data directory the user already names
-/// (<c>--data</c>, ./data by default), only its owner may connect (mode 0600), .NET supports it on Linux, macOS and
+/// (<c>--data</c>, ./data by default), only its owner may connect (mode 0600 on Unix), .NET supports it on Linux, macOS and
 /// Windows 10 and later (so run-cluster.ps1 works the same way), and a second launcher can tell a live one from a file
 /// left by a killed one before it wipes the directory with <c>--clean</c>.
 /// </para>
