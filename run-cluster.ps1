@@ -1,8 +1,35 @@
-# Builds once, then starts a local cluster (three nodes by default) and keeps it running until Ctrl+C.
+# Builds, then starts a local cluster (three nodes by default) and keeps it running until Ctrl+C.
 # All arguments go to the launcher: pwsh ./run-cluster.ps1 --nodes 5 --clean
+# In another terminal, pwsh ./run-cluster.ps1 restart N asks the running launcher to start node N again.
 $ErrorActionPreference = 'Stop'
+
+# The launcher prints commands to paste (the one that starts an exited node again): this script, by its full path,
+# so that the command works from any directory and in any shell.
+$env:RAFT_CLUSTER_COMMAND = "pwsh `"$PSCommandPath`""
 Set-Location $PSScriptRoot
-$buildOutput = dotnet build src/Raft.Server/Raft.Server.csproj -c Release --nologo -v quiet 2>&1
-if ($LASTEXITCODE -ne 0) { $buildOutput; exit $LASTEXITCODE }
-dotnet src/Raft.Server/bin/Release/net10.0/Raft.Server.dll cluster @args
+$server = 'src/Raft.Server/bin/Release/net10.0/Raft.Server.dll'
+
+# restart talks to a launcher that already runs the built server: building first would only cost time, and a
+# rebuild could replace the dll under the nodes that run it.
+if ($args.Count -gt 0 -and $args[0] -eq 'restart') {
+    if (-not (Test-Path $server)) {
+        Write-Host "the server is not built yet: start the cluster with $env:RAFT_CLUSTER_COMMAND first"
+        exit 1
+    }
+    dotnet $server cluster @args
+    exit $LASTEXITCODE
+}
+
+# The build shows dotnet's own progress (a live view in a terminal, one line per project otherwise), so the
+# first build's minute or two is not silent; a failed build leaves its errors on screen and this script exits
+# with the build's exit code.
+Write-Host 'building src/Raft.Server (Release); the first build takes a minute or two'
+dotnet build src/Raft.Server/Raft.Server.csproj -c Release --nologo -v minimal
+if ($LASTEXITCODE -ne 0) {
+    $status = $LASTEXITCODE
+    Write-Host "the build failed with exit code $status; no node was started"
+    exit $status
+}
+
+dotnet $server cluster @args
 exit $LASTEXITCODE

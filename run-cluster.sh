@@ -1,10 +1,38 @@
 #!/usr/bin/env bash
-# Builds once, then starts a local cluster (three nodes by default) and keeps it running until Ctrl+C.
+# Builds, then starts a local cluster (three nodes by default) and keeps it running until Ctrl+C.
 # All arguments go to the launcher: ./run-cluster.sh --nodes 5 --clean
+# In another terminal, ./run-cluster.sh restart N asks the running launcher to start node N again.
 set -euo pipefail
-cd "$(dirname "$0")"
-if ! build_output=$(dotnet build src/Raft.Server/Raft.Server.csproj -c Release --nologo -v quiet 2>&1); then
-    echo "$build_output"
-    exit 1
+
+# The launcher prints commands to paste (the one that starts an exited node again): this script, as it was invoked.
+if [[ "$0" == */* ]]; then
+    RAFT_CLUSTER_COMMAND=$(printf '%q' "$0")
+else
+    RAFT_CLUSTER_COMMAND="bash $(printf '%q' "$0")"
 fi
-exec dotnet src/Raft.Server/bin/Release/net10.0/Raft.Server.dll cluster "$@"
+export RAFT_CLUSTER_COMMAND
+cd "$(dirname "$0")"
+server=src/Raft.Server/bin/Release/net10.0/Raft.Server.dll
+
+# restart talks to a launcher that already runs the built server: building first would only cost time, and a
+# rebuild could replace the dll under the nodes that run it.
+if [[ "${1:-}" == restart ]]; then
+    if [[ ! -f $server ]]; then
+        echo "the server is not built yet: start the cluster with $RAFT_CLUSTER_COMMAND first" >&2
+        exit 1
+    fi
+    exec dotnet "$server" cluster "$@"
+fi
+
+# The build shows dotnet's own progress (a live view in a terminal, one line per project otherwise), so the
+# first build's minute or two is not silent; a failed build leaves its errors on screen and this script exits
+# with the build's exit code.
+echo "building src/Raft.Server (Release); the first build takes a minute or two"
+status=0
+dotnet build src/Raft.Server/Raft.Server.csproj -c Release --nologo -v minimal || status=$?
+if ((status != 0)); then
+    echo "the build failed with exit code $status; no node was started" >&2
+    exit "$status"
+fi
+
+exec dotnet "$server" cluster "$@"

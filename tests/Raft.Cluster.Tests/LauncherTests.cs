@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Text.RegularExpressions;
 
 namespace Raft.Cluster.Tests;
@@ -10,99 +11,135 @@ public sealed partial class LauncherTests
     [Fact]
     public async Task Cluster_StartsThreeNodes_ReportsTheLeader_AndStopsThemAllOnSigterm()
     {
-        var basePort = ProcessCluster.FreeConsecutivePorts(6);
-        var data = Path.Combine(Path.GetTempPath(), $"raft-launcher-{Guid.NewGuid():N}");
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(ProcessCluster.ServerDll);
-        foreach (var arg in new[] { "cluster", "--nodes", "3", "--data", data, "--clean" })
+        await using var launcher = LauncherProcess.Start();
+        await launcher.WaitForListingAsync();
+
+        var pids = launcher.ReportedPids();
+        Assert.Equal(3, pids.Length);
+        Assert.Equal(3, launcher.Output.Snapshot().Count(l => l.StartsWith("node ", StringComparison.Ordinal) && l.Contains("http://127.0.0.1:", StringComparison.Ordinal)));
+
+        // Ctrl+C or SIGTERM: every node it started is gone when it exits.
+        Assert.Equal(0, await launcher.StopAsync());
+        foreach (var pid in pids)
         {
-            info.ArgumentList.Add(arg);
+            Assert.False(launcher.IsNodeRunning(pid), $"node process {pid} is still running");
+        }
+    }
+
+    [Fact]
+    public async Task KilledNode_StartsAgainWithTheCommandTheLauncherPrints_Rejoins_AndStopsWithTheRest()
+    {
+        await using var launcher = LauncherProcess.Start();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var leader = await launcher.WaitForListingAsync();
+        var survivor = (leader % 3) + 1;
+
+        // The leader, so that the others must elect a successor and the node must catch up from a new leader.
+        LauncherProcess.KillNine(launcher.ListedPid(leader));
+        var exited = launcher.Output[await launcher.Output.WaitForAsync(l => l.StartsWith($"node {leader} exited", StringComparison.Ordinal))];
+        var hint = RestartHintPattern().Match(exited);
+        Assert.True(hint.Success, $"the exit line names no command that starts node {leader} again: {exited}");
+        Assert.Equal($"node {leader} exited with code 137", hint.Groups["exit"].Value);
+        var restart = hint.Groups["command"].Value;
+
+        using (var write = await PutUntilAnsweredAsync(http, new Uri(launcher.Endpoint(survivor), "/v1/kv/while-down"), "written while it was down"))
+        {
+            Assert.Equal(HttpStatusCode.OK, write.StatusCode);
         }
 
-        info.ArgumentList.Add("--base-port");
-        info.ArgumentList.Add(basePort.ToString(CultureInfo.InvariantCulture));
-        info.ArgumentList.Add("--peer-base-port");
-        info.ArgumentList.Add((basePort + 3).ToString(CultureInfo.InvariantCulture));
+        var (code, output) = await RunAsync(restart, launcher.WorkingDirectory);
+        Assert.Equal(0, code);
+        var started = RestartedPattern().Match(output);
+        Assert.True(started.Success, $"unexpected answer to {restart}: {output}");
+        Assert.Equal(leader.ToString(CultureInfo.InvariantCulture), started.Groups["id"].Value);
+        var newPid = int.Parse(started.Groups["pid"].Value, CultureInfo.InvariantCulture);
+        Assert.True(launcher.IsNodeRunning(newPid), $"the restarted node (pid {newPid}) is not running");
 
-        using var launcher = Process.Start(info)!;
-        var lines = new List<string>();
-        var leaderSeen = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        launcher.OutputDataReceived += (_, e) =>
+        // Rejoined: a linearizable read through it sees the write it missed.
+        using (var read = await http.GetAsync(new Uri(launcher.Endpoint(leader), "/v1/kv/while-down")))
         {
-            if (e.Data is null)
-            {
-                return;
-            }
+            Assert.Equal(HttpStatusCode.OK, read.StatusCode);
+            Assert.Equal("written while it was down", await read.Content.ReadAsStringAsync());
+        }
 
-            lock (lines)
-            {
-                lines.Add(e.Data);
-            }
+        // A running node is not started twice.
+        var (again, refusal) = await RunAsync(restart, launcher.WorkingDirectory);
+        Assert.Equal(1, again);
+        Assert.Contains($"pid {newPid}", refusal, StringComparison.Ordinal);
 
-            if (e.Data.StartsWith("leader: node ", StringComparison.Ordinal))
-            {
-                leaderSeen.TrySetResult(e.Data);
-            }
+        // The launcher supervises the restarted node like the others: Ctrl+C (SIGTERM) stops it too.
+        var pids = launcher.ReportedPids();
+        Assert.Contains(newPid, pids);
+        Assert.Equal(0, await launcher.StopAsync());
+        foreach (var pid in pids)
+        {
+            Assert.False(launcher.IsNodeRunning(pid), $"node process {pid} is still running");
+        }
+    }
+
+    /// <summary>Runs a command line as a user would paste it, from <paramref name="workingDirectory"/>; returns its exit code and output.</summary>
+    internal static async Task<(int ExitCode, string Output)> RunAsync(string commandLine, string workingDirectory)
+    {
+        var words = ShellWords.Split(commandLine);
+        var info = new ProcessStartInfo(words[0])
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workingDirectory,
         };
-        launcher.BeginOutputReadLine();
-        launcher.BeginErrorReadLine();
+        foreach (var word in words.Skip(1))
+        {
+            info.ArgumentList.Add(word);
+        }
+
+        using var process = new Process { StartInfo = info };
+        var output = new OutputLines();
+        output.Attach(process);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
         try
         {
-            await leaderSeen.Task.WaitAsync(ProcessCluster.Patience);
-
-            string[] output;
-            lock (lines)
-            {
-                output = [.. lines];
-            }
-
-            var pids = output.Select(l => PidPattern().Match(l)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToArray();
-            Assert.Equal(3, pids.Length);
-            Assert.Equal(3, output.Count(l => l.StartsWith("node ", StringComparison.Ordinal) && l.Contains("http://127.0.0.1:", StringComparison.Ordinal)));
-
-            // Ctrl+C or SIGTERM: every node it started is gone when it exits.
-            Assert.Equal(0, Kill(launcher.Id, 15));
-            await launcher.WaitForExitAsync().WaitAsync(ProcessCluster.Patience);
-            Assert.Equal(0, launcher.ExitCode);
-            foreach (var pid in pids)
-            {
-                Assert.False(IsAlive(pid), $"node process {pid} is still running");
-            }
+            await process.WaitForExitAsync().WaitAsync(ProcessCluster.Patience);
+            return (process.ExitCode, string.Join('\n', output.Snapshot()));
         }
         finally
         {
-            if (!launcher.HasExited)
+            if (!process.HasExited)
             {
-                launcher.Kill(entireProcessTree: true);
+                process.Kill(entireProcessTree: true);
             }
+        }
+    }
 
+    /// <summary>A PUT, sent again after a refused connection or a 503 (an election under way), within the test's patience.</summary>
+    private static async Task<HttpResponseMessage> PutUntilAnsweredAsync(HttpClient http, Uri uri, string value)
+    {
+        using var deadline = new CancellationTokenSource(ProcessCluster.Patience);
+        while (true)
+        {
             try
             {
-                Directory.Delete(data, recursive: true);
+                var response = await http.PutAsync(uri, new StringContent(value), deadline.Token);
+                if (response.StatusCode != HttpStatusCode.ServiceUnavailable)
+                {
+                    return response;
+                }
+
+                response.Dispose();
             }
-            catch (IOException)
+            catch (HttpRequestException)
             {
             }
+
+            await Task.Delay(20, deadline.Token);
         }
     }
 
-    private static bool IsAlive(int pid)
-    {
-        try
-        {
-            using var p = Process.GetProcessById(pid);
-            return !p.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
+    [GeneratedRegex(@"^(?<exit>node \d+ exited with code -?\d+); start it again with: (?<command>.+)$")]
+    private static partial Regex RestartHintPattern();
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
-    private static extern int Kill(int pid, int signal);
-
-    [GeneratedRegex(@"\bpid (\d+)\b")]
-    private static partial Regex PidPattern();
+    [GeneratedRegex(@"^node (?<id>\d+) started again \(pid (?<pid>\d+)\) and is ready$")]
+    private static partial Regex RestartedPattern();
 }

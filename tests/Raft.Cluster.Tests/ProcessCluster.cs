@@ -235,6 +235,21 @@ internal sealed class ProcessCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>The checkout this test runs from: the directory above the test's binaries that holds Raft.sln.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Raft.sln")))
+            {
+                dir = dir.Parent;
+            }
+
+            return dir?.FullName ?? throw new InvalidOperationException("Raft.sln not found above the test directory");
+        }
+    }
+
     /// <summary>The server as built next to this test project (same configuration).</summary>
     public static string ServerDll
     {
@@ -242,13 +257,7 @@ internal sealed class ProcessCluster : IAsyncDisposable
         {
             var here = AppContext.BaseDirectory;
             var configuration = here.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
-            var dir = new DirectoryInfo(here);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Raft.sln")))
-            {
-                dir = dir.Parent;
-            }
-
-            var path = Path.Combine(dir?.FullName ?? throw new InvalidOperationException("Raft.sln not found above the test directory"), "src", "Raft.Server", "bin", configuration, "net10.0", "Raft.Server.dll");
+            var path = Path.Combine(RepositoryRoot, "src", "Raft.Server", "bin", configuration, "net10.0", "Raft.Server.dll");
             return File.Exists(path) ? path : throw new FileNotFoundException("build src/Raft.Server first", path);
         }
     }

@@ -8,21 +8,36 @@ namespace Raft.Server.Launcher;
 
 /// <summary>
 /// The <c>cluster</c> command: starts N nodes on 127.0.0.1 as child processes of this one, waits until they agree
-/// on a leader, prints every endpoint and the leader, reports leader changes and node exits while it runs, and on
-/// Ctrl+C or SIGTERM stops every node it started (SIGTERM first, so a leader hands over; then kill).
+/// on a leader, prints every endpoint and the leader, reports leader changes and node exits while it runs (with the
+/// command that starts an exited node again), and on Ctrl+C or SIGTERM stops every node it started (SIGTERM first, so
+/// a leader hands over; then kill). <c>cluster restart ID</c> asks the launcher running on a data directory to start
+/// node ID again, through <see cref="LauncherControl"/>.
 /// </summary>
 public static class ClusterCommand
 {
+    /// <summary>
+    /// How the user invoked the launcher (run-cluster.sh and run-cluster.ps1 set it), for the commands it prints;
+    /// unset, it prints this executable's own command line.
+    /// </summary>
+    public const string FrontEndVariable = "RAFT_CLUSTER_COMMAND";
+
     public const string Usage =
         "usage: Raft.Server cluster [--nodes N] [--base-port P] [--peer-base-port Q] [--data DIR] [--clean] [--leader-timeout S] [-- node options]\n" +
         "  starts N nodes (default 3): node i serves HTTP on 127.0.0.1:P+i-1 (default 5001...) and peers on 127.0.0.1:Q+i-1 (default 7001...),\n" +
         "  keeps its data in DIR/node-i (default ./data) and its log in DIR/node-i.log; --clean wipes DIR first.\n" +
-        "  Anything after -- is passed to every node, e.g. -- --Node:FollowerMode=Reject";
+        "  Anything after -- is passed to every node, e.g. -- --Node:FollowerMode=Reject\n" +
+        "usage: Raft.Server cluster restart ID [--data DIR]\n" +
+        "  asks the launcher running on DIR (default ./data) to start node ID again, once it has exited, and waits until it is ready";
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
+        if (args.Length > 0 && args[0] == "restart")
+        {
+            return await RestartAsync(args[1..], output, cancellationToken).ConfigureAwait(false);
+        }
+
         if (!ClusterLaunchOptions.TryParse(args, out var options, out var error))
         {
             await output.WriteLineAsync(error).ConfigureAwait(false);
@@ -30,14 +45,37 @@ public static class ClusterCommand
             return 2;
         }
 
+        // Checked before --clean could wipe the directory a running launcher's nodes write to.
+        var socketPath = LauncherControl.SocketPath(options.DataDirectory);
+        if (await LauncherControl.IsAnsweringAsync(socketPath, cancellationToken).ConfigureAwait(false))
+        {
+            await output.WriteLineAsync($"a launcher is already running on {options.DataDirectory} (it answers on {socketPath}); stop it first or choose another --data").ConfigureAwait(false);
+            return 1;
+        }
+
+        output = TextWriter.Synchronized(output);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => { context.Cancel = true; stop.Cancel(); });
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => { context.Cancel = true; stop.Cancel(); });
 
+        var frontEnd = Environment.GetEnvironmentVariable(FrontEndVariable) is { Length: > 0 } name ? name : null;
         await using var cluster = new LocalCluster(options, output);
+        using var supervisor = new ClusterSupervisor(cluster, output);
         try
         {
             cluster.Start();
+
+            // Disposed before the cluster (declared after it), so no restart can start a node while the rest stop.
+            await using var control = LauncherControl.TryListen(socketPath, supervisor.RestartAsync, out var unavailable);
+            if (control is null)
+            {
+                await output.WriteLineAsync($"restarting a node is not available: {unavailable}").ConfigureAwait(false);
+            }
+            else
+            {
+                supervisor.RestartCommand = id => options.RestartCommand(id, frontEnd);
+            }
+
             var leader = await cluster.WaitForLeaderAsync(options.LeaderTimeout, stop.Token).ConfigureAwait(false);
             if (leader is null)
             {
@@ -46,7 +84,7 @@ public static class ClusterCommand
             }
 
             await cluster.PrintEndpointsAsync(leader.Value).ConfigureAwait(false);
-            await cluster.WatchAsync(leader.Value, stop.Token).ConfigureAwait(false);
+            await supervisor.RunAsync(leader.Value, stop.Token).ConfigureAwait(false);
             return 0;
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -58,18 +96,70 @@ public static class ClusterCommand
             await output.WriteLineAsync("stopping every node").ConfigureAwait(false);
         }
     }
+
+    /// <summary>Parses <c>restart ID [--data DIR]</c> (the words after <c>restart</c>).</summary>
+    public static bool TryParseRestart(string[] args, out int id, out string dataDirectory, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        id = 0;
+        dataDirectory = ClusterLaunchOptions.DefaultDataDirectory;
+        error = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--data" && i + 1 < args.Length)
+            {
+                dataDirectory = Path.GetFullPath(args[++i]);
+            }
+            else if (id == 0 && int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= ClusterLaunchOptions.NodesMax)
+            {
+                id = n;
+            }
+            else
+            {
+                error = $"unknown option or bad value: {args[i]}";
+                return false;
+            }
+        }
+
+        if (id == 0)
+        {
+            error = $"restart needs a node id, 1 to {ClusterLaunchOptions.NodesMax}";
+            return false;
+        }
+
+        return true;
+    }
+
+    private static async Task<int> RestartAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
+    {
+        if (!TryParseRestart(args, out var id, out var dataDirectory, out var error))
+        {
+            await output.WriteLineAsync(error).ConfigureAwait(false);
+            await output.WriteLineAsync(Usage).ConfigureAwait(false);
+            return 2;
+        }
+
+        var (ok, message) = await LauncherControl.RestartAsync(LauncherControl.SocketPath(dataDirectory), id, cancellationToken).ConfigureAwait(false);
+        await output.WriteLineAsync(message).ConfigureAwait(false);
+        return ok ? 0 : 1;
+    }
 }
 
 /// <summary>Parsed and validated arguments of the <c>cluster</c> command.</summary>
 public sealed record ClusterLaunchOptions
 {
+    public const int NodesMax = 9;
+
     public int Nodes { get; init; } = 3;
 
     public int BasePort { get; init; } = 5001;
 
     public int PeerBasePort { get; init; } = 7001;
 
-    public string DataDirectory { get; init; } = Path.GetFullPath("data");
+    /// <summary>./data under the current directory: the scripts run the launcher from the repository's root.</summary>
+    public static string DefaultDataDirectory => Path.GetFullPath("data");
+
+    public string DataDirectory { get; init; } = DefaultDataDirectory;
 
     public bool Clean { get; init; }
 
@@ -115,7 +205,7 @@ public sealed record ClusterLaunchOptions
             var value = args[++i];
             switch (arg)
             {
-                case "--nodes" when int.TryParse(value, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 9:
+                case "--nodes" when int.TryParse(value, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= NodesMax:
                     options = options with { Nodes = n };
                     break;
                 case "--base-port" when int.TryParse(value, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65000:
@@ -170,11 +260,40 @@ public sealed record ClusterLaunchOptions
         list.AddRange(NodeArguments);
         return list;
     }
+
+    /// <summary>
+    /// The command line that asks this cluster's launcher to start node <paramref name="id"/> again, to paste in
+    /// another terminal. <paramref name="frontEnd"/> is the script the user ran (say <c>./run-cluster.sh</c>), which
+    /// always runs from the repository's root, so the default data directory needs no <c>--data</c>; without one the
+    /// command runs this executable itself, from wherever it is pasted, so it names the data directory.
+    /// </summary>
+    public string RestartCommand(int id, string? frontEnd)
+    {
+        var self = frontEnd ?? string.Join(' ', NodeProcess.CommandLine(["cluster"]).Select(QuoteForShell));
+        var data = frontEnd is not null && DataDirectory == DefaultDataDirectory ? "" : $" --data {QuoteForShell(DataDirectory)}";
+        return $"{self} restart {id}{data}";
+    }
+
+    /// <summary>
+    /// A word as bash and PowerShell both read it back: as it is when it has nothing either would interpret, else
+    /// in single quotes (literal in both), or in double quotes if it holds a single quote itself.
+    /// </summary>
+    public static string QuoteForShell(string word)
+    {
+        ArgumentNullException.ThrowIfNull(word);
+        if (word.Length > 0 && word.All(c => char.IsAsciiLetterOrDigit(c) || "/._-+=:,@%".Contains(c, StringComparison.Ordinal)))
+        {
+            return word;
+        }
+
+        return word.Contains('\'', StringComparison.Ordinal) ? $"\"{word}\"" : $"'{word}'";
+    }
 }
 
 /// <summary>
 /// The node processes of one local cluster (the <c>cluster</c> command's, or a benchmark's); disposing stops every one
-/// of them. Node ids run from 1 to <see cref="ClusterLaunchOptions.Nodes"/>. Not thread-safe: one caller drives it.
+/// of them. Node ids run from 1 to <see cref="ClusterLaunchOptions.Nodes"/>. Not thread-safe: one caller drives it
+/// (for the <c>cluster</c> command, <see cref="ClusterSupervisor"/>).
 /// </summary>
 public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output) : IAsyncDisposable
 {
@@ -206,6 +325,9 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
     public int Pid(int id) => _processes[id].Id;
 
     public bool IsRunning(int id) => _processes.TryGetValue(id, out var process) && !process.HasExited;
+
+    /// <summary>The exit code of node <paramref name="id"/>'s current process; null while it runs.</summary>
+    public int? ExitCode(int id) => _processes[id] is { HasExited: true } process ? process.ExitCode : null;
 
     /// <summary>kill -9 node <paramref name="id"/> and wait until it is gone.</summary>
     public async Task KillAsync(int id, CancellationToken cancellationToken)
@@ -243,8 +365,9 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             throw new InvalidOperationException($"node {id} (pid {old.Id}) is still running");
         }
 
-        old.Dispose();
+        // Started before the old one is let go, so a node that cannot start leaves the cluster as it was.
         _processes[id] = StartNode(id);
+        old.Dispose();
     }
 
     /// <summary>kill -9 every node still running, without waiting: for a caller that is itself going away.</summary>
@@ -305,31 +428,8 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         await output.WriteLineAsync("Ctrl+C stops every node.").ConfigureAwait(false);
     }
 
-    /// <summary>Reports node exits and leader changes until cancelled.</summary>
-    public async Task WatchAsync(int leader, CancellationToken cancellationToken)
-    {
-        var exited = new HashSet<int>();
-        while (true)
-        {
-            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-            foreach (var (id, process) in _processes)
-            {
-                if (process.HasExited && exited.Add(id))
-                {
-                    await output.WriteLineAsync($"node {id} exited with code {process.ExitCode}").ConfigureAwait(false);
-                }
-            }
-
-            var current = await PollLeaderAsync(cancellationToken).ConfigureAwait(false);
-            if (current is not null && current != leader)
-            {
-                leader = current.Value;
-                await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task<int?> PollLeaderAsync(CancellationToken cancellationToken)
+    /// <summary>Asks every running node's <c>/v1/cluster</c> once; the leader a majority of all nodes name, if any.</summary>
+    public async Task<int?> PollLeaderAsync(CancellationToken cancellationToken)
     {
         var votes = new Dictionary<int, int>();
         for (var id = 1; id <= options.Nodes; id++)

@@ -34,20 +34,29 @@ public static class NodeProcess
     /// <summary>How to run this executable again: through the dotnet host with the server's dll, or through its apphost.</summary>
     public static ProcessStartInfo StartInfo(IReadOnlyList<string> arguments)
     {
-        ArgumentNullException.ThrowIfNull(arguments);
-        var host = Environment.ProcessPath ?? "dotnet";
-        var info = new ProcessStartInfo { FileName = host, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        var commandLine = CommandLine(arguments);
+        var info = new ProcessStartInfo { FileName = commandLine[0], UseShellExecute = false };
+        foreach (var word in commandLine.Skip(1))
         {
-            info.ArgumentList.Add(typeof(NodeProcess).Assembly.Location);
-        }
-
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
+            info.ArgumentList.Add(word);
         }
 
         return info;
+    }
+
+    /// <summary>The command line that runs this executable again with <paramref name="arguments"/>, the program first.</summary>
+    public static IReadOnlyList<string> CommandLine(IReadOnlyList<string> arguments)
+    {
+        ArgumentNullException.ThrowIfNull(arguments);
+        var host = Environment.ProcessPath ?? "dotnet";
+        var words = new List<string> { host };
+        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+        {
+            words.Add(typeof(NodeProcess).Assembly.Location);
+        }
+
+        words.AddRange(arguments);
+        return words;
     }
 
     /// <summary>How to run the server <paramref name="serverDll"/> through the dotnet host that runs this process.</summary>

@@ -1,0 +1,137 @@
+using System.ComponentModel;
+using System.Threading.Channels;
+
+namespace Raft.Server.Launcher;
+
+/// <summary>
+/// The one driver of the <c>cluster</c> command's <see cref="LocalCluster"/>, which is not thread-safe: a loop that
+/// reports every node exit (with the command that starts the node again) and every leader change, and carries out the
+/// restarts asked for through <see cref="LauncherControl"/>, which reach it from the control socket's thread through a
+/// bounded queue.
+/// </summary>
+internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output) : IDisposable
+{
+    private const int PendingRestartsMax = 16;
+    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+
+    private readonly Channel<PendingRestart> _restarts = Channel.CreateBounded<PendingRestart>(
+        new BoundedChannelOptions(PendingRestartsMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    // Node id to the pid whose exit was reported: a restarted node's next exit is reported again.
+    private readonly Dictionary<int, int> _reportedExits = [];
+    private volatile bool _stopping;
+
+    /// <summary>The command to print for starting an exited node again; null while restarting is not available.</summary>
+    public Func<int, string>? RestartCommand { get; set; }
+
+    /// <summary>
+    /// Asks the loop to start node <paramref name="id"/> again and waits for what it did. Any thread; the loop serves
+    /// the request within one poll, or at its start if the launcher is still waiting for the first leader.
+    /// </summary>
+    public async Task<RestartOutcome> RestartAsync(int id, CancellationToken cancellationToken)
+    {
+        var pending = new PendingRestart(id, new TaskCompletionSource<RestartOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_restarts.Writer.TryWrite(pending))
+        {
+            return RestartOutcome.Refused(_stopping ? "the launcher is stopping every node" : "the launcher has too many restarts queued; try again");
+        }
+
+        return await pending.Outcome.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Supervises the cluster until cancelled; <paramref name="leader"/> is the leader already printed.</summary>
+    public async Task RunAsync(int leader, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Task<bool>? restartQueued = null;
+            while (true)
+            {
+                restartQueued ??= _restarts.Reader.WaitToReadAsync(cancellationToken).AsTask();
+                await Task.WhenAny(restartQueued, Task.Delay(PollInterval, cancellationToken)).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+
+                // An exit is reported before a restart of the same node can replace its process.
+                await ReportExitsAsync().ConfigureAwait(false);
+                if (restartQueued.IsCompleted)
+                {
+                    restartQueued = null;
+                    while (_restarts.Reader.TryRead(out var pending))
+                    {
+                        pending.Outcome.TrySetResult(await RestartNowAsync(pending.Id).ConfigureAwait(false));
+                    }
+                }
+
+                var current = await cluster.PollLeaderAsync(cancellationToken).ConfigureAwait(false);
+
+                // The poll may already see the successor of a leader that exited after the check above: its exit
+                // is printed first, as it happened first.
+                await ReportExitsAsync().ConfigureAwait(false);
+                if (current is not null && current != leader)
+                {
+                    leader = current.Value;
+                    await output.WriteLineAsync($"leader: node {leader} at {cluster.Options.HttpEndpoint(leader)}").ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            RefusePending();
+        }
+    }
+
+    public void Dispose() => RefusePending();
+
+    private async Task ReportExitsAsync()
+    {
+        for (var id = 1; id <= cluster.Options.Nodes; id++)
+        {
+            if (cluster.ExitCode(id) is not { } code || _reportedExits.GetValueOrDefault(id) == cluster.Pid(id))
+            {
+                continue;
+            }
+
+            _reportedExits[id] = cluster.Pid(id);
+            var restart = RestartCommand is { } command ? $"; start it again with: {command(id)}" : "";
+            await output.WriteLineAsync($"node {id} exited with code {code}{restart}").ConfigureAwait(false);
+        }
+    }
+
+    private async Task<RestartOutcome> RestartNowAsync(int id)
+    {
+        var nodes = cluster.Options.Nodes;
+        if (id < 1 || id > nodes)
+        {
+            return RestartOutcome.Refused($"there is no node {id}: the nodes are 1 to {nodes}");
+        }
+
+        if (cluster.IsRunning(id))
+        {
+            return RestartOutcome.Refused($"node {id} is running (pid {cluster.Pid(id)}); only a node that exited is started again");
+        }
+
+        try
+        {
+            cluster.Restart(id);
+        }
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            return RestartOutcome.Refused($"node {id} could not be started: {e.Message}");
+        }
+
+        await output.WriteLineAsync($"node {id} started again: pid {cluster.Pid(id)}  log {cluster.LogPath(id)}").ConfigureAwait(false);
+        return RestartOutcome.Started(cluster.Pid(id), new Uri(cluster.Options.HttpEndpoint(id)), cluster.LogPath(id));
+    }
+
+    private void RefusePending()
+    {
+        _stopping = true;
+        _restarts.Writer.TryComplete();
+        while (_restarts.Reader.TryRead(out var pending))
+        {
+            pending.Outcome.TrySetResult(RestartOutcome.Refused("the launcher is stopping every node"));
+        }
+    }
+
+    private sealed record PendingRestart(int Id, TaskCompletionSource<RestartOutcome> Outcome);
+}
