@@ -32,4 +32,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(9, LogLevel.Debug, "node {Id} (term {Term}, {Role}): peer {Peer} reported unreachable")]
     public static partial void PeerUnreachable(ILogger logger, int id, ulong term, RaftRole role, int peer);
+
+    [LoggerMessage(10, LogLevel.Error, "request {Method} {Path} failed")]
+    public static partial void RequestFailed(ILogger logger, Exception exception, string method, string path);
 }

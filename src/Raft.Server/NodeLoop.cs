@@ -79,7 +79,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private int _disposed;
     private volatile NodeView _view = NodeView.Initial;
 
-    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILogger logger, TimeProvider time)
+    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILogger logger, TimeProvider time, KvLockChanged? lockChanged = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transportFactory);
@@ -87,7 +87,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _metrics = metrics;
         _logger = logger;
         _time = time;
-        _store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs });
+        _store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs, LockChanged = lockChanged });
         // Synchronous continuations: a writer wakes the loop thread, blocked in WaitToReadAsync, directly instead of
         // through a thread-pool work item, which on a busy machine costs milliseconds per message. The loop thread in
         // turn only ever resumes an Enqueue that was waiting for room, which merely awaits its completion.

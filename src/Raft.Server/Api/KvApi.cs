@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Raft.Core;
 using Raft.KeyValue;
+using Raft.Protocol;
 
 namespace Raft.Server.Api;
 
@@ -18,15 +19,16 @@ internal static class KvApi
 
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapPut("/v1/kv/{**key}", PutAsync);
-        routes.MapGet("/v1/kv/{**key}", GetAsync);
-        routes.MapDelete("/v1/kv/{**key}", DeleteAsync);
-        routes.MapGet("/v1/kv", ListAsync);
+        // The route only selects the handler: each reads its key from the raw target (ApiResults.ReadName).
+        routes.MapPut(ApiPaths.KvPrefix + "{**key}", PutAsync);
+        routes.MapGet(ApiPaths.KvPrefix + "{**key}", GetAsync);
+        routes.MapDelete(ApiPaths.KvPrefix + "{**key}", DeleteAsync);
+        routes.MapGet(ApiPaths.Kv, ListAsync);
     }
 
-    private static async Task<IResult> PutAsync(HttpContext context, string? key, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> PutAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -53,13 +55,13 @@ internal static class KvApi
             return badSession;
         }
 
-        return await routing.ServeAsync(context, node, value, () => WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value, expected, session), value, key!, static (context, outcome) =>
-            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ApiJsonContext.Default.PutResponse))).ConfigureAwait(false);
+        return await routing.ServeAsync(context, node, value, 0, () => WriteAsync(context, node, options, KvCommandCodec.EncodePut(key, value, expected, session), key, static (context, outcome) =>
+            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ProtocolJsonContext.Default.PutResponse))).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext context, string? key, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> DeleteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -74,15 +76,16 @@ internal static class KvApi
             return badSession;
         }
 
-        return await routing.ServeAsync(context, node, null, () => WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!, expected, session), null, key!, static (context, outcome) =>
-            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ApiJsonContext.Default.DeleteResponse))).ConfigureAwait(false);
+        return await routing.ServeAsync(context, node, null, 0, () => WriteAsync(context, node, options, KvCommandCodec.EncodeDelete(key, expected, session), key, static (context, outcome) =>
+            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ProtocolJsonContext.Default.DeleteResponse))).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Proposes <paramref name="command"/> and answers once it is applied: <paramref name="answer"/> on success, the
-    /// refusal (412, 409) otherwise. A deduplicated retry carries the original index, so it answers the same.
+    /// refusal (412, 409) otherwise. A deduplicated retry carries the original index, so it answers the same. Runs on
+    /// the leader, inside <see cref="LeaderRouting.ServeAsync"/>, which routes a <see cref="LeaderMoved"/> answer on.
     /// </summary>
-    internal static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing, byte[] command, byte[]? body, string name, Func<HttpContext, WriteOutcome, IResult> answer)
+    internal static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, byte[] command, string name, Func<HttpContext, WriteOutcome, IResult> answer)
     {
         try
         {
@@ -93,7 +96,7 @@ internal static class KvApi
         }
         catch (NodeRequestException ex)
         {
-            return await ApiResults.FromNodeError(context, ex, routing, body).ConfigureAwait(false);
+            return ApiResults.FromNodeError(context, ex);
         }
         catch (TimeoutException)
         {
@@ -101,9 +104,9 @@ internal static class KvApi
         }
     }
 
-    private static async Task<IResult> GetAsync(HttpContext context, string? key, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> GetAsync(HttpContext context, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -113,9 +116,9 @@ internal static class KvApi
             return BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
+        if (level == ReadConsistency.Lease)
         {
-            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
+            return await routing.ServeAsync(context, node, null, 0, () => ReadAsync(context, key, level, node, options)).ConfigureAwait(false);
         }
 
         if (level == ReadConsistency.Linearizable)
@@ -124,14 +127,19 @@ internal static class KvApi
             await node.LeaderViewAsync(options, context).ConfigureAwait(false);
         }
 
+        return await ReadAsync(context, key, level, node, options).ConfigureAwait(false);
+    }
+
+    private static async Task<IResult> ReadAsync(HttpContext context, string key, ReadConsistency level, NodeLoop node, NodeOptions options)
+    {
         try
         {
-            var outcome = await node.GetAsync(key!, level, context.RequestAborted)
+            var outcome = await node.GetAsync(key, level, context.RequestAborted)
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
             context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
             if (!outcome.Found)
             {
-                return ApiResults.Error(StatusCodes.Status404NotFound, "not_found", $"no key '{key}'");
+                return ApiResults.Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"no key '{key}'");
             }
 
             context.Response.Headers[ApiHeaders.Version] = outcome.Value.Version.ToString(CultureInfo.InvariantCulture);
@@ -140,7 +148,7 @@ internal static class KvApi
         }
         catch (NodeRequestException ex)
         {
-            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+            return ApiResults.FromNodeError(context, ex);
         }
         catch (TimeoutException)
         {
@@ -148,9 +156,9 @@ internal static class KvApi
         }
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, string? prefix, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(prefix, options.MaxKeyBytes, allowEmpty: true) is { } invalid)
+        if (ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) is { } invalid)
         {
             return invalid;
         }
@@ -158,7 +166,7 @@ internal static class KvApi
         var count = ListLimitDefault;
         if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > ListLimitMax))
         {
-            return ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_limit", $"limit must be an integer in [1, {ListLimitMax}]");
+            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidLimit, $"limit must be an integer in [1, {ListLimitMax}]");
         }
 
         if (!TryParseConsistency(consistency, out var level))
@@ -166,14 +174,16 @@ internal static class KvApi
             return BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
-        {
-            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
-        }
+        return level == ReadConsistency.Lease
+            ? await routing.ServeAsync(context, node, null, 0, () => ListHereAsync(context, prefix, count, level, node, options)).ConfigureAwait(false)
+            : await ListHereAsync(context, prefix, count, level, node, options).ConfigureAwait(false);
+    }
 
+    private static async Task<IResult> ListHereAsync(HttpContext context, string prefix, int count, ReadConsistency level, NodeLoop node, NodeOptions options)
+    {
         try
         {
-            var outcome = await node.ListAsync(prefix ?? string.Empty, count, level, context.RequestAborted)
+            var outcome = await node.ListAsync(prefix, count, level, context.RequestAborted)
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
             var items = new ListItem[outcome.Items.Count];
             for (var i = 0; i < items.Length; i++)
@@ -183,11 +193,11 @@ internal static class KvApi
             }
 
             context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-            return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ApiJsonContext.Default.ListResponse);
+            return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ProtocolJsonContext.Default.ListResponse);
         }
         catch (NodeRequestException ex)
         {
-            return await ApiResults.FromNodeError(context, ex, routing, null).ConfigureAwait(false);
+            return ApiResults.FromNodeError(context, ex);
         }
         catch (TimeoutException)
         {
@@ -219,10 +229,10 @@ internal static class KvApi
     }
 
     internal static IResult BadConsistency(string? value) =>
-        ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_consistency", $"consistency must be linearizable, lease or stale (got '{value}')");
+        ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidConsistency, $"consistency must be linearizable, lease or stale (got '{value}')");
 
     private static IResult TooLarge(long? length, NodeOptions options) =>
-        ApiResults.Error(StatusCodes.Status413PayloadTooLarge, "value_too_large",
+        ApiResults.Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.ValueTooLarge,
             length is { } n ? $"the value has {n} bytes; at most {options.MaxValueBytes} are allowed" : $"the value exceeds {options.MaxValueBytes} bytes");
 
     // Reads at most maxBytes; null when the body is longer (the caller answers 413 and nothing is written).
@@ -259,15 +269,4 @@ internal static class KvApi
 
         return filled == buffer.Length ? buffer : buffer.AsSpan(0, filled).ToArray();
     }
-}
-
-internal static class ApiHeaders
-{
-    public const string Index = "X-Raft-Index";
-    public const string Term = "X-Raft-Term";
-    public const string Leader = "X-Raft-Leader";
-    public const string Version = "X-Raft-Version";
-    public const string CreateIndex = "X-Raft-Create-Index";
-    public const string ClientId = "X-Client-Id";
-    public const string ClientSeq = "X-Client-Seq";
 }
