@@ -197,7 +197,7 @@ public sealed partial class RaftKvClient
         try
         {
             var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-            return bytes.Length == 0 ? null : JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Default.ErrorBody);
+            return bytes.Length == 0 ? null : JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Wire.ErrorBody);
         }
         catch (JsonException)
         {
@@ -220,7 +220,7 @@ public sealed partial class RaftKvClient
             }
 
             var bytes = await response.Content.ReadAsByteArrayAsync(attempt.Token).ConfigureAwait(false);
-            var body = JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Default.ClusterStatusResponse);
+            var body = JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Wire.ClusterStatusResponse);
             lock (_routes)
             {
                 foreach (var member in body?.Members ?? [])

@@ -196,8 +196,9 @@ public sealed partial class RaftKvClient : IDisposable
         var path = $"{ApiPaths.Kv}?prefix={ResourceName.Escape(prefix)}&limit={limit.ToString(CultureInfo.InvariantCulture)}";
         using var response = await SendAsync(new Call(HttpMethod.Get, path, null, null, null, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ProtocolJsonContext.Default.ListResponse, cancellationToken).ConfigureAwait(false);
-        var items = body.Items.Select(i => new KvEntry(i.Key, i.Value, i.Version, i.CreateIndex)).ToList();
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.ListResponse, cancellationToken).ConfigureAwait(false);
+        // Read leniently: a field missing from the answer reads as null even where the shape says it is not.
+        var items = (body.Items ?? []).Select(i => new KvEntry(i.Key, i.Value ?? [], i.Version, i.CreateIndex)).ToList();
         return new KvListResult(items, body.More, body.Index);
     }
 
@@ -245,7 +246,7 @@ public sealed partial class RaftKvClient : IDisposable
     public async Task ReleaseLockAsync(string name, string owner, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(owner);
-        var body = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, null), ProtocolJsonContext.Default.LockRequest);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, null), ProtocolJsonContext.Wire.LockRequest);
         using var response = await WriteAsync(HttpMethod.Delete, LockPath(name), body, null, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
     }
@@ -265,8 +266,8 @@ public sealed partial class RaftKvClient : IDisposable
         }
 
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ProtocolJsonContext.Default.LockResponse, cancellationToken).ConfigureAwait(false);
-        return new LockLease(body.Name, body.Owner, body.FencingToken, body.ExpiresAtMs);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.LockResponse, cancellationToken).ConfigureAwait(false);
+        return body.Owner is null ? null : new LockLease(body.Name ?? name, body.Owner, body.FencingToken, body.ExpiresAtMs);
     }
 
     /// <summary>Closes the client's connections.</summary>
@@ -281,7 +282,7 @@ public sealed partial class RaftKvClient : IDisposable
         var ifMatch = expectedVersion?.ToString(CultureInfo.InvariantCulture);
         using var response = await WriteAsync(HttpMethod.Put, KeyPath(key), value, ifMatch, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ProtocolJsonContext.Default.PutResponse, cancellationToken).ConfigureAwait(false);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.PutResponse, cancellationToken).ConfigureAwait(false);
         return new PutResult(body.Index, body.Version);
     }
 
@@ -290,18 +291,18 @@ public sealed partial class RaftKvClient : IDisposable
         var ifMatch = expectedVersion?.ToString(CultureInfo.InvariantCulture);
         using var response = await WriteAsync(HttpMethod.Delete, KeyPath(key), null, ifMatch, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ProtocolJsonContext.Default.DeleteResponse, cancellationToken).ConfigureAwait(false);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.DeleteResponse, cancellationToken).ConfigureAwait(false);
         return new DeleteResult(body.Index, body.Deleted);
     }
 
     private async Task<LockLease> LockCoreAsync(HttpMethod method, string name, string path, string owner, long ttlMs, TimeSpan serverWait, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(owner);
-        var request = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, ttlMs), ProtocolJsonContext.Default.LockRequest);
+        var request = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, ttlMs), ProtocolJsonContext.Wire.LockRequest);
         using var response = await WriteAsync(method, path, request, null, serverWait, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ProtocolJsonContext.Default.LockResponse, cancellationToken).ConfigureAwait(false);
-        return new LockLease(body.Name, body.Owner, body.FencingToken, body.ExpiresAtMs);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.LockResponse, cancellationToken).ConfigureAwait(false);
+        return new LockLease(body.Name ?? name, body.Owner ?? owner, body.FencingToken, body.ExpiresAtMs);
     }
 
     /// <summary>

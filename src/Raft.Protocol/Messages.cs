@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Raft.Protocol;
@@ -75,14 +77,15 @@ public sealed record ClusterStatusResponse(
 /// <summary>
 /// Source-generated serializers for every JSON shape of the API, for the server, the client and the bench alike:
 /// camelCase names, nulls left out (except where a shape says otherwise), numbers only as JSON numbers, and on
-/// reading, names in any case, a required field missing or null as an error.
+/// reading, names in any case and an explicit null in a field that may not be null as an error. A field that is
+/// missing reads as its default, so a reader takes what it needs from an answer that carries less (a proxy's, an
+/// older node's). Use <see cref="Wire"/>.
 /// </summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     PropertyNameCaseInsensitive = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    RespectNullableAnnotations = true,
-    RespectRequiredConstructorParameters = true)]
+    RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(PutResponse))]
 [JsonSerializable(typeof(DeleteResponse))]
@@ -93,4 +96,19 @@ public sealed record ClusterStatusResponse(
 [JsonSerializable(typeof(TransferResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ClusterStatusResponse))]
-public sealed partial class ProtocolJsonContext : JsonSerializerContext;
+public sealed partial class ProtocolJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// The context to write and read with. Its strings keep apostrophes and non-ASCII letters as they are (as
+    /// README.md shows them) rather than as <c>\uXXXX</c>: the answers are <c>application/json</c>, never embedded in
+    /// HTML, so the escaping <see cref="Default"/> applies for that case buys nothing and hides the text.
+    /// </summary>
+    public static ProtocolJsonContext Wire => LazyInitializer.EnsureInitialized(ref _wire, CreateWire);
+
+    // Made on first use: a static initializer here would run before the generated part has made Default.
+    private static ProtocolJsonContext? _wire;
+
+    // The generated context's options carry the settings above; only the encoder differs.
+    private static ProtocolJsonContext CreateWire() =>
+        new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+}

@@ -127,7 +127,7 @@ public static class NodeHost
             kestrel.Limits.MaxRequestHeadersTotalSize = ErrorAnswers.KestrelHeaderBytesMax;
             kestrel.Limits.MaxRequestLineSize = Math.Max(kestrel.Limits.MaxRequestLineSize, (3 * options.MaxKeyBytes) + 4096);
         });
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ProtocolJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ProtocolJsonContext.Wire));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);

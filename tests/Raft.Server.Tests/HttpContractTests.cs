@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Raft.Client;
+using Raft.Protocol;
 
 namespace Raft.Server.Tests;
 
@@ -27,7 +28,7 @@ public sealed class HttpContractTests
             Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
             using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
             var body = json.RootElement.Clone();
-            Assert.False(string.IsNullOrWhiteSpace(body.GetProperty("error").GetString()));
+            Assert.Contains(body.GetProperty("error").GetString() ?? string.Empty, ErrorCodes.All);
             var detail = body.GetProperty("detail").GetString();
             Assert.False(string.IsNullOrWhiteSpace(detail));
             foreach (var leak in LeakedInternals)

@@ -58,7 +58,7 @@ internal sealed class OurClusterTarget : IBenchTarget
 
         try
         {
-            var put = JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Default.PutResponse);
+            var put = JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Wire.PutResponse);
             return put is { Index: > 0 } ? new WriteOutcome(null, put.Index, 0) : WriteOutcome.Failed(ErrorKinds.BadAnswer);
         }
         catch (JsonException)
@@ -109,7 +109,7 @@ internal sealed class OurClusterTarget : IBenchTarget
 
         try
         {
-            var health = JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Default.HealthResponse);
+            var health = JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Wire.HealthResponse);
             return health is not null && health.LeaderId == node;
         }
         catch (JsonException)

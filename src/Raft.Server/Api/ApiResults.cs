@@ -15,7 +15,7 @@ internal static class ApiResults
         Json(status, new ErrorBody(error, detail));
 
     public static IResult Json(int status, ErrorBody body) =>
-        Results.Json(body, ProtocolJsonContext.Default.ErrorBody, statusCode: status);
+        Results.Json(body, ProtocolJsonContext.Wire.ErrorBody, statusCode: status);
 
     /// <summary>
     /// The key or lock name of this request: what follows <paramref name="prefix"/> in the request target as the

@@ -25,7 +25,7 @@ internal static class ClusterApi
         {
             var status = await node.GetStatusAsync(context.RequestAborted)
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
-            return Results.Json(ToResponse(status), ProtocolJsonContext.Default.ClusterStatusResponse);
+            return Results.Json(ToResponse(status), ProtocolJsonContext.Wire.ClusterStatusResponse);
         }
         catch (NodeRequestException ex)
         {
@@ -60,7 +60,7 @@ internal static class ClusterApi
             var outcome = await node.TransferLeadershipAsync(target, context.RequestAborted)
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
             return outcome.Completed
-                ? Results.Json(new TransferResponse(outcome.From, outcome.To, outcome.LeaderId, outcome.Detail), ProtocolJsonContext.Default.TransferResponse)
+                ? Results.Json(new TransferResponse(outcome.From, outcome.To, outcome.LeaderId, outcome.Detail), ProtocolJsonContext.Wire.TransferResponse)
                 : ApiResults.Error(StatusCodes.Status409Conflict, ErrorCodes.TransferFailed, outcome.Detail);
         }
         catch (NodeRequestException ex)
@@ -90,7 +90,7 @@ internal static class ClusterApi
     }
 
     private static IResult Health(string status, NodeView view, int code) =>
-        Results.Json(new HealthResponse(status, view.LeaderId, view.CommitIndex, view.AppliedIndex), ProtocolJsonContext.Default.HealthResponse, statusCode: code);
+        Results.Json(new HealthResponse(status, view.LeaderId, view.CommitIndex, view.AppliedIndex), ProtocolJsonContext.Wire.HealthResponse, statusCode: code);
 
     // The node loop's view, in the shape the API defines.
     private static ClusterStatusResponse ToResponse(ClusterStatus status) => new(

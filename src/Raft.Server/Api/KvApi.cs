@@ -56,7 +56,7 @@ internal static class KvApi
         }
 
         return await routing.ServeAsync(context, node, value, 0, () => WriteAsync(context, node, options, KvCommandCodec.EncodePut(key, value, expected, session), key, static (context, outcome) =>
-            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ProtocolJsonContext.Default.PutResponse))).ConfigureAwait(false);
+            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ProtocolJsonContext.Wire.PutResponse))).ConfigureAwait(false);
     }
 
     private static async Task<IResult> DeleteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
@@ -77,7 +77,7 @@ internal static class KvApi
         }
 
         return await routing.ServeAsync(context, node, null, 0, () => WriteAsync(context, node, options, KvCommandCodec.EncodeDelete(key, expected, session), key, static (context, outcome) =>
-            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ProtocolJsonContext.Default.DeleteResponse))).ConfigureAwait(false);
+            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ProtocolJsonContext.Wire.DeleteResponse))).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -193,7 +193,7 @@ internal static class KvApi
             }
 
             context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-            return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ProtocolJsonContext.Default.ListResponse);
+            return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ProtocolJsonContext.Wire.ListResponse);
         }
         catch (NodeRequestException ex)
         {

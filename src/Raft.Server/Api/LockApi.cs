@@ -163,7 +163,7 @@ internal static class LockApi
             return KvApi.WriteAsync(context, node, options, command, request.Name, (_, outcome) =>
                 outcome.Result.Status == KvApplyStatus.NotFound
                     ? NotHeld(request.Name)
-                    : Results.Json(new LockReleasedResponse(request.Name, outcome.Result.FencingToken, outcome.Result.Index), ProtocolJsonContext.Default.LockReleasedResponse));
+                    : Results.Json(new LockReleasedResponse(request.Name, outcome.Result.FencingToken, outcome.Result.Index), ProtocolJsonContext.Wire.LockReleasedResponse));
         }).ConfigureAwait(false);
     }
 
@@ -192,7 +192,7 @@ internal static class LockApi
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
             context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
             return outcome.Held
-                ? Results.Json(new LockResponse(name, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs), ProtocolJsonContext.Default.LockResponse)
+                ? Results.Json(new LockResponse(name, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs), ProtocolJsonContext.Wire.LockResponse)
                 : NotHeld(name);
         }
         catch (NodeRequestException ex)
@@ -266,7 +266,7 @@ internal static class LockApi
     }
 
     private static IResult Granted(string name, string owner, KvApplyResult result) =>
-        Results.Json(new LockResponse(name, owner, result.FencingToken, result.ExpiresAtMs), ProtocolJsonContext.Default.LockResponse);
+        Results.Json(new LockResponse(name, owner, result.FencingToken, result.ExpiresAtMs), ProtocolJsonContext.Wire.LockResponse);
 
     private static IResult NotHeld(string name) =>
         ApiResults.Error(StatusCodes.Status404NotFound, ErrorCodes.LockNotHeld, $"nobody holds '{name}'");
