@@ -83,7 +83,7 @@ internal static class ErrorAnswers
         return ApiResults.Error(status, code, detail).ExecuteAsync(context);
     }
 
-    // As Kestrel counts them: name, value, and the ": " and CRLF around them.
+    // About as the headers stand on the wire: name, value, and the ": " and CRLF around them.
     private static long HeaderBytes(HttpRequest request)
     {
         long bytes = 0;
