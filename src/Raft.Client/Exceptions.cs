@@ -78,7 +78,7 @@ public sealed class NoLeaderException : RaftKvException
     /// <param name="lastErrorCode">The last error code received, or a description of the last transport failure.</param>
     /// <param name="innerException">The last transport failure, if any.</param>
     public NoLeaderException(int attempts, HttpStatusCode? lastStatus, string lastErrorCode, Exception? innerException)
-        : base(lastStatus, "no_leader", $"no leader answered after {attempts} attempts; last: {lastErrorCode}", innerException)
+        : base(lastStatus, Raft.Protocol.ErrorCodes.NoLeader, $"no leader answered after {attempts} attempts; last: {lastErrorCode}", innerException)
     {
         Attempts = attempts;
     }

@@ -2,15 +2,12 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Raft.Protocol;
 
 namespace Raft.Client;
 
 public sealed partial class RaftKvClient
 {
-    private const string LeaderHeader = "X-Raft-Leader";
-    private const string ClientIdHeader = "X-Client-Id";
-    private const string ClientSeqHeader = "X-Client-Seq";
-
     // Guards the endpoint list, the id map, the leader cache and the rotation cursor. Held only for field updates,
     // never across an await.
     private readonly Lock _routes = new();
@@ -142,19 +139,19 @@ public sealed partial class RaftKvClient
         if (call.Body is { } body)
         {
             request.Content = new ReadOnlyMemoryContent(body);
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue(call.PathAndQuery.StartsWith("/v1/locks/", StringComparison.Ordinal) ? "application/json" : "application/octet-stream");
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(call.PathAndQuery.StartsWith(ApiPaths.LocksPrefix, StringComparison.Ordinal) ? "application/json" : "application/octet-stream");
         }
 
         if (call.IfMatch is { } version)
         {
             // Sent without quotes: the server compares the plain version number, which is not an entity tag.
-            request.Headers.TryAddWithoutValidation("If-Match", version);
+            request.Headers.TryAddWithoutValidation(ApiHeaders.IfMatch, version);
         }
 
         if (call.Sequence is { } sequence)
         {
-            request.Headers.TryAddWithoutValidation(ClientIdHeader, _clientId);
-            request.Headers.TryAddWithoutValidation(ClientSeqHeader, sequence.ToString(CultureInfo.InvariantCulture));
+            request.Headers.TryAddWithoutValidation(ApiHeaders.ClientId, _clientId);
+            request.Headers.TryAddWithoutValidation(ApiHeaders.ClientSeq, sequence.ToString(CultureInfo.InvariantCulture));
         }
 
         return request;
@@ -192,7 +189,7 @@ public sealed partial class RaftKvClient
     };
 
     private static int LeaderIdOf(HttpResponseMessage response) =>
-        response.Headers.TryGetValues(LeaderHeader, out var values)
+        response.Headers.TryGetValues(ApiHeaders.Leader, out var values)
         && int.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) ? id : 0;
 
     private static async Task<ErrorBody?> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
@@ -200,7 +197,7 @@ public sealed partial class RaftKvClient
         try
         {
             var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-            return bytes.Length == 0 ? null : JsonSerializer.Deserialize(bytes, ClientJsonContext.Default.ErrorBody);
+            return bytes.Length == 0 ? null : JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Wire.ErrorBody);
         }
         catch (JsonException)
         {
@@ -216,14 +213,14 @@ public sealed partial class RaftKvClient
         {
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             attempt.CancelAfter(_options.RequestTimeout);
-            using var response = await _http.GetAsync(new Uri(endpoint, "/v1/cluster"), attempt.Token).ConfigureAwait(false);
+            using var response = await _http.GetAsync(new Uri(endpoint, ApiPaths.Cluster), attempt.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 return;
             }
 
             var bytes = await response.Content.ReadAsByteArrayAsync(attempt.Token).ConfigureAwait(false);
-            var body = JsonSerializer.Deserialize(bytes, ClientJsonContext.Default.ClusterBody);
+            var body = JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Wire.ClusterStatusResponse);
             lock (_routes)
             {
                 foreach (var member in body?.Members ?? [])

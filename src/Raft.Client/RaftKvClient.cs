@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Raft.Protocol;
 
 namespace Raft.Client;
 
@@ -174,12 +175,12 @@ public sealed partial class RaftKvClient : IDisposable
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             var error = await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
-            return error?.Error is null or "not_found" ? null : throw ErrorFrom(response.StatusCode, error);
+            return error?.Error is ErrorCodes.NotFound ? null : throw ErrorFrom(response.StatusCode, error);
         }
 
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
         var value = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        return new KvEntry(key, value, HeaderNumber(response, "X-Raft-Version"), HeaderNumber(response, "X-Raft-Create-Index"));
+        return new KvEntry(key, value, HeaderNumber(response, ApiHeaders.Version), HeaderNumber(response, ApiHeaders.CreateIndex));
     }
 
     /// <summary>Lists keys that start with <paramref name="prefix"/>, in key order.</summary>
@@ -192,10 +193,11 @@ public sealed partial class RaftKvClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(prefix);
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        var path = $"/v1/kv?prefix={Uri.EscapeDataString(prefix)}&limit={limit.ToString(CultureInfo.InvariantCulture)}";
+        var path = $"{ApiPaths.Kv}?prefix={ResourceName.Escape(prefix)}&limit={limit.ToString(CultureInfo.InvariantCulture)}";
         using var response = await SendAsync(new Call(HttpMethod.Get, path, null, null, null, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ClientJsonContext.Default.ListBody, cancellationToken).ConfigureAwait(false);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.ListResponse, cancellationToken).ConfigureAwait(false);
+        // Read leniently: a field missing from the answer reads as null even where the shape says it is not.
         var items = (body.Items ?? []).Select(i => new KvEntry(i.Key, i.Value ?? [], i.Version, i.CreateIndex)).ToList();
         return new KvListResult(items, body.More, body.Index);
     }
@@ -244,7 +246,7 @@ public sealed partial class RaftKvClient : IDisposable
     public async Task ReleaseLockAsync(string name, string owner, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(owner);
-        var body = JsonSerializer.SerializeToUtf8Bytes(new LockRequestBody(owner, null), ClientJsonContext.Default.LockRequestBody);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, null), ProtocolJsonContext.Wire.LockRequest);
         using var response = await WriteAsync(HttpMethod.Delete, LockPath(name), body, null, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
     }
@@ -259,11 +261,12 @@ public sealed partial class RaftKvClient : IDisposable
         using var response = await SendAsync(new Call(HttpMethod.Get, LockPath(name), null, null, null, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
-            return null;
+            var error = await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
+            return error?.Error is ErrorCodes.LockNotHeld ? null : throw ErrorFrom(response.StatusCode, error);
         }
 
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ClientJsonContext.Default.LockBody, cancellationToken).ConfigureAwait(false);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.LockResponse, cancellationToken).ConfigureAwait(false);
         return body.Owner is null ? null : new LockLease(body.Name ?? name, body.Owner, body.FencingToken, body.ExpiresAtMs);
     }
 
@@ -279,7 +282,7 @@ public sealed partial class RaftKvClient : IDisposable
         var ifMatch = expectedVersion?.ToString(CultureInfo.InvariantCulture);
         using var response = await WriteAsync(HttpMethod.Put, KeyPath(key), value, ifMatch, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ClientJsonContext.Default.PutBody, cancellationToken).ConfigureAwait(false);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.PutResponse, cancellationToken).ConfigureAwait(false);
         return new PutResult(body.Index, body.Version);
     }
 
@@ -288,17 +291,17 @@ public sealed partial class RaftKvClient : IDisposable
         var ifMatch = expectedVersion?.ToString(CultureInfo.InvariantCulture);
         using var response = await WriteAsync(HttpMethod.Delete, KeyPath(key), null, ifMatch, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ClientJsonContext.Default.DeleteBody, cancellationToken).ConfigureAwait(false);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.DeleteResponse, cancellationToken).ConfigureAwait(false);
         return new DeleteResult(body.Index, body.Deleted);
     }
 
     private async Task<LockLease> LockCoreAsync(HttpMethod method, string name, string path, string owner, long ttlMs, TimeSpan serverWait, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(owner);
-        var request = JsonSerializer.SerializeToUtf8Bytes(new LockRequestBody(owner, ttlMs), ClientJsonContext.Default.LockRequestBody);
+        var request = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, ttlMs), ProtocolJsonContext.Wire.LockRequest);
         using var response = await WriteAsync(method, path, request, null, serverWait, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ClientJsonContext.Default.LockBody, cancellationToken).ConfigureAwait(false);
+        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.LockResponse, cancellationToken).ConfigureAwait(false);
         return new LockLease(body.Name ?? name, body.Owner ?? owner, body.FencingToken, body.ExpiresAtMs);
     }
 
@@ -335,8 +338,8 @@ public sealed partial class RaftKvClient : IDisposable
         var detail = error?.Detail ?? $"the server answered {(int)status} {status}";
         return (status, code) switch
         {
-            (HttpStatusCode.PreconditionFailed, _) or (_, "precondition_failed") => new PreconditionFailedException(code, detail, error?.CurrentVersion ?? 0),
-            (_, "lock_held") => new LockHeldException(code, detail, error?.Holder, error?.ExpiresAtMs ?? 0),
+            (HttpStatusCode.PreconditionFailed, _) or (_, ErrorCodes.PreconditionFailed) => new PreconditionFailedException(code, detail, error?.CurrentVersion ?? 0),
+            (_, ErrorCodes.LockHeld) => new LockHeldException(code, detail, error?.Holder, error?.ExpiresAtMs ?? 0),
             _ => new RaftKvException(status, code, detail),
         };
     }
@@ -347,11 +350,11 @@ public sealed partial class RaftKvClient : IDisposable
         var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return JsonSerializer.Deserialize(bytes, type) ?? throw new RaftKvException(response.StatusCode, "malformed_response", "the server answered null");
+            return JsonSerializer.Deserialize(bytes, type) ?? throw new RaftKvException(response.StatusCode, ErrorCodes.MalformedResponse, "the server answered null");
         }
         catch (JsonException ex)
         {
-            throw new RaftKvException(response.StatusCode, "malformed_response", $"the server's answer is not the expected JSON: {ex.Message}", ex);
+            throw new RaftKvException(response.StatusCode, ErrorCodes.MalformedResponse, "the server's answer is not the JSON the API defines", ex);
         }
     }
 
@@ -359,17 +362,22 @@ public sealed partial class RaftKvClient : IDisposable
         response.Headers.TryGetValues(name, out var values)
         && ulong.TryParse(values.FirstOrDefault(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) ? number : 0;
 
-    /// <summary>Escapes each segment but keeps <c>/</c>: the server's key route is a catch-all that does not decode <c>%2F</c>.</summary>
+    /// <summary>
+    /// The key as one escaped segment, <c>/</c> included: the server decodes <c>%2F</c> like a plain slash (so curl's
+    /// <c>a/b</c> is the same key), and an escaped name is never rewritten on the way, as <see cref="Uri"/> would
+    /// rewrite a <c>.</c> or <c>..</c> between literal slashes.
+    /// </summary>
     private static string KeyPath(string key)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        return "/v1/kv/" + string.Join('/', key.Split('/').Select(Uri.EscapeDataString));
+        return ApiPaths.KvPrefix + ResourceName.Escape(key);
     }
 
+    /// <summary>The lock's name as one escaped segment, as <see cref="KeyPath"/>.</summary>
     private static string LockPath(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return "/v1/locks/" + Uri.EscapeDataString(name);
+        return ApiPaths.LocksPrefix + ResourceName.Escape(name);
     }
 
     private static string ConsistencyName(Consistency consistency) => consistency switch

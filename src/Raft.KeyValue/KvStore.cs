@@ -60,9 +60,22 @@ public readonly record struct KvApplyResult(KvApplyStatus Status, ulong Index, u
 /// <summary>A lock as the store holds it. It is held while the store's time is below <see cref="ExpiresAtMs"/>.</summary>
 public readonly record struct KvLock(string Owner, ulong FencingToken, long ExpiresAtMs);
 
+/// <summary>
+/// Called by <see cref="KvStore.Apply"/> when a lock is granted, renewed or released, with the lock's name (valid
+/// only during the call). It runs on the thread that applies the log, in the middle of an apply: it may only
+/// signal (complete a task, set a flag), never block, throw or call back into the store.
+/// </summary>
+public delegate void KvLockChanged(ReadOnlySpan<char> name);
+
 /// <summary>Limits of the client session table. Every replica must use the same values: they shape the state.</summary>
 public sealed record KvStoreOptions
 {
+    /// <summary>
+    /// Told of every lock an applied command granted, renewed or released (not of expiries, which no command
+    /// marks, nor of a snapshot restored). Observes only: the state is the same with or without it.
+    /// </summary>
+    public KvLockChanged? LockChanged { get; init; }
+
     /// <summary>Clients remembered at most; a new client beyond this evicts the least recently used one.</summary>
     public int SessionsMax { get; init; } = 10_000;
 
@@ -349,6 +362,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
             // The holder acquiring again renews: same token, a new lease from now.
             slot.ExpiresAtMs = ExpiryAt(now, ttlMs);
+            _options.LockChanged?.Invoke(name);
             return Granted(index, in slot);
         }
 
@@ -363,6 +377,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             slot = granted;
         }
 
+        _options.LockChanged?.Invoke(name);
         return Granted(index, in granted);
     }
 
@@ -381,6 +396,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         }
 
         slot.ExpiresAtMs = ExpiryAt(now, ttlMs);
+        _options.LockChanged?.Invoke(name);
         return Granted(index, in slot);
     }
 
@@ -406,6 +422,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
         var token = slot.FencingToken;
         _lockLookup.Remove(name);
+        _options.LockChanged?.Invoke(name);
         return new KvApplyResult(KvApplyStatus.Ok, index, 0, 0) { FencingToken = token };
     }
 

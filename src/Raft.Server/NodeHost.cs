@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Raft.KeyValue;
+using Raft.Protocol;
 using Raft.Server.Api;
 using Raft.Transport;
 
@@ -119,17 +120,25 @@ public static class NodeHost
         {
             // The handler enforces MaxValueBytes with a JSON 413; Kestrel only has to let such bodies reach it.
             kestrel.Limits.MaxRequestBodySize = Math.Max(30L << 20, (long)options.MaxValueBytes + 1);
+
+            // Likewise for what Kestrel refuses with an empty body before the API runs: headers (the API answers
+            // 431 in JSON below its own limit) and the request line, which must fit a key of MaxKeyBytes with every
+            // byte escaped (the API answers 414 key_too_long for longer keys).
+            kestrel.Limits.MaxRequestHeadersTotalSize = ErrorAnswers.KestrelHeaderBytesMax;
+            kestrel.Limits.MaxRequestLineSize = Math.Max(kestrel.Limits.MaxRequestLineSize, (3 * options.MaxKeyBytes) + 4096);
         });
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ProtocolJsonContext.Wire));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<LockChanges>();
         builder.Services.AddSingleton(services => new NodeLoop(
             options,
             sink => transportFactory is null ? CreateTcpTransport(options, sink, services.GetRequiredService<ILoggerFactory>()) : transportFactory(options, sink),
             services.GetRequiredService<NodeMetrics>(),
             services.GetRequiredService<ILoggerFactory>(),
-            services.GetRequiredService<TimeProvider>()));
+            services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<LockChanges>().Raise));
         builder.Services.AddSingleton(_ => new LeaderRouting(options, new HttpClient(new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
@@ -144,6 +153,8 @@ public static class NodeHost
 
         var app = builder.Build();
         app.Use(RaftHeadersAndMetrics);
+        app.Use(ErrorAnswers.CatchAsync);
+        app.UseStatusCodePages(ErrorAnswers.StatusCodePageAsync);
         KvApi.Map(app);
         LockApi.Map(app);
         ClusterApi.Map(app);

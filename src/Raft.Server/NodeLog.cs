@@ -41,4 +41,6 @@ internal static partial class NodeLog
 
     [LoggerMessage(12, LogLevel.Trace, "node {Id}: append {First}..{Last} from {Leader}: answered {Micros} µs after it arrived (log append and fsync included)")]
     public static partial void AppendTraced(ILogger logger, int id, ulong first, ulong last, int leader, long micros);
+    [LoggerMessage(13, LogLevel.Error, "request {Method} {Path} failed")]
+    public static partial void RequestFailed(ILogger logger, Exception exception, string method, string path);
 }

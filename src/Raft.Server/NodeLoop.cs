@@ -16,10 +16,10 @@ namespace Raft.Server;
 /// outcomes out.
 /// </summary>
 /// <remarks>
-/// <para>Each batch starts by telling the driver how much monotonic time passed since the last one (a process
-/// stopped longer than its lease must not serve a lease read before it knows), then hands it up to
-/// <see cref="InputsPerBatch"/> inputs, lets it process them as one batch and, while a batch waits for the disk,
-/// fsyncs the log and reports it: every proposal that arrived in one batch shares one fsync.</para>
+/// <para>Each batch takes up to <see cref="InputsPerBatch"/> inputs: the peers' messages, then how much monotonic
+/// time passed since the last batch (a process stopped longer than its lease must not serve a lease read before it
+/// knows), then the requests. The driver processes them as one batch and, while a batch waits for the disk, the
+/// shell fsyncs the log and reports it: every proposal that arrived in one batch shares one fsync.</para>
 /// <para>Completions run their continuations asynchronously, so no caller's code runs on the node's thread.</para>
 /// </remarks>
 internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
@@ -39,8 +39,9 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private readonly Thread _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _viewLock = new();
+    private readonly List<Input> _requests = [];
     private readonly long _tickTimestamps;
-    private readonly long _clockStart;
+    private long _clockStart;
     private ulong _ticksDelivered;
     private long _leaderContact = Stopwatch.GetTimestamp();
     private TaskCompletionSource? _viewChanged;
@@ -48,7 +49,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private int _disposed;
     private volatile NodeView _view = NodeView.Initial;
 
-    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILoggerFactory loggers, TimeProvider time)
+    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILoggerFactory loggers, TimeProvider time, KvLockChanged? lockChanged = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transportFactory);
@@ -58,7 +59,6 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _logger = loggers.CreateLogger("Raft.Server.NodeLoop");
         _time = time;
         _tickTimestamps = Math.Max(1, time.TimestampFrequency * options.TickMs / 1000);
-        _clockStart = time.GetTimestamp();
 
         // Synchronous continuations: a writer wakes the loop thread, blocked in WaitToReadAsync, directly instead of
         // through a thread-pool work item, which on a busy machine costs milliseconds per message. The loop thread in
@@ -74,7 +74,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         try
         {
             _events = new NodeEvents(options.Id, metrics, _logger, WriteTrace.Create(options.Id, loggers), time);
-            var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs });
+            var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs, LockChanged = lockChanged });
             var seed = (ulong)Random.Shared.NextInt64() ^ (ulong)options.Id;
             _driver = new NodeDriver<KvStore, KvApplyResult>(options.ToDriverOptions(), new SeededRandom(seed), Membership.Create(options.Peers.Keys),
                 _storage.Stores, store, new TransportOutbox(this), _events);
@@ -149,6 +149,10 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _transport.StartAsync(cancellationToken).ConfigureAwait(false);
+
+        // The node's time starts with its thread: the time it took to open the stores and start the transport is
+        // not time in which it could have heard from anyone.
+        _clockStart = _time.GetTimestamp();
         _thread.Start();
         var period = TimeSpan.FromMilliseconds(_options.TickMs);
         _timer = _time.CreateTimer(static state => ((NodeLoop)state!).OnTimer(), this, period, period);
@@ -272,14 +276,31 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                     continue;
                 }
 
-                // Before anything is served: the time that really passed, however long the process was stopped.
-                CatchUpClock();
+                // Peer messages first, then the time that really passed (however long the process was stopped), then
+                // requests: nothing is served before the clock has caught up, and what the peers said meanwhile is
+                // heard before the timers judge their silence, so a stall alone does not depose a healthy leader.
+                // Hearing them on the old clock is safe: it only makes this node refuse votes a little longer.
                 var taken = 0;
                 do
                 {
-                    Handle(in input);
+                    if (input.Kind is InputKind.Message or InputKind.PeerUnreachable)
+                    {
+                        Handle(in input);
+                    }
+                    else if (input.Kind != InputKind.Tick)
+                    {
+                        _requests.Add(input);
+                    }
                 }
                 while (++taken < InputsPerBatch && reader.TryRead(out input));
+
+                CatchUpClock();
+                foreach (var request in _requests)
+                {
+                    Handle(in request);
+                }
+
+                _requests.Clear();
 
                 _driver.Process();
                 Persist();

@@ -64,7 +64,7 @@ public sealed class RaftKvClientTests
             Assert.Equal(9ul, result.Index);
             var seen = handler.Seen;
             Assert.Equal(2, seen.Count);
-            Assert.Equal("/v1/kv/dir/key%20one", seen[1].Uri.AbsolutePath);
+            Assert.Equal("/v1/kv/dir%2Fkey%20one", seen[1].Uri.AbsolutePath);
             Assert.Equal("node3", Host(seen[1]));
             Assert.Equal(seen[0].Sequence, seen[1].Sequence);
             Assert.Equal("v", seen[1].Body);
@@ -382,6 +382,44 @@ public sealed class RaftKvClientTests
             Assert.Equal("stale_sequence", stale.ErrorCode);
             Assert.Equal(HttpStatusCode.Conflict, stale.StatusCode);
             Assert.Equal("lock_not_held", notHeld.ErrorCode);
+        }
+    }
+
+    [Fact]
+    public async Task A404ThatIsNotAboutTheKeyOrLock_IsAnError_NotAnAbsence()
+    {
+        var handler = new ScriptedHandler((request, _) => request.RequestUri!.AbsolutePath switch
+        {
+            "/v1/kv/gone" => ScriptedHandler.Json(HttpStatusCode.NotFound, """{"error":"not_found","detail":"no key 'gone'"}""", 1),
+            "/v1/locks/free" => ScriptedHandler.Json(HttpStatusCode.NotFound, """{"error":"lock_not_held","detail":"nobody holds 'free'"}""", 1),
+            _ => ScriptedHandler.Json(HttpStatusCode.NotFound, """{"error":"no_route","detail":"no route matches"}""", 1),
+        });
+        var (client, _) = Create(handler);
+        using (client)
+        {
+            Assert.Null(await client.GetAsync("gone"));
+            Assert.Null(await client.GetLockAsync("free"));
+            Assert.Equal("no_route", (await Assert.ThrowsAsync<RaftKvException>(() => client.GetAsync("elsewhere"))).ErrorCode);
+            Assert.Equal("no_route", (await Assert.ThrowsAsync<RaftKvException>(() => client.GetLockAsync("elsewhere"))).ErrorCode);
+        }
+    }
+
+    [Fact]
+    public async Task Names_GoOutAsOneEscapedSegment_SoNothingOnTheWayRewritesThem()
+    {
+        var handler = new ScriptedHandler((request, _) => request.Method == HttpMethod.Put && request.RequestUri!.AbsolutePath.StartsWith("/v1/kv/", StringComparison.Ordinal)
+            ? ScriptedHandler.Put(4, 1)
+            : ScriptedHandler.Json(HttpStatusCode.OK, """{"name":"jobs/nightly","owner":"a","fencingToken":5,"expiresAtMs":9}""", 1));
+        var (client, _) = Create(handler);
+        using (client)
+        {
+            await client.PutAsync("reports/../2024/q1", "v");
+            await client.PutAsync("100%/done", "v");
+            await client.AcquireLockAsync("jobs/nightly", "a", TimeSpan.FromSeconds(1));
+
+            Assert.Equal(
+                ["/v1/kv/reports%2F..%2F2024%2Fq1", "/v1/kv/100%25%2Fdone", "/v1/locks/jobs%2Fnightly"],
+                handler.Seen.Select(r => r.Uri.AbsolutePath));
         }
     }
 

@@ -24,9 +24,8 @@ namespace Raft.Cluster.Tests;
 /// What legitimately differs between README's run and this one, and nothing else, is normalised (<see cref="Normalise"/>,
 /// <see cref="ToReadmeTerms"/>): pids, the data directory, lock expiry times and the Date header; the ports, which are
 /// free ones here; which node won the election (README's leader is node 2: this cluster's leader and its node 2 swap
-/// names, in the requests sent and in the output compared), and which node wins the election after the kill; and how
-/// many times a waiting lock acquire tried while it waited, which moves its fencing token and every later index by
-/// the same amount. Response headers are compared as a set, as HttpClient does not keep their order on the wire.
+/// names, in the requests sent and in the output compared), and which node wins the election after the kill.
+/// Response headers are compared as a set, as HttpClient does not keep their order on the wire.
 /// </para>
 /// </remarks>
 public sealed partial class ReadmeExamplesTests
@@ -124,7 +123,6 @@ public sealed partial class ReadmeExamplesTests
     {
         private readonly HttpClient _http = new(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { Timeout = TimeSpan.FromSeconds(30) };
         private readonly Dictionary<int, int> _readmePids = [];
-        private int _indexShift;
         private long _lastIndex;
         private int _killedAt = -1;
 
@@ -205,12 +203,6 @@ public sealed partial class ReadmeExamplesTests
                 var body = await response.Content.ReadAsStringAsync();
                 var (expected, status) = ExpectedOutput(example);
 
-                if (request.RequestUri!.Query.Contains("waitMs=", StringComparison.Ordinal))
-                {
-                    ShiftByRetries(example, expected, body);
-                    (expected, _) = ExpectedOutput(example);
-                }
-
                 var where = $"README.md:{example.Line}: {example.Command}";
                 if (status is not null)
                 {
@@ -235,19 +227,6 @@ public sealed partial class ReadmeExamplesTests
                     _lastIndex = long.Parse(index.Single(), CultureInfo.InvariantCulture);
                 }
             }
-        }
-
-        /// <summary>
-        /// A waiting acquire proposes again every 100 ms while the holder's lease runs, and every refused try takes a
-        /// log index: its token, and every index after it, differ from README's by how many more or fewer tries it took.
-        /// </summary>
-        private void ShiftByRetries(Example example, string expected, string body)
-        {
-            var readmeToken = long.Parse(TokenPattern().Match(expected).Groups["token"].Value, CultureInfo.InvariantCulture);
-            using var answer = JsonDocument.Parse(body);
-            var token = answer.RootElement.GetProperty("fencingToken").GetInt64();
-            Assert.True(token > _lastIndex, $"README.md:{example.Line}: the waiting acquire's token {token} is not above the index {_lastIndex} before it");
-            _indexShift += (int)(token - readmeToken);
         }
 
         private void CompareWithHeaders(string where, string expected, HttpResponseMessage response, string body)
@@ -377,7 +356,7 @@ public sealed partial class ReadmeExamplesTests
             return NodeIdPattern().Replace(text, m => $"{m.Groups["before"].Value}{Rename(int.Parse(m.Groups["id"].Value, CultureInfo.InvariantCulture))}");
         }
 
-        private (string Text, int? Status) ExpectedOutput(Example example)
+        private static (string Text, int? Status) ExpectedOutput(Example example)
         {
             int? status = null;
             var lines = new List<string>();
@@ -391,11 +370,8 @@ public sealed partial class ReadmeExamplesTests
                 }
             }
 
-            return (Shift(string.Join('\n', lines)), status);
+            return (string.Join('\n', lines), status);
         }
-
-        private string Shift(string text) => _indexShift == 0 ? text : IndexPattern().Replace(text, m =>
-            $"{m.Groups["name"].Value}{long.Parse(m.Groups["index"].Value, CultureInfo.InvariantCulture) + _indexShift}");
 
         /// <summary>An output line without its trailing comment: two or more blanks, then #.</summary>
         private static (string Text, string? Comment) StripComment(string line)
@@ -425,12 +401,6 @@ public sealed partial class ReadmeExamplesTests
 
     [GeneratedRegex(@"^leader: node (?<id>\d+) at http://127\.0\.0\.1:\d+$")]
     private static partial Regex NewLeaderPattern();
-
-    [GeneratedRegex(@"""fencingToken"":(?<token>\d+)")]
-    private static partial Regex TokenPattern();
-
-    [GeneratedRegex(@"(?<name>""(?:index|version|createIndex|fencingToken|currentVersion)"":|X-Raft-Index: |is at version )(?<index>\d+)")]
-    private static partial Regex IndexPattern();
 
     [GeneratedRegex(@"^(?:http://)?localhost:(?<port>\d+)(?<rest>/.*)$")]
     private static partial Regex ReadmeUrlPattern();

@@ -45,6 +45,35 @@ public sealed class KvLockAndSessionTests
     }
 
     [Fact]
+    public void The_lock_change_callback_names_every_grant_renewal_and_release_and_nothing_that_changed_nothing()
+    {
+        byte[][] commands =
+        [
+            Acquire("jobs/a", "a", 100, 1_000),
+            Acquire("jobs/a", "b", 100, 1_010),
+            Acquire("jobs/a", "a", 100, 1_020),
+            Renew("jobs/a", "a", 100, 1_030),
+            Renew("jobs/a", "b", 100, 1_040),
+            Release("jobs/a", "b", 1_050),
+            Release("jobs/a", "a", 1_060),
+            Release("jobs/a", "a", 1_070),
+            Acquire("other", "a", 10, 1_080),
+            Release("other", "a", 2_000),
+        ];
+        var changes = new List<string>();
+        var observed = new KvStore(new KvStoreOptions { LockChanged = name => changes.Add(new string(name)) });
+        var plain = new KvStore();
+        for (var i = 0; i < commands.Length; i++)
+        {
+            Assert.Equal(plain.Apply((ulong)i + 1, commands[i]), observed.Apply((ulong)i + 1, commands[i]));
+        }
+
+        // Grant, re-acquire, renew, release, grant; refusals, a second release and an expired lock's removal changed nothing.
+        Assert.Equal(["jobs/a", "jobs/a", "jobs/a", "jobs/a", "other"], changes);
+        Assert.Equal(plain.CreateSnapshot(), observed.CreateSnapshot());
+    }
+
+    [Fact]
     public void A_lock_is_granted_with_its_index_as_token_renewed_by_its_owner_and_released_only_by_it()
     {
         var kv = new KvStore();

@@ -191,7 +191,7 @@ public sealed class LockAndCasApiTests
 
         await Expect(Request(HttpMethod.Post, "/v1/locks/m", new StringContent("{")), "invalid_json");
         await Expect(Request(HttpMethod.Post, "/v1/locks/m", new StringContent("")), "invalid_json");
-        await Expect(Request(HttpMethod.Post, "/v1/locks/m", new StringContent("{\"owner\":\"a\",\"ttlMs\":\"x\"}")), "invalid_json");
+        await Expect(Request(HttpMethod.Post, "/v1/locks/m", new StringContent("{\"owner\":\"a\",\"ttlMs\":\"x\"}")), "invalid_ttl");
         await Expect(Request(HttpMethod.Post, "/v1/locks/m", new StringContent("null")), "invalid_owner");
         await Expect(Request(HttpMethod.Post, "/v1/locks/m", new StringContent("{\"ttlMs\":1000}")), "invalid_owner");
         await Expect(Request(HttpMethod.Post, "/v1/locks/m", new StringContent("{\"owner\":\"\",\"ttlMs\":1000}")), "invalid_owner");

@@ -80,8 +80,9 @@ internal sealed record SimulationConfig
     public required double PauseRate { get; init; }
 
     /// <summary>
-    /// A resumed node's host tells the driver how many ticks really passed while it was stopped (what a server's
-    /// shell does from the monotonic clock). Off, it reports one tick: the bug a lease read must not survive.
+    /// A resumed node's host hands the driver the peers' messages, then how many ticks really passed while it was
+    /// stopped (what a server's shell does from the monotonic clock), then the requests. Off, it reports one tick and
+    /// interleaves the two as the old shell did: the bug a lease read must not survive.
     /// </summary>
     public bool ResumeWithElapsedTicks { get; init; } = true;
 

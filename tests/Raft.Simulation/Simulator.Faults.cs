@@ -407,8 +407,9 @@ internal sealed partial class Simulator
         Trace($"pause node {victim.Id} for {ticks} ticks: {victim}");
     }
 
-    // SIGCONT: before anything else, the host tells the driver how long it was stopped (its monotonic clock moved
-    // on), then hands it what arrived meanwhile.
+    // SIGCONT. The server's shell hands the driver what the peers said meanwhile, then the time that really passed,
+    // then the clients' requests, so nothing is served before the clock caught up. The old shell, which this seed's
+    // config may ask for, reported one tick and took both kinds of input as their sockets happened to be read.
     private void ResumeDueNodes()
     {
         foreach (var node in LiveNodes())
@@ -424,10 +425,25 @@ internal sealed partial class Simulator
     {
         var driver = node.Driver!;
         node.PausedUntil = -1;
-        var elapsed = _config.ResumeWithElapsedTicks ? (ulong)(_tick - node.PausedAt) : 1;
-        Trace($"resume node {node.Id} after {_tick - node.PausedAt} ticks (its clock reports {elapsed})");
-        driver.Tick(elapsed, WallClockMs(node));
-        while (node.Alive && !node.Paused && (node.PausedMessages.Count > 0 || node.PausedRequests.Count > 0))
+        Trace($"resume node {node.Id} after {_tick - node.PausedAt} ticks");
+        if (_config.ResumeWithElapsedTicks)
+        {
+            while (node.Alive && node.PausedMessages.TryDequeue(out var message))
+            {
+                message(driver);
+            }
+
+            driver.Tick((ulong)(_tick - node.PausedAt), WallClockMs(node));
+            while (node.Alive && node.PausedRequests.TryDequeue(out var request))
+            {
+                request(driver);
+            }
+
+            return;
+        }
+
+        driver.Tick(1, WallClockMs(node));
+        while (node.Alive && (node.PausedMessages.Count > 0 || node.PausedRequests.Count > 0))
         {
             var fromClient = node.PausedMessages.Count == 0 || (node.PausedRequests.Count > 0 && _random.Chance(0.5));
             (fromClient ? node.PausedRequests : node.PausedMessages).Dequeue()(driver);

@@ -54,11 +54,9 @@ internal sealed record BenchResults(
     BenchSettings? LoadSettings,
     IReadOnlyList<LoadResult> Load);
 
-/// <summary>Source-generated serializers for results.json and for the wire shapes of both targets.</summary>
+/// <summary>Source-generated serializers for results.json and for etcd's wire shapes (ours are Raft.Protocol's).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(BenchResults))]
-[JsonSerializable(typeof(OurPutResponse))]
-[JsonSerializable(typeof(OurHealth))]
 [JsonSerializable(typeof(EtcdPutRequest))]
 [JsonSerializable(typeof(EtcdRangeRequest))]
 [JsonSerializable(typeof(EtcdMoveLeaderRequest))]

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Raft.Protocol;
 using Raft.Server.Launcher;
 
 using Raft.FailoverBench.Report;
@@ -57,7 +58,7 @@ internal sealed class OurClusterTarget : IBenchTarget
 
         try
         {
-            var put = JsonSerializer.Deserialize(answer.Body, BenchJsonContext.Default.OurPutResponse);
+            var put = JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Wire.PutResponse);
             return put is { Index: > 0 } ? new WriteOutcome(null, put.Index, 0) : WriteOutcome.Failed(ErrorKinds.BadAnswer);
         }
         catch (JsonException)
@@ -75,7 +76,7 @@ internal sealed class OurClusterTarget : IBenchTarget
             return ReadOutcome.Failed(answer.Error);
         }
 
-        var index = Header(answer, "X-Raft-Index");
+        var index = Header(answer, ApiHeaders.Index);
         if (answer.Status == HttpStatusCode.NotFound && index is not null)
         {
             return ReadOutcome.NotFound(index.Value);
@@ -86,8 +87,8 @@ internal sealed class OurClusterTarget : IBenchTarget
             return ReadOutcome.Failed(ErrorKinds.Status((int)answer.Status), LeaderHint(answer));
         }
 
-        var version = Header(answer, "X-Raft-Version");
-        var created = Header(answer, "X-Raft-Create-Index");
+        var version = Header(answer, ApiHeaders.Version);
+        var created = Header(answer, ApiHeaders.CreateIndex);
         if (index is null || version is null || created is null)
         {
             return ReadOutcome.Failed(ErrorKinds.BadAnswer);
@@ -99,7 +100,7 @@ internal sealed class OurClusterTarget : IBenchTarget
     public async Task<bool?> ClaimsLeadershipAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
     {
         // /health/live answers from the node's published view, without a trip through its loop: a cheap poll.
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], "/health/live"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.HealthLive));
         var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
         if (answer.Error is not null || answer.Status != HttpStatusCode.OK)
         {
@@ -108,7 +109,7 @@ internal sealed class OurClusterTarget : IBenchTarget
 
         try
         {
-            var health = JsonSerializer.Deserialize(answer.Body, BenchJsonContext.Default.OurHealth);
+            var health = JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Wire.HealthResponse);
             return health is not null && health.LeaderId == node;
         }
         catch (JsonException)
@@ -119,7 +120,7 @@ internal sealed class OurClusterTarget : IBenchTarget
 
     public async Task<bool> TransferLeadershipAsync(int leader, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_endpoints[leader - 1], "/v1/cluster/transfer-leader"));
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_endpoints[leader - 1], ApiPaths.TransferLeader));
         var answer = await BenchHttp.SendAsync(_http, request, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         return answer.Error is null && answer.Status == HttpStatusCode.OK;
     }
@@ -146,11 +147,11 @@ internal sealed class OurClusterTarget : IBenchTarget
         await _cluster.DisposeAsync().ConfigureAwait(false);
     }
 
-    private Uri KeyUri(int node, string key) => new(_endpoints[node - 1], "/v1/kv/" + key);
+    private Uri KeyUri(int node, string key) => new(_endpoints[node - 1], ApiPaths.KvPrefix + ResourceName.Escape(key));
 
     private static ulong? Header(HttpAnswer answer, string name) =>
         answer.Headers is not null && answer.Headers.TryGetValues(name, out var values)
             && ulong.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
 
-    private static int LeaderHint(HttpAnswer answer) => Header(answer, "X-Raft-Leader") is { } id and <= int.MaxValue ? (int)id : 0;
+    private static int LeaderHint(HttpAnswer answer) => Header(answer, ApiHeaders.Leader) is { } id and <= int.MaxValue ? (int)id : 0;
 }

@@ -2,11 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Raft.FailoverBench.Targets;
 
-/// <summary>Our <c>PUT /v1/kv/{key}</c> answer.</summary>
-internal sealed record OurPutResponse(ulong Index, ulong Version);
-
-/// <summary>The part of our <c>GET /v1/cluster</c> the bench reads: the node's own role.</summary>
-internal sealed record OurHealth(int LeaderId);
+// etcd's JSON gateway shapes; our cluster's are Raft.Protocol's, shared with the server and the client.
 
 internal sealed record EtcdPutRequest([property: JsonPropertyName("key")] byte[] Key, [property: JsonPropertyName("value")] byte[] Value);
 

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Raft.KeyValue;
 using Raft.Node;
+using Raft.Protocol;
 
 namespace Raft.Server.Api;
 
@@ -11,7 +13,94 @@ internal static class ApiResults
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     public static IResult Error(int status, string error, string detail) =>
-        Results.Json(new ErrorBody(error, detail), ApiJsonContext.Default.ErrorBody, statusCode: status);
+        Json(status, new ErrorBody(error, detail));
+
+    public static IResult Json(int status, ErrorBody body) =>
+        Results.Json(body, ProtocolJsonContext.Wire.ErrorBody, statusCode: status);
+
+    /// <summary>
+    /// The key or lock name of this request: what follows <paramref name="prefix"/> in the request target as the
+    /// client sent it, decoded by <see cref="ResourceName"/>'s rule. The route has matched already, on Kestrel's
+    /// decoding of the path, which keeps <c>%2F</c> as three characters and turns <c>%252F</c> into the same three,
+    /// so it cannot tell the two apart; the raw target can. Null when valid.
+    /// </summary>
+    public static IResult? ReadName(HttpContext context, string prefix, int maxBytes, out string name)
+    {
+        name = string.Empty;
+        var path = RawPath(context);
+        if (!path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            // Kestrel resolved . or .. segments (or escapes in the prefix) to reach this route.
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, $"the path must start with {prefix} as written, and a name may not have . or .. segments");
+        }
+
+        var problem = ResourceName.TryUnescape(path.AsSpan(prefix.Length), plusIsSpace: false, checkSegments: true, out name);
+        return NameProblem(problem) ?? CheckKey(name, maxBytes);
+    }
+
+    /// <summary>The listing prefix from the raw query string (<c>+</c> is a space there), checked like a key but allowed empty.</summary>
+    public static IResult? ReadPrefix(HttpContext context, int maxBytes, out string prefix)
+    {
+        prefix = string.Empty;
+        var query = context.Request.QueryString.Value.AsSpan();
+        var found = false;
+        foreach (var range in query.TrimStart('?').Split('&'))
+        {
+            var pair = query.TrimStart('?')[range];
+            var equals = pair.IndexOf('=');
+            if (!(equals < 0 ? pair : pair[..equals]).SequenceEqual("prefix"))
+            {
+                continue;
+            }
+
+            if (found)
+            {
+                return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "prefix is given more than once");
+            }
+
+            found = true;
+            if (NameProblem(ResourceName.TryUnescape(equals < 0 ? default : pair[(equals + 1)..], plusIsSpace: true, checkSegments: false, out prefix)) is { } bad)
+            {
+                return bad;
+            }
+        }
+
+        return CheckKey(prefix, maxBytes, allowEmpty: true);
+    }
+
+    /// <summary>The path and query as the client sent them (an absolute-form target loses its scheme and authority).</summary>
+    public static string RawTarget(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (string.IsNullOrEmpty(raw))
+        {
+            return context.Request.Path.ToUriComponent() + context.Request.QueryString.ToUriComponent();
+        }
+
+        if (raw[0] == '/')
+        {
+            return raw;
+        }
+
+        var authority = raw.IndexOf("://", StringComparison.Ordinal);
+        var path = authority < 0 ? -1 : raw.IndexOfAny(['/', '?'], authority + 3);
+        return path < 0 ? "/" : raw[path] == '?' ? "/" + raw[path..] : raw[path..];
+    }
+
+    private static string RawPath(HttpContext context)
+    {
+        var target = RawTarget(context);
+        var query = target.IndexOf('?', StringComparison.Ordinal);
+        return query < 0 ? target : target[..query];
+    }
+
+    private static IResult? NameProblem(NameProblem problem) => problem switch
+    {
+        Protocol.NameProblem.BadEscape => Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "a % in a name must be followed by two hexadecimal digits"),
+        Protocol.NameProblem.NotUtf8 => Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the name is not valid UTF-8 once its escapes are decoded"),
+        Protocol.NameProblem.DotSegment => Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "a name may not have . or .. segments: HTTP clients resolve them before sending"),
+        _ => null,
+    };
 
     /// <summary>
     /// Checks a key (or, with <paramref name="allowEmpty"/>, a prefix): non-empty, no control characters, valid
@@ -21,14 +110,14 @@ internal static class ApiResults
     {
         if (string.IsNullOrEmpty(key))
         {
-            return allowEmpty ? null : Error(StatusCodes.Status400BadRequest, "invalid_key", "the key is empty");
+            return allowEmpty ? null : Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the key is empty");
         }
 
         foreach (var c in key)
         {
             if (char.IsControl(c))
             {
-                return Error(StatusCodes.Status400BadRequest, "invalid_key", "the key contains a control character");
+                return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the key contains a control character");
             }
         }
 
@@ -39,11 +128,11 @@ internal static class ApiResults
         }
         catch (EncoderFallbackException)
         {
-            return Error(StatusCodes.Status400BadRequest, "invalid_key", "the key is not valid Unicode");
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the key is not valid Unicode");
         }
 
         return bytes > maxBytes
-            ? Error(StatusCodes.Status414UriTooLong, "key_too_long", $"the key has {bytes} bytes of UTF-8; at most {maxBytes} are allowed")
+            ? Error(StatusCodes.Status414UriTooLong, ErrorCodes.KeyTooLong, $"the key has {bytes} bytes of UTF-8; at most {maxBytes} are allowed")
             : null;
     }
 
@@ -63,18 +152,18 @@ internal static class ApiResults
 
         if (!hasId || !hasSeq || ids.Count != 1 || seqs.Count != 1)
         {
-            return Error(StatusCodes.Status400BadRequest, "invalid_session", $"{ApiHeaders.ClientId} and {ApiHeaders.ClientSeq} come together, once each");
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidSession, $"{ApiHeaders.ClientId} and {ApiHeaders.ClientSeq} come together, once each");
         }
 
         var id = ids[0]!;
         if (CheckKey(id, KvCommandCodec.ClientIdBytesMax) is not null)
         {
-            return Error(StatusCodes.Status400BadRequest, "invalid_session", $"{ApiHeaders.ClientId} must be 1 to {KvCommandCodec.ClientIdBytesMax} bytes of UTF-8 without control characters");
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidSession, $"{ApiHeaders.ClientId} must be 1 to {KvCommandCodec.ClientIdBytesMax} bytes of UTF-8 without control characters");
         }
 
         if (!ulong.TryParse(seqs[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seq) || seq == 0)
         {
-            return Error(StatusCodes.Status400BadRequest, "invalid_session", $"{ApiHeaders.ClientSeq} must be an integer in [1, {ulong.MaxValue}]");
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidSession, $"{ApiHeaders.ClientSeq} must be an integer in [1, {ulong.MaxValue}]");
         }
 
         session = new KvSession(id, seq);
@@ -85,7 +174,7 @@ internal static class ApiResults
     public static IResult? ParseIfMatch(HttpRequest request, out ulong? expectedVersion)
     {
         expectedVersion = null;
-        if (!request.Headers.TryGetValue("If-Match", out var values))
+        if (!request.Headers.TryGetValue(ApiHeaders.IfMatch, out var values))
         {
             return null;
         }
@@ -93,7 +182,7 @@ internal static class ApiResults
         var text = values.Count == 1 ? values[0].AsSpan().Trim().Trim('"') : default;
         if (values.Count != 1 || !ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var version))
         {
-            return Error(StatusCodes.Status400BadRequest, "invalid_if_match", "If-Match must be one version number (0: the key must not exist)");
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidIfMatch, "If-Match must be one version number (0: the key must not exist)");
         }
 
         expectedVersion = version;
@@ -103,67 +192,94 @@ internal static class ApiResults
     /// <summary>The answer for an applied command the state machine refused, or null when it succeeded.</summary>
     public static IResult? Refused(KvApplyResult result, string name) => result.Status switch
     {
-        KvApplyStatus.PreconditionFailed => Results.Json(
-            new PreconditionFailedBody("precondition_failed", $"'{name}' is at version {result.Version}; nothing was written", result.Version),
-            ApiJsonContext.Default.PreconditionFailedBody, statusCode: StatusCodes.Status412PreconditionFailed),
-        KvApplyStatus.StaleSequence => Error(StatusCodes.Status409Conflict, "stale_sequence",
+        KvApplyStatus.PreconditionFailed => Json(StatusCodes.Status412PreconditionFailed,
+            new ErrorBody(ErrorCodes.PreconditionFailed, $"'{name}' is at version {result.Version}; nothing was written") { CurrentVersion = result.Version }),
+        KvApplyStatus.StaleSequence => Error(StatusCodes.Status409Conflict, ErrorCodes.StaleSequence,
             $"this client already applied sequence {result.Version}; a lower sequence is never applied"),
-        KvApplyStatus.LockHeld => Results.Json(
-            new LockHeldBody("lock_held", $"'{name}' is held by '{result.Holder}'", result.Holder ?? string.Empty, result.ExpiresAtMs),
-            ApiJsonContext.Default.LockHeldBody, statusCode: StatusCodes.Status409Conflict),
+        KvApplyStatus.LockHeld => Json(StatusCodes.Status409Conflict,
+            new ErrorBody(ErrorCodes.LockHeld, $"'{name}' is held by '{result.Holder}'") { Holder = result.Holder ?? string.Empty, ExpiresAtMs = result.ExpiresAtMs }),
         KvApplyStatus.Invalid =>
             // Only a bug could get here: the command was encoded by this process from checked input.
-            Error(StatusCodes.Status500InternalServerError, "invalid_command", $"entry {result.Index} was refused by the state machine"),
+            Error(StatusCodes.Status500InternalServerError, ErrorCodes.InvalidCommand, $"entry {result.Index} was refused by the state machine"),
         _ => null,
     };
 
-    /// <summary>The answer for a write the node did not apply; a write this node cannot serve is routed as a follower would.</summary>
-    public static async Task<IResult> FromWriteFailure(HttpContext context, WriteOutcome<KvApplyResult> outcome, LeaderRouting routing, byte[]? body)
+    /// <summary>
+    /// The answer for a write the node did not apply. <c>NotLeader</c> and <c>NoLeader</c> become
+    /// <see cref="LeaderMoved"/>, which the leader path (<see cref="LeaderRouting.ServeAsync"/>) takes as "serve this
+    /// elsewhere"; anywhere else it answers 503 itself.
+    /// </summary>
+    public static IResult FromWriteFailure(HttpContext context, in WriteOutcome<KvApplyResult> outcome)
     {
         switch (outcome.Status)
         {
             case WriteStatus.NotLeader:
-                return await routing.RouteAsync(context, outcome.LeaderId, body).ConfigureAwait(false);
+                return new LeaderMoved(outcome.LeaderId);
             case WriteStatus.NoLeader:
-                return LeaderRouting.NoLeader(context);
+                return new LeaderMoved(0);
             case WriteStatus.TimedOut:
                 return Timeout("the write");
-            default:
-                context.Response.Headers.RetryAfter = "1";
-                return outcome.Status switch
-                {
-                    WriteStatus.LeadershipLost => Error(StatusCodes.Status503ServiceUnavailable, "leadership_lost",
-                        "leadership was lost before the write was applied and its outcome is not known yet; it may still be committed"),
-                    WriteStatus.NotApplied => Error(StatusCodes.Status503ServiceUnavailable, "not_applied",
-                        $"entry {outcome.Index} went to term {outcome.Term}'s leader: the write was not applied"),
-                    WriteStatus.Overloaded => Error(StatusCodes.Status503ServiceUnavailable, "overloaded", "too much is waiting to be committed; nothing was written; retry shortly"),
-                    _ => Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the node is stopping; the write's outcome is unknown if it had been proposed"),
-                };
         }
+
+        context.Response.Headers.RetryAfter = "1";
+        return outcome.Status switch
+        {
+            WriteStatus.LeadershipLost => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.LeadershipLost,
+                "leadership was lost before the write was applied and its outcome is not known yet; it may still be committed"),
+            WriteStatus.NotApplied => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotApplied,
+                $"entry {outcome.Index} went to term {outcome.Term}'s leader: the write was not applied"),
+            WriteStatus.Overloaded => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Overloaded,
+                "too much is waiting to be committed or handed over; nothing was written; retry shortly"),
+            _ => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown,
+                "the node is stopping; a write it had proposed may or may not be applied"),
+        };
     }
 
-    /// <summary>The answer for a read the node could not serve; a lease read on a follower is routed to the leader.</summary>
-    public static async Task<IResult> FromReadFailure(HttpContext context, ReadFailure failure, int leaderId, LeaderRouting routing)
+    /// <summary>The answer for a read the node could not serve; a lease read on a follower becomes <see cref="LeaderMoved"/>.</summary>
+    public static IResult FromReadFailure(HttpContext context, ReadFailure failure, int leaderId)
     {
         switch (failure)
         {
             case ReadFailure.NotLeader:
-                return await routing.RouteAsync(context, leaderId, null).ConfigureAwait(false);
+                return new LeaderMoved(leaderId);
             case ReadFailure.NoLeader:
-                return LeaderRouting.NoLeader(context);
+                return new LeaderMoved(0);
             case ReadFailure.TimedOut:
                 return Timeout("the read");
-            default:
-                context.Response.Headers.RetryAfter = "1";
-                return failure switch
-                {
-                    ReadFailure.NotConfirmed => Error(StatusCodes.Status503ServiceUnavailable, "read_failed", "the leader could not confirm the read (leadership changed or it did not answer); retry"),
-                    ReadFailure.Overloaded => Error(StatusCodes.Status503ServiceUnavailable, "overloaded", "too many reads are waiting; retry shortly"),
-                    _ => Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the node is stopping"),
-                };
         }
+
+        context.Response.Headers.RetryAfter = "1";
+        return failure switch
+        {
+            ReadFailure.NotConfirmed => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ReadFailed,
+                "the leader could not confirm the read (leadership changed or it did not answer); retry"),
+            ReadFailure.Overloaded => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Overloaded, "too many reads are waiting; retry shortly"),
+            _ => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown, "the node is stopping"),
+        };
     }
 
     public static IResult Timeout(string what) =>
-        Error(StatusCodes.Status504GatewayTimeout, "timeout", $"{what} did not finish within Node:RequestTimeoutMs; its outcome is unknown");
+        Error(StatusCodes.Status504GatewayTimeout, ErrorCodes.Timeout, $"{what} did not finish within Node:RequestTimeoutMs; its outcome is unknown");
+}
+
+/// <summary>
+/// This node could not serve a leader-only request because it does not lead (any more): <see cref="LeaderId"/>
+/// leads, or 0 when none is known. The leader path routes the request on; executed as a result (outside that
+/// path), it answers <c>503 not_leader</c> naming the leader, or <c>503 no_leader</c>.
+/// </summary>
+internal sealed class LeaderMoved(int leaderId) : IResult
+{
+    public int LeaderId { get; } = leaderId;
+
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        ArgumentNullException.ThrowIfNull(httpContext);
+        if (LeaderId == 0)
+        {
+            return LeaderRouting.NoLeader(httpContext).ExecuteAsync(httpContext);
+        }
+
+        httpContext.Response.Headers[ApiHeaders.Leader] = LeaderId.ToString(CultureInfo.InvariantCulture);
+        return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotLeader, $"node {LeaderId} is the leader").ExecuteAsync(httpContext);
+    }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Raft.Core;
 using Raft.Node;
+using Raft.Protocol;
 
 namespace Raft.Server.Api;
 
@@ -12,11 +13,11 @@ internal static class ClusterApi
 {
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/v1/cluster", StatusAsync);
-        routes.MapPost("/v1/cluster/transfer-leader", TransferAsync);
-        routes.MapGet("/health/live", (NodeLoop node) => Health("live", node.View, StatusCodes.Status200OK));
-        routes.MapGet("/health/ready", Ready);
-        routes.MapGet("/metrics", (NodeMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        routes.MapGet(ApiPaths.Cluster, StatusAsync);
+        routes.MapPost(ApiPaths.TransferLeader, TransferAsync);
+        routes.MapGet(ApiPaths.HealthLive, (NodeLoop node) => Health("live", node.View, StatusCodes.Status200OK));
+        routes.MapGet(ApiPaths.HealthReady, Ready);
+        routes.MapGet(ApiPaths.Metrics, (NodeMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
     }
 
     private static async Task<IResult> StatusAsync(HttpContext context, NodeLoop node, NodeOptions options)
@@ -26,8 +27,8 @@ internal static class ClusterApi
             var status = await node.GetStatusAsync(context.RequestAborted)
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
             return status is null
-                ? ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the node is stopping")
-                : Results.Json(status, ApiJsonContext.Default.ClusterStatus);
+                ? ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown, "the node is stopping")
+                : Results.Json(ToResponse(status), ProtocolJsonContext.Wire.ClusterStatusResponse);
         }
         catch (TimeoutException)
         {
@@ -40,24 +41,23 @@ internal static class ClusterApi
         var target = 0;
         if (to is not null && (!int.TryParse(to, NumberStyles.None, CultureInfo.InvariantCulture, out target) || !options.Peers.ContainsKey(target)))
         {
-            return ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_target", $"to must name a member's id (got '{to}')");
+            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidTarget, $"to must name a member's id (got '{to}')");
         }
 
-        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
-        {
-            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
-        }
+        return await routing.ServeAsync(context, node, null, 0, () => TransferHereAsync(context, target, node, options)).ConfigureAwait(false);
+    }
 
+    private static async Task<IResult> TransferHereAsync(HttpContext context, int target, NodeLoop node, NodeOptions options)
+    {
         if (target == options.Id)
         {
-            return ApiResults.Error(StatusCodes.Status409Conflict, "already_leader", $"node {target} is already the leader");
+            return ApiResults.Error(StatusCodes.Status409Conflict, ErrorCodes.AlreadyLeader, $"node {target} is already the leader");
         }
 
         TransferOutcome outcome;
         try
         {
-            outcome = await node.TransferLeadershipAsync(target, context.RequestAborted)
-                .WaitAsync(KvApi.StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            outcome = await node.TransferLeadershipAsync(target, context.RequestAborted).WaitAsync(KvApi.StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -66,10 +66,10 @@ internal static class ClusterApi
 
         return outcome.Status switch
         {
-            TransferStatus.Moved => Results.Json(new TransferResponse(outcome.From, outcome.Target, outcome.LeaderId, outcome.Detail), ApiJsonContext.Default.TransferResponse),
-            TransferStatus.NotLeader => await routing.RouteAsync(context, outcome.LeaderId, null).ConfigureAwait(false),
-            TransferStatus.ShuttingDown => ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "shutting_down", outcome.Detail),
-            _ => ApiResults.Error(StatusCodes.Status409Conflict, "transfer_failed", outcome.Detail),
+            TransferStatus.Moved => Results.Json(new TransferResponse(outcome.From, outcome.Target, outcome.LeaderId, outcome.Detail), ProtocolJsonContext.Wire.TransferResponse),
+            TransferStatus.NotLeader => new LeaderMoved(outcome.LeaderId),
+            TransferStatus.ShuttingDown => ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown, outcome.Detail),
+            _ => ApiResults.Error(StatusCodes.Status409Conflict, ErrorCodes.TransferFailed, outcome.Detail),
         };
     }
 
@@ -78,17 +78,29 @@ internal static class ClusterApi
         var view = node.View;
         if (view.LeaderId == 0)
         {
-            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_ready", "no leader is known");
+            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotReady, "no leader is known");
         }
 
         if (view.AppliedIndex < view.CommitIndex)
         {
-            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_ready", $"applied {view.AppliedIndex} of {view.CommitIndex} committed entries");
+            return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotReady, $"applied {view.AppliedIndex} of {view.CommitIndex} committed entries");
         }
 
         return Health("ready", view, StatusCodes.Status200OK);
     }
 
     private static IResult Health(string status, NodeView view, int code) =>
-        Results.Json(new HealthResponse(status, view.LeaderId, view.CommitIndex, view.AppliedIndex), ApiJsonContext.Default.HealthResponse, statusCode: code);
+        Results.Json(new HealthResponse(status, view.LeaderId, view.CommitIndex, view.AppliedIndex), ProtocolJsonContext.Wire.HealthResponse, statusCode: code);
+
+    // The node loop's view, in the shape the API defines.
+    private static ClusterStatusResponse ToResponse(ClusterStatus status) => new(
+        status.NodeId,
+        status.Role,
+        status.Term,
+        status.LeaderId,
+        status.LeaderSince,
+        status.CommitIndex,
+        status.AppliedIndex,
+        status.LastIndex,
+        [.. status.Members.Select(m => new MemberStatusResponse(m.Id, m.Peer, m.Http, m.Voter, m.Role, m.MatchIndex, m.Lag))]);
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Routing;
 using Raft.Core;
 using Raft.KeyValue;
 using Raft.Node;
+using Raft.Protocol;
 
 namespace Raft.Server.Api;
 
@@ -19,15 +20,16 @@ internal static class KvApi
 
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapPut("/v1/kv/{**key}", PutAsync);
-        routes.MapGet("/v1/kv/{**key}", GetAsync);
-        routes.MapDelete("/v1/kv/{**key}", DeleteAsync);
-        routes.MapGet("/v1/kv", ListAsync);
+        // The route only selects the handler: each reads its key from the raw target (ApiResults.ReadName).
+        routes.MapPut(ApiPaths.KvPrefix + "{**key}", PutAsync);
+        routes.MapGet(ApiPaths.KvPrefix + "{**key}", GetAsync);
+        routes.MapDelete(ApiPaths.KvPrefix + "{**key}", DeleteAsync);
+        routes.MapGet(ApiPaths.Kv, ListAsync);
     }
 
-    private static async Task<IResult> PutAsync(HttpContext context, string? key, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> PutAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -54,13 +56,13 @@ internal static class KvApi
             return badSession;
         }
 
-        return await routing.ServeAsync(context, node, value, () => WriteAsync(context, node, options, routing, KvCommandCodec.EncodePut(key!, value, expected, session), value, key!, static (context, outcome) =>
-            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ApiJsonContext.Default.PutResponse))).ConfigureAwait(false);
+        return await routing.ServeAsync(context, node, value, 0, () => WriteAsync(context, node, options, KvCommandCodec.EncodePut(key, value, expected, session), key, static (context, outcome) =>
+            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ProtocolJsonContext.Wire.PutResponse))).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> DeleteAsync(HttpContext context, string? key, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> DeleteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -75,22 +77,22 @@ internal static class KvApi
             return badSession;
         }
 
-        return await routing.ServeAsync(context, node, null, () => WriteAsync(context, node, options, routing, KvCommandCodec.EncodeDelete(key!, expected, session), null, key!, static (context, outcome) =>
-            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ApiJsonContext.Default.DeleteResponse))).ConfigureAwait(false);
+        return await routing.ServeAsync(context, node, null, 0, () => WriteAsync(context, node, options, KvCommandCodec.EncodeDelete(key, expected, session), key, static (context, outcome) =>
+            Results.Json(new DeleteResponse(outcome.Result.Index, outcome.Result.Status == KvApplyStatus.Ok), ProtocolJsonContext.Wire.DeleteResponse))).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Proposes <paramref name="command"/> and answers once it is applied: <paramref name="answer"/> on success, the
-    /// refusal (412, 409) otherwise. A deduplicated retry carries the original index, so it answers the same.
+    /// refusal (412, 409) otherwise. A deduplicated retry carries the original index, so it answers the same. Runs on
+    /// the leader, inside <see cref="LeaderRouting.ServeAsync"/>, which routes a <see cref="LeaderMoved"/> answer on.
     /// </summary>
-    internal static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing, byte[] command, byte[]? body, string name, Func<HttpContext, WriteOutcome<KvApplyResult>, IResult> answer)
+    internal static async Task<IResult> WriteAsync(HttpContext context, NodeLoop node, NodeOptions options, byte[] command, string name, Func<HttpContext, WriteOutcome<KvApplyResult>, IResult> answer)
     {
         WriteOutcome<KvApplyResult> outcome;
         try
         {
             // The node answers TimedOut after RequestTimeoutMs itself; this bound only covers a node that stalled.
-            outcome = await node.ProposeAsync(command, context.RequestAborted)
-                .WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            outcome = await node.ProposeAsync(command, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -99,19 +101,19 @@ internal static class KvApi
 
         if (outcome.Status != WriteStatus.Applied)
         {
-            return await ApiResults.FromWriteFailure(context, outcome, routing, body).ConfigureAwait(false);
+            return ApiResults.FromWriteFailure(context, outcome);
         }
 
         context.Response.Headers[ApiHeaders.Index] = outcome.Result.Index.ToString(CultureInfo.InvariantCulture);
         return ApiResults.Refused(outcome.Result, name) ?? answer(context, outcome);
     }
 
-    /// <summary>How long a handler waits for the node before it gives up on it: past the node's own timeout.</summary>
+    /// <summary>How long a handler waits for the node before it gives up on it: past the node's own request timeout.</summary>
     internal static TimeSpan StallLimit(NodeOptions options) => TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 1000);
 
-    private static async Task<IResult> GetAsync(HttpContext context, string? key, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> GetAsync(HttpContext context, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(key, options.MaxKeyBytes) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -121,9 +123,9 @@ internal static class KvApi
             return BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
+        if (level == ReadConsistency.Lease)
         {
-            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
+            return await routing.ServeAsync(context, node, null, 0, () => ReadAsync(context, key, level, node, options)).ConfigureAwait(false);
         }
 
         if (level == ReadConsistency.Linearizable)
@@ -132,10 +134,15 @@ internal static class KvApi
             await node.LeaderViewAsync(options, context).ConfigureAwait(false);
         }
 
+        return await ReadAsync(context, key, level, node, options).ConfigureAwait(false);
+    }
+
+    private static async Task<IResult> ReadAsync(HttpContext context, string key, ReadConsistency level, NodeLoop node, NodeOptions options)
+    {
         ReadOutcome<GetOutcome> read;
         try
         {
-            read = await node.GetAsync(key!, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            read = await node.GetAsync(key, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -144,14 +151,14 @@ internal static class KvApi
 
         if (!read.Served)
         {
-            return await ApiResults.FromReadFailure(context, read.Failure, read.LeaderId, routing).ConfigureAwait(false);
+            return ApiResults.FromReadFailure(context, read.Failure, read.LeaderId);
         }
 
         var outcome = read.Value;
         context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
         if (!outcome.Found)
         {
-            return ApiResults.Error(StatusCodes.Status404NotFound, "not_found", $"no key '{key}'");
+            return ApiResults.Error(StatusCodes.Status404NotFound, ErrorCodes.NotFound, $"no key '{key}'");
         }
 
         context.Response.Headers[ApiHeaders.Version] = outcome.Value.Version.ToString(CultureInfo.InvariantCulture);
@@ -159,9 +166,9 @@ internal static class KvApi
         return Results.Bytes(outcome.Value.Value, "application/octet-stream");
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, string? prefix, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(prefix, options.MaxKeyBytes, allowEmpty: true) is { } invalid)
+        if (ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) is { } invalid)
         {
             return invalid;
         }
@@ -169,7 +176,7 @@ internal static class KvApi
         var count = ListLimitDefault;
         if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > ListLimitMax))
         {
-            return ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_limit", $"limit must be an integer in [1, {ListLimitMax}]");
+            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidLimit, $"limit must be an integer in [1, {ListLimitMax}]");
         }
 
         if (!TryParseConsistency(consistency, out var level))
@@ -177,15 +184,17 @@ internal static class KvApi
             return BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
-        {
-            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
-        }
+        return level == ReadConsistency.Lease
+            ? await routing.ServeAsync(context, node, null, 0, () => ListHereAsync(context, prefix, count, level, node, options)).ConfigureAwait(false)
+            : await ListHereAsync(context, prefix, count, level, node, options).ConfigureAwait(false);
+    }
 
+    private static async Task<IResult> ListHereAsync(HttpContext context, string prefix, int count, ReadConsistency level, NodeLoop node, NodeOptions options)
+    {
         ReadOutcome<ListOutcome> read;
         try
         {
-            read = await node.ListAsync(prefix ?? string.Empty, count, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            read = await node.ListAsync(prefix, count, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -194,7 +203,7 @@ internal static class KvApi
 
         if (!read.Served)
         {
-            return await ApiResults.FromReadFailure(context, read.Failure, read.LeaderId, routing).ConfigureAwait(false);
+            return ApiResults.FromReadFailure(context, read.Failure, read.LeaderId);
         }
 
         var outcome = read.Value;
@@ -206,7 +215,7 @@ internal static class KvApi
         }
 
         context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-        return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ApiJsonContext.Default.ListResponse);
+        return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ProtocolJsonContext.Wire.ListResponse);
     }
 
     internal static bool TryParseConsistency(string? value, out ReadConsistency level)
@@ -233,10 +242,10 @@ internal static class KvApi
     }
 
     internal static IResult BadConsistency(string? value) =>
-        ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_consistency", $"consistency must be linearizable, lease or stale (got '{value}')");
+        ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidConsistency, $"consistency must be linearizable, lease or stale (got '{value}')");
 
     private static IResult TooLarge(long? length, NodeOptions options) =>
-        ApiResults.Error(StatusCodes.Status413PayloadTooLarge, "value_too_large",
+        ApiResults.Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.ValueTooLarge,
             length is { } n ? $"the value has {n} bytes; at most {options.MaxValueBytes} are allowed" : $"the value exceeds {options.MaxValueBytes} bytes");
 
     // Reads at most maxBytes; null when the body is longer (the caller answers 413 and nothing is written).
@@ -273,15 +282,4 @@ internal static class KvApi
 
         return filled == buffer.Length ? buffer : buffer.AsSpan(0, filled).ToArray();
     }
-}
-
-internal static class ApiHeaders
-{
-    public const string Index = "X-Raft-Index";
-    public const string Term = "X-Raft-Term";
-    public const string Leader = "X-Raft-Leader";
-    public const string Version = "X-Raft-Version";
-    public const string CreateIndex = "X-Raft-Create-Index";
-    public const string ClientId = "X-Client-Id";
-    public const string ClientSeq = "X-Client-Seq";
 }

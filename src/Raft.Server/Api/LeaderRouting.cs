@@ -2,22 +2,24 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 using Raft.Core;
+using Raft.Node;
+using Raft.Protocol;
 
 namespace Raft.Server.Api;
 
 /// <summary>
-/// What a node does with a request only the leader can serve: forward it, redirect the client, or refuse it,
-/// as <see cref="NodeOptions.FollowerMode"/> says.
+/// The one path of every request only the leader may serve (writes, lock commands, lease reads, transfers): wait
+/// for a leader to be known and audible, serve here if this node leads, otherwise forward, redirect or refuse as
+/// <see cref="NodeOptions.FollowerMode"/> says, and try again where nothing was done.
 /// </summary>
 internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
 {
-    /// <summary>Marks a forwarded request, so a node that is not the leader either never forwards it again.</summary>
-    public const string ForwardedHeader = "X-Raft-Forwarded-By";
-
-    public const string LeaderHeader = "X-Raft-Leader";
+    // Rounds of wait-and-route on this node: a leader that stepped down before proposing, a forward refused at
+    // connect. Each round either serves, forwards once, or learns that the leader changed.
+    private const int RoundsMax = 3;
 
     // Request headers that change what a write does: the leader must see them as the client sent them.
-    private static readonly string[] ForwardedRequestHeaders = ["If-Match", ApiHeaders.ClientId, ApiHeaders.ClientSeq];
+    private static readonly string[] ForwardedRequestHeaders = [ApiHeaders.IfMatch, ApiHeaders.ClientId, ApiHeaders.ClientSeq];
 
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -25,65 +27,108 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
     };
 
     /// <summary>
-    /// Answers a request this node cannot serve because <paramref name="leaderId"/> (0: none known) leads.
-    /// <paramref name="body"/> is the request body already read, for forwarding; <paramref name="extraWaitMs"/> is how
-    /// much longer than a plain write the leader may legitimately take (a lock acquire's <c>waitMs</c>).
+    /// Serves a request only the leader may serve. Waits for an election to name a leader and for a quiet leader to
+    /// be heard again or replaced (each up to Node:LeaderWaitMs). On the leader runs <paramref name="serveHere"/>;
+    /// if that finds leadership gone before anything was proposed (<see cref="LeaderMoved"/>), waits for the next
+    /// leader and goes there. Elsewhere forwards (<paramref name="body"/> is the request body already read), and a
+    /// forward that found the leader's port closed (it crashed; nothing was sent) goes to the next leader, or is
+    /// served here if that is this node. A forwarded request is passed on the same way, up to
+    /// <see cref="ApiHeaders.ForwardHopsMax"/> nodes. <paramref name="extraWaitMs"/> is how much longer than a plain
+    /// write the leader may legitimately take (a lock acquire's <c>waitMs</c>).
     /// </summary>
-    /// <summary>
-    /// Serves a request that only the leader may: with <paramref name="serveHere"/> when this node leads, otherwise as
-    /// <see cref="NodeOptions.FollowerMode"/> says. Waits for an election to name a leader (Node:LeaderWaitMs). A forward
-    /// that finds the leader's port closed (it crashed; nothing was sent) waits for the next leader and goes there,
-    /// or is served here if that is this node, so a write sent during a failover is not refused for it.
-    /// </summary>
-    public async Task<IResult> ServeAsync(HttpContext context, NodeLoop node, byte[]? body, Func<Task<IResult>> serveHere)
+    public async Task<IResult> ServeAsync(HttpContext context, NodeLoop node, byte[]? body, int extraWaitMs, Func<Task<IResult>> serveHere)
     {
+        ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(serveHere);
-        var view = await node.LeaderViewAsync(options, context).ConfigureAwait(false);
-        view = await node.AudibleLeaderViewAsync(view, options, context).ConfigureAwait(false);
-        if (view.Role == RaftRole.Leader)
+        var leaderWait = TimeSpan.FromMilliseconds(options.LeaderWaitMs);
+        IResult? last = null;
+        var avoid = 0;
+        for (var round = 0; round < RoundsMax; round++)
         {
-            return await serveHere().ConfigureAwait(false);
+            NodeView view;
+            if (last is null)
+            {
+                view = await node.LeaderViewAsync(options, context).ConfigureAwait(false);
+            }
+            else
+            {
+                view = await node.LeaderOtherThanAsync(avoid, leaderWait, context.RequestAborted).ConfigureAwait(false);
+                if (view.LeaderId == 0 || view.LeaderId == avoid)
+                {
+                    return last;
+                }
+
+                // The last attempt named the node that failed it and asked for a retry; the answer comes from the next.
+                context.Response.Headers.Remove(ApiHeaders.Leader);
+                context.Response.Headers.RetryAfter = default;
+            }
+
+            view = await node.AudibleLeaderViewAsync(view, options, context).ConfigureAwait(false);
+            if (view.Role == RaftRole.Leader)
+            {
+                var answer = await serveHere().ConfigureAwait(false);
+                if (answer is not LeaderMoved)
+                {
+                    return answer;
+                }
+
+                (last, avoid) = (answer, options.Id);
+                continue;
+            }
+
+            if (view.LeaderId == 0)
+            {
+                return NoLeader(context);
+            }
+
+            var (result, refused) = await RouteAsync(context, view.LeaderId, body, extraWaitMs).ConfigureAwait(false);
+            if (!refused)
+            {
+                return result;
+            }
+
+            (last, avoid) = (result, view.LeaderId);
         }
 
-        var (result, refused) = await RouteCoreAsync(context, view.LeaderId, body, 0).ConfigureAwait(false);
-        if (!refused)
-        {
-            return result;
-        }
-
-        var next = await node.LeaderOtherThanAsync(view.LeaderId, TimeSpan.FromMilliseconds(options.LeaderWaitMs), context.RequestAborted).ConfigureAwait(false);
-        if (next.LeaderId == 0 || next.LeaderId == view.LeaderId)
-        {
-            return result;
-        }
-
-        // The failed attempt named the dead leader and asked for a retry; the answer comes from the next one.
-        context.Response.Headers.Remove(LeaderHeader);
-        context.Response.Headers.RetryAfter = default;
-
-        return next.Role == RaftRole.Leader
-            ? await serveHere().ConfigureAwait(false)
-            : (await RouteCoreAsync(context, next.LeaderId, body, 0).ConfigureAwait(false)).Result;
+        return last ?? NoLeader(context);
     }
 
-    public async Task<IResult> RouteAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs = 0) =>
-        (await RouteCoreAsync(context, leaderId, body, extraWaitMs).ConfigureAwait(false)).Result;
+    public static IResult NoLeader(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.Response.Headers.RetryAfter = "1";
+        return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NoLeader, "no leader is known: an election is under way; retry shortly");
+    }
+
+    /// <summary>How many nodes forwarded this request before it reached this one.</summary>
+    private static int Hops(HttpRequest request)
+    {
+        var hops = 0;
+        foreach (var value in request.Headers[ApiHeaders.ForwardedBy])
+        {
+            hops += value.AsSpan().Count(',') + 1;
+        }
+
+        return hops;
+    }
 
     // Refused: the forward could not connect to the leader, so nothing reached it.
-    private async Task<(IResult Result, bool Refused)> RouteCoreAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs)
+    private async Task<(IResult Result, bool Refused)> RouteAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs)
     {
-        if (leaderId == 0 || leaderId == options.Id || !options.HttpEndpoints.TryGetValue(leaderId, out var leaderUrl))
+        if (leaderId == options.Id || !options.HttpEndpoints.TryGetValue(leaderId, out var leaderUrl))
         {
             return (NoLeader(context), false);
         }
 
-        var target = leaderUrl.TrimEnd('/') + context.Request.Path.ToUriComponent() + context.Request.QueryString.ToUriComponent();
-        context.Response.Headers[LeaderHeader] = leaderId.ToString(CultureInfo.InvariantCulture);
+        // The target as the client wrote it: names keep their escapes exactly (see ApiResults.ReadName).
+        var target = leaderUrl.TrimEnd('/') + ApiResults.RawTarget(context);
+        context.Response.Headers[ApiHeaders.Leader] = leaderId.ToString(CultureInfo.InvariantCulture);
         var mode = options.FollowerMode;
-        if (mode == FollowerMode.Forward && context.Request.Headers.ContainsKey(ForwardedHeader))
+        var hops = Hops(context.Request);
+        if (mode == FollowerMode.Forward && hops >= ApiHeaders.ForwardHopsMax)
         {
-            // The node that forwarded this believed we lead; we do not. Refuse rather than bounce it around.
+            // Passed on this often, the nodes disagree about the leader; the client follows the hint from here.
             mode = FollowerMode.Reject;
         }
 
@@ -93,16 +138,13 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
                 context.Response.Headers.Location = target;
                 return (Results.StatusCode(StatusCodes.Status307TemporaryRedirect), false);
             case FollowerMode.Reject:
-                return (ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "not_leader", $"node {leaderId} is the leader: {leaderUrl}"), false);
+                var detail = hops > 0
+                    ? $"node {leaderId} is the leader: {leaderUrl} (this request was already passed on by {hops} nodes)"
+                    : $"node {leaderId} is the leader: {leaderUrl}";
+                return (ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotLeader, detail), false);
             default:
                 return await ForwardAsync(context, target, body, extraWaitMs).ConfigureAwait(false);
         }
-    }
-
-    public static IResult NoLeader(HttpContext context)
-    {
-        context.Response.Headers.RetryAfter = "1";
-        return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, "no_leader", "no leader is known: an election is under way; retry shortly");
     }
 
     private async Task<(IResult Result, bool Refused)> ForwardAsync(HttpContext context, string target, byte[]? body, int extraWaitMs)
@@ -125,7 +167,10 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
             }
         }
 
-        request.Headers.TryAddWithoutValidation(ForwardedHeader, options.Id.ToString(CultureInfo.InvariantCulture));
+        // The chain of forwarders, this node last: its length is the hop count the next node bounds.
+        var forwardedBy = context.Request.Headers[ApiHeaders.ForwardedBy];
+        var self = options.Id.ToString(CultureInfo.InvariantCulture);
+        request.Headers.TryAddWithoutValidation(ApiHeaders.ForwardedBy, StringValues.IsNullOrEmpty(forwardedBy) ? self : $"{forwardedBy},{self}");
         HttpResponseMessage response;
         try
         {
@@ -137,8 +182,11 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         catch (HttpRequestException ex)
         {
             context.Response.Headers.RetryAfter = "1";
-            return (ApiResults.Error(StatusCodes.Status502BadGateway, "leader_unreachable", $"forwarding to the leader failed: {ex.Message}"),
-                ex.HttpRequestError == HttpRequestError.ConnectionError);
+            var refused = ex.HttpRequestError == HttpRequestError.ConnectionError;
+            return (ApiResults.Error(StatusCodes.Status502BadGateway, ErrorCodes.LeaderUnreachable, refused
+                    ? "the leader refused the connection, so the request did not reach it; retry"
+                    : "the connection to the leader broke after the request was sent; it may have been applied"),
+                refused);
         }
         catch (TaskCanceledException) when (!context.RequestAborted.IsCancellationRequested)
         {

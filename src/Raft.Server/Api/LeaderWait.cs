@@ -20,14 +20,16 @@ internal static class LeaderWait
     /// <summary>
     /// On a follower whose leader has gone quiet for three heartbeat intervals (hung, or cut off), waits until it is
     /// heard again or replaced (up to <see cref="NodeOptions.LeaderWaitMs"/>) rather than forwarding a request to it
-    /// that would hang; returns the view to route by.
+    /// that would hang; returns the view to route by. A quiet leader the follower gives up on while it waits (its
+    /// election timeout fired) is waited past too, until the election names the next one.
     /// </summary>
     public static async ValueTask<NodeView> AudibleLeaderViewAsync(this NodeLoop node, NodeView view, NodeOptions options, HttpContext context)
     {
         var silenceLimit = TimeSpan.FromMilliseconds(3 * options.HeartbeatIntervalMs);
         var started = Stopwatch.GetTimestamp();
         var limit = TimeSpan.FromMilliseconds(options.LeaderWaitMs);
-        while (view.Role != RaftRole.Leader && view.LeaderId != 0 && node.LeaderSilence > silenceLimit)
+        var knewLeader = view.LeaderId != 0;
+        while (view.Role != RaftRole.Leader && knewLeader && (view.LeaderId == 0 || node.LeaderSilence > silenceLimit))
         {
             var left = limit - Stopwatch.GetElapsedTime(started);
             if (left <= TimeSpan.Zero || context.RequestAborted.IsCancellationRequested)

@@ -1,11 +1,11 @@
 using System.Globalization;
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Raft.Core;
 using Raft.KeyValue;
 using Raft.Node;
+using Raft.Protocol;
 
 namespace Raft.Server.Api;
 
@@ -23,106 +23,155 @@ internal static class LockApi
 
     private const int BodyBytesMax = 16 * 1024;
 
-    // How often a waiting acquire tries again while the holder's lease has longer to run (a release frees it early).
-    private const int RetryIntervalMsMax = 100;
-
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapPost("/v1/locks/{**name}", AcquireAsync);
-        routes.MapPut("/v1/locks/{**name}", RenewAsync);
-        routes.MapDelete("/v1/locks/{**name}", ReleaseAsync);
-        routes.MapGet("/v1/locks/{**name}", GetAsync);
+        // The route only selects the handler: each reads its name from the raw target (ApiResults.ReadName).
+        routes.MapPost(ApiPaths.LocksPrefix + "{**name}", AcquireAsync);
+        routes.MapPut(ApiPaths.LocksPrefix + "{**name}", RenewAsync);
+        routes.MapDelete(ApiPaths.LocksPrefix + "{**name}", ReleaseAsync);
+        routes.MapGet(ApiPaths.LocksPrefix + "{**name}", GetAsync);
     }
 
-    private static async Task<IResult> AcquireAsync(HttpContext context, string? name, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, TimeProvider time)
+    private static async Task<IResult> AcquireAsync(HttpContext context, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, LockChanges changes, TimeProvider time)
     {
         var wait = 0;
         if (waitMs is not null && (!int.TryParse(waitMs, NumberStyles.None, CultureInfo.InvariantCulture, out wait) || wait > WaitMsMax))
         {
-            return ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_wait", $"waitMs must be an integer in [0, {WaitMsMax}]");
+            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidWait, $"waitMs must be an integer in [0, {WaitMsMax}]");
         }
 
-        var (request, body, invalid) = await ReadRequestAsync(context, name, options, needTtl: true).ConfigureAwait(false);
+        var (request, body, invalid) = await ReadRequestAsync(context, options, needTtl: true).ConfigureAwait(false);
         if (invalid is not null)
         {
             return invalid;
-        }
-
-        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
-        {
-            return await routing.RouteAsync(context, view.LeaderId, body, wait).ConfigureAwait(false);
         }
 
         var deadline = time.GetTimestamp() + (long)(wait * (double)time.TimestampFrequency / 1000);
-        while (true)
+        return await routing.ServeAsync(context, node, body, wait, () => AcquireHereAsync(context, request, deadline, node, options, changes, time)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Acquires on the leader. Refused while another owner holds the lock, it waits until <paramref name="deadline"/>
+    /// for the lock to change, for the holder's lease to end by this node's clock (the leader's, which stamps every
+    /// command, so an attempt after that instant finds the lease over), or for leadership to move; then it tries once
+    /// more. A change that leaves the lock held (a renewal) only moves the lease end, which a local read shows
+    /// without a log entry. So a wait costs a log entry per attempt, not per interval.
+    /// </summary>
+    private static async Task<IResult> AcquireHereAsync(HttpContext context, ParsedRequest request, long deadline, NodeLoop node, NodeOptions options, LockChanges changes, TimeProvider time)
+    {
+        // Watched before each attempt: a release applied between the attempt's refusal and the wait still wakes it.
+        var watch = changes.Watch(request.Name);
+        try
         {
-            // A fresh array per attempt: the loop stamps its time into the array it proposes, which the log keeps.
-            var command = KvCommandCodec.EncodeLock(KvCommandType.LockAcquire, name!, request.Owner, request.TtlMs, request.Session);
-            var answer = await KvApi.WriteAsync(context, node, options, routing, command, body, name!, (_, outcome) =>
-                Granted(name!, request.Owner, outcome.Result)).ConfigureAwait(false);
-            if (!IsLockHeld(answer, out var expiresAtMs))
+            while (true)
             {
-                return answer;
-            }
+                // A fresh array per attempt: the loop stamps its time into the array it proposes, which the log keeps.
+                var command = KvCommandCodec.EncodeLock(KvCommandType.LockAcquire, request.Name, request.Owner, request.TtlMs, request.Session);
+                var answer = await KvApi.WriteAsync(context, node, options, command, request.Name, (_, outcome) =>
+                    Granted(request.Name, request.Owner, outcome.Result)).ConfigureAwait(false);
+                if (!IsLockHeld(answer, out var expiresAtMs))
+                {
+                    return answer;
+                }
 
-            var remainingMs = (long)time.GetElapsedTime(time.GetTimestamp(), deadline).TotalMilliseconds;
-            if (remainingMs <= 0)
-            {
-                return answer;
-            }
+                while (true)
+                {
+                    var remaining = time.GetElapsedTime(time.GetTimestamp(), deadline);
+                    if (remaining <= TimeSpan.Zero)
+                    {
+                        return answer;
+                    }
 
-            // Try again when the holder's lease runs out, or sooner: a release frees the lock early.
-            var leaseLeftMs = expiresAtMs - time.GetUtcNow().ToUnixTimeMilliseconds();
-            var pauseMs = Math.Min(remainingMs, Math.Clamp(leaseLeftMs, 1, RetryIntervalMsMax));
-            await Task.Delay(TimeSpan.FromMilliseconds(pauseMs), time, context.RequestAborted).ConfigureAwait(false);
-            if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } now)
-            {
-                return await routing.RouteAsync(context, now.LeaderId, body, (int)remainingMs).ConfigureAwait(false);
+                    if (watch.Changed.IsCompleted)
+                    {
+                        watch.Dispose();
+                        watch = changes.Watch(request.Name);
+                        if (await HeldByAnotherAsync(context, request, node, options).ConfigureAwait(false) is not { } lease)
+                        {
+                            break;
+                        }
+
+                        expiresAtMs = lease.ExpiresAtMs;
+                        continue;
+                    }
+
+                    var leaseLeft = TimeSpan.FromMilliseconds(expiresAtMs - time.GetUtcNow().ToUnixTimeMilliseconds());
+                    if (leaseLeft <= TimeSpan.Zero || node.View.Role != RaftRole.Leader)
+                    {
+                        break;
+                    }
+
+                    // Returns when another node is known to lead, or after the pause; the watch may complete first.
+                    using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+                    var pause = node.LeaderOtherThanAsync(options.Id, remaining < leaseLeft ? remaining : leaseLeft, stop.Token).AsTask();
+                    await Task.WhenAny(watch.Changed, pause).ConfigureAwait(false);
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    context.RequestAborted.ThrowIfCancellationRequested();
+                }
+
+                watch.Dispose();
+                watch = changes.Watch(request.Name);
             }
+        }
+        finally
+        {
+            watch.Dispose();
         }
     }
 
-    private static async Task<IResult> RenewAsync(HttpContext context, string? name, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    /// <summary>The lock as this node has applied it, if another owner holds it; null when it is free, ours, or unreadable (then trying decides).</summary>
+    private static async Task<KvLock?> HeldByAnotherAsync(HttpContext context, ParsedRequest request, NodeLoop node, NodeOptions options)
     {
-        var (request, body, invalid) = await ReadRequestAsync(context, name, options, needTtl: true).ConfigureAwait(false);
+        try
+        {
+            var read = await node.GetLockAsync(request.Name, ReadConsistency.Stale, context.RequestAborted)
+                .WaitAsync(KvApi.StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            var seen = read.Value;
+            return read.Served && seen.Held && !string.Equals(seen.Lock.Owner, request.Owner, StringComparison.Ordinal) ? seen.Lock : null;
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<IResult> RenewAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    {
+        var (request, body, invalid) = await ReadRequestAsync(context, options, needTtl: true).ConfigureAwait(false);
         if (invalid is not null)
         {
             return invalid;
         }
 
-        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
+        return await routing.ServeAsync(context, node, body, 0, () =>
         {
-            return await routing.RouteAsync(context, view.LeaderId, body).ConfigureAwait(false);
-        }
-
-        var command = KvCommandCodec.EncodeLock(KvCommandType.LockRenew, name!, request.Owner, request.TtlMs, request.Session);
-        return await KvApi.WriteAsync(context, node, options, routing, command, body, name!, (_, outcome) =>
-            outcome.Result.Status == KvApplyStatus.NotFound ? NotHeld(name!) : Granted(name!, request.Owner, outcome.Result)).ConfigureAwait(false);
+            var command = KvCommandCodec.EncodeLock(KvCommandType.LockRenew, request.Name, request.Owner, request.TtlMs, request.Session);
+            return KvApi.WriteAsync(context, node, options, command, request.Name, (_, outcome) =>
+                outcome.Result.Status == KvApplyStatus.NotFound ? NotHeld(request.Name) : Granted(request.Name, request.Owner, outcome.Result));
+        }).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> ReleaseAsync(HttpContext context, string? name, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> ReleaseAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        var (request, body, invalid) = await ReadRequestAsync(context, name, options, needTtl: false).ConfigureAwait(false);
+        var (request, body, invalid) = await ReadRequestAsync(context, options, needTtl: false).ConfigureAwait(false);
         if (invalid is not null)
         {
             return invalid;
         }
 
-        if (await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
+        return await routing.ServeAsync(context, node, body, 0, () =>
         {
-            return await routing.RouteAsync(context, view.LeaderId, body).ConfigureAwait(false);
-        }
-
-        var command = KvCommandCodec.EncodeLock(KvCommandType.LockRelease, name!, request.Owner, 0, request.Session);
-        return await KvApi.WriteAsync(context, node, options, routing, command, body, name!, (_, outcome) =>
-            outcome.Result.Status == KvApplyStatus.NotFound
-                ? NotHeld(name!)
-                : Results.Json(new LockReleasedResponse(name!, outcome.Result.FencingToken, outcome.Result.Index), ApiJsonContext.Default.LockReleasedResponse)).ConfigureAwait(false);
+            var command = KvCommandCodec.EncodeLock(KvCommandType.LockRelease, request.Name, request.Owner, 0, request.Session);
+            return KvApi.WriteAsync(context, node, options, command, request.Name, (_, outcome) =>
+                outcome.Result.Status == KvApplyStatus.NotFound
+                    ? NotHeld(request.Name)
+                    : Results.Json(new LockReleasedResponse(request.Name, outcome.Result.FencingToken, outcome.Result.Index), ProtocolJsonContext.Wire.LockReleasedResponse));
+        }).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> GetAsync(HttpContext context, string? name, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> GetAsync(HttpContext context, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.CheckKey(name, options.MaxKeyBytes) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) is { } invalid)
         {
             return invalid;
         }
@@ -132,15 +181,17 @@ internal static class LockApi
             return KvApi.BadConsistency(consistency);
         }
 
-        if (level == ReadConsistency.Lease && await node.LeaderViewAsync(options, context).ConfigureAwait(false) is { Role: not RaftRole.Leader } view)
-        {
-            return await routing.RouteAsync(context, view.LeaderId, null).ConfigureAwait(false);
-        }
+        return level == ReadConsistency.Lease
+            ? await routing.ServeAsync(context, node, null, 0, () => ReadHereAsync(context, name, level, node, options)).ConfigureAwait(false)
+            : await ReadHereAsync(context, name, level, node, options).ConfigureAwait(false);
+    }
 
+    private static async Task<IResult> ReadHereAsync(HttpContext context, string name, ReadConsistency level, NodeLoop node, NodeOptions options)
+    {
         ReadOutcome<LockOutcome> read;
         try
         {
-            read = await node.GetLockAsync(name!, level, context.RequestAborted).WaitAsync(KvApi.StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            read = await node.GetLockAsync(name, level, context.RequestAborted).WaitAsync(KvApi.StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -149,20 +200,20 @@ internal static class LockApi
 
         if (!read.Served)
         {
-            return await ApiResults.FromReadFailure(context, read.Failure, read.LeaderId, routing).ConfigureAwait(false);
+            return ApiResults.FromReadFailure(context, read.Failure, read.LeaderId);
         }
 
         var outcome = read.Value;
         context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
         return outcome.Held
-            ? Results.Json(new LockResponse(name!, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs), ApiJsonContext.Default.LockResponse)
-            : NotHeld(name!);
+            ? Results.Json(new LockResponse(name, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs), ProtocolJsonContext.Wire.LockResponse)
+            : NotHeld(name);
     }
 
     /// <summary>Checks the name, the session headers and the JSON body; on any problem answers 400 (or 413) and nothing is proposed.</summary>
-    private static async Task<(ParsedRequest Request, byte[]? Body, IResult? Invalid)> ReadRequestAsync(HttpContext context, string? name, NodeOptions options, bool needTtl)
+    private static async Task<(ParsedRequest Request, byte[]? Body, IResult? Invalid)> ReadRequestAsync(HttpContext context, NodeOptions options, bool needTtl)
     {
-        if (ApiResults.CheckKey(name, options.MaxKeyBytes) is { } badName)
+        if (ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) is { } badName)
         {
             return (default, null, badName);
         }
@@ -183,51 +234,57 @@ internal static class LockApi
             return (default, null, TooLarge());
         }
 
-        LockRequest? parsed;
-        try
+        var what = needTtl ? "{\"owner\": string, \"ttlMs\": integer}" : "{\"owner\": string}";
+        var problem = LockRequestReader.TryRead(body, out var owner, out var ttlMs);
+        var refusal = problem switch
         {
-            parsed = JsonSerializer.Deserialize(body, ApiJsonContext.Default.LockRequest);
-        }
-        catch (JsonException ex)
+            LockRequestProblem.NotJson => (ErrorCodes.InvalidJson, $"the body is not JSON; it must be {what}"),
+            LockRequestProblem.NotAnObject => (ErrorCodes.InvalidJson, $"the body must be a JSON object: {what}"),
+            LockRequestProblem.DuplicateField => (ErrorCodes.InvalidJson, $"the body names a field more than once; it must be {what}"),
+            LockRequestProblem.OwnerNotAString => (ErrorCodes.InvalidOwner, $"owner must be a JSON string; the body must be {what}"),
+            LockRequestProblem.TtlNotAnInteger => (ErrorCodes.InvalidTtl, $"ttlMs must be a JSON integer in [1, {TtlMsMax}], not a string or a fraction"),
+            _ => default((string, string)?),
+        };
+        if (refusal is var (code, detail))
         {
-            return (default, null, ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_json", $"the body is not a lock request: {ex.Message}"));
+            return (default, null, ApiResults.Error(StatusCodes.Status400BadRequest, code, detail));
         }
 
-        var what = needTtl ? "{\"owner\": string, \"ttlMs\": integer}" : "{\"owner\": string}";
-        if (parsed?.Owner is not { Length: > 0 } owner || ApiResults.CheckKey(owner, KvCommandCodec.OwnerBytesMax) is not null)
+        if (owner is not { Length: > 0 } || ApiResults.CheckKey(owner, KvCommandCodec.OwnerBytesMax) is not null)
         {
-            return (default, null, ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_owner",
+            return (default, null, ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidOwner,
                 $"the body must be {what}; owner has 1 to {KvCommandCodec.OwnerBytesMax} bytes of UTF-8 without control characters"));
         }
 
         long ttl = 0;
         if (needTtl)
         {
-            if (parsed.TtlMs is not { } value || value is < 1 or > TtlMsMax)
+            if (ttlMs is not { } value || value is < 1 or > TtlMsMax)
             {
-                return (default, null, ApiResults.Error(StatusCodes.Status400BadRequest, "invalid_ttl", $"the body must be {what} with ttlMs in [1, {TtlMsMax}]"));
+                return (default, null, ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidTtl, $"the body must be {what} with ttlMs in [1, {TtlMsMax}]"));
             }
 
             ttl = value;
         }
 
-        return (new ParsedRequest(owner, ttl, session), body, null);
+        return (new ParsedRequest(name, owner, ttl, session), body, null);
     }
 
     private static IResult Granted(string name, string owner, KvApplyResult result) =>
-        Results.Json(new LockResponse(name, owner, result.FencingToken, result.ExpiresAtMs), ApiJsonContext.Default.LockResponse);
+        Results.Json(new LockResponse(name, owner, result.FencingToken, result.ExpiresAtMs), ProtocolJsonContext.Wire.LockResponse);
 
     private static IResult NotHeld(string name) =>
-        ApiResults.Error(StatusCodes.Status404NotFound, "lock_not_held", $"nobody holds '{name}'");
+        ApiResults.Error(StatusCodes.Status404NotFound, ErrorCodes.LockNotHeld, $"nobody holds '{name}'");
 
     private static IResult TooLarge() =>
-        ApiResults.Error(StatusCodes.Status413PayloadTooLarge, "body_too_large", $"a lock request has at most {BodyBytesMax} bytes");
+        ApiResults.Error(StatusCodes.Status413PayloadTooLarge, ErrorCodes.BodyTooLarge, $"a lock request has at most {BodyBytesMax} bytes");
 
     private static bool IsLockHeld(IResult answer, out long expiresAtMs)
     {
-        if (answer is IStatusCodeHttpResult { StatusCode: StatusCodes.Status409Conflict } and IValueHttpResult { Value: LockHeldBody held })
+        if (answer is IStatusCodeHttpResult { StatusCode: StatusCodes.Status409Conflict }
+            and IValueHttpResult { Value: ErrorBody { Error: ErrorCodes.LockHeld, ExpiresAtMs: { } expires } })
         {
-            expiresAtMs = held.ExpiresAtMs;
+            expiresAtMs = expires;
             return true;
         }
 
@@ -235,5 +292,5 @@ internal static class LockApi
         return false;
     }
 
-    private readonly record struct ParsedRequest(string Owner, long TtlMs, KvSession Session);
+    private readonly record struct ParsedRequest(string Name, string Owner, long TtlMs, KvSession Session);
 }

@@ -1,0 +1,70 @@
+namespace Raft.Protocol;
+
+/// <summary>The HTTP header names of the API, for requests and answers alike.</summary>
+public static class ApiHeaders
+{
+    /// <summary>On every answer: the write's entry index, or the answering node's applied index.</summary>
+    public const string Index = "X-Raft-Index";
+
+    /// <summary>On every answer: the answering node's term.</summary>
+    public const string Term = "X-Raft-Term";
+
+    /// <summary>On every answer: the leader the answering node knows (0: none).</summary>
+    public const string Leader = "X-Raft-Leader";
+
+    /// <summary>On a key read: the key's version (the log index of its last write).</summary>
+    public const string Version = "X-Raft-Version";
+
+    /// <summary>On a key read: the log index that created the key.</summary>
+    public const string CreateIndex = "X-Raft-Create-Index";
+
+    /// <summary>On a write: the client's session id (with <see cref="ClientSeq"/>).</summary>
+    public const string ClientId = "X-Client-Id";
+
+    /// <summary>On a write: the sequence of the write within the session (with <see cref="ClientId"/>).</summary>
+    public const string ClientSeq = "X-Client-Seq";
+
+    /// <summary>On a write: the expected version of a compare-and-set (0: the key must not exist).</summary>
+    public const string IfMatch = "If-Match";
+
+    /// <summary>
+    /// Between nodes: the ids of the nodes that forwarded the request, comma-separated, first hop first. Its
+    /// length bounds how often a request is passed on (see <see cref="ForwardHopsMax"/>).
+    /// </summary>
+    public const string ForwardedBy = "X-Raft-Forwarded-By";
+
+    /// <summary>
+    /// The most nodes one request passes through before a node that is not the leader refuses it with
+    /// <see cref="ErrorCodes.NotLeader"/>: enough to follow leadership through a hand-over or two, few enough that
+    /// nodes which disagree about the leader for a moment cannot pass a request around for long.
+    /// </summary>
+    public const int ForwardHopsMax = 3;
+}
+
+/// <summary>The paths of the API. A key or lock name follows its prefix, escaped by <see cref="ResourceName.Escape"/>.</summary>
+public static class ApiPaths
+{
+    /// <summary>Listing by prefix (<c>GET</c>, <c>?prefix=&amp;limit=</c>).</summary>
+    public const string Kv = "/v1/kv";
+
+    /// <summary>One key: <c>/v1/kv/{name}</c>.</summary>
+    public const string KvPrefix = "/v1/kv/";
+
+    /// <summary>One lock: <c>/v1/locks/{name}</c>.</summary>
+    public const string LocksPrefix = "/v1/locks/";
+
+    /// <summary>This node's view of the cluster and its members.</summary>
+    public const string Cluster = "/v1/cluster";
+
+    /// <summary>A planned switchover (<c>POST</c>, <c>?to=id</c>).</summary>
+    public const string TransferLeader = "/v1/cluster/transfer-leader";
+
+    /// <summary>Alive, from the node's published view.</summary>
+    public const string HealthLive = "/health/live";
+
+    /// <summary>Ready: a leader is known and this node applied what it committed.</summary>
+    public const string HealthReady = "/health/ready";
+
+    /// <summary>Prometheus text.</summary>
+    public const string Metrics = "/metrics";
+}

@@ -1,0 +1,141 @@
+namespace Raft.Protocol;
+
+/// <summary>
+/// The <c>error</c> field of every error answer. A code is stable and machine-readable; the <c>detail</c> beside
+/// it is a sentence for people and may change.
+/// </summary>
+public static class ErrorCodes
+{
+    // Requests the API cannot take (400, 404, 405, 408, 413, 414, 431).
+
+    /// <summary>404: no route has this path.</summary>
+    public const string NoRoute = "no_route";
+
+    /// <summary>405: the path exists but not for this method; <c>Allow</c> lists the methods it takes.</summary>
+    public const string MethodNotAllowed = "method_not_allowed";
+
+    /// <summary>400: the HTTP layer could not read the request (a malformed chunked body, for one).</summary>
+    public const string BadRequest = "bad_request";
+
+    /// <summary>408: the request's body came too slowly.</summary>
+    public const string RequestTimeout = "request_timeout";
+
+    /// <summary>431: the request's headers are larger than the server takes.</summary>
+    public const string HeadersTooLarge = "headers_too_large";
+
+    /// <summary>400: an empty name, a control character, invalid UTF-8 or escapes, or a <c>.</c> or <c>..</c> segment.</summary>
+    public const string InvalidKey = "invalid_key";
+
+    /// <summary>414: a name longer than <c>MaxKeyBytes</c> of UTF-8.</summary>
+    public const string KeyTooLong = "key_too_long";
+
+    /// <summary>413: a value longer than <c>MaxValueBytes</c>.</summary>
+    public const string ValueTooLarge = "value_too_large";
+
+    /// <summary>413: a lock request body over its limit.</summary>
+    public const string BodyTooLarge = "body_too_large";
+
+    /// <summary>400: <c>consistency</c> is not <c>linearizable</c>, <c>lease</c> or <c>stale</c>.</summary>
+    public const string InvalidConsistency = "invalid_consistency";
+
+    /// <summary>400: a listing's <c>limit</c> out of range.</summary>
+    public const string InvalidLimit = "invalid_limit";
+
+    /// <summary>400: a transfer's <c>to</c> names no member.</summary>
+    public const string InvalidTarget = "invalid_target";
+
+    /// <summary>400: a lock body that is not one JSON object with each property once.</summary>
+    public const string InvalidJson = "invalid_json";
+
+    /// <summary>400: a lock body without a usable <c>owner</c>.</summary>
+    public const string InvalidOwner = "invalid_owner";
+
+    /// <summary>400: a lock body whose <c>ttlMs</c> is missing, not an integer, or out of range.</summary>
+    public const string InvalidTtl = "invalid_ttl";
+
+    /// <summary>400: <c>waitMs</c> out of range.</summary>
+    public const string InvalidWait = "invalid_wait";
+
+    /// <summary>400: an <c>If-Match</c> that is not one version number.</summary>
+    public const string InvalidIfMatch = "invalid_if_match";
+
+    /// <summary>400: <c>X-Client-Id</c> and <c>X-Client-Seq</c> not both present and valid.</summary>
+    public const string InvalidSession = "invalid_session";
+
+    // Answers of the state machine (404, 409, 412).
+
+    /// <summary>404: no such key.</summary>
+    public const string NotFound = "not_found";
+
+    /// <summary>412: a conditional write found another version (<c>currentVersion</c>); nothing was written.</summary>
+    public const string PreconditionFailed = "precondition_failed";
+
+    /// <summary>409: another owner holds the lock (<c>holder</c>, <c>expiresAtMs</c>).</summary>
+    public const string LockHeld = "lock_held";
+
+    /// <summary>404: nobody holds the lock.</summary>
+    public const string LockNotHeld = "lock_not_held";
+
+    /// <summary>409: the session already applied a later sequence.</summary>
+    public const string StaleSequence = "stale_sequence";
+
+    /// <summary>409: a transfer asked of the node that already leads.</summary>
+    public const string AlreadyLeader = "already_leader";
+
+    /// <summary>409: a transfer that did not complete.</summary>
+    public const string TransferFailed = "transfer_failed";
+
+    // Availability (500, 502, 503, 504): retried by the client.
+
+    /// <summary>503 (<c>Reject</c> mode, or a request passed on too often): another node leads; <c>X-Raft-Leader</c> names it.</summary>
+    public const string NotLeader = "not_leader";
+
+    /// <summary>503: no leader became known within <c>LeaderWaitMs</c>.</summary>
+    public const string NoLeader = "no_leader";
+
+    /// <summary>503: leadership moved while the write was pending; its outcome is unknown.</summary>
+    public const string LeadershipLost = "leadership_lost";
+
+    /// <summary>503: another leader's entry took the write's place; it was not applied (safe to retry).</summary>
+    public const string NotApplied = "not_applied";
+
+    /// <summary>503: too much work is queued.</summary>
+    public const string Overloaded = "overloaded";
+
+    /// <summary>503: a leadership transfer is under way.</summary>
+    public const string TransferInProgress = "transfer_in_progress";
+
+    /// <summary>503: a linearizable read could not be confirmed.</summary>
+    public const string ReadFailed = "read_failed";
+
+    /// <summary>503: the node is stopping.</summary>
+    public const string ShuttingDown = "shutting_down";
+
+    /// <summary>503 (health): no leader known, or not caught up.</summary>
+    public const string NotReady = "not_ready";
+
+    /// <summary>502: forwarding to the leader failed; a request that was sent may have been applied.</summary>
+    public const string LeaderUnreachable = "leader_unreachable";
+
+    /// <summary>504: not finished within <c>RequestTimeoutMs</c>; the outcome of a write is unknown.</summary>
+    public const string Timeout = "timeout";
+
+    /// <summary>500: the state machine refused a command the server encoded (a bug).</summary>
+    public const string InvalidCommand = "invalid_command";
+
+    /// <summary>500: the server failed while answering (a bug).</summary>
+    public const string InternalError = "internal_error";
+
+    /// <summary>Produced by the client, never sent: an answer that is not the JSON the API defines.</summary>
+    public const string MalformedResponse = "malformed_response";
+
+    /// <summary>Every code a server sends.</summary>
+    public static IReadOnlySet<string> All { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        NoRoute, MethodNotAllowed, BadRequest, RequestTimeout, HeadersTooLarge, InvalidKey, KeyTooLong, ValueTooLarge,
+        BodyTooLarge, InvalidConsistency, InvalidLimit, InvalidTarget, InvalidJson, InvalidOwner, InvalidTtl, InvalidWait,
+        InvalidIfMatch, InvalidSession, NotFound, PreconditionFailed, LockHeld, LockNotHeld, StaleSequence, AlreadyLeader,
+        TransferFailed, NotLeader, NoLeader, LeadershipLost, NotApplied, Overloaded, TransferInProgress, ReadFailed,
+        ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
+    };
+}

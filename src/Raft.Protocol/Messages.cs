@@ -1,0 +1,114 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Raft.Protocol;
+
+/// <summary>
+/// Every error answer: a stable <see cref="Error"/> code (<see cref="ErrorCodes"/>) and a sentence for people. The
+/// other fields appear only with the errors that carry them, and are left out of the JSON otherwise.
+/// </summary>
+/// <param name="Error">The code, one of <see cref="ErrorCodes"/>.</param>
+/// <param name="Detail">What went wrong, in a sentence.</param>
+public sealed record ErrorBody(string Error, string Detail)
+{
+    /// <summary>With <see cref="ErrorCodes.PreconditionFailed"/>: the key's version (0 when absent).</summary>
+    public ulong? CurrentVersion { get; init; }
+
+    /// <summary>With <see cref="ErrorCodes.LockHeld"/>: the owner holding the lock.</summary>
+    public string? Holder { get; init; }
+
+    /// <summary>With <see cref="ErrorCodes.LockHeld"/>: when the holder's lease ends (Unix ms, leader time).</summary>
+    public long? ExpiresAtMs { get; init; }
+}
+
+/// <summary>A committed and applied put: the entry's log index and the key's new version (equal to it).</summary>
+public sealed record PutResponse(ulong Index, ulong Version);
+
+/// <summary>A committed and applied delete; <see cref="Deleted"/> is false when the key did not exist.</summary>
+public sealed record DeleteResponse(ulong Index, bool Deleted);
+
+/// <summary>One key of a listing; <see cref="Value"/> is the raw value, base64 in the JSON.</summary>
+public sealed record ListItem(string Key, byte[] Value, ulong Version, ulong CreateIndex);
+
+/// <summary>A listing as of applied index <see cref="Index"/>; <see cref="More"/> says the limit cut it short.</summary>
+public sealed record ListResponse(IReadOnlyList<ListItem> Items, bool More, ulong Index);
+
+/// <summary>
+/// The body of a lock request: acquire and renew need both fields, release only the owner. Read it with
+/// <see cref="LockRequestReader"/>, which judges its shape field by field.
+/// </summary>
+public sealed record LockRequest(string Owner, long? TtlMs);
+
+/// <summary>A held lock: its owner, the fencing token (the log index that granted it) and its expiry (Unix ms, leader time).</summary>
+public sealed record LockResponse(string Name, string Owner, ulong FencingToken, long ExpiresAtMs);
+
+/// <summary>A released lock, the token it had, and the index of the release.</summary>
+public sealed record LockReleasedResponse(string Name, ulong FencingToken, ulong Index);
+
+/// <summary>A completed leadership transfer.</summary>
+public sealed record TransferResponse(int From, int To, int LeaderId, string Detail);
+
+/// <summary>The answer of <c>/health/live</c> and <c>/health/ready</c>.</summary>
+public sealed record HealthResponse(string Status, int LeaderId, ulong CommitIndex, ulong AppliedIndex);
+
+/// <summary>One member as <c>GET /v1/cluster</c> reports it; match index and lag are known on the leader and for the node itself (null otherwise).</summary>
+public sealed record MemberStatusResponse(
+    int Id,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Peer,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] string? Http,
+    bool Voter,
+    string Role,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ulong? MatchIndex,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ulong? Lag);
+
+/// <summary>A node's view of the cluster (<c>GET /v1/cluster</c>); <see cref="LeaderSince"/> is null while no leader is known.</summary>
+public sealed record ClusterStatusResponse(
+    int NodeId,
+    string Role,
+    ulong Term,
+    int LeaderId,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] DateTimeOffset? LeaderSince,
+    ulong CommitIndex,
+    ulong AppliedIndex,
+    ulong LastIndex,
+    IReadOnlyList<MemberStatusResponse> Members);
+
+/// <summary>
+/// Source-generated serializers for every JSON shape of the API, for the server, the client and the bench alike:
+/// camelCase names, nulls left out (except where a shape says otherwise), numbers only as JSON numbers, and on
+/// reading, names in any case and an explicit null in a field that may not be null as an error. A field that is
+/// missing reads as its default, so a reader takes what it needs from an answer that carries less (a proxy's, an
+/// older node's). Use <see cref="Wire"/>.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    PropertyNameCaseInsensitive = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    RespectNullableAnnotations = true)]
+[JsonSerializable(typeof(ErrorBody))]
+[JsonSerializable(typeof(PutResponse))]
+[JsonSerializable(typeof(DeleteResponse))]
+[JsonSerializable(typeof(ListResponse))]
+[JsonSerializable(typeof(LockRequest))]
+[JsonSerializable(typeof(LockResponse))]
+[JsonSerializable(typeof(LockReleasedResponse))]
+[JsonSerializable(typeof(TransferResponse))]
+[JsonSerializable(typeof(HealthResponse))]
+[JsonSerializable(typeof(ClusterStatusResponse))]
+public sealed partial class ProtocolJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// The context to write and read with. Its strings keep apostrophes and non-ASCII letters as they are (as
+    /// README.md shows them) rather than as <c>\uXXXX</c>: the answers are <c>application/json</c>, never embedded in
+    /// HTML, so the escaping <see cref="Default"/> applies for that case buys nothing and hides the text.
+    /// </summary>
+    public static ProtocolJsonContext Wire => LazyInitializer.EnsureInitialized(ref _wire, CreateWire);
+
+    // Made on first use: a static initializer here would run before the generated part has made Default.
+    private static ProtocolJsonContext? _wire;
+
+    // The generated context's options carry the settings above; only the encoder differs.
+    private static ProtocolJsonContext CreateWire() =>
+        new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+}

@@ -1,0 +1,87 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Raft.Protocol.Tests;
+
+/// <summary>The JSON of every shape, pinned byte for byte against what README.md shows.</summary>
+public sealed class WireFormatTests
+{
+    private static string Write<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
+        Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(value, type));
+
+    [Fact]
+    public void An_error_body_carries_only_the_fields_its_error_has()
+    {
+        var context = ProtocolJsonContext.Wire;
+        Assert.Equal("{\"error\":\"not_found\",\"detail\":\"no key 'greeting'\"}", Write(new ErrorBody(ErrorCodes.NotFound, "no key 'greeting'"), context.ErrorBody));
+        Assert.Equal(
+            "{\"error\":\"precondition_failed\",\"detail\":\"'counter' is at version 0; nothing was written\",\"currentVersion\":0}",
+            Write(new ErrorBody(ErrorCodes.PreconditionFailed, "'counter' is at version 0; nothing was written") { CurrentVersion = 0 }, context.ErrorBody));
+        Assert.Equal(
+            "{\"error\":\"lock_held\",\"detail\":\"'jobs/report' is held by 'worker-1'\",\"holder\":\"worker-1\",\"expiresAtMs\":1763784010123}",
+            Write(new ErrorBody(ErrorCodes.LockHeld, "'jobs/report' is held by 'worker-1'") { Holder = "worker-1", ExpiresAtMs = 1763784010123 }, context.ErrorBody));
+    }
+
+    [Fact]
+    public void Every_answer_in_the_readme_reads_and_writes_back_the_same()
+    {
+        var context = ProtocolJsonContext.Wire;
+        RoundTrip("{\"index\":2,\"version\":2}", context.PutResponse);
+        RoundTrip("{\"index\":3,\"deleted\":true}", context.DeleteResponse);
+        RoundTrip("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse);
+        RoundTrip("{\"name\":\"jobs/report\",\"owner\":\"worker-1\",\"fencingToken\":7,\"expiresAtMs\":1763784010123}", context.LockResponse);
+        RoundTrip("{\"name\":\"jobs/report\",\"fencingToken\":9,\"index\":11}", context.LockReleasedResponse);
+        RoundTrip("{\"error\":\"lock_held\",\"detail\":\"'jobs/report' is held by 'worker-1'\",\"holder\":\"worker-1\",\"expiresAtMs\":1763784010123}", context.ErrorBody);
+        RoundTrip("{\"status\":\"live\",\"leaderId\":2,\"commitIndex\":5,\"appliedIndex\":5}", context.HealthResponse);
+        RoundTrip("{\"from\":1,\"to\":2,\"leaderId\":2,\"detail\":\"node 2 leads\"}", context.TransferResponse);
+        Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value));
+    }
+
+    [Fact]
+    public void The_cluster_status_writes_its_unknowns_as_null()
+    {
+        var status = new ClusterStatusResponse(2, "follower", 3, 0, null, 5, 5, 5,
+            [new MemberStatusResponse(1, "127.0.0.1:7001", "http://127.0.0.1:5001", true, "voter", null, null)]);
+        Assert.Equal(
+            "{\"nodeId\":2,\"role\":\"follower\",\"term\":3,\"leaderId\":0,\"leaderSince\":null,\"commitIndex\":5,\"appliedIndex\":5,\"lastIndex\":5,"
+            + "\"members\":[{\"id\":1,\"peer\":\"127.0.0.1:7001\",\"http\":\"http://127.0.0.1:5001\",\"voter\":true,\"role\":\"voter\",\"matchIndex\":null,\"lag\":null}]}",
+            Write(status, ProtocolJsonContext.Wire.ClusterStatusResponse));
+    }
+
+    [Fact]
+    public void A_lock_request_leaves_out_the_ttl_of_a_release()
+    {
+        Assert.Equal("{\"owner\":\"worker-1\",\"ttlMs\":10000}", Write(new LockRequest("worker-1", 10_000), ProtocolJsonContext.Wire.LockRequest));
+        Assert.Equal("{\"owner\":\"worker-1\"}", Write(new LockRequest("worker-1", null), ProtocolJsonContext.Wire.LockRequest));
+    }
+
+    [Theory]
+    [InlineData("{\"index\":\"2\",\"version\":2}")]
+    [InlineData("{\"index\":2,\"version\":null}")]
+    public void A_put_answer_with_a_number_as_a_string_or_null_is_not_read(string json) =>
+        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize(json, ProtocolJsonContext.Wire.PutResponse));
+
+    [Fact]
+    public void An_error_with_a_null_detail_is_not_read_and_names_match_in_any_case()
+    {
+        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize("{\"error\":\"timeout\",\"detail\":null}", ProtocolJsonContext.Wire.ErrorBody));
+        var read = JsonSerializer.Deserialize("{\"Error\":\"timeout\",\"DETAIL\":\"late\"}", ProtocolJsonContext.Wire.ErrorBody);
+        Assert.Equal(new ErrorBody(ErrorCodes.Timeout, "late"), read);
+    }
+
+    [Fact]
+    public void Every_error_code_is_snake_case_and_distinct()
+    {
+        var codes = typeof(ErrorCodes).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).ToList();
+        Assert.Equal(codes.Count, codes.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(codes, code => Assert.Matches("^[a-z]+(_[a-z]+)*$", code));
+        Assert.Equal(codes.Where(c => c != ErrorCodes.MalformedResponse).Order(StringComparer.Ordinal), ErrorCodes.All.Order(StringComparer.Ordinal));
+    }
+
+    private static void RoundTrip<T>(string json, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        var value = JsonSerializer.Deserialize(json, type);
+        Assert.NotNull(value);
+        Assert.Equal(json, Write(value, type));
+    }
+}
