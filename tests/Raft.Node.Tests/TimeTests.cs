@@ -1,0 +1,68 @@
+using Raft.Core;
+using Raft.Node;
+
+namespace Raft.Node.Tests;
+
+/// <summary>Time as the host reports it: elapsed ticks, which may be many at once, and the wall clock leaders stamp into commands.</summary>
+public sealed class TimeTests
+{
+    [Fact]
+    public void Elapsed_ALeaderResumingAfterMoreTicksThanItsLease_RefusesALeaseRead()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        cluster[1].Tick();
+        Assert.True(cluster[1].Read(ReadConsistency.Lease, "x").Served);
+
+        // Node 1's process was stopped; on resume its host reports all the time that passed, in one call.
+        cluster[1].Tick(elapsed: 1_000);
+        var read = cluster[1].Read(ReadConsistency.Lease, "x");
+
+        Assert.False(read.Served);
+        Assert.False(cluster[1].Core.TryLeaseRead(out _));
+    }
+
+    [Fact]
+    public void Elapsed_ManyTicksAtOnce_ReplayAtMostCatchUpTicksMaxIntoTheCore_ButEveryDeadlineSeesThemAll()
+    {
+        // Without CheckQuorum the leader keeps leading, and so sends one heartbeat per core tick to each follower.
+        var cluster = Cluster.WithLeader(3, leader: 1, o => o with { Raft = o.Raft with { CheckQuorum = false } });
+        var leader = cluster[1];
+        var write = leader.Put("x", "1");
+        var sentBefore = leader.Events.Sent.Count;
+        var ticksBefore = leader.Driver.Ticks;
+
+        leader.Tick(elapsed: 10_000);
+
+        var heartbeats = leader.Events.Sent.Skip(sentBefore).Count(m => m is { Type: MessageType.Heartbeat, To: 2 });
+        Assert.Equal(leader.Options.CatchUpTicksMax, heartbeats);
+        Assert.Equal(ticksBefore + 10_000, leader.Driver.Ticks);
+        Assert.Equal(WriteStatus.TimedOut, write.Status);
+    }
+
+    [Fact]
+    public void Stamp_ANextLeaderWhoseClockIsBehind_StampsNoEarlierThanItsPredecessor()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        cluster[1].ClockSkewMs = 60_000;
+        cluster.Tick();
+        var first = cluster[1].Lock("a", "alice", ttlMs: 1_000);
+        cluster.Settle();
+        Assert.Equal(WriteStatus.Applied, first.Status);
+        Assert.Equal(cluster[1].WallClockMs, first.StampedTimeMs);
+        Assert.Equal(first.StampedTimeMs + 1_000, first.Outcome!.Value.Result.ExpiresAtMs);
+
+        // Leadership moves to node 2, whose wall clock is a minute behind node 1's.
+        var transfer = cluster[1].Transfer(2);
+        cluster.Settle();
+        Assert.Equal(TransferStatus.Moved, transfer.Status);
+        cluster.Tick();
+        Assert.True(cluster[2].WallClockMs < first.StampedTimeMs);
+        var second = cluster[2].Lock("b", "bob", ttlMs: 1_000);
+        cluster.Settle();
+
+        Assert.Equal(WriteStatus.Applied, second.Status);
+        Assert.True(second.StampedTimeMs >= first.StampedTimeMs, $"stamped {second.StampedTimeMs}, before it {first.StampedTimeMs}");
+        Assert.True(second.Outcome!.Value.Result.ExpiresAtMs >= first.Outcome.Value.Result.ExpiresAtMs);
+        Assert.True(cluster[2].Store.ClockMs >= first.StampedTimeMs);
+    }
+}
