@@ -40,6 +40,33 @@ public sealed class TimeTests
     }
 
     [Fact]
+    public void Elapsed_TicksReportedWhileTheInboxIsFull_StillCount_SoAStalledLeaderServesNoStaleLeaseRead()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1, o => o with { InboxMax = 4 });
+        cluster[1].Put("x", "old");
+        cluster.Settle();
+
+        // Node 1's disk stalls with a batch waiting; its inbox has room for four inputs, and then ticks keep coming.
+        cluster[1].DiskHeld = true;
+        cluster[1].Put("y", "1");
+        cluster.Isolate(1);
+        cluster.Tick(50);
+
+        // Meanwhile the others elected a leader of their own and overwrote x.
+        var next = cluster.Nodes.Single(n => n.Core.Role == RaftRole.Leader && n.Id != 1);
+        var overwrite = next.Put("x", "new");
+        cluster.Settle();
+        Assert.Equal(WriteStatus.Applied, overwrite.Status);
+
+        cluster[1].DiskHeld = false;
+        cluster[1].Persist();
+        var read = cluster[1].Read(ReadConsistency.Lease, "x");
+
+        Assert.False(read.Served, $"served '{read.Value}' on a lease that lapsed 40 ticks ago");
+        Assert.NotEqual(RaftRole.Leader, cluster[1].Core.Role);
+    }
+
+    [Fact]
     public void Stamp_ANextLeaderWhoseClockIsBehind_StampsNoEarlierThanItsPredecessor()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);
