@@ -92,4 +92,32 @@ public sealed class TimeTests
         Assert.True(second.Outcome!.Value.Result.ExpiresAtMs >= first.Outcome.Value.Result.ExpiresAtMs);
         Assert.True(cluster[2].Store.ClockMs >= first.StampedTimeMs);
     }
+
+    [Fact]
+    public void Stamp_ANextLeaderProposingBeforeItAppliedItsPredecessorsLastEntry_StillNeverMovesLockTimeBack()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        cluster[1].ClockSkewMs = 60_000;
+        cluster.Tick();
+        var first = cluster[1].Lock("a", "alice", ttlMs: 1_000);
+        cluster[1].Transfer(2);
+
+        // Node 2 is told to campaign as soon as it holds the lock entry, before it learns that the entry committed.
+        for (var round = 0; round < 20 && cluster[2].Core.Role != RaftRole.Leader; round++)
+        {
+            cluster.DeliverAll(_ => true);
+        }
+
+        Assert.Equal(RaftRole.Leader, cluster[2].Core.Role);
+        Assert.True(cluster[2].Store.ClockMs < first.StampedTimeMs);
+        var second = cluster[2].Lock("b", "bob", ttlMs: 1_000);
+        cluster.Settle();
+
+        // Node 2 could stamp only its own, slower clock; the state machine's clock, which applies the predecessor's
+        // entry first, is what keeps command time from going back.
+        Assert.Equal(WriteStatus.Applied, first.Status);
+        Assert.Equal(WriteStatus.Applied, second.Status);
+        Assert.True(second.Outcome!.Value.Result.ExpiresAtMs >= first.Outcome!.Value.Result.ExpiresAtMs);
+        Assert.Equal(first.StampedTimeMs, cluster[2].Store.ClockMs);
+    }
 }
