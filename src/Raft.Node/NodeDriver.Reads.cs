@@ -126,6 +126,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         foreach (var state in states)
         {
+            _events.ReadIndexAnswered(state);
             if (!_readsAsked.Remove(state.RequestId, out var read) || read.Finished)
             {
                 continue;
