@@ -88,6 +88,47 @@ public sealed class ReadTests
     }
 
     [Fact]
+    public void Linearizable_EachReadWaitingForALeader_WaitsItsOwnLeaderWaitTicks()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        var wait = cluster[3].Options.LeaderWaitTicks;
+        cluster.Isolate(3);
+        cluster[3].PeerUnreachable(1);
+        var early = cluster[3].Read(ReadConsistency.Linearizable, "x");
+        cluster.Tick(wait - 1);
+
+        var late = cluster[3].Read(ReadConsistency.Linearizable, "x");
+        cluster.Tick(2);
+        Assert.Equal(ReadFailure.NoLeader, early.Failure);
+        Assert.False(late.Answered);
+        cluster.Tick(wait - 2);
+        Assert.False(late.Answered);
+        cluster.Tick();
+
+        Assert.Equal(ReadFailure.NoLeader, late.Failure);
+    }
+
+    [Fact]
+    public void Linearizable_AskedOfALeaderThatDies_WaitsLeaderWaitTicksForTheNextOne()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        var wait = cluster[3].Options.LeaderWaitTicks;
+        cluster.Drop = m => m.Type == MessageType.ReadIndex;
+        var read = cluster[3].Read(ReadConsistency.Linearizable, "x");
+        cluster.Tick(cluster[3].Options.ReadConfirmTicks / 2);
+
+        // The leader dies unanswered and node 3, cut off, finds no other: the wait for a leader starts now.
+        cluster.Crash(1);
+        cluster.Isolate(3);
+        cluster[3].PeerUnreachable(1);
+        cluster.Tick(wait);
+        Assert.False(read.Answered);
+        cluster.Tick();
+
+        Assert.Equal(ReadFailure.NoLeader, read.Failure);
+    }
+
+    [Fact]
     public void Linearizable_FailsNotConfirmed_WhenLeadershipMovesMoreOftenThanReadAttemptsMax()
     {
         var cluster = Cluster.WithLeader(3, leader: 1, o => o with { ReadAttemptsMax = 1 });

@@ -76,6 +76,28 @@ public sealed class WriteTests
     }
 
     [Fact]
+    public void Election_EachHeldWriteWaitsItsOwnLeaderWaitTicks()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        var wait = cluster[2].Options.LeaderWaitTicks;
+        cluster.Isolate(2);
+        cluster[2].PeerUnreachable(1);
+        var early = cluster[2].Put("a", "1");
+        cluster.Tick(wait - 1);
+
+        // A write that arrives late in the election is not refused with the one that waited the whole leader wait.
+        var late = cluster[2].Put("b", "2");
+        cluster.Tick(2);
+        Assert.Equal(WriteStatus.NoLeader, early.Status);
+        Assert.Null(late.Outcome);
+        cluster.Tick(wait - 2);
+        Assert.Null(late.Outcome);
+        cluster.Tick();
+
+        Assert.Equal(WriteStatus.NoLeader, late.Status);
+    }
+
+    [Fact]
     public void Transfer_AWriteIsHeld_AndProposedHereWhenTheHandOverIsAbandoned()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);
