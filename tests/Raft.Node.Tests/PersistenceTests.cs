@@ -62,6 +62,34 @@ public sealed class PersistenceTests
     }
 
     [Fact]
+    public void Vote_ACandidateAsksForVotesOnlyOnceItsNewTermAndOwnVoteAreSaved()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        var term = cluster[1].Core.Term;
+        cluster[2].DiskHeld = true;
+
+        cluster.Crash(1);
+        cluster[2].PeerUnreachable(1);
+        cluster[3].PeerUnreachable(1);
+        cluster.Settle();
+
+        // Node 2 won the pre-vote and became a candidate, but its disk holds the new term and vote back.
+        Assert.Equal((RaftRole.Candidate, term + 1), (cluster[2].Core.Role, cluster[2].Core.Term));
+        Assert.True(cluster[2].HardState.TryLoad(out var saved));
+        Assert.Equal(term, saved.Term);
+        Assert.DoesNotContain(cluster[2].Events.Sent, m => m.Type == MessageType.Vote && m.Term > term);
+
+        cluster[2].DiskHeld = false;
+        cluster[2].Persist();
+
+        Assert.True(cluster[2].HardState.TryLoad(out saved));
+        Assert.Equal((term + 1, 2), (saved.Term, saved.VotedFor));
+        Assert.Contains(cluster.InFlight, m => m is { Type: MessageType.Vote, From: 2, To: 3 } && m.Term == term + 1);
+        cluster.Settle();
+        Assert.Equal(RaftRole.Leader, cluster[2].Core.Role);
+    }
+
+    [Fact]
     public void Inbox_InputsArrivingWhileABatchWaits_AreReplayedInOrderOnceItIsDurable()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);

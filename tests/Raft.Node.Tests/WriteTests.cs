@@ -23,6 +23,8 @@ public sealed class WriteTests
     public void Election_AWriteIsHeld_AndProposedHereWhenThisNodeWins()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);
+
+        // The leader dies and both followers notice at once; their crossing campaigns settle on the lower id.
         cluster.Crash(1);
         cluster[2].PeerUnreachable(1);
         cluster[3].PeerUnreachable(1);
@@ -42,6 +44,8 @@ public sealed class WriteTests
     public void Election_AWriteIsHeld_AndAnsweredNotLeaderOnceAnotherNodeWins()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);
+
+        // The leader dies and both followers notice at once; their crossing campaigns settle on the lower id.
         cluster.Crash(1);
         cluster[2].PeerUnreachable(1);
         cluster[3].PeerUnreachable(1);
