@@ -126,6 +126,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         foreach (var state in states)
         {
+            _events.ReadIndexAnswered(state);
             if (!_readsAsked.Remove(state.RequestId, out var read) || read.Finished)
             {
                 continue;
@@ -138,6 +139,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             else if (read.Attempts < _options.ReadAttemptsMax)
             {
                 // Leadership changed before the read was confirmed: ask the next leader.
+                read.AskedTick = _ticks;
                 _readsToAsk.Add(read);
             }
             else
@@ -149,7 +151,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
     // Reads asked of a leader that is no longer one, refused because leadership changed, or waiting for an election
     // to name a leader: asked again of the current leader, so a read sent during a failover is served late rather
-    // than failed. Without a leader for the leader wait they fail.
+    // than failed. One that waits the whole leader wait without a leader fails.
     private void AskReadsAgain()
     {
         var leader = _core.LeaderId;
@@ -167,7 +169,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             foreach (var id in _expiredReadIds)
             {
                 _readsAsked.Remove(id, out var read);
-                _readsToAsk.Add(read!);
+                read!.AskedTick = _ticks;
+                _readsToAsk.Add(read);
             }
 
             _expiredReadIds.Clear();
@@ -180,16 +183,15 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         if (leader == 0)
         {
-            if (_ticks - _readsToAsk[0].AskedTick > (ulong)_options.LeaderWaitTicks)
+            // Each read waits its own leader wait. They join the list when they begin waiting, so the ones that
+            // waited longest are at the front.
+            var expired = 0;
+            while (expired < _readsToAsk.Count && _ticks - _readsToAsk[expired].AskedTick > (ulong)_options.LeaderWaitTicks)
             {
-                foreach (var read in _readsToAsk)
-                {
-                    read.Fail(ReadFailure.NoLeader, 0);
-                }
-
-                _readsToAsk.Clear();
+                _readsToAsk[expired++].Fail(ReadFailure.NoLeader, 0);
             }
 
+            _readsToAsk.RemoveRange(0, expired);
             return;
         }
 

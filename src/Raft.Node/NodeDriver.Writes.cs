@@ -132,8 +132,17 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             return;
         }
 
-        if (_core.Role != RaftRole.Leader && _core.LeaderId == 0 && _ticks + 1 - _heldWrites[0].HeldSince <= (ulong)_options.LeaderWaitTicks)
+        if (_core.Role != RaftRole.Leader && _core.LeaderId == 0)
         {
+            // Each write waits its own leader wait. They are held in arrival order, so the ones that waited longest
+            // are at the front.
+            var expired = 0;
+            while (expired < _heldWrites.Count && _ticks + 1 - _heldWrites[expired].HeldSince > (ulong)_options.LeaderWaitTicks)
+            {
+                _heldWrites[expired++].Finish(Outcome(WriteStatus.NoLeader));
+            }
+
+            _heldWrites.RemoveRange(0, expired);
             return;
         }
 

@@ -40,6 +40,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     // The batch written but not yet durable; the core may not be called until it is.
     private Ready? _unpersisted;
     private ulong _ticks;
+
+    // Ticks reported while the inbox was full. Time must not be lost with dropped inputs, or a leader would count a
+    // lease that has lapsed as held. A full inbox refuses everything until the disk completes, so these came after
+    // every queued input and are delivered after the replay.
+    private ulong _ticksNotQueued;
     private long _wallClockMs;
     private HardState _savedHardState;
     private ulong _reportedCommit;
@@ -115,7 +120,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         if (_unpersisted is not null)
         {
-            Enqueue(new Input(InputKind.Tick, default, 0, null, elapsedTicks));
+            if (!Enqueue(new Input(InputKind.Tick, default, 0, null, elapsedTicks)))
+            {
+                _ticksNotQueued += elapsedTicks;
+            }
+
             return;
         }
 
@@ -168,6 +177,13 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         while (_unpersisted is null && _inbox.TryDequeue(out var input))
         {
             Replay(input);
+        }
+
+        if (_ticksNotQueued > 0)
+        {
+            var ticks = _ticksNotQueued;
+            _ticksNotQueued = 0;
+            DeliverTicks(ticks);
         }
 
         Process();

@@ -67,6 +67,14 @@ public interface INodeEvents<TResult>
     {
     }
 
+    /// <summary>
+    /// The core answered a read index request: confirmed at <see cref="ReadState.Index"/>, or failed. Reported before
+    /// the driver serves the read or asks again, for every answer, including those of requests it no longer waits for.
+    /// </summary>
+    void ReadIndexAnswered(in ReadState state)
+    {
+    }
+
     /// <summary>An entry was applied (commands) or skipped (no-ops, memberships); <paramref name="result"/> is default for the latter.</summary>
     void Applied(in Entry entry, in TResult result)
     {

@@ -534,7 +534,7 @@ public sealed class PaperTests
     [Fact]
     public void Snapshot_7_FollowerBehindTheCompactionPoint_IsSentTheSnapshot()
     {
-        var cluster = new TestCluster(3);
+        var cluster = new TestCluster(3, snapshotEveryEntries: 10);
         var leader = cluster.ElectLeader();
         var lagging = cluster.Nodes.Keys.First(id => id != leader);
         cluster.Crash(lagging);
@@ -543,9 +543,13 @@ public sealed class PaperTests
             cluster.Propose(leader, $"s{i}");
         }
 
+        // The leader's driver compacts once ten entries are applied past its last snapshot (none yet): here its
+        // no-op and the ten commands, which commit together.
         cluster.Tick(2);
         var applied = cluster[leader].AppliedIndex;
-        var snapshot = cluster[leader].Compact(applied, "state"u8.ToArray());
+        var snapshot = cluster[leader].LatestSnapshot;
+        Assert.NotNull(snapshot);
+        Assert.Equal(applied, snapshot.Index);
         Assert.Equal(applied + 1, cluster[leader].FirstIndex);
 
         cluster.Restart(lagging);

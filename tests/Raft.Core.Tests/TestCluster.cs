@@ -1,28 +1,42 @@
+using System.Buffers.Binary;
 using System.Text;
 using Raft.Core;
+using Raft.Node;
+using Raft.Storage;
 
 namespace Raft.Core.Tests;
 
 /// <summary>
-/// A few nodes wired together in memory, driven by hand: messages are delivered only when the test says so,
-/// and every ready batch is persisted, sent and applied at once. Small enough to script the paper's scenarios.
+/// A few nodes wired together in memory, driven by hand: messages are delivered only when the test says so. Each
+/// node runs the one host loop there is, <see cref="NodeDriver{TStateMachine, TResult}"/>, over in-memory stores
+/// whose disk completes every batch at once, so every ready batch is persisted, sent and applied before the next
+/// input. Scenarios call the core (<c>cluster[id]</c>) directly between batches. Small enough to script the paper's
+/// scenarios.
 /// </summary>
 internal sealed class TestCluster
 {
-    private readonly Dictionary<int, Disk> _disks = [];
+    private const long MsPerTick = 10;
+
+    private readonly Dictionary<int, Host> _hosts = [];
     private readonly HashSet<int> _down = [];
     private readonly HashSet<(int From, int To)> _cut = [];
     private readonly Func<int, RaftOptions> _options;
+    private readonly int? _snapshotEveryEntries;
     private ulong _seed = 1;
+    private ulong _ticks;
 
-    public TestCluster(int size, Func<int, RaftOptions>? options = null)
+    /// <param name="size">Nodes 1 to <paramref name="size"/>, all voters, with empty stores.</param>
+    /// <param name="options">Each node's core settings.</param>
+    /// <param name="snapshotEveryEntries">How often the drivers snapshot; by default never within a scenario.</param>
+    public TestCluster(int size, Func<int, RaftOptions>? options = null, int? snapshotEveryEntries = null)
     {
         _options = options ?? (id => new RaftOptions { Id = id, ElectionTimeoutTicks = 10, HeartbeatIntervalTicks = 1 });
+        _snapshotEveryEntries = snapshotEveryEntries;
         var membership = Membership.Create(Enumerable.Range(1, size));
         for (var id = 1; id <= size; id++)
         {
-            _disks[id] = new Disk { Snapshot = new Snapshot(new SnapshotMetadata(0, 0, membership), ReadOnlyMemory<byte>.Empty) };
-            Nodes[id] = Boot(id);
+            _hosts[id] = new Host(membership);
+            Boot(id);
         }
     }
 
@@ -33,28 +47,30 @@ internal sealed class TestCluster
         var membership = Membership.Create(nodes.Select(n => n.Id));
         foreach (var (id, term, vote, commit, logTerms) in nodes)
         {
-            var disk = new Disk
-            {
-                Snapshot = new Snapshot(new SnapshotMetadata(0, 0, membership), ReadOnlyMemory<byte>.Empty),
-                HardState = new HardState(term, vote, commit),
-            };
+            var host = new Host(membership);
+            host.HardState.Save(new HardState(term, vote, commit));
+            var entries = new Entry[logTerms.Length];
             for (var i = 0; i < logTerms.Length; i++)
             {
-                disk.Entries.Add(new Entry(logTerms[i], (ulong)i + 1, EntryType.Command, Encoding.UTF8.GetBytes($"{id}:{i + 1}@{logTerms[i]}")));
+                entries[i] = new Entry(logTerms[i], (ulong)i + 1, EntryType.Command, Encoding.UTF8.GetBytes($"{id}:{i + 1}@{logTerms[i]}"));
             }
 
-            _disks[id] = disk;
-            Nodes[id] = Boot(id);
+            host.Log.Append(entries);
+            host.Log.Sync();
+            _hosts[id] = host;
+            Boot(id);
         }
     }
 
+    /// <summary>Each node's core, as its current driver runs it.</summary>
     public Dictionary<int, RaftNode> Nodes { get; } = [];
 
     public List<Message> InFlight { get; } = [];
 
-    /// <summary>Every entry each node applied, in order.</summary>
+    /// <summary>Every entry each node applied (or skipped) since it last started, in order.</summary>
     public Dictionary<int, List<Entry>> Applied { get; } = [];
 
+    /// <summary>Every answer to a read index request, as each node's core gave it.</summary>
     public List<(int Node, ReadState State)> ReadStates { get; } = [];
 
     /// <summary>Messages for which this returns true are dropped instead of delivered.</summary>
@@ -86,7 +102,7 @@ internal sealed class TestCluster
     public void Restart(int id)
     {
         _down.Remove(id);
-        Nodes[id] = Boot(id);
+        Boot(id);
     }
 
     public bool IsUp(int id) => !_down.Contains(id);
@@ -94,8 +110,8 @@ internal sealed class TestCluster
     /// <summary>Starts a node outside the cluster (empty log, no membership), ready to be added.</summary>
     public void AddNode(int id)
     {
-        _disks[id] = new Disk { Snapshot = new Snapshot(new SnapshotMetadata(0, 0, Membership.Empty), ReadOnlyMemory<byte>.Empty) };
-        Nodes[id] = Boot(id);
+        _hosts[id] = new Host(Membership.Empty);
+        Boot(id);
     }
 
     /// <summary>Ticks every live node once, then delivers everything until the cluster is quiet.</summary>
@@ -103,11 +119,12 @@ internal sealed class TestCluster
     {
         for (var i = 0; i < times; i++)
         {
-            foreach (var (id, node) in Nodes)
+            _ticks++;
+            foreach (var (id, host) in _hosts)
             {
                 if (IsUp(id))
                 {
-                    node.Tick();
+                    host.Driver.Tick(1, (long)_ticks * MsPerTick);
                 }
             }
 
@@ -135,11 +152,11 @@ internal sealed class TestCluster
     /// <summary>Handles ready batches without delivering anything.</summary>
     public void ProcessReadies()
     {
-        foreach (var id in Nodes.Keys)
+        foreach (var (id, host) in _hosts)
         {
             if (IsUp(id))
             {
-                Process(id);
+                host.Process();
             }
         }
     }
@@ -214,73 +231,118 @@ internal sealed class TestCluster
     {
         var m = InFlight[index];
         InFlight.RemoveAt(index);
-        if (!Nodes.TryGetValue(m.To, out var to) || !IsUp(m.To) || _cut.Contains((m.From, m.To)) || (Drop?.Invoke(m) ?? false))
+        if (!_hosts.TryGetValue(m.To, out var to) || !IsUp(m.To) || _cut.Contains((m.From, m.To)) || (Drop?.Invoke(m) ?? false))
         {
             return;
         }
 
         Delivered++;
-        to.Step(m);
+        to.Driver.Receive(m);
     }
 
-    private void Process(int id)
+    private void Boot(int id)
     {
-        var node = Nodes[id];
-        var disk = _disks[id];
-        while (node.HasReady)
+        var host = _hosts[id];
+        var applied = Applied[id] = [];
+        var driverOptions = new NodeDriverOptions { Raft = _options(id) };
+        if (_snapshotEveryEntries is { } every)
         {
-            var ready = node.GetReady();
-            foreach (var m in ready.Messages)
-            {
-                InFlight.Add(m);
-            }
+            driverOptions = driverOptions with { SnapshotEveryEntries = every };
+        }
 
-            if (ready.Snapshot is not null)
-            {
-                disk.Snapshot = ready.Snapshot;
-                disk.Entries.Clear();
-            }
+        // What was written but never synced is lost with the process.
+        host.Log.DiscardUnsynced();
+        host.Driver = new NodeDriver<AppliedIndexStateMachine, ulong>(
+            driverOptions,
+            new SeededRandom(_seed++ * 7919),
+            host.Bootstrap,
+            new NodeStores(host.Log, host.HardState, host.Snapshots),
+            new AppliedIndexStateMachine(),
+            new Outbox(InFlight),
+            new Recorder(id, applied, ReadStates));
+        Nodes[id] = host.Driver.Core;
+    }
 
-            foreach (var e in ready.Entries.Span)
-            {
-                disk.Entries.RemoveAll(x => x.Index >= e.Index);
-                disk.Entries.Add(e);
-            }
+    /// <summary>One node's process and the stores that outlive it.</summary>
+    private sealed class Host(Membership bootstrap)
+    {
+        public Membership Bootstrap { get; } = bootstrap;
 
-            if (ready.HasHardStateChange)
-            {
-                disk.HardState = ready.HardState;
-            }
+        public MemoryLogStore Log { get; } = new();
 
-            foreach (var m in ready.MessagesAfterPersist)
-            {
-                InFlight.Add(m);
-            }
+        public MemoryHardStateStore HardState { get; } = new();
 
-            var applied = Applied.TryGetValue(id, out var list) ? list : Applied[id] = [];
-            applied.AddRange(ready.CommittedEntries.ToArray());
-            foreach (var rs in ready.ReadStates)
-            {
-                ReadStates.Add((id, rs));
-            }
+        public MemorySnapshotStore Snapshots { get; } = new();
 
-            node.Advance();
+        public NodeDriver<AppliedIndexStateMachine, ulong> Driver { get; set; } = null!;
+
+        // The disk is instant: each batch the driver waits on is durable as soon as it is written.
+        public void Process()
+        {
+            Driver.Process();
+            while (Driver.IsAwaitingPersistence)
+            {
+                Log.Sync();
+                Driver.Persisted();
+            }
         }
     }
 
-    private RaftNode Boot(int id)
+    private sealed class Outbox(List<Message> inFlight) : IOutbox
     {
-        var disk = _disks[id];
-        Applied[id] = [];
-        return new RaftNode(_options(id), new SeededRandom(_seed++ * 7919), disk.Snapshot, disk.HardState, disk.Entries.ToArray());
+        public void Send(in Message message) => inFlight.Add(message);
     }
 
-    private sealed class Disk
+    private sealed class Recorder(int id, List<Entry> applied, List<(int Node, ReadState State)> readStates) : INodeEvents<ulong>
     {
-        public required Snapshot Snapshot { get; set; }
+        public void Applied(in Entry entry, in ulong result) => applied.Add(entry);
 
-        public HardState HardState { get; set; }
+        public void ReadIndexAnswered(in ReadState state) => readStates.Add((id, state));
+    }
 
-        public List<Entry> Entries { get; } = [];
+    /// <summary>
+    /// The smallest state machine the driver can run: its whole state is how far it has applied, which the scenarios
+    /// read from <see cref="Applied"/> instead.
+    /// </summary>
+    private sealed class AppliedIndexStateMachine : IReplicatedStateMachine<ulong>
+    {
+        public ulong AppliedIndex { get; private set; }
+
+        public long ClockMs => 0;
+
+        public ulong Apply(ulong index, ReadOnlySpan<byte> command)
+        {
+            Skip(index);
+            return index;
+        }
+
+        public void Skip(ulong index)
+        {
+            if (index != AppliedIndex + 1)
+            {
+                throw new InvalidOperationException($"entry {index} applied after entry {AppliedIndex}");
+            }
+
+            AppliedIndex = index;
+        }
+
+        public bool TryStampTime(Span<byte> command, long leaderTimeMs) => false;
+
+        public byte[] CreateSnapshot()
+        {
+            var image = new byte[sizeof(ulong)];
+            BinaryPrimitives.WriteUInt64LittleEndian(image, AppliedIndex);
+            return image;
+        }
+
+        public void RestoreSnapshot(ReadOnlySpan<byte> image)
+        {
+            if (image.Length is not (0 or sizeof(ulong)))
+            {
+                throw new InvalidDataException($"a {image.Length}-byte image; expected 0 or {sizeof(ulong)}");
+            }
+
+            AppliedIndex = image.IsEmpty ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(image);
+        }
     }
 }
