@@ -75,6 +75,9 @@ internal sealed class ClientOp
 
     public ulong ReadVersion { get; set; }
 
+    /// <summary>The operation's id in the register history (-1 for lock commands and repeats, which are not register operations).</summary>
+    public int RegisterId { get; set; } = -1;
+
     /// <summary>Which attempt is current; answers to older attempts are ignored.</summary>
     public int AttemptCount { get; set; }
 

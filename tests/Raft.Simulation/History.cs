@@ -1,10 +1,10 @@
-using Raft.Core;
 using Raft.KeyValue;
+using Raft.Simulation.Checking;
 
 namespace Raft.Simulation;
 
-/// <summary>A lock command as one replica applied it, in leader time (the store's clock once it applied it).</summary>
-internal readonly record struct LockEvent(ulong Index, KvCommandType Type, string Name, string Owner, long AtMs, KvApplyResult Result);
+/// <summary>A lock command as the first replica to apply its index applied it, with the store's clock after it.</summary>
+internal readonly record struct AppliedLock(ulong Index, KvCommandType Type, string Name, string Owner, long ClockMs, KvApplyResult Result);
 
 /// <summary>
 /// What the clients saw and what the replicas did, collected during a run and checked as it goes (sessions) and at
@@ -19,7 +19,13 @@ internal sealed class History
     private readonly Dictionary<string, ulong> _sessionApplied = [];
 
     /// <summary>Lock commands in log order, each as the first replica to apply its index saw it.</summary>
-    public SortedDictionary<ulong, LockEvent> LockStream { get; } = [];
+    public SortedDictionary<ulong, AppliedLock> LockStream { get; } = [];
+
+    /// <summary>Every operation on a key, as its client saw it: what the linearizability checker reads.</summary>
+    public RegisterHistory Registers { get; } = new();
+
+    /// <summary>Every answer a session write got, and every replica's state after each write it applied.</summary>
+    public SessionChecker Sessions { get; } = new();
 
     public IReadOnlyList<ClientOp> Ops => _ops;
 
@@ -27,9 +33,44 @@ internal sealed class History
 
     public int WritesAnswered { get; private set; }
 
+    public void OnInvoked(ClientOp op)
+    {
+        if (op.IsLock || op.IsRepeat)
+        {
+            return;
+        }
+
+        var kind = op.Kind switch
+        {
+            OpKind.Put => RegisterOpKind.Put,
+            OpKind.PutIfVersion => RegisterOpKind.PutIfVersion,
+            OpKind.Delete => RegisterOpKind.Delete,
+            OpKind.DeleteIfVersion => RegisterOpKind.DeleteIfVersion,
+            _ => RegisterOpKind.Get,
+        };
+        var expected = kind is RegisterOpKind.PutIfVersion or RegisterOpKind.DeleteIfVersion ? op.ExpectedVersion : 0;
+        op.RegisterId = Registers.Invoke(op.Client, op.Key, kind, op.InvokeEvent, op.Value, expected);
+    }
+
     public void OnCompleted(ClientOp op)
     {
         _ops.Add(op);
+        if (op.RegisterId >= 0 && op.Status == OpStatus.Answered)
+        {
+            if (op.Kind is OpKind.Get or OpKind.LeaseGet)
+            {
+                Registers.Complete(op.RegisterId, op.Found ? RegisterOutcome.Ok : RegisterOutcome.NotFound, op.CompleteEvent, op.ReadVersion, op.ReadValue);
+            }
+            else
+            {
+                Registers.Complete(op.RegisterId, StoreFeed.ToOutcome(op.Result.Status), op.CompleteEvent, op.Result.Status == KvApplyStatus.NotFound ? 0 : op.Result.Version);
+            }
+        }
+        else if (op.RegisterId >= 0 && op.Status == OpStatus.Failed)
+        {
+            Registers.Complete(op.RegisterId, RegisterOutcome.Failed, op.CompleteEvent);
+        }
+
         if (op.Status == OpStatus.Answered)
         {
             if (op.IsWrite)
@@ -84,5 +125,51 @@ internal sealed class History
         }
     }
 
-    public void OnLockApplied(in LockEvent lockEvent) => LockStream.TryAdd(lockEvent.Index, lockEvent);
+    public void OnLockApplied(in AppliedLock applied) => LockStream.TryAdd(applied.Index, applied);
+
+    /// <summary>The checkers over the whole run: linearizability per key, exactly-once sessions, lock holders.</summary>
+    public void Check()
+    {
+        var registers = RegisterChecker.Check(Registers.Operations);
+        if (!registers.ToCheckResult().IsPass)
+        {
+            throw new SimulationViolation($"linearizability ({registers.Verdict}): {registers.Explanation}");
+        }
+
+        var sessions = Sessions.Check();
+        if (!sessions.IsPass)
+        {
+            throw new SimulationViolation($"{sessions.Verdict}: {sessions.Explanation}");
+        }
+
+        var locks = new LockChecker();
+        foreach (var applied in LockStream.Values)
+        {
+            if (StoreFeed.ToLockEvent(applied.Type, applied.Name, applied.Owner, applied.Result, applied.Index, applied.ClockMs) is { } lockEvent)
+            {
+                locks.OnApplied(lockEvent);
+            }
+        }
+
+        foreach (var op in _ops)
+        {
+            if (op.IsLock && op.Status == OpStatus.Answered && StoreFeed.ToLockAnswer(LockCommand(op.Kind), op.Key, op.Owner!, op.Result) is { } answer)
+            {
+                locks.OnAnswer(answer);
+            }
+        }
+
+        var lockResult = locks.Check();
+        if (!lockResult.IsPass)
+        {
+            throw new SimulationViolation($"locks ({lockResult.Verdict}): {lockResult.Explanation}");
+        }
+    }
+
+    private static KvCommandType LockCommand(OpKind kind) => kind switch
+    {
+        OpKind.Acquire => KvCommandType.LockAcquire,
+        OpKind.Renew => KvCommandType.LockRenew,
+        _ => KvCommandType.LockRelease,
+    };
 }

@@ -60,9 +60,6 @@ internal sealed class SimNode(int id)
     /// <summary>Requests now at this node that a crash would leave without an answer.</summary>
     public HashSet<Attempt> Attempts { get; } = [];
 
-    /// <summary>Per key, the version at which each value appeared on this replica: a value seen at two versions was applied twice.</summary>
-    public Dictionary<ulong, ulong> ValueVersions { get; } = [];
-
     public RaftRole LastRole { get; set; }
 
     public ulong LastTerm { get; set; }

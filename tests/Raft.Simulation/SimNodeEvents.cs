@@ -21,5 +21,9 @@ internal sealed class SimNodeEvents(Simulator simulator, SimNode node) : INodeEv
 
     public void SnapshotTaken(Snapshot snapshot) => simulator.TraceNode(node, $"compacted to ({snapshot.Index}, t{snapshot.Term})");
 
-    public void SnapshotInstalled(Snapshot snapshot) => simulator.TraceNode(node, $"restored snapshot ({snapshot.Index}, t{snapshot.Term})");
+    public void SnapshotInstalled(Snapshot snapshot)
+    {
+        simulator.TraceNode(node, $"restored snapshot ({snapshot.Index}, t{snapshot.Term})");
+        simulator.OnSnapshotInstalled(node);
+    }
 }

@@ -57,21 +57,32 @@ internal sealed partial class Simulator
             _history.OnSessionApplied(node.Id, entry.Index, System.Text.Encoding.UTF8.GetString(command.ClientId), command.Sequence, command.Type, result);
         }
 
+        var key = System.Text.Encoding.UTF8.GetString(command.Key);
         switch (command.Type)
         {
-            case KvCommandType.Put or KvCommandType.PutIfVersion when result.Status == KvApplyStatus.Ok && result.Index == entry.Index:
-                // A value is written by one operation only: seen at a second version on this replica, it was applied twice.
-                var value = SimRead.ValueId(command.Value);
-                if (node.ValueVersions.TryGetValue(value, out var version) && version != entry.Index)
-                {
-                    throw new SimulationViolation($"exactly once: node {node.Id} applied value {value} of '{System.Text.Encoding.UTF8.GetString(command.Key)}' at {version} and again at {entry.Index}");
-                }
-
-                node.ValueVersions[value] = entry.Index;
-                break;
             case KvCommandType.LockAcquire or KvCommandType.LockRenew or KvCommandType.LockRelease:
-                _history.OnLockApplied(new LockEvent(entry.Index, command.Type, System.Text.Encoding.UTF8.GetString(command.Key), System.Text.Encoding.UTF8.GetString(command.Owner), node.Driver!.StateMachine.ClockMs, result));
+                _history.OnLockApplied(new AppliedLock(entry.Index, command.Type, key, System.Text.Encoding.UTF8.GetString(command.Owner), node.Driver!.StateMachine.ClockMs, result));
                 break;
+            default:
+                // A value is written by one operation only: seen at a second version on a replica, it was applied twice.
+                OnKeyState(node, key);
+                break;
+        }
+    }
+
+    private void OnKeyState(SimNode node, string key)
+    {
+        var found = node.Driver!.StateMachine.TryGet(key, out var value);
+        _history.Sessions.OnApplied(node.Id, key, found ? SimRead.ValueId(value.Value) : 0, found ? value.Version : 0);
+    }
+
+    public void OnSnapshotInstalled(SimNode node)
+    {
+        var items = new List<KvListItem>();
+        node.Driver!.StateMachine.List(string.Empty, int.MaxValue, items);
+        foreach (var item in items)
+        {
+            _history.Sessions.OnApplied(node.Id, item.Key, SimRead.ValueId(item.Value.Value), item.Value.Version);
         }
     }
 
@@ -148,7 +159,6 @@ internal sealed partial class Simulator
             throw new SimulationViolation($"durability: the leader's state at {applied} is not the committed log's");
         }
 
-        HistoryChecks.CheckReads(_history.Ops, _safety);
-        HistoryChecks.CheckLocks(_history.LockStream.Values, _history.Ops);
+        _history.Check();
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Raft.KeyValue;
 using Raft.Node;
+using Raft.Simulation.Checking;
 
 namespace Raft.Simulation;
 
@@ -171,6 +172,7 @@ internal sealed partial class Simulator
             InvokeEvent = ++_event,
             InvokeTick = _tick,
         };
+        _history.OnInvoked(op);
         return op;
     }
 
@@ -238,6 +240,13 @@ internal sealed partial class Simulator
     {
         var attempt = write.Attempt;
         var copy = outcome;
+        var op = attempt.Op;
+        if (copy.Status == WriteStatus.Applied && !op.Session.IsEmpty && copy.Result.Status != KvApplyStatus.StaleSequence)
+        {
+            // Every answer a session write gets, from any attempt on any node, whether its client still waits or not.
+            _history.Sessions.OnAnswer(op.Session.ClientId!, op.Session.Sequence, op.Key, op.Value, StoreFeed.ToSessionAnswer(copy.Result));
+        }
+
         Later(0, () => HandleWriteOutcome(attempt, copy));
     }
 

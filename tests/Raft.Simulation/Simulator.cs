@@ -184,7 +184,6 @@ internal sealed partial class Simulator
         node.LastRole = RaftRole.Follower;
         node.LastTerm = core.Term;
         node.CheckedCommit = core.LatestSnapshot?.Index ?? 0;
-        node.ValueVersions.Clear();
         Trace($"start node {node.Id}: {core}");
     }
 
