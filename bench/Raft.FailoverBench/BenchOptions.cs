@@ -36,6 +36,8 @@ internal sealed record BenchOptions
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
         "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
         "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
+        "  --one-node                  load: also measure a one-node cluster of ours (ours-1node, ports P+30 and Q+30), the\n" +
+        "                              floor a three-node write is compared with\n" +
         "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
 
     public static readonly IReadOnlyList<string> AllScenarios = ["crash", "hang", "switchover"];
@@ -73,6 +75,9 @@ internal sealed record BenchOptions
     /// <summary>Keep the clusters' data directories and node logs after the run instead of deleting them.</summary>
     public bool KeepData { get; init; }
 
+    /// <summary>Load mode: also run a one-node cluster of ours, to compare a replicated write with an unreplicated one.</summary>
+    public bool OneNode { get; init; }
+
     public bool UsesEtcd => Target != TargetChoice.Ours;
 
     public static bool TryParse(string[] args, out BenchOptions options, out string? error)
@@ -99,6 +104,12 @@ internal sealed record BenchOptions
             if (arg is "--help" or "-h")
             {
                 options = options with { Help = true };
+                continue;
+            }
+
+            if (arg == "--one-node")
+            {
+                options = options with { OneNode = true };
                 continue;
             }
 
@@ -217,12 +228,16 @@ internal sealed record BenchOptions
             : $"{arg} must be a port from 1024 to 65000 (got '{value}')";
 
     /// <summary>The names of the clusters this run measures, in table order.</summary>
-    public IReadOnlyList<string> TargetNames() => (Mode, Target) switch
+    public IReadOnlyList<string> TargetNames()
     {
-        (_, TargetChoice.Ours) => ["ours"],
-        (BenchMode.Load, TargetChoice.Etcd) => ["etcd-ours"],
-        (BenchMode.Load, TargetChoice.Both) => ["ours", "etcd-ours"],
-        (_, TargetChoice.Etcd) => ["etcd-ours", "etcd-default"],
-        _ => ["ours", "etcd-ours", "etcd-default"],
-    };
+        IReadOnlyList<string> names = (Mode, Target) switch
+        {
+            (_, TargetChoice.Ours) => ["ours"],
+            (BenchMode.Load, TargetChoice.Etcd) => ["etcd-ours"],
+            (BenchMode.Load, TargetChoice.Both) => ["ours", "etcd-ours"],
+            (_, TargetChoice.Etcd) => ["etcd-ours", "etcd-default"],
+            _ => ["ours", "etcd-ours", "etcd-default"],
+        };
+        return Mode == BenchMode.Load && OneNode ? [.. names, "ours-1node"] : names;
+    }
 }

@@ -83,7 +83,7 @@ internal static class Program
             etcdVersion = EtcdClusterTarget.Version();
         }
 
-        var serverDll = targetNames.Contains("ours") ? ResolveServerDll(options) : null;
+        var serverDll = targetNames.Any(t => t.StartsWith("ours", StringComparison.Ordinal)) ? ResolveServerDll(options) : null;
         var runId = Guid.NewGuid().ToString("N")[..8];
         var machine = new MachineInfo(
             Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.OSArchitecture.ToString(), RuntimeInformation.FrameworkDescription, etcdVersion);
@@ -210,6 +210,19 @@ internal static class Program
                     NodeArguments = options.NodeArguments,
                     ServerDll = serverDll,
                 }, TextWriter.Null);
+                break;
+            case "ours-1node":
+                ports = [options.BasePort + 30, options.PeerBasePort + 30];
+                target = new OurClusterTarget(http, new ClusterLaunchOptions
+                {
+                    Nodes = 1,
+                    BasePort = options.BasePort + 30,
+                    PeerBasePort = options.PeerBasePort + 30,
+                    DataDirectory = Path.Combine(work, name),
+                    Clean = true,
+                    NodeArguments = options.NodeArguments,
+                    ServerDll = serverDll,
+                }, TextWriter.Null, name);
                 break;
             case "etcd-ours" or "etcd-default":
                 var offset = name == "etcd-ours" ? 10 : 20;

@@ -9,6 +9,9 @@ namespace Raft.Core;
 /// <para>Determinism: the state, and every <typeparamref name="TResult"/>, must be a function of the commands applied
 /// and nothing else (no clock, no randomness, no culture). Time a command needs is the leader's, written into it
 /// by <see cref="TryStampTime"/> before it is proposed.</para>
+/// <para>Time: a command's effective time must be max(<see cref="ClockMs"/>, the time stamped into it). A new leader
+/// stamps no earlier than what it has applied, but it may propose before it applied its predecessor's last entries,
+/// whose stamps can be later than its own clock; taking the maximum on apply is what keeps time from going back.</para>
 /// <para>Commands are opaque to the driver: it never reads or writes their layout except through this interface.</para>
 /// </remarks>
 public interface IReplicatedStateMachine<TResult>

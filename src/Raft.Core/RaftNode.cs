@@ -139,6 +139,30 @@ public sealed partial class RaftNode
         return pr is not null;
     }
 
+    /// <summary>
+    /// Advances logical time by <paramref name="elapsedTicks"/> at once, as a host whose process was stopped (SIGSTOP,
+    /// a VM freeze, a long pause) reports the monotonic time that passed. The lease clock takes all of it, so a leader
+    /// never believes a lease that lapsed while it was stopped. Timers (elections, heartbeats, CheckQuorum,
+    /// transfers) take at most one heartbeat interval of it: the peers' messages that waited in its sockets speak
+    /// for the time they cover, and a stall alone must not depose a healthy leader or start a campaign. Counting
+    /// timers short is safe: it only makes this node wait, and refuse votes, a little longer.
+    /// </summary>
+    public void Tick(ulong elapsedTicks)
+    {
+        AssertNoReadyOutstanding();
+        if (elapsedTicks == 0)
+        {
+            return;
+        }
+
+        var timed = Math.Min(elapsedTicks, (ulong)_options.HeartbeatIntervalTicks);
+        _tick += elapsedTicks - timed;
+        for (ulong i = 0; i < timed; i++)
+        {
+            Tick();
+        }
+    }
+
     /// <summary>Advances logical time by one tick.</summary>
     public void Tick()
     {

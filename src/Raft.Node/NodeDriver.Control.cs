@@ -147,6 +147,12 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             transfer.Finish(new TransferOutcome(TransferStatus.Failed, Id, transfer.Target, _core.LeaderId, $"node {_core.LeaderId} became leader instead"));
             _transfer = null;
         }
+        else if (_core.Role == RaftRole.Leader && _core.LeadTransferee == 0)
+        {
+            // The core gave the hand-over up (its target did not take over within an election timeout): so does this.
+            transfer.Finish(new TransferOutcome(TransferStatus.Failed, Id, transfer.Target, _core.LeaderId, $"node {transfer.Target} did not take over within an election timeout"));
+            _transfer = null;
+        }
     }
 
     // The work that follows the ready batches of one Process: it may propose and ask, so it runs only between batches.

@@ -111,7 +111,13 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         if (_heldWrites.Count >= _options.HeldRequestsMax)
         {
-            request.Finish(Outcome(_core.LeaderId == 0 && _core.Role != RaftRole.Leader ? WriteStatus.NoLeader : WriteStatus.Overloaded));
+            // Writes that timed out while held still sit in the list; they make no room, so drop them first.
+            _heldWrites.RemoveAll(static held => held.Finished);
+        }
+
+        if (_heldWrites.Count >= _options.HeldRequestsMax)
+        {
+            request.Finish(Outcome(WriteStatus.Overloaded));
             return;
         }
 

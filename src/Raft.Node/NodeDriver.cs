@@ -45,6 +45,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     // lease that has lapsed as held. A full inbox refuses everything until the disk completes, so these came after
     // every queued input and are delivered after the replay.
     private ulong _ticksNotQueued;
+
+    // Crash reports a full inbox could not take: like ticks, delivered after the replay, so fast failover is not lost.
+    private readonly List<int> _unreachableNotQueued = [];
     private long _wallClockMs;
     private HardState _savedHardState;
     private ulong _reportedCommit;
@@ -150,7 +153,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         ThrowIfStopped();
         if (_unpersisted is not null)
         {
-            Enqueue(new Input(InputKind.Unreachable, default, peer, null, 0));
+            if (!Enqueue(new Input(InputKind.Unreachable, default, peer, null, 0)) && !_unreachableNotQueued.Contains(peer))
+            {
+                _unreachableNotQueued.Add(peer);
+            }
+
             return;
         }
 
@@ -185,6 +192,14 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             _ticksNotQueued = 0;
             DeliverTicks(ticks);
         }
+
+        foreach (var peer in _unreachableNotQueued)
+        {
+            _events.PeerUnreachable(peer);
+            _core.PeerUnreachable(peer);
+        }
+
+        _unreachableNotQueued.Clear();
 
         Process();
     }
@@ -242,13 +257,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
     private void DeliverTicks(ulong elapsedTicks)
     {
-        // Past a few election timeouts every timer has fired and every lease has lapsed: more ticks change nothing.
-        var replayed = Math.Min(elapsedTicks, (ulong)_options.CatchUpTicksMax);
-        for (ulong i = 0; i < replayed; i++)
-        {
-            _core.Tick();
-        }
-
+        // The core's lease clock takes all of it, its timers at most a heartbeat interval; the driver's deadlines are
+        // the clients', in real time.
+        _core.Tick(elapsedTicks);
         _ticks += elapsedTicks;
         ExpireOverdue();
     }

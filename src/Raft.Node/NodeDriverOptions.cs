@@ -39,13 +39,6 @@ public sealed record NodeDriverOptions
     /// <summary>A leadership transfer that has not completed within this many ticks is reported as failed.</summary>
     public int TransferTimeoutTicks => 2 * Raft.ElectionTimeoutTicks;
 
-    /// <summary>
-    /// Ticks replayed into the core at most when many elapse at once (the process was stopped, the machine froze):
-    /// enough for every timer to fire, a lease to lapse and a CheckQuorum period to pass twice; more would change
-    /// nothing but the number of heartbeats queued.
-    /// </summary>
-    public int CatchUpTicksMax => (2 * (Raft.ElectionTimeoutTicks + (Raft.ElectionJitterTicks ?? Raft.ElectionTimeoutTicks))) + 2;
-
     /// <summary>Throws when a setting is out of range; called by the driver at start-up.</summary>
     public void Validate()
     {

@@ -36,11 +36,11 @@ internal static partial class NodeLog
     [LoggerMessage(9, LogLevel.Debug, "node {Id} (term {Term}, {Role}): peer {Peer} reported unreachable")]
     public static partial void PeerUnreachable(ILogger logger, int id, ulong term, RaftRole role, int peer);
 
-    [LoggerMessage(11, LogLevel.Trace, "node {Id}: write {Index} (µs after it was proposed): {Steps}")]
-    public static partial void WriteTraced(ILogger logger, int id, ulong index, string steps);
+    [LoggerMessage(11, LogLevel.Trace, "node {Id}: the last {Writes} writes, µs after each was proposed (p50/p90/p99): {Steps}")]
+    public static partial void WriteTraced(ILogger logger, int id, int writes, string steps);
 
-    [LoggerMessage(12, LogLevel.Trace, "node {Id}: append {First}..{Last} from {Leader}: answered {Micros} µs after it arrived (log append and fsync included)")]
-    public static partial void AppendTraced(ILogger logger, int id, ulong first, ulong last, int leader, long micros);
+    [LoggerMessage(12, LogLevel.Trace, "node {Id}: the last {Appends} appends were answered {P50}/{P90} µs (p50/p90) after they arrived, log append and fsync included")]
+    public static partial void AppendTraced(ILogger logger, int id, int appends, long p50, long p90);
     [LoggerMessage(13, LogLevel.Error, "request {Method} {Path} failed")]
     public static partial void RequestFailed(ILogger logger, Exception exception, string method, string path);
 }

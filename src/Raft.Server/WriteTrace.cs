@@ -7,18 +7,25 @@ using Raft.Core;
 namespace Raft.Server;
 
 /// <summary>
-/// Where a write's time goes, from the driver's own events: on the leader, one line per applied entry it proposed,
-/// with microseconds since the proposal at each step (appended, durable here, sent to and acknowledged by each
-/// follower, committed, applied); on a follower, one line per append it answered. On at
+/// Where a write's time goes, from the driver's own events, summarised so that tracing does not change what it
+/// measures: on the leader, for every <see cref="WritesPerSummary"/> writes it proposed and applied, the median and
+/// 90th percentile of the microseconds from the proposal to each step (appended, durable here, sent to and
+/// acknowledged by each follower, committed, applied); on a follower, the same for the time from an append's
+/// arrival to its answer (its log append and fsync included). On at
 /// <c>--Logging:LogLevel:Raft.Server.WriteTrace=Trace</c>; off, nothing is recorded.
 /// </summary>
 /// <remarks>Runs on the node's thread only. Bounded: records for entries never applied are dropped past a limit.</remarks>
 internal sealed class WriteTrace(int nodeId, ILogger logger)
 {
+    public const int WritesPerSummary = 1000;
+
     private const int RecordsMax = 4096;
 
     private readonly Dictionary<ulong, Record> _records = [];
-    private readonly Queue<(int From, ulong First, ulong Last, long Received)> _appendsReceived = new();
+    private readonly Queue<long> _appendsReceived = new();
+    private readonly SortedDictionary<string, List<long>> _steps = new(StringComparer.Ordinal);
+    private readonly List<long> _answers = [];
+    private int _writes;
 
     public static WriteTrace? Create(int nodeId, ILoggerFactory loggers)
     {
@@ -36,80 +43,47 @@ internal sealed class WriteTrace(int nodeId, ILogger logger)
         _records[index] = new Record(Stopwatch.GetTimestamp());
     }
 
-    public void Appended(ulong first, ulong last)
-    {
-        var now = Stopwatch.GetTimestamp();
-        for (var i = first; i <= last; i++)
-        {
-            if (_records.TryGetValue(i, out var record))
-            {
-                record.Appended = now;
-            }
-        }
-    }
+    public void Appended(ulong first, ulong last) => Mark(first, last, "1 appended");
 
     public void Persisted(ulong last)
     {
-        var now = Stopwatch.GetTimestamp();
-        foreach (var (index, record) in _records)
+        if (last != 0)
         {
-            if (index <= last && record.Durable == 0 && record.Appended != 0)
-            {
-                record.Durable = now;
-            }
+            Mark(0, last, "2 durable here");
         }
     }
 
     public void Sent(in Message m)
     {
-        var now = Stopwatch.GetTimestamp();
         if (m.Type == MessageType.Append && !m.Entries.IsEmpty)
         {
-            foreach (ref readonly var e in m.Entries.Span)
-            {
-                if (_records.TryGetValue(e.Index, out var record))
-                {
-                    record.Steps.Add(($"sent to {m.To}", now));
-                }
-            }
+            var span = m.Entries.Span;
+            Mark(span[0].Index, span[^1].Index, $"3 sent to {m.To}");
         }
         else if (m.Type == MessageType.AppendResponse && !m.Reject && _appendsReceived.TryDequeue(out var received))
         {
-            NodeLog.AppendTraced(logger, nodeId, received.First, received.Last, received.From, Micros(received.Received, now));
+            _answers.Add(Micros(received, Stopwatch.GetTimestamp()));
+            if (_answers.Count >= WritesPerSummary)
+            {
+                NodeLog.AppendTraced(logger, nodeId, _answers.Count, Percentile(_answers, 0.5), Percentile(_answers, 0.9));
+                _answers.Clear();
+            }
         }
     }
 
     public void Received(in Message m)
     {
-        var now = Stopwatch.GetTimestamp();
         if (m.Type == MessageType.AppendResponse && !m.Reject)
         {
-            foreach (var (index, record) in _records)
-            {
-                if (index <= m.Index && !record.AckedBy.Contains(m.From))
-                {
-                    record.AckedBy.Add(m.From);
-                    record.Steps.Add(($"acked by {m.From}", now));
-                }
-            }
+            Mark(0, m.Index, $"4 acked by {m.From}");
         }
         else if (m.Type == MessageType.Append && !m.Entries.IsEmpty && _appendsReceived.Count < RecordsMax)
         {
-            _appendsReceived.Enqueue((m.From, m.Entries.Span[0].Index, m.Entries.Span[^1].Index, now));
+            _appendsReceived.Enqueue(Stopwatch.GetTimestamp());
         }
     }
 
-    public void Committed(ulong commit)
-    {
-        var now = Stopwatch.GetTimestamp();
-        foreach (var (index, record) in _records)
-        {
-            if (index <= commit && record.Committed == 0)
-            {
-                record.Committed = now;
-            }
-        }
-    }
+    public void Committed(ulong commit) => Mark(0, commit, "5 committed");
 
     public void Applied(ulong index)
     {
@@ -118,32 +92,58 @@ internal sealed class WriteTrace(int nodeId, ILogger logger)
             return;
         }
 
-        var now = Stopwatch.GetTimestamp();
-        var line = new StringBuilder(160);
-        line.Append(CultureInfo.InvariantCulture, $"appended +{Micros(record.Proposed, record.Appended)}, durable here +{Micros(record.Proposed, record.Durable)}");
+        record.Steps["6 applied"] = Stopwatch.GetTimestamp();
         foreach (var (step, at) in record.Steps)
         {
-            line.Append(CultureInfo.InvariantCulture, $", {step} +{Micros(record.Proposed, at)}");
+            if (!_steps.TryGetValue(step, out var samples))
+            {
+                _steps[step] = samples = [];
+            }
+
+            samples.Add(Micros(record.Proposed, at));
         }
 
-        line.Append(CultureInfo.InvariantCulture, $", committed +{Micros(record.Proposed, record.Committed)}, applied +{Micros(record.Proposed, now)}");
-        NodeLog.WriteTraced(logger, nodeId, index, line.ToString());
+        if (++_writes < WritesPerSummary)
+        {
+            return;
+        }
+
+        var line = new StringBuilder(256);
+        foreach (var (step, samples) in _steps)
+        {
+            line.Append(CultureInfo.InvariantCulture, $"{(line.Length == 0 ? string.Empty : "; ")}{step[2..]} {Percentile(samples, 0.5)}/{Percentile(samples, 0.9)}/{Percentile(samples, 0.99)}");
+        }
+
+        NodeLog.WriteTraced(logger, nodeId, _writes, line.ToString());
+        _steps.Clear();
+        _writes = 0;
     }
 
-    private static long Micros(long from, long to) => to == 0 ? -1 : (long)Stopwatch.GetElapsedTime(from, to).TotalMicroseconds;
+    // Marks the first time each recorded write in [first, last] reached a step; first 0 means "up to last".
+    private void Mark(ulong first, ulong last, string step)
+    {
+        var now = Stopwatch.GetTimestamp();
+        foreach (var (index, record) in _records)
+        {
+            if (index >= first && index <= last)
+            {
+                record.Steps.TryAdd(step, now);
+            }
+        }
+    }
+
+    private static long Percentile(List<long> samples, double p)
+    {
+        samples.Sort();
+        return samples[Math.Min(samples.Count - 1, (int)(samples.Count * p))];
+    }
+
+    private static long Micros(long from, long to) => (long)Stopwatch.GetElapsedTime(from, to).TotalMicroseconds;
 
     private sealed class Record(long proposed)
     {
         public long Proposed { get; } = proposed;
 
-        public long Appended { get; set; }
-
-        public long Durable { get; set; }
-
-        public long Committed { get; set; }
-
-        public List<(string Step, long At)> Steps { get; } = [];
-
-        public List<int> AckedBy { get; } = [];
+        public Dictionary<string, long> Steps { get; } = new(StringComparer.Ordinal);
     }
 }

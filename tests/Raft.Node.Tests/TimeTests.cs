@@ -22,10 +22,9 @@ public sealed class TimeTests
     }
 
     [Fact]
-    public void Elapsed_ManyTicksAtOnce_ReplayAtMostCatchUpTicksMaxIntoTheCore_ButEveryDeadlineSeesThemAll()
+    public void Elapsed_ManyTicksAtOnce_FireTimersAtMostOnce_ButEveryDeadlineSeesThemAll()
     {
-        // Without CheckQuorum the leader keeps leading, and so sends one heartbeat per core tick to each follower.
-        var cluster = Cluster.WithLeader(3, leader: 1, o => o with { Raft = o.Raft with { CheckQuorum = false } });
+        var cluster = Cluster.WithLeader(3, leader: 1);
         var leader = cluster[1];
         var write = leader.Put("x", "1");
         var sentBefore = leader.Events.Sent.Count;
@@ -33,10 +32,29 @@ public sealed class TimeTests
 
         leader.Tick(elapsed: 10_000);
 
+        // Timers take at most a heartbeat interval of a long stall: one heartbeat round, and no step-down.
         var heartbeats = leader.Events.Sent.Skip(sentBefore).Count(m => m is { Type: MessageType.Heartbeat, To: 2 });
-        Assert.Equal(leader.Options.CatchUpTicksMax, heartbeats);
+        Assert.Equal(1, heartbeats);
+        Assert.Equal(RaftRole.Leader, leader.Core.Role);
+
+        // The clients' deadlines are in real time.
         Assert.Equal(ticksBefore + 10_000, leader.Driver.Ticks);
         Assert.Equal(WriteStatus.TimedOut, write.Status);
+    }
+
+    [Fact]
+    public void Elapsed_AFollowerResumingAfterAStall_HearsTheQueuedHeartbeatsAndDoesNotCampaign()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        var follower = cluster[2];
+
+        // The follower's process stops for far longer than an election timeout; then it resumes.
+        follower.Tick(elapsed: 10 * (ulong)follower.Options.Raft.ElectionTimeoutTicks);
+        cluster.Settle();
+
+        Assert.Equal(RaftRole.Follower, follower.Core.Role);
+        Assert.Equal(1, follower.Core.LeaderId);
+        Assert.Equal(RaftRole.Leader, cluster[1].Core.Role);
     }
 
     [Fact]
@@ -63,7 +81,28 @@ public sealed class TimeTests
         var read = cluster[1].Read(ReadConsistency.Lease, "x");
 
         Assert.False(read.Served, $"served '{read.Value}' on a lease that lapsed 40 ticks ago");
-        Assert.NotEqual(RaftRole.Leader, cluster[1].Core.Role);
+        Assert.False(cluster[1].Core.TryLeaseRead(out _));
+    }
+
+    [Fact]
+    public void Unreachable_ReportedWhileTheInboxIsFull_StillStartsAFastCampaign()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1, o => o with { InboxMax = 2 });
+
+        // Node 2's disk holds a batch while its inbox fills; then the transport reports the leader's process gone.
+        cluster[2].DiskHeld = true;
+        cluster[1].Put("x", "1");
+        cluster.Settle();
+        cluster.Crash(1);
+        cluster[2].Tick();
+        cluster[2].Tick();
+        cluster[2].Tick();
+        cluster[2].PeerUnreachable(1);
+        cluster[2].DiskHeld = false;
+        cluster[2].Persist();
+
+        // Fast failover: it pre-votes at once, long before its election timeout.
+        Assert.Equal(RaftRole.PreCandidate, cluster[2].Core.Role);
     }
 
     [Fact]

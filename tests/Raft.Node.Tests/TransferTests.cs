@@ -57,13 +57,13 @@ public sealed class TransferTests
     }
 
     [Fact]
-    public void Transfer_IsAnsweredFailed_WhenTheTargetDoesNotTakeOverWithinTransferTimeoutTicks()
+    public void Transfer_IsAnsweredFailed_WhenTheCoreGivesItUpAfterAnElectionTimeout()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);
         cluster.Crash(3);
         var transfer = cluster[1].Transfer(3);
 
-        cluster.Tick(cluster[1].Options.TransferTimeoutTicks);
+        cluster.Tick(cluster[1].Options.Raft.ElectionTimeoutTicks - 1);
         Assert.Null(transfer.Outcome);
         cluster.Tick();
 

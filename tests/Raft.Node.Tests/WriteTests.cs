@@ -118,7 +118,7 @@ public sealed class WriteTests
 
         Assert.Equal(WriteStatus.Applied, write.Status);
         Assert.Equal("1", cluster[2].Value("x"));
-        Assert.Null(transfer.Outcome);
+        Assert.Equal(TransferStatus.Failed, transfer.Status);
     }
 
     [Fact]

@@ -10,7 +10,7 @@ using Raft.FailoverBench.Report;
 namespace Raft.FailoverBench.Targets;
 
 /// <summary>
-/// Three nodes of this repository's server, started by the same <see cref="LocalCluster"/> that
+/// Nodes of this repository's server (three, or one for the unreplicated floor), started by the same <see cref="LocalCluster"/> that
 /// <c>run-cluster.sh</c> uses, with the server dll given explicitly because this process is not the server.
 /// </summary>
 internal sealed class OurClusterTarget : IBenchTarget
@@ -21,15 +21,16 @@ internal sealed class OurClusterTarget : IBenchTarget
     private readonly LocalCluster _cluster;
     private readonly Uri[] _endpoints;
 
-    public OurClusterTarget(HttpClient http, ClusterLaunchOptions options, TextWriter log)
+    public OurClusterTarget(HttpClient http, ClusterLaunchOptions options, TextWriter log, string name = "ours")
     {
+        Name = name;
         ArgumentNullException.ThrowIfNull(options);
         _http = http;
         _cluster = new LocalCluster(options, log);
         _endpoints = [.. Enumerable.Range(1, options.Nodes).Select(id => new Uri(options.HttpEndpoint(id)))];
     }
 
-    public string Name => "ours";
+    public string Name { get; }
 
     public int Nodes => _endpoints.Length;
 

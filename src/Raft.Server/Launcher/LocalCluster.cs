@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+
+namespace Raft.Server.Launcher;
+
+/// <summary>
+/// The node processes of one local cluster (the <c>cluster</c> command's, or a benchmark's); disposing stops every one
+/// of them. Node ids run from 1 to <see cref="ClusterLaunchOptions.Nodes"/>. Not thread-safe: one caller drives it
+/// (for the <c>cluster</c> command, <see cref="ClusterSupervisor"/>).
+/// </summary>
+public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output) : IAsyncDisposable
+{
+    private static readonly TimeSpan GracefulStop = TimeSpan.FromSeconds(10);
+
+    private readonly Dictionary<int, Process> _processes = [];
+    private readonly HashSet<int> _paused = [];
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+
+    public ClusterLaunchOptions Options => options;
+
+    public void Start()
+    {
+        if (options.Clean && Directory.Exists(options.DataDirectory))
+        {
+            Directory.Delete(options.DataDirectory, recursive: true);
+        }
+
+        Directory.CreateDirectory(options.DataDirectory);
+        for (var id = 1; id <= options.Nodes; id++)
+        {
+            _processes[id] = StartNode(id);
+        }
+    }
+
+    public string LogPath(int id) => Path.Combine(options.DataDirectory, $"node-{id}.log");
+
+    /// <summary>The process id of node <paramref name="id"/>'s current process.</summary>
+    public int Pid(int id) => _processes[id].Id;
+
+    public bool IsRunning(int id) => _processes.TryGetValue(id, out var process) && !process.HasExited;
+
+    /// <summary>The exit code of node <paramref name="id"/>'s current process; null while it runs.</summary>
+    public int? ExitCode(int id) => _processes[id] is { HasExited: true } process ? process.ExitCode : null;
+
+    /// <summary>kill -9 node <paramref name="id"/> and wait until it is gone.</summary>
+    public async Task KillAsync(int id, CancellationToken cancellationToken)
+    {
+        var process = _processes[id];
+        _paused.Remove(id);
+        if (!process.HasExited)
+        {
+            process.Kill();
+        }
+
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>SIGSTOP node <paramref name="id"/>: it hangs with its sockets open.</summary>
+    public void Stop(int id)
+    {
+        NodeProcess.Pause(_processes[id]);
+        _paused.Add(id);
+    }
+
+    /// <summary>SIGCONT node <paramref name="id"/>.</summary>
+    public void Continue(int id)
+    {
+        NodeProcess.Resume(_processes[id]);
+        _paused.Remove(id);
+    }
+
+    /// <summary>Starts node <paramref name="id"/> again, after it exited, with the same arguments and data directory.</summary>
+    public void Restart(int id)
+    {
+        var old = _processes[id];
+        if (!old.HasExited)
+        {
+            throw new InvalidOperationException($"node {id} (pid {old.Id}) is still running");
+        }
+
+        // Started before the old one is let go, so a node that cannot start leaves the cluster as it was.
+        _processes[id] = StartNode(id);
+        old.Dispose();
+    }
+
+    /// <summary>kill -9 every node still running, without waiting: for a caller that is itself going away.</summary>
+    public void KillAll()
+    {
+        foreach (var process in _processes.Values)
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // It exited in the meantime.
+            }
+        }
+
+        _paused.Clear();
+    }
+
+    private Process StartNode(int id) => NodeProcess.Start(options.ArgumentsFor(id), LogPath(id), options.ServerDll);
+
+    /// <summary>Polls every node's <c>/v1/cluster</c> until a majority name the same leader.</summary>
+    public async Task<int?> WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            while (true)
+            {
+                var leader = await PollLeaderAsync(deadline.Token).ConfigureAwait(false);
+                if (leader is not null)
+                {
+                    return leader;
+                }
+
+                await Task.Delay(100, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    public async Task PrintEndpointsAsync(int leader)
+    {
+        for (var id = 1; id <= options.Nodes; id++)
+        {
+            await output.WriteLineAsync($"node {id}: {options.HttpEndpoint(id)}  peers 127.0.0.1:{options.PeerPort(id)}  pid {_processes[id].Id}  log {LogPath(id)}").ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
+        await output.WriteLineAsync("Ctrl+C stops every node.").ConfigureAwait(false);
+    }
+
+    /// <summary>Asks every running node's <c>/v1/cluster</c> once; the leader a majority of all nodes name, if any.</summary>
+    public async Task<int?> PollLeaderAsync(CancellationToken cancellationToken)
+    {
+        var votes = new Dictionary<int, int>();
+        for (var id = 1; id <= options.Nodes; id++)
+        {
+            if (_processes[id].HasExited)
+            {
+                continue;
+            }
+
+            try
+            {
+                using var response = await _http.GetAsync(new Uri($"{options.HttpEndpoint(id)}/v1/cluster"), cancellationToken).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode)
+                {
+                    continue;
+                }
+
+                using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (doc.RootElement.TryGetProperty("leaderId", out var leaderId) && leaderId.TryGetInt32(out var l) && l > 0)
+                {
+                    votes[l] = votes.GetValueOrDefault(l) + 1;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet, or gone.
+            }
+            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // This node did not answer in time.
+            }
+        }
+
+        var majority = (options.Nodes / 2) + 1;
+        foreach (var (candidate, count) in votes)
+        {
+            if (count >= majority)
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        foreach (var id in _paused)
+        {
+            // A stopped process would sit on SIGTERM until the grace period ran out.
+            if (!_processes[id].HasExited)
+            {
+                NodeProcess.Resume(_processes[id]);
+            }
+        }
+
+        _paused.Clear();
+        foreach (var process in _processes.Values)
+        {
+            NodeProcess.Terminate(process);
+        }
+
+        foreach (var (id, process) in _processes)
+        {
+            using var wait = new CancellationTokenSource(GracefulStop);
+            try
+            {
+                await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await output.WriteLineAsync($"node {id} did not stop within {GracefulStop.TotalSeconds:F0} s: killing it").ConfigureAwait(false);
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            process.Dispose();
+        }
+    }
+}
