@@ -102,9 +102,6 @@ public static class ErrorCodes
     /// <summary>503: too much work is queued.</summary>
     public const string Overloaded = "overloaded";
 
-    /// <summary>503: a leadership transfer is under way.</summary>
-    public const string TransferInProgress = "transfer_in_progress";
-
     /// <summary>503: a linearizable read could not be confirmed.</summary>
     public const string ReadFailed = "read_failed";
 
@@ -135,7 +132,7 @@ public static class ErrorCodes
         NoRoute, MethodNotAllowed, BadRequest, RequestTimeout, HeadersTooLarge, InvalidKey, KeyTooLong, ValueTooLarge,
         BodyTooLarge, InvalidConsistency, InvalidLimit, InvalidTarget, InvalidJson, InvalidOwner, InvalidTtl, InvalidWait,
         InvalidIfMatch, InvalidSession, NotFound, PreconditionFailed, LockHeld, LockNotHeld, StaleSequence, AlreadyLeader,
-        TransferFailed, NotLeader, NoLeader, LeadershipLost, NotApplied, Overloaded, TransferInProgress, ReadFailed,
+        TransferFailed, NotLeader, NoLeader, LeadershipLost, NotApplied, Overloaded, ReadFailed,
         ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
     };
 }

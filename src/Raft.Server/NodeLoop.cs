@@ -361,12 +361,14 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             case InputKind.Tick:
                 break;
             case InputKind.Message:
+                _driver.Receive(input.Message);
+
+                // After the step: a new leader's first message is what makes it the leader, and it counts as contact.
                 if (input.Message.From == _driver.Core.LeaderId)
                 {
                     Volatile.Write(ref _leaderContact, Stopwatch.GetTimestamp());
                 }
 
-                _driver.Receive(input.Message);
                 break;
             case InputKind.PeerUnreachable:
                 _driver.PeerUnreachable(input.Peer);
