@@ -1,8 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 
 namespace Raft.Server.Launcher;
 
