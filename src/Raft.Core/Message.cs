@@ -26,6 +26,20 @@ public enum MessageType : byte
     /// <summary>A follower asks the leader for a read index on behalf of request <see cref="Message.Context"/>.</summary>
     ReadIndex = 11,
     ReadIndexResponse = 12,
+
+    /// <summary>
+    /// Bytes of the snapshot (<see cref="Message.Index"/>, <see cref="Message.LogTerm"/>) a leader streams to a follower:
+    /// <see cref="Message.Data"/> lies at <see cref="Message.Offset"/> of a stream of <see cref="Message.TotalBytes"/>
+    /// bytes, and <see cref="Message.Checksum"/> is its CRC32C. The node driver sends and takes these; the core never sees them.
+    /// </summary>
+    SnapshotChunk = 13,
+
+    /// <summary>
+    /// A follower's answer to a <see cref="SnapshotChunk"/>: it holds the first <see cref="Message.Offset"/> bytes of the
+    /// snapshot (<see cref="Message.Index"/>, <see cref="Message.LogTerm"/>); <see cref="Message.Reject"/> when it did
+    /// not take the chunk (a gap, a bad checksum, another snapshot), so the leader resends from there.
+    /// </summary>
+    SnapshotChunkResponse = 14,
 }
 
 /// <summary>Modifiers carried by vote requests.</summary>
@@ -61,10 +75,10 @@ public struct Message
     public int To { get; set; }
     public ulong Term { get; set; }
 
-    /// <summary>Append: term of the entry before <see cref="Entries"/>. Votes: term of the candidate's last entry. Rejected append: the follower's conflict term hint.</summary>
+    /// <summary>Append: term of the entry before <see cref="Entries"/>. Votes: term of the candidate's last entry. Rejected append: the follower's conflict term hint. Snapshot chunks: the snapshot's term.</summary>
     public ulong LogTerm { get; set; }
 
-    /// <summary>Append: index of the entry before <see cref="Entries"/>. Votes: the candidate's last index. Append response: match index, or the rejected index. Heartbeat response: the follower's last index. Read index response: the read index.</summary>
+    /// <summary>Append: index of the entry before <see cref="Entries"/>. Votes: the candidate's last index. Append response: match index, or the rejected index. Heartbeat response: the follower's last index. Read index response: the read index. Snapshot chunks: the snapshot's index.</summary>
     public ulong Index { get; set; }
 
     /// <summary>The leader's commit index (Append, Heartbeat).</summary>
@@ -77,6 +91,18 @@ public struct Message
     public ulong Context { get; set; }
 
     public ReadOnlyMemory<Entry> Entries { get; set; }
+
+    /// <summary>Snapshot chunk: where <see cref="Data"/> starts in the snapshot stream. Its response: how many bytes of the stream the follower holds.</summary>
+    public ulong Offset { get; set; }
+
+    /// <summary>Snapshot chunk: the whole snapshot stream's length in bytes.</summary>
+    public ulong TotalBytes { get; set; }
+
+    /// <summary>Snapshot chunk: CRC32C of <see cref="Data"/>.</summary>
+    public uint Checksum { get; set; }
+
+    /// <summary>Snapshot chunk: bytes of the snapshot stream; like <see cref="Entries"/>, never written after it is sent.</summary>
+    public ReadOnlyMemory<byte> Data { get; set; }
 
     public Snapshot? Snapshot { get; set; }
 
@@ -91,6 +117,8 @@ public struct Message
         MessageType.Heartbeat => $"{Type} {From}->{To} t{Term} commit={Commit} seq={Context}",
         MessageType.HeartbeatResponse => $"{Type} {From}->{To} t{Term} seq={Context}",
         MessageType.InstallSnapshot => $"{Type} {From}->{To} t{Term} snap=({Snapshot?.Index},t{Snapshot?.Term})",
+        MessageType.SnapshotChunk => $"{Type} {From}->{To} t{Term} snap=({Index},t{LogTerm}) at={Offset} n={Data.Length} of {TotalBytes}",
+        MessageType.SnapshotChunkResponse => $"{Type} {From}->{To} t{Term} snap=({Index},t{LogTerm}) have={Offset}{(Reject ? " reject" : string.Empty)}",
         MessageType.ReadIndex or MessageType.ReadIndexResponse => $"{Type} {From}->{To} t{Term} req={Context} idx={Index}{(Reject ? " reject" : string.Empty)}",
         _ => $"{Type} {From}->{To} t{Term}",
     };
