@@ -18,7 +18,7 @@ namespace Raft.Transport;
 ///  | magic  |ver |type|flag|zero| body length     | CRC32C          | body                  |
 ///  | u32    | u8 | u8 | u8 | u8 | u32             | u32             | `body length` bytes   |
 ///  +--------+----+----+----+----+-----------------+-----------------+-----------------------+
-///  magic = "RAFT" (0x54464152 as u32); ver = 1; type = MessageType (1..12) or 0x80 (hello);
+///  magic = "RAFT" (0x54464152 as u32); ver = 1; type = MessageType (1..14) or 0x80 (hello);
 ///  flag = MessageFlags; CRC32C covers header bytes [0, 12) and then the whole body.
 ///
 /// Message body: a common prefix, then the fields of its type, in this order:
@@ -42,17 +42,24 @@ namespace Raft.Transport;
 ///  TimeoutNow                 nothing                                                   body 16
 ///  ReadIndex                  context u64                                               body 24
 ///  ReadIndexResponse          reject u8, index u64, context u64                         body 33
+///  SnapshotChunk              index u64, term u64 (the snapshot's), offset u64,
+///                             total bytes u64, checksum u32, length u32, data           body 56 + length
+///  SnapshotChunkResponse      index u64, term u64 (the snapshot's), offset u64,
+///                             reject u8                                                 body 41
 ///
 /// Hello (the handshake, first frame each way on a connection):
 ///  node id i32, cluster id length u8 (1..255), cluster id UTF-8
 /// </code>
 /// A Heartbeat is therefore 48 bytes on the wire. Reject bytes are 0 or 1; entry types and flags must be ones
-/// this version knows; entries must follow the Append's index one by one. Anything else is a
-/// <see cref="FrameFormatException"/>: a peer speaking another version has to bump the version byte.
+/// this version knows; entries must follow the Append's index one by one; a snapshot chunk carries at least one
+/// byte and ends within its stream (offset + length &lt;= total bytes). Anything else is a
+/// <see cref="FrameFormatException"/>: a peer speaking another version has to bump the version byte. A chunk's
+/// checksum (CRC32C of its data) is carried, not checked: the node driver checks it against the bytes it writes.
 /// <para>
 /// Decoding never trusts a length before checking it against what is left, and never looks past a frame's end.
 /// A decoded message owns its bytes: an Append's body is copied once into a new array that its entries' payloads
-/// (and a snapshot's data) slice, so the core can keep them in its log after the receive buffer is reused.
+/// (and a snapshot's or a snapshot chunk's data) slice, so the core can keep them in its log, and the node driver a
+/// chunk until it is written, after the receive buffer is reused.
 /// Messages without payloads are parsed in place (or from a stack copy when split across segments) and allocate nothing.
 /// </para>
 /// </remarks>
@@ -66,6 +73,7 @@ internal static class FrameCodec
     public const int EntryHeaderBytes = 21;
     public const int AppendFixedBodyBytes = CommonBodyBytes + 28;
     public const int SnapshotFixedBodyBytes = CommonBodyBytes + 24;
+    public const int SnapshotChunkFixedBodyBytes = CommonBodyBytes + 40;
     public const int HeartbeatFrameBytes = HeaderBytes + CommonBodyBytes + 16;
     public const int ClusterIdBytesMax = 255;
     public const int HelloBodyBytesMax = 5 + ClusterIdBytesMax;
@@ -77,7 +85,8 @@ internal static class FrameCodec
     private const int LengthOffset = 8;
     private const int CrcOffset = 12;
 
-    // Bodies up to this size (every type but Append with entries and InstallSnapshot) are parsed from the stack.
+    // Bodies up to this size (every type but Append with entries, InstallSnapshot and SnapshotChunk) are parsed
+    // from the stack. A SnapshotChunk always carries data, so even a small one is copied to an array it keeps.
     private const int StackBodyBytesMax = 64;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
@@ -96,12 +105,13 @@ internal static class FrameCodec
             MessageType.PreVote or MessageType.Vote => CommonBodyBytes + 16,
             MessageType.PreVoteResponse or MessageType.VoteResponse => CommonBodyBytes + 1,
             MessageType.Append => AppendBodyBytes(message.Entries.Span, limits),
-            MessageType.AppendResponse => CommonBodyBytes + 25,
+            MessageType.AppendResponse or MessageType.SnapshotChunkResponse => CommonBodyBytes + 25,
             MessageType.Heartbeat or MessageType.HeartbeatResponse => CommonBodyBytes + 16,
             MessageType.ReadIndex => CommonBodyBytes + 8,
             MessageType.InstallSnapshot => SnapshotBodyBytes(message.Snapshot),
             MessageType.TimeoutNow => CommonBodyBytes,
             MessageType.ReadIndexResponse => CommonBodyBytes + 17,
+            MessageType.SnapshotChunk => SnapshotChunkBodyBytes(message),
             _ => ThrowUnknownType(message.Type),
         };
         if (body < 0 || body > limits.FrameBytesMax - HeaderBytes)
@@ -173,6 +183,21 @@ internal static class FrameCodec
                 BinaryPrimitives.WriteUInt64LittleEndian(fields[1..], message.Index);
                 BinaryPrimitives.WriteUInt64LittleEndian(fields[9..], message.Context);
                 break;
+            case MessageType.SnapshotChunk:
+                BinaryPrimitives.WriteUInt64LittleEndian(fields, message.Index);
+                BinaryPrimitives.WriteUInt64LittleEndian(fields[8..], message.LogTerm);
+                BinaryPrimitives.WriteUInt64LittleEndian(fields[16..], message.Offset);
+                BinaryPrimitives.WriteUInt64LittleEndian(fields[24..], message.TotalBytes);
+                BinaryPrimitives.WriteUInt32LittleEndian(fields[32..], message.Checksum);
+                BinaryPrimitives.WriteUInt32LittleEndian(fields[36..], (uint)message.Data.Length);
+                message.Data.Span.CopyTo(fields[40..]);
+                break;
+            case MessageType.SnapshotChunkResponse:
+                BinaryPrimitives.WriteUInt64LittleEndian(fields, message.Index);
+                BinaryPrimitives.WriteUInt64LittleEndian(fields[8..], message.LogTerm);
+                BinaryPrimitives.WriteUInt64LittleEndian(fields[16..], message.Offset);
+                fields[24] = message.Reject ? (byte)1 : (byte)0;
+                break;
         }
 
         WriteHeader(frame, (byte)message.Type, (byte)message.Flags, body);
@@ -224,7 +249,7 @@ internal static class FrameCodec
         }
 
         var body = buffer.Slice(HeaderBytes, header.BodyBytes);
-        if (header.BodyBytes <= StackBodyBytesMax)
+        if (header.BodyBytes <= StackBodyBytesMax && header.Type != (byte)MessageType.SnapshotChunk)
         {
             // No payload to keep: parse in place when the body is contiguous, else from a stack copy.
             Span<byte> scratch = stackalloc byte[StackBodyBytesMax];
@@ -244,8 +269,9 @@ internal static class FrameCodec
         }
         else
         {
-            // The one copy of a payload-carrying body: entries and snapshot data slice this array, which the
-            // message (and later the core's log) owns. The CRC is checked on the copy, which is what is kept.
+            // The one copy of a payload-carrying body: entries and snapshot or chunk data slice this array, which
+            // the message (and later the core's log or the node driver) owns. The CRC is checked on the copy,
+            // which is what is kept.
             var owner = GC.AllocateUninitializedArray<byte>(header.BodyBytes);
             body.CopyTo(owner);
             CheckCrc(header, owner);
@@ -326,6 +352,19 @@ internal static class FrameCodec
         }
 
         return SnapshotFixedBodyBytes + (long)snapshot.Metadata.Membership.EncodedBytes + snapshot.Data.Length;
+    }
+
+    // A chunk the decoder would refuse is a bug in the sender, not a message too large to send.
+    private static long SnapshotChunkBodyBytes(in Message message)
+    {
+        var length = (ulong)message.Data.Length;
+        if (length == 0 || message.Offset > message.TotalBytes || length > message.TotalBytes - message.Offset)
+        {
+            throw new ArgumentException(
+                $"a snapshot chunk of {length} bytes at {message.Offset} of a {message.TotalBytes}-byte stream", nameof(message));
+        }
+
+        return SnapshotChunkFixedBodyBytes + message.Data.Length;
     }
 
     private static void WriteEntries(Span<byte> destination, ReadOnlySpan<Entry> entries)
@@ -438,11 +477,12 @@ internal static class FrameCodec
             MessageType.PreVote or MessageType.Vote or MessageType.Heartbeat or MessageType.HeartbeatResponse => (CommonBodyBytes + 16, true),
             MessageType.PreVoteResponse or MessageType.VoteResponse => (CommonBodyBytes + 1, true),
             MessageType.Append => (AppendFixedBodyBytes, false),
-            MessageType.AppendResponse => (CommonBodyBytes + 25, true),
+            MessageType.AppendResponse or MessageType.SnapshotChunkResponse => (CommonBodyBytes + 25, true),
             MessageType.ReadIndex => (CommonBodyBytes + 8, true),
             MessageType.InstallSnapshot => (SnapshotFixedBodyBytes + 4, false),
             MessageType.TimeoutNow => (CommonBodyBytes, true),
             MessageType.ReadIndexResponse => (CommonBodyBytes + 17, true),
+            MessageType.SnapshotChunk => (SnapshotChunkFixedBodyBytes, false),
             _ => (ThrowFormat<int>($"unknown frame type {(byte)type}"), true),
         };
         if (exact ? bodyBytes != fixedBytes : bodyBytes < fixedBytes)
@@ -521,6 +561,20 @@ internal static class FrameCodec
                 message.Reject = ReadBool(fields[0]);
                 message.Index = BinaryPrimitives.ReadUInt64LittleEndian(fields[1..]);
                 message.Context = BinaryPrimitives.ReadUInt64LittleEndian(fields[9..]);
+                break;
+            case MessageType.SnapshotChunk:
+                message.Index = BinaryPrimitives.ReadUInt64LittleEndian(fields);
+                message.LogTerm = BinaryPrimitives.ReadUInt64LittleEndian(fields[8..]);
+                message.Offset = BinaryPrimitives.ReadUInt64LittleEndian(fields[16..]);
+                message.TotalBytes = BinaryPrimitives.ReadUInt64LittleEndian(fields[24..]);
+                message.Checksum = BinaryPrimitives.ReadUInt32LittleEndian(fields[32..]);
+                message.Data = ParseChunkData(body, owner, message.Offset, message.TotalBytes);
+                break;
+            case MessageType.SnapshotChunkResponse:
+                message.Index = BinaryPrimitives.ReadUInt64LittleEndian(fields);
+                message.LogTerm = BinaryPrimitives.ReadUInt64LittleEndian(fields[8..]);
+                message.Offset = BinaryPrimitives.ReadUInt64LittleEndian(fields[16..]);
+                message.Reject = ReadBool(fields[24]);
                 break;
         }
 
@@ -621,6 +675,28 @@ internal static class FrameCodec
         }
 
         return new Snapshot(new SnapshotMetadata(index, term, membership), Slice(body, owner, position, (int)dataBytes));
+    }
+
+    private static ReadOnlyMemory<byte> ParseChunkData(ReadOnlySpan<byte> body, byte[]? owner, ulong offset, ulong totalBytes)
+    {
+        var length = BinaryPrimitives.ReadUInt32LittleEndian(body[(SnapshotChunkFixedBodyBytes - 4)..]);
+        if (length == 0)
+        {
+            ThrowFormat("an empty snapshot chunk");
+        }
+
+        if (length != (uint)(body.Length - SnapshotChunkFixedBodyBytes))
+        {
+            ThrowFormat($"snapshot chunk data of {length} bytes in a {body.Length - SnapshotChunkFixedBodyBytes}-byte remainder");
+        }
+
+        // Written so that no sum can wrap: offset may be anything a peer sends.
+        if (offset > totalBytes || length > totalBytes - offset)
+        {
+            ThrowFormat($"a snapshot chunk of {length} bytes at {offset} past the end of its {totalBytes}-byte stream");
+        }
+
+        return Slice(body, owner, SnapshotChunkFixedBodyBytes, (int)length);
     }
 
     private static ReadOnlyMemory<byte> Slice(ReadOnlySpan<byte> body, byte[]? owner, int start, int length) =>

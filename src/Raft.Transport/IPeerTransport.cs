@@ -16,9 +16,9 @@ public interface IPeerTransport : IAsyncDisposable
     Task StartAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Queues <paramref name="message"/> for its peer (<see cref="Message.To"/>). The message, its entries and any
-    /// snapshot are encoded or copied before this returns, so the caller may release them. Returns false when it
-    /// was dropped (unknown peer, or that peer's bounded send queue is full): Raft retransmits.
+    /// Queues <paramref name="message"/> for its peer (<see cref="Message.To"/>). The message, its entries, any
+    /// snapshot and any chunk's data are encoded or copied before this returns, so the caller may release them.
+    /// Returns false when it was dropped (unknown peer, or that peer's bounded send queue is full): Raft retransmits.
     /// </summary>
     bool Send(in Message message);
 
@@ -30,8 +30,8 @@ public interface IPeerTransport : IAsyncDisposable
 public interface IPeerMessageSink
 {
     /// <summary>
-    /// A message from a peer. Its entries' payloads and its snapshot stay valid for as long as they are referenced:
-    /// the core keeps entries in its log.
+    /// A message from a peer. Its entries' payloads, its snapshot and a chunk's data stay valid for as long as they
+    /// are referenced: the core keeps entries in its log, the node driver a chunk until it is written.
     /// </summary>
     void OnMessage(in Message message);
 

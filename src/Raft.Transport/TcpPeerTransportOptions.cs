@@ -15,7 +15,10 @@ public sealed record TcpPeerTransportOptions
     /// <summary>Where to listen for peers. Port 0 lets the OS choose; see <see cref="TcpPeerTransport.LocalEndPoint"/>.</summary>
     public required IPEndPoint ListenEndPoint { get; init; }
 
-    /// <summary>Largest frame sent or accepted, header included. Must exceed the core's message byte limit and the largest snapshot.</summary>
+    /// <summary>
+    /// Largest frame sent or accepted, header included. Must exceed the core's message byte limit, the largest snapshot
+    /// sent whole, and a snapshot chunk's data by 72 bytes (its header and fixed fields).
+    /// </summary>
     public int FrameBytesMax { get; init; } = FrameLimits.DefaultFrameBytesMax;
 
     /// <summary>Most entries one Append frame may carry.</summary>

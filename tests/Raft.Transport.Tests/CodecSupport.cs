@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using Raft.Core;
 
 namespace Raft.Transport.Tests;
@@ -37,6 +38,31 @@ internal static class CodecSupport
         }
 
         return new ReadOnlySequence<byte>(first!, 0, last!, last!.Memory.Length);
+    }
+
+    /// <summary>A frame around <paramref name="body"/> with a valid header and CRC, so the body parser is reached.</summary>
+    public static byte[] FrameWithValidCrc(byte type, byte flags, byte[] body)
+    {
+        var frame = new byte[FrameCodec.HeaderBytes + body.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(frame, FrameCodec.Magic);
+        frame[4] = FrameCodec.Version;
+        frame[5] = type;
+        frame[6] = flags;
+        body.CopyTo(frame.AsSpan(FrameCodec.HeaderBytes));
+        return Reseal(frame);
+    }
+
+    /// <summary>
+    /// Rewrites the body length and CRC of an edited frame to match what it now holds, so that only the checks
+    /// behind them can refuse it.
+    /// </summary>
+    public static byte[] Reseal(byte[] frame)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(8), (uint)(frame.Length - FrameCodec.HeaderBytes));
+        var crc = Crc32C.Append(Crc32C.Seed, frame.AsSpan(0, 12));
+        crc = Crc32C.Finish(Crc32C.Append(crc, frame.AsSpan(FrameCodec.HeaderBytes)));
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(12), crc);
+        return frame;
     }
 
     public static byte[] Payload(int length, int seed)

@@ -37,13 +37,21 @@ public sealed class FrameCodecPropertyTests
         var random = new Random(Seed + 1);
         for (var trial = 0; trial < 20_000; trial++)
         {
-            var type = (byte)random.Next(1, 13);
+            var type = (byte)random.Next(1, 15);
             var body = new byte[random.Next(0, 200)];
             random.NextBytes(body);
             if (body.Length >= 48 && random.Next(2) == 0)
             {
                 // Plausible entry counts and lengths, so parsing gets past the first check more often.
                 BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(40), (uint)random.Next(0, 4));
+            }
+
+            if (type == (byte)MessageType.SnapshotChunk && body.Length >= FrameCodec.SnapshotChunkFixedBodyBytes && random.Next(2) == 0)
+            {
+                // A chunk length that matches the body, and a small offset and total that may or may not hold it.
+                BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(32), (ulong)random.Next(0, 100));
+                BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(40), (ulong)random.Next(0, 300));
+                BinaryPrimitives.WriteUInt32LittleEndian(body.AsSpan(52), (uint)(body.Length - FrameCodec.SnapshotChunkFixedBodyBytes));
             }
 
             var frame = FrameWithValidCrc(type, flags: 0, body);
@@ -69,6 +77,12 @@ public sealed class FrameCodecPropertyTests
                 Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 3,
                 Snapshot = new Snapshot(new SnapshotMetadata(8, 2, Membership.Create([1, 2, 3])), Payload(30, 6)),
             },
+            new Message
+            {
+                Type = MessageType.SnapshotChunk, From = 1, To = 2, Term = 3, Index = 8, LogTerm = 2,
+                Offset = 60, TotalBytes = 100, Checksum = 0xA5A5_5A5A, Data = Payload(30, 7),
+            },
+            new Message { Type = MessageType.SnapshotChunkResponse, From = 2, To = 1, Term = 3, Index = 8, LogTerm = 2, Offset = 90, Reject = true },
         ];
 
         foreach (var message in messages)
@@ -102,20 +116,5 @@ public sealed class FrameCodecPropertyTests
             message = default;
             return false;
         }
-    }
-
-    private static byte[] FrameWithValidCrc(byte type, byte flags, byte[] body)
-    {
-        var frame = new byte[FrameCodec.HeaderBytes + body.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(frame, FrameCodec.Magic);
-        frame[4] = FrameCodec.Version;
-        frame[5] = type;
-        frame[6] = flags;
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(8), (uint)body.Length);
-        body.CopyTo(frame.AsSpan(FrameCodec.HeaderBytes));
-        var crc = Crc32C.Append(Crc32C.Seed, frame.AsSpan(0, 12));
-        crc = Crc32C.Finish(Crc32C.Append(crc, body));
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(12), crc);
-        return frame;
     }
 }

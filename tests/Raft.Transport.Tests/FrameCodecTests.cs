@@ -49,6 +49,18 @@ public sealed class FrameCodecTests
         ["ReadIndex"] = new Message { Type = MessageType.ReadIndex, From = 2, To = 1, Term = 9, Context = 77 },
         ["ReadIndexResponse"] = new Message { Type = MessageType.ReadIndexResponse, From = 1, To = 2, Term = 9, Index = 124, Context = 77 },
         ["ReadIndexResponse (reject)"] = new Message { Type = MessageType.ReadIndexResponse, From = 1, To = 2, Term = 9, Reject = true, Context = 78 },
+        ["SnapshotChunk"] = new Message
+        {
+            Type = MessageType.SnapshotChunk, From = 1, To = 3, Term = 9, Index = 500, LogTerm = 8,
+            Offset = 196_608, TotalBytes = 1_000_003, Checksum = 0xC0FF_EE42, Data = Payload(70_000, 4),
+        },
+        ["SnapshotChunk (last byte)"] = new Message
+        {
+            Type = MessageType.SnapshotChunk, From = 1, To = 3, Term = 9, Index = 500, LogTerm = 8,
+            Offset = 1_000_002, TotalBytes = 1_000_003, Checksum = 0x0BAD_F00D, Data = new byte[] { 0xAB },
+        },
+        ["SnapshotChunkResponse"] = new Message { Type = MessageType.SnapshotChunkResponse, From = 3, To = 1, Term = 9, Index = 500, LogTerm = 8, Offset = 266_608 },
+        ["SnapshotChunkResponse (reject)"] = new Message { Type = MessageType.SnapshotChunkResponse, From = 3, To = 1, Term = 9, Index = 500, LogTerm = 8, Offset = 131_072, Reject = true },
     };
 
     [Theory]
@@ -109,6 +121,11 @@ public sealed class FrameCodecTests
         // An Append of one 100-byte entry: header, fixed body, entry header, payload.
         var one = new Message { Type = MessageType.Append, From = 1, To = 2, Term = 1, Entries = new[] { new Entry(1, 1, EntryType.Command, new byte[100]) } };
         Assert.Equal(16 + 44 + 21 + 100, Encode(one).Length);
+
+        Assert.Equal(56, FrameCodec.SnapshotChunkFixedBodyBytes);
+        Assert.Equal(16 + 56 + 70_000, Encode(Samples()["SnapshotChunk"]).Length);
+        Assert.Equal(16 + 56 + 1, Encode(Samples()["SnapshotChunk (last byte)"]).Length);
+        Assert.Equal(16 + 41, Encode(Samples()["SnapshotChunkResponse"]).Length);
     }
 
     [Fact]
@@ -126,6 +143,146 @@ public sealed class FrameCodecTests
         Assert.Equal(3ul, BinaryPrimitives.ReadUInt64LittleEndian(frame.AsSpan(24)));
         Assert.Equal(4ul, BinaryPrimitives.ReadUInt64LittleEndian(frame.AsSpan(32)));
         Assert.Equal(5ul, BinaryPrimitives.ReadUInt64LittleEndian(frame.AsSpan(40)));
+    }
+
+    [Fact]
+    public void A_snapshot_chunk_and_its_response_have_this_exact_byte_layout()
+    {
+        var chunk = Encode(new Message
+        {
+            Type = MessageType.SnapshotChunk, From = 1, To = 2, Term = 3, Index = 4, LogTerm = 5,
+            Offset = 6, TotalBytes = 10, Checksum = 7, Data = new byte[] { 8, 9 },
+        });
+        Assert.Equal((byte)MessageType.SnapshotChunk, chunk[5]);
+        Assert.Equal(58u, BinaryPrimitives.ReadUInt32LittleEndian(chunk.AsSpan(8)));
+        Assert.Equal(3ul, BinaryPrimitives.ReadUInt64LittleEndian(chunk.AsSpan(24)));
+        Assert.Equal(4ul, BinaryPrimitives.ReadUInt64LittleEndian(chunk.AsSpan(32)));
+        Assert.Equal(5ul, BinaryPrimitives.ReadUInt64LittleEndian(chunk.AsSpan(40)));
+        Assert.Equal(6ul, BinaryPrimitives.ReadUInt64LittleEndian(chunk.AsSpan(48)));
+        Assert.Equal(10ul, BinaryPrimitives.ReadUInt64LittleEndian(chunk.AsSpan(56)));
+        Assert.Equal(7u, BinaryPrimitives.ReadUInt32LittleEndian(chunk.AsSpan(64)));
+        Assert.Equal(2u, BinaryPrimitives.ReadUInt32LittleEndian(chunk.AsSpan(68)));
+        Assert.Equal(new byte[] { 8, 9 }, chunk[72..]);
+
+        var response = Encode(new Message { Type = MessageType.SnapshotChunkResponse, From = 2, To = 1, Term = 3, Index = 4, LogTerm = 5, Offset = 6, Reject = true });
+        Assert.Equal((byte)MessageType.SnapshotChunkResponse, response[5]);
+        Assert.Equal(41u, BinaryPrimitives.ReadUInt32LittleEndian(response.AsSpan(8)));
+        Assert.Equal(4ul, BinaryPrimitives.ReadUInt64LittleEndian(response.AsSpan(32)));
+        Assert.Equal(5ul, BinaryPrimitives.ReadUInt64LittleEndian(response.AsSpan(40)));
+        Assert.Equal(6ul, BinaryPrimitives.ReadUInt64LittleEndian(response.AsSpan(48)));
+        Assert.Equal(1, response[56]);
+        Assert.Equal(57, response.Length);
+    }
+
+    [Theory]
+    [InlineData("SnapshotChunk", 0)]
+    [InlineData("SnapshotChunk", 4096)]
+    [InlineData("SnapshotChunk (last byte)", 0)]
+    [InlineData("SnapshotChunk (last byte)", 3)]
+    public void Chunk_data_is_a_slice_of_the_one_copy_of_its_body(string name, int segmentBytes)
+    {
+        var sent = Samples()[name];
+        var frame = Encode(sent);
+        var buffer = segmentBytes == 0 ? new ReadOnlySequence<byte>(frame) : Fragment(frame, segmentBytes);
+        Assert.True(FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out var received));
+
+        // However small the chunk, its data lies in an array of exactly its body, after the fixed fields.
+        Assert.True(MemoryMarshal.TryGetArray(received.Data, out var segment));
+        Assert.Equal(FrameCodec.SnapshotChunkFixedBodyBytes, segment.Offset);
+        Assert.Equal(frame.Length - FrameCodec.HeaderBytes, segment.Array!.Length);
+
+        Array.Clear(frame);
+        AssertSame(sent, received);
+    }
+
+    [Theory]
+    [InlineData("zero length", "an empty snapshot chunk")]
+    [InlineData("offset + length past the total", "past the end of its 266607-byte stream")]
+    [InlineData("offset past the total", "past the end of its 1000003-byte stream")]
+    [InlineData("offset + length wraps around", "past the end of its 1000003-byte stream")]
+    [InlineData("length over the body", "70001 bytes in a 70000-byte remainder")]
+    [InlineData("length under the body", "69999 bytes in a 70000-byte remainder")]
+    [InlineData("trailing byte", "70000 bytes in a 70001-byte remainder")]
+    [InlineData("truncated data", "70000 bytes in a 69999-byte remainder")]
+    [InlineData("truncated fixed fields", "a SnapshotChunk body of 55 bytes")]
+    public void A_malformed_snapshot_chunk_is_refused(string variant, string problem)
+    {
+        // 70 000 bytes at 196 608 of a 1 000 003-byte stream; each variant breaks one rule and reseals the frame.
+        var frame = Encode(Samples()["SnapshotChunk"]);
+        const int OffsetAt = FrameCodec.HeaderBytes + 32;
+        const int TotalBytesAt = FrameCodec.HeaderBytes + 40;
+        const int LengthAt = FrameCodec.HeaderBytes + 52;
+        frame = variant switch
+        {
+            "zero length" => WithUInt32(frame[..(FrameCodec.HeaderBytes + 56)], LengthAt, 0),
+            "offset + length past the total" => WithUInt64(frame, TotalBytesAt, 196_608 + 70_000 - 1),
+            "offset past the total" => WithUInt64(frame, OffsetAt, 1_000_004),
+            "offset + length wraps around" => WithUInt64(frame, OffsetAt, ulong.MaxValue - 9),
+            "length over the body" => WithUInt32(frame, LengthAt, 70_001),
+            "length under the body" => WithUInt32(frame, LengthAt, 69_999),
+            "trailing byte" => [.. frame, 0],
+            "truncated data" => frame[..^1],
+            "truncated fixed fields" => frame[..(FrameCodec.HeaderBytes + 55)],
+            _ => throw new ArgumentOutOfRangeException(nameof(variant)),
+        };
+
+        AssertRefused(Reseal(frame), problem);
+    }
+
+    [Theory]
+    [InlineData("reject byte 2", "a flag byte of 2")]
+    [InlineData("trailing byte", "a SnapshotChunkResponse body of 42 bytes")]
+    [InlineData("truncated", "a SnapshotChunkResponse body of 40 bytes")]
+    public void A_malformed_snapshot_chunk_response_is_refused(string variant, string problem)
+    {
+        var frame = Encode(Samples()["SnapshotChunkResponse (reject)"]);
+        frame = variant switch
+        {
+            "reject byte 2" => WithByte(frame, FrameCodec.HeaderBytes + 40, 2),
+            "trailing byte" => [.. frame, 0],
+            "truncated" => frame[..^1],
+            _ => throw new ArgumentOutOfRangeException(nameof(variant)),
+        };
+
+        AssertRefused(Reseal(frame), problem);
+        if (variant != "reject byte 2")
+        {
+            // A fixed-size type of the wrong size is refused from its header, before its body is awaited.
+            AssertRefused(frame[..FrameCodec.HeaderBytes], problem);
+        }
+    }
+
+    [Fact]
+    public void A_chunk_the_decoder_would_refuse_is_not_encoded()
+    {
+        var chunk = Samples()["SnapshotChunk"];
+        Message[] broken =
+        [
+            chunk with { Data = ReadOnlyMemory<byte>.Empty },
+            chunk with { TotalBytes = chunk.Offset + (ulong)chunk.Data.Length - 1 },
+            chunk with { Offset = ulong.MaxValue - 9 },
+        ];
+        foreach (var message in broken)
+        {
+            Assert.Throws<ArgumentException>(() => FrameCodec.TryGetFrameBytes(message, FrameLimits.Default, out _));
+            Assert.Throws<ArgumentException>(() => Encode(message));
+        }
+    }
+
+    [Fact]
+    public void A_chunk_fills_a_frame_up_to_the_limit_and_no_further()
+    {
+        var limits = new FrameLimits(FrameBytesMax: 4096, EntriesPerFrameMax: 16);
+        var fits = new Message { Type = MessageType.SnapshotChunk, From = 1, To = 2, Term = 1, Index = 5, LogTerm = 1, TotalBytes = 10_000, Data = new byte[4096 - 16 - 56] };
+        Assert.True(FrameCodec.TryGetFrameBytes(fits, limits, out var frameBytes));
+        Assert.Equal(4096, frameBytes);
+        var buffer = new ReadOnlySequence<byte>(Encode(fits, limits));
+        Assert.True(FrameCodec.TryReadMessage(ref buffer, limits, out var received));
+        Assert.Equal(fits.Data.Length, received.Data.Length);
+
+        var over = fits with { Data = new byte[fits.Data.Length + 1] };
+        Assert.False(FrameCodec.TryGetFrameBytes(over, limits, out _));
+        AssertRefused(Encode(over)[..FrameCodec.HeaderBytes], "limit", limits);
     }
 
     [Fact]
@@ -251,6 +408,10 @@ public sealed class FrameCodecTests
         Assert.Equal(expected.Commit, actual.Commit);
         Assert.Equal(expected.RejectHint, actual.RejectHint);
         Assert.Equal(expected.Context, actual.Context);
+        Assert.Equal(expected.Offset, actual.Offset);
+        Assert.Equal(expected.TotalBytes, actual.TotalBytes);
+        Assert.Equal(expected.Checksum, actual.Checksum);
+        Assert.True(expected.Data.Span.SequenceEqual(actual.Data.Span));
         Assert.Equal(expected.Entries.Length, actual.Entries.Length);
         for (var i = 0; i < expected.Entries.Length; i++)
         {
@@ -272,5 +433,30 @@ public sealed class FrameCodecTests
             Assert.Equal(expected.Snapshot.Metadata, actual.Snapshot.Metadata);
             Assert.True(expected.Snapshot.Data.Span.SequenceEqual(actual.Snapshot.Data.Span));
         }
+    }
+
+    private static void AssertRefused(byte[] bytes, string problem, FrameLimits? limits = null)
+    {
+        var buffer = new ReadOnlySequence<byte>(bytes);
+        var error = Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, limits ?? FrameLimits.Default, out _));
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
+    private static byte[] WithByte(byte[] frame, int at, byte value)
+    {
+        frame[at] = value;
+        return frame;
+    }
+
+    private static byte[] WithUInt32(byte[] frame, int at, uint value)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(at), value);
+        return frame;
+    }
+
+    private static byte[] WithUInt64(byte[] frame, int at, ulong value)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(frame.AsSpan(at), value);
+        return frame;
     }
 }

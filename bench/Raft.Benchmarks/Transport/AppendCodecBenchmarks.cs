@@ -1,8 +1,5 @@
-using System.Buffers;
-using System.Diagnostics.CodeAnalysis;
 using BenchmarkDotNet.Attributes;
 using Raft.Core;
-using Raft.Transport;
 
 namespace Raft.Benchmarks.Transport;
 
@@ -12,21 +9,14 @@ namespace Raft.Benchmarks.Transport;
 /// its log, so they cannot live in reused receive buffers. Encoding allocates nothing.
 /// </summary>
 [MemoryDiagnoser]
-[SuppressMessage("Design", "CA1001", Justification = "BenchmarkDotNet owns the lifetime: [GlobalCleanup] disposes the writer.")]
-public class AppendCodecBenchmarks
+public class AppendCodecBenchmarks : FrameCodecBenchmarks
 {
     private const int PayloadBytes = 100;
-
-    private readonly FrameLimits _limits = FrameLimits.Default;
-    private Message _append;
-    private PooledBufferWriter _writer = null!;
-    private byte[] _frame = [];
 
     [Params(1, 16, 256)]
     public int EntryCount { get; set; }
 
-    [GlobalSetup]
-    public void Setup()
+    protected override Message CreateMessage()
     {
         var payload = new byte[PayloadBytes];
         new Random(42).NextBytes(payload);
@@ -36,27 +26,6 @@ public class AppendCodecBenchmarks
             entries[i] = new Entry(12, 1001 + (ulong)i, EntryType.Command, payload);
         }
 
-        _append = new Message { Type = MessageType.Append, From = 1, To = 2, Term = 12, Index = 1000, LogTerm = 12, Commit = 999, Entries = entries };
-        _writer = new PooledBufferWriter(64 * 1024);
-        FrameCodec.Write(_writer, _append, _limits);
-        _frame = _writer.WrittenSpan.ToArray();
-    }
-
-    [GlobalCleanup]
-    public void Cleanup() => _writer.Dispose();
-
-    [Benchmark]
-    public int Encode()
-    {
-        _writer.Reset();
-        return FrameCodec.Write(_writer, _append, _limits);
-    }
-
-    [Benchmark]
-    public Message Decode()
-    {
-        var buffer = new ReadOnlySequence<byte>(_frame);
-        FrameCodec.TryReadMessage(ref buffer, _limits, out var message);
-        return message;
+        return new Message { Type = MessageType.Append, From = 1, To = 2, Term = 12, Index = 1000, LogTerm = 12, Commit = 999, Entries = entries };
     }
 }
