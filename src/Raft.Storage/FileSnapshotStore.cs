@@ -1,48 +1,64 @@
-using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using Microsoft.Win32.SafeHandles;
 using Raft.Core;
 
 namespace Raft.Storage;
 
 /// <summary>
-/// <see cref="ISnapshotStore"/> in a directory: one file per snapshot, named
-/// <c>{index:D20}-{term:D20}.snap</c>, written to <c>*.tmp</c>, fsynced, renamed into place, and the
-/// directory fsynced; only then are older snapshots deleted.
+/// <see cref="ISnapshotStore"/> in a directory: one file per snapshot, each a whole snapshot stream
+/// (<see cref="SnapshotFormat"/>), read with positional reads.
 /// </summary>
 /// <remarks>
 /// <code>
-/// Snapshot file, little-endian (M = membership bytes, D = data bytes):
-///
-///  0       4       6       8                16               24      28          28+M             36+M       36+M+D   40+M+D
-///  +-------+-------+-------+----------------+----------------+-------+-----------+----------------+----------+--------+
-///  | magic |version| zero  | index          | term           |   M   | membership| D              | data     | CRC32C |
-///  | u32   | u16   | u16   | u64            | u64            | u32   | M bytes   | u64            | D bytes  | u32    |
-///  +-------+-------+-------+----------------+----------------+-------+-----------+----------------+----------+--------+
-///  magic = "RSNP" (0x504E5352 as u32); membership as Membership.Encode writes it; CRC32C covers everything before it.
+/// snapshots/
+///   00000000000000051234-00000000000000000007.snap   the latest: {index:D20}-{term:D20}.snap
+///   incoming-000003.snap.tmp                          a sink's stream, until it is installed or abandoned
 /// </code>
-/// Leftover <c>*.tmp</c> files (a crash during a save) are deleted on open. The latest snapshot is the one
-/// with the highest index; if it fails validation, loading throws rather than falling back to an older one,
-/// which the log may no longer connect to.
+/// A sink writes <c>incoming-{n}.snap.tmp</c> (n counts this store's sinks) and <see cref="SnapshotSink.Finish"/>
+/// fsyncs it; <see cref="Install"/> renames it into place and fsyncs the directory, and only then are older
+/// snapshots deleted, in the background. A crash before the rename leaves the previous latest; leftover
+/// <c>*.tmp</c> files are deleted on open, and so are older snapshots a crash kept from being deleted.
+/// The latest snapshot is the one with the highest index. Open checks its header and that its size is what its
+/// trailer says; its CRC is checked whenever its body is read. If it fails, opening or reading throws rather than
+/// falling back to an older one, which the log may no longer connect to.
 /// </remarks>
 public sealed class FileSnapshotStore : ISnapshotStore
 {
-    internal const int FixedHeaderBytes = 28;
-    private const uint Magic = 0x504E_5352;
-    private const ushort Version = 1;
     private const string Extension = ".snap";
     private const string TemporaryExtension = ".tmp";
 
     private readonly string _directory;
-    private SnapshotMetadata? _latest;
-    private string? _latestPath;
+
+    // Serializes installs: the index check, the rename and the directory fsync, so installs cannot overtake each other.
+    private readonly Lock _installLock = new();
+
+    // Guards _latest; held only to swap it and to open a reader on it (so its file cannot be deleted first).
+    private readonly Lock _latestLock = new();
+    private Latest? _latest;
+    private long _sinks;
+
+    // Deletions of older snapshots after installs, one after another off the installing thread; Dispose waits for them.
+    private Task _cleanup = Task.CompletedTask;
 
     private FileSnapshotStore(string directory) => _directory = directory;
 
-    public SnapshotMetadata? LatestMetadata => _latest;
+    public SnapshotMetadata? LatestMetadata
+    {
+        get
+        {
+            lock (_latestLock)
+            {
+                return _latest?.Header.Metadata;
+            }
+        }
+    }
 
-    /// <summary>Opens (creating it if missing) the snapshot directory and reads the latest snapshot's metadata.</summary>
-    /// <exception cref="SnapshotCorruptedException">The latest snapshot's header is damaged.</exception>
+    /// <summary>
+    /// Opens (creating it if missing) the snapshot directory, removes leftovers of unfinished sinks and installs, and
+    /// checks the latest snapshot's header and size.
+    /// </summary>
+    /// <exception cref="SnapshotCorruptedException">The latest snapshot's header is damaged, or its size is wrong.</exception>
     public static FileSnapshotStore Open(string directory)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
@@ -51,69 +67,74 @@ public sealed class FileSnapshotStore : ISnapshotStore
         return store;
     }
 
-    public void Save(Snapshot snapshot)
+    public bool TryOpenLatest([NotNullWhen(true)] out SnapshotReader? reader)
     {
-        SnapshotContract.CheckSave(snapshot, _latest);
-        var metadata = snapshot.Metadata;
-        var path = SnapshotPath(metadata.Index, metadata.Term);
-        var temporary = path + TemporaryExtension;
-        var header = new byte[FixedHeaderBytes + metadata.Membership.EncodedBytes + sizeof(ulong)];
-        BinaryPrimitives.WriteUInt32LittleEndian(header, Magic);
-        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(4), Version);
-        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), metadata.Index);
-        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(16), metadata.Term);
-        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(24), (uint)metadata.Membership.EncodedBytes);
-        var membershipEnd = FixedHeaderBytes + metadata.Membership.Encode(header.AsSpan(FixedHeaderBytes));
-        BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(membershipEnd), (ulong)snapshot.Data.Length);
-        var crc = Crc32C.Append(Crc32C.Append(Crc32C.Seed, header), snapshot.Data.Span);
-        var trailer = new byte[sizeof(uint)];
-        BinaryPrimitives.WriteUInt32LittleEndian(trailer, Crc32C.Finish(crc));
-
-        using (var handle = File.OpenHandle(temporary, FileMode.Create, FileAccess.Write))
+        lock (_latestLock)
         {
-            RandomAccess.Write(handle, header, 0);
-            RandomAccess.Write(handle, snapshot.Data.Span, header.Length);
-            RandomAccess.Write(handle, trailer, header.Length + snapshot.Data.Length);
-            RandomAccess.FlushToDisk(handle);
-        }
-
-        File.Move(temporary, path, overwrite: true);
-        DirectorySync.Flush(_directory);
-
-        // The new snapshot is durable; older ones are now garbage. A crash before they go leaves them for the
-        // next save or open to remove: the latest is always chosen by index.
-        _latest = metadata;
-        _latestPath = path;
-        foreach (var (otherPath, _, _) in ListSnapshots())
-        {
-            if (otherPath != path)
+            if (_latest is null)
             {
-                File.Delete(otherPath);
+                reader = null;
+                return false;
             }
+
+            var handle = File.OpenHandle(_latest.Path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            reader = new StoredSnapshotReader(new FileSnapshotBytes(_latest.Path, handle, _latest.Length), _latest.Header);
+            return true;
         }
     }
 
-    public bool TryLoadLatest([NotNullWhen(true)] out Snapshot? snapshot)
+    public SnapshotSink CreateSink()
     {
-        snapshot = null;
-        if (_latestPath is null)
-        {
-            return false;
-        }
-
-        var bytes = File.ReadAllBytes(_latestPath);
-        snapshot = Decode(_latestPath, bytes, readData: true);
-        return true;
+        var name = string.Create(CultureInfo.InvariantCulture, $"incoming-{Interlocked.Increment(ref _sinks):D6}{Extension}{TemporaryExtension}");
+        return new Sink(this, Path.Combine(_directory, name));
     }
 
+    public bool Install(StagedSnapshot staged)
+    {
+        var own = StoreStagedSnapshot.Claim<Staged>(staged, this);
+        var metadata = own.Metadata;
+        lock (_installLock)
+        {
+            if (LatestMetadata is { } latest && latest.Index >= metadata.Index)
+            {
+                own.Dispose();
+                return false;
+            }
+
+            var path = SnapshotPath(metadata.Index, metadata.Term);
+            File.Move(own.Bytes.Source, path, overwrite: true);
+            own.Renamed(path);
+            DirectorySync.Flush(_directory);
+            lock (_latestLock)
+            {
+                _latest = new Latest(path, own.Header, own.Length);
+            }
+
+            _cleanup = _cleanup.ContinueWith(_ => DeleteOlderThan(metadata.Index), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            return true;
+        }
+    }
+
+    public void Save(Snapshot snapshot) => SnapshotContract.Save(this, snapshot);
+
+    public bool TryLoadLatest([NotNullWhen(true)] out Snapshot? snapshot) => SnapshotContract.TryLoad(this, out snapshot);
+
+    /// <summary>Waits for the deletion of older snapshots to finish; readers and sinks stay usable.</summary>
     public void Dispose()
     {
+        Task cleanup;
+        lock (_installLock)
+        {
+            cleanup = _cleanup;
+        }
+
+        cleanup.Wait();
     }
 
     private void Recover()
     {
         Directory.CreateDirectory(_directory);
-        foreach (var leftover in Directory.EnumerateFiles(_directory, "*" + Extension + TemporaryExtension))
+        foreach (var leftover in Directory.EnumerateFiles(_directory, "*" + TemporaryExtension))
         {
             File.Delete(leftover);
         }
@@ -124,9 +145,37 @@ public sealed class FileSnapshotStore : ISnapshotStore
             return;
         }
 
-        var (path, _, _) = snapshots[^1];
-        _latest = Decode(path, File.ReadAllBytes(path), readData: false).Metadata;
-        _latestPath = path;
+        var (path, index, term) = snapshots[^1];
+        using (var bytes = FileSnapshotBytes.Open(path, out var header))
+        {
+            if (header.Metadata.Index != index || header.Metadata.Term != term)
+            {
+                ThrowCorrupted(path, 8, $"snapshot says index {header.Metadata.Index}, term {header.Metadata.Term}, which does not match its file name");
+            }
+
+            _latest = new Latest(path, header, bytes.Length);
+        }
+
+        DeleteOlderThan(index);
+    }
+
+    /// <summary>Deletes snapshots older than <paramref name="index"/>; one that cannot be deleted now is left for the next install or open.</summary>
+    private void DeleteOlderThan(ulong index)
+    {
+        try
+        {
+            foreach (var (path, olderIndex, _) in ListSnapshots())
+            {
+                if (olderIndex < index)
+                {
+                    File.Delete(path);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Garbage only: the latest is chosen by index, and it is never older than index.
+        }
     }
 
     /// <summary>Snapshot files sorted by index; a <c>*.snap</c> whose name does not parse is corruption.</summary>
@@ -151,67 +200,70 @@ public sealed class FileSnapshotStore : ISnapshotStore
         return result;
     }
 
-    /// <summary>Validates a whole snapshot file; with <paramref name="readData"/> false the data is not copied out.</summary>
-    private static Snapshot Decode(string path, ReadOnlySpan<byte> file, bool readData)
-    {
-        if (file.Length < FixedHeaderBytes + sizeof(ulong) + sizeof(uint))
-        {
-            ThrowCorrupted(path, 0, $"snapshot file is {file.Length} bytes, too short for its header");
-        }
-
-        if (BinaryPrimitives.ReadUInt32LittleEndian(file) != Magic)
-        {
-            ThrowCorrupted(path, 0, "wrong magic number (not a snapshot file)");
-        }
-
-        var crcOffset = file.Length - sizeof(uint);
-        if (BinaryPrimitives.ReadUInt32LittleEndian(file[crcOffset..]) != Crc32C.Compute(file[..crcOffset]))
-        {
-            ThrowCorrupted(path, crcOffset, "snapshot fails its CRC");
-        }
-
-        var version = BinaryPrimitives.ReadUInt16LittleEndian(file[4..]);
-        if (version != Version)
-        {
-            ThrowCorrupted(path, 4, $"snapshot format version {version} is not supported (this build reads version {Version})");
-        }
-
-        var index = BinaryPrimitives.ReadUInt64LittleEndian(file[8..]);
-        var term = BinaryPrimitives.ReadUInt64LittleEndian(file[16..]);
-        var membershipBytes = BinaryPrimitives.ReadUInt32LittleEndian(file[24..]);
-        var membership = Membership.Empty;
-        var consumed = -1;
-        if (membershipBytes > (uint)(crcOffset - FixedHeaderBytes - sizeof(ulong))
-            || !Membership.TryDecode(file.Slice(FixedHeaderBytes, (int)membershipBytes), out membership, out consumed)
-            || consumed != membershipBytes)
-        {
-            ThrowCorrupted(path, FixedHeaderBytes, "membership does not decode");
-        }
-
-        var dataLengthOffset = FixedHeaderBytes + (int)membershipBytes;
-        var dataLength = BinaryPrimitives.ReadUInt64LittleEndian(file[dataLengthOffset..]);
-        var dataOffset = dataLengthOffset + sizeof(ulong);
-        if (dataLength != (ulong)(crcOffset - dataOffset))
-        {
-            ThrowCorrupted(path, dataLengthOffset, $"data length {dataLength} does not match the file size");
-        }
-
-        var expectedName = Path.GetFileName(SnapshotFileName(index, term));
-        if (!string.Equals(Path.GetFileName(path), expectedName, StringComparison.Ordinal))
-        {
-            ThrowCorrupted(path, 8, $"snapshot says index {index}, term {term}, which does not match its file name");
-        }
-
-        var data = readData ? file[dataOffset..crcOffset].ToArray() : [];
-        return new Snapshot(new SnapshotMetadata(index, term, membership), data);
-    }
-
-    private string SnapshotPath(ulong index, ulong term) => Path.Combine(_directory, SnapshotFileName(index, term));
-
-    private static string SnapshotFileName(ulong index, ulong term) =>
-        string.Create(CultureInfo.InvariantCulture, $"{index:D20}-{term:D20}{Extension}");
+    private string SnapshotPath(ulong index, ulong term) =>
+        Path.Combine(_directory, string.Create(CultureInfo.InvariantCulture, $"{index:D20}-{term:D20}{Extension}"));
 
     [DoesNotReturn]
     private static void ThrowCorrupted(string path, long offset, string problem) =>
         throw new SnapshotCorruptedException(path, offset, problem);
+
+    private sealed record Latest(string Path, SnapshotHeader Header, long Length);
+
+    /// <summary>Writes the stream to its temporary file as it comes; Finish fsyncs it and hands the file over.</summary>
+    private sealed class Sink : ValidatingSnapshotSink
+    {
+        private readonly FileSnapshotStore _store;
+        private readonly string _path;
+        private readonly SafeFileHandle _handle;
+        private long _written;
+
+        public Sink(FileSnapshotStore store, string path)
+            : base(path)
+        {
+            _store = store;
+            _path = path;
+            _handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        }
+
+        protected override void Keep(ReadOnlySpan<byte> bytes)
+        {
+            RandomAccess.Write(_handle, bytes, _written);
+            _written += bytes.Length;
+        }
+
+        protected override StagedSnapshot Stage(SnapshotHeader header, long length)
+        {
+            RandomAccess.FlushToDisk(_handle);
+            return new Staged(_store, new FileSnapshotBytes(_path, _handle, length), header);
+        }
+
+        protected override void Abandon()
+        {
+            _handle.Dispose();
+            File.Delete(_path);
+        }
+    }
+
+    /// <summary>A verified, fsynced temporary file, kept open so its body can be read before and after it is installed.</summary>
+    private sealed class Staged(FileSnapshotStore store, FileSnapshotBytes bytes, SnapshotHeader header)
+        : StoreStagedSnapshot(store, bytes, header)
+    {
+        private readonly FileSnapshotBytes _file = bytes;
+
+        /// <summary>Installed: the file now has its snapshot name, and is no longer this one's to delete.</summary>
+        public void Renamed(string path)
+        {
+            _file.Source = path;
+            MarkInstalled();
+        }
+
+        protected override void Release(bool discard)
+        {
+            _file.Dispose();
+            if (discard)
+            {
+                File.Delete(_file.Source);
+            }
+        }
+    }
 }

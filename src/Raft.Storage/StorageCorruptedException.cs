@@ -93,7 +93,10 @@ public sealed class HardStateCorruptedException : StorageCorruptedException
     }
 }
 
-/// <summary>The latest snapshot file failed validation.</summary>
+/// <summary>
+/// A snapshot stream failed validation: the latest snapshot in a store, a stream a sink was taking in (from a leader
+/// or a backup), or a backup file. <see cref="StorageCorruptedException.FilePath"/> names the file, or "(memory)".
+/// </summary>
 public sealed class SnapshotCorruptedException : StorageCorruptedException
 {
     public SnapshotCorruptedException()
@@ -112,8 +115,9 @@ public sealed class SnapshotCorruptedException : StorageCorruptedException
 
     public SnapshotCorruptedException(string path, long offset, string problem)
         : base(path, offset, problem,
-            "The snapshot is not loaded. Stop the node, move the snapshot directory aside and restart it so that it " +
-            "receives a fresh snapshot from the leader; or restore the directory from a backup.")
+            "Nothing of this snapshot is used. A stream being received or restored is discarded: have it sent again, or " +
+            "take the backup again. If it is a node's stored snapshot, stop the node, move its snapshot directory aside " +
+            "and restart it so that it receives a fresh snapshot from the leader; or restore the directory from a backup.")
     {
     }
 }

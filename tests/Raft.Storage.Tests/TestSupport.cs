@@ -78,3 +78,93 @@ internal static class Entries
         return [.. result];
     }
 }
+
+internal static class Snapshots
+{
+    public static readonly Membership Members = Membership.Create([1, 2, 3], [7]);
+
+    /// <summary>Header bytes of a stream carrying <see cref="Members"/>: 32 fixed and CRC, 20 of membership.</summary>
+    public const int HeaderBytes = 32 + 20;
+
+    public const int TrailerBytes = 16;
+
+    public static SnapshotMetadata Metadata(ulong index, ulong term) => new(index, term, Members);
+
+    /// <summary>Seeded bytes standing for a state machine image.</summary>
+    public static byte[] Body(int size, int seed)
+    {
+        var bytes = new byte[size];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    /// <summary>The whole snapshot stream for a metadata and a body, as <see cref="SnapshotStream.Open"/> produces it.</summary>
+    public static byte[] Encode(SnapshotMetadata metadata, byte[] body)
+    {
+        using var stream = SnapshotStream.Open(metadata, new MemoryStream(body));
+        return ReadToEnd(stream);
+    }
+
+    public static byte[] ReadToEnd(Stream stream)
+    {
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+
+    public static byte[] ReadBody(SnapshotReader reader)
+    {
+        using var body = reader.OpenBody();
+        return ReadToEnd(body);
+    }
+
+    /// <summary>The reader's raw stream, read with positional reads of <paramref name="piece"/> bytes.</summary>
+    public static byte[] ReadRaw(SnapshotReader reader, int piece)
+    {
+        var bytes = new byte[reader.Length];
+        var buffer = new byte[piece];
+        for (long offset = 0; offset < bytes.Length;)
+        {
+            var read = reader.ReadAt(offset, buffer);
+            Assert.True(read > 0, $"ReadAt({offset}) returned nothing before the end, {bytes.Length}");
+            buffer.AsSpan(0, read).CopyTo(bytes.AsSpan((int)offset));
+            offset += read;
+        }
+
+        Assert.Equal(0, reader.ReadAt(reader.Length, buffer));
+        return bytes;
+    }
+
+    /// <summary>A copy of <paramref name="bytes"/> with one bit flipped at <paramref name="offset"/>, the bit varying with it.</summary>
+    public static byte[] Flipped(byte[] bytes, int offset)
+    {
+        var damaged = (byte[])bytes.Clone();
+        damaged[offset] ^= (byte)(1 << (offset % 8));
+        return damaged;
+    }
+
+    /// <summary>
+    /// Damaged bytes are refused by a reader: either opening it throws, or reading its body through to the end does.
+    /// Returns whether opening threw; either way the error names <paramref name="path"/>.
+    /// </summary>
+    public static bool AssertRefusedByReader(Func<SnapshotReader> open, string path)
+    {
+        SnapshotReader reader;
+        try
+        {
+            reader = open();
+        }
+        catch (SnapshotCorruptedException error)
+        {
+            Assert.Equal(path, error.FilePath);
+            return true;
+        }
+
+        using (reader)
+        {
+            var error = Assert.Throws<SnapshotCorruptedException>(() => ReadBody(reader));
+            Assert.Equal(path, error.FilePath);
+            return false;
+        }
+    }
+}

@@ -1,0 +1,234 @@
+using System.Buffers.Binary;
+using System.Text;
+using Raft.Core;
+
+namespace Raft.Storage.Tests;
+
+/// <summary>
+/// The snapshot stream outside a store: its layout, producing it from an image, and reading it from a file of its
+/// own (a backup), whole or damaged.
+/// </summary>
+public sealed class SnapshotStreamTests : IDisposable
+{
+    private static readonly TimeSpan WaitLimit = TimeSpan.FromSeconds(60);
+
+    private readonly TempDirectory _directory = new();
+
+    public void Dispose() => _directory.Dispose();
+
+    private string WriteBackup(byte[] bytes, string name = "backup.snap")
+    {
+        var path = _directory.Combine(name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Fact]
+    public void Stream_layout_is_pinned()
+    {
+        var body = Encoding.ASCII.GetBytes("0123456789");
+        var stream = Snapshots.Encode(Snapshots.Metadata(100, 4), body);
+
+        // Header: 28 fixed, 4 + 4 x 4 of membership (3 voters, 1 learner), its CRC; body; 16 of trailer.
+        Assert.Equal(28 + 20 + 4, Snapshots.HeaderBytes);
+        Assert.Equal(Snapshots.HeaderBytes + 10 + 16, stream.Length);
+        Assert.Equal("RSNP", Encoding.ASCII.GetString(stream, 0, 4));
+        Assert.Equal(2, BinaryPrimitives.ReadUInt16LittleEndian(stream.AsSpan(4)));
+        Assert.Equal(0, BinaryPrimitives.ReadUInt16LittleEndian(stream.AsSpan(6)));
+        Assert.Equal(100UL, BinaryPrimitives.ReadUInt64LittleEndian(stream.AsSpan(8)));
+        Assert.Equal(4UL, BinaryPrimitives.ReadUInt64LittleEndian(stream.AsSpan(16)));
+        Assert.Equal(20U, BinaryPrimitives.ReadUInt32LittleEndian(stream.AsSpan(24)));
+        Assert.Equal(Snapshots.Members.ToBytes(), stream[28..48]);
+        Assert.Equal(Crc32C.Compute(stream.AsSpan(0, 48)), BinaryPrimitives.ReadUInt32LittleEndian(stream.AsSpan(48)));
+        Assert.Equal(body, stream[52..62]);
+        Assert.Equal(10UL, BinaryPrimitives.ReadUInt64LittleEndian(stream.AsSpan(62)));
+        Assert.Equal(Crc32C.Compute(stream.AsSpan(0, 62)), BinaryPrimitives.ReadUInt32LittleEndian(stream.AsSpan(70)));
+        Assert.Equal("RSNE", Encoding.ASCII.GetString(stream, 74, 4));
+    }
+
+    [Fact]
+    public async Task Open_produces_the_same_bytes_however_it_is_read_and_however_its_body_arrives()
+    {
+        var metadata = Snapshots.Metadata(7, 2);
+        var body = Snapshots.Body(100_003, seed: 30);
+        var expected = Snapshots.Encode(metadata, body);
+
+        foreach (var piece in new[] { 1, 7, 4096, 1 << 20 })
+        {
+            using var stream = SnapshotStream.Open(metadata, new TrickleStream(body, most: 333));
+            var read = new List<byte>();
+            var buffer = new byte[piece];
+            int n;
+            while ((n = stream.Read(buffer, 0, piece)) > 0)
+            {
+                read.AddRange(buffer.AsSpan(0, n));
+            }
+
+            Assert.Equal(expected, read.ToArray());
+        }
+
+        await using (var stream = SnapshotStream.Open(metadata, new TrickleStream(body, most: 5000)))
+        {
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy).WaitAsync(WaitLimit);
+            Assert.Equal(expected, copy.ToArray());
+        }
+
+        Assert.Equal(Snapshots.HeaderBytes + Snapshots.TrailerBytes, Snapshots.Encode(metadata, []).Length);
+    }
+
+    [Fact]
+    public void Open_owns_its_body_and_refuses_metadata_a_snapshot_cannot_have()
+    {
+        var body = new TrickleStream([1, 2, 3], most: 3);
+        SnapshotStream.Open(Snapshots.Metadata(1, 1), body).Dispose();
+        Assert.True(body.Disposed);
+
+        Assert.Throws<ArgumentException>(() => SnapshotStream.Open(Snapshots.Metadata(0, 1), new MemoryStream()));
+        Assert.Throws<ArgumentException>(() => SnapshotStream.Open(Snapshots.Metadata(1, 0), new MemoryStream()));
+    }
+
+    [Fact]
+    public void OpenFile_reads_a_copied_snapshot_file_that_restores_into_another_store()
+    {
+        var metadata = Snapshots.Metadata(500, 6);
+        var body = Snapshots.Body(70_000, seed: 31);
+        var source = Path.Combine(_directory.Path, "node-1");
+        using (var store = FileSnapshotStore.Open(source))
+        {
+            using var sink = store.CreateSink();
+            using (var stream = SnapshotStream.Open(metadata, new MemoryStream(body)))
+            {
+                stream.CopyTo(sink.AsStream());
+            }
+
+            using var staged = sink.Finish();
+            Assert.True(store.Install(staged));
+        }
+
+        var backup = _directory.Combine("downloaded.snap");
+        File.Copy(Assert.Single(Directory.GetFiles(source)), backup);
+
+        using var reader = SnapshotStream.OpenFile(backup);
+        Assert.Equal(metadata, reader.Metadata);
+        Assert.Equal(new FileInfo(backup).Length, reader.Length);
+        Assert.Equal(body, Snapshots.ReadBody(reader));
+
+        // Restoring into a new data directory: the backup's raw bytes through a sink, checked again on the way in.
+        using var restored = FileSnapshotStore.Open(Path.Combine(_directory.Path, "node-2"));
+        using (var sink = restored.CreateSink())
+        {
+            var buffer = new byte[16 << 10];
+            int read;
+            for (long offset = 0; (read = reader.ReadAt(offset, buffer)) > 0; offset += read)
+            {
+                sink.Write(buffer.AsSpan(0, read));
+            }
+
+            using var staged = sink.Finish();
+            Assert.True(restored.Install(staged));
+        }
+
+        Assert.Equal(metadata, restored.LatestMetadata);
+        Assert.True(restored.TryOpenLatest(out var latest));
+        using (latest)
+        {
+            Assert.Equal(body, Snapshots.ReadBody(latest));
+        }
+    }
+
+    [Fact]
+    public void OpenFile_refuses_an_empty_file_and_garbage_naming_the_file()
+    {
+        var empty = WriteBackup([], "empty.snap");
+        var error = Assert.Throws<SnapshotCorruptedException>(() => SnapshotStream.OpenFile(empty));
+        Assert.Equal(empty, error.FilePath);
+        Assert.Contains("too short for its header", error.Message, StringComparison.Ordinal);
+
+        var garbage = WriteBackup(Snapshots.Body(10_000, seed: 32), "garbage.snap");
+        error = Assert.Throws<SnapshotCorruptedException>(() => SnapshotStream.OpenFile(garbage));
+        Assert.Equal(garbage, error.FilePath);
+        Assert.Contains("not a snapshot stream", error.Message, StringComparison.Ordinal);
+
+        var magicThenGarbage = WriteBackup([.. "RSNP"u8, 2, 0, 0, 0, .. Snapshots.Body(10_000, seed: 33)], "magic.snap");
+        error = Assert.Throws<SnapshotCorruptedException>(() => SnapshotStream.OpenFile(magicThenGarbage));
+        Assert.Equal(magicThenGarbage, error.FilePath);
+    }
+
+    [Fact]
+    public void A_backup_cut_at_any_byte_is_refused()
+    {
+        var stream = Snapshots.Encode(Snapshots.Metadata(100, 4), Snapshots.Body(40, seed: 34));
+        for (var cut = 0; cut < stream.Length; cut++)
+        {
+            var path = WriteBackup(stream[..cut]);
+            Snapshots.AssertRefusedByReader(() => SnapshotStream.OpenFile(path), path);
+        }
+    }
+
+    [Fact]
+    public void A_backup_with_any_flipped_bit_is_refused_by_OpenFile_or_by_its_body()
+    {
+        var stream = Snapshots.Encode(Snapshots.Metadata(100, 4), Snapshots.Body(40, seed: 35));
+        var refusedOnOpen = 0;
+        for (var offset = 0; offset < stream.Length; offset++)
+        {
+            var path = WriteBackup(Snapshots.Flipped(stream, offset));
+            refusedOnOpen += Snapshots.AssertRefusedByReader(() => SnapshotStream.OpenFile(path), path) ? 1 : 0;
+        }
+
+        Assert.Equal(Snapshots.HeaderBytes + 8 + 4, refusedOnOpen);
+    }
+
+    [Fact]
+    public void The_body_is_checked_before_its_last_bytes_are_handed_out()
+    {
+        var body = Snapshots.Body(1000, seed: 36);
+        var stream = Snapshots.Encode(Snapshots.Metadata(100, 4), body);
+        var path = WriteBackup(Snapshots.Flipped(stream, stream.Length - 7));
+
+        using var reader = SnapshotStream.OpenFile(path);
+        using var bodyStream = reader.OpenBody();
+        var buffer = new byte[body.Length];
+        Assert.Equal(body.Length - 1, bodyStream.Read(buffer, 0, body.Length - 1));
+        var error = Assert.Throws<SnapshotCorruptedException>(() => bodyStream.Read(buffer, body.Length - 1, 1));
+        Assert.Equal(stream.Length - 8, error.Offset);
+        Assert.Contains("fails its CRC", error.Message, StringComparison.Ordinal);
+
+        // Asked again, it still refuses rather than report the end of a body it could not verify.
+        Assert.Throws<SnapshotCorruptedException>(() => bodyStream.Read(buffer, 0, 1));
+
+        // Several body streams read the same reader independently.
+        using var first = reader.OpenBody();
+        using var second = reader.OpenBody();
+        Assert.Equal(10, first.Read(buffer, 0, 10));
+        Assert.Equal(body[..10], buffer[..10]);
+        Assert.Equal(5, second.Read(buffer, 0, 5));
+        Assert.Equal(body[..5], buffer[..5]);
+    }
+
+    /// <summary>An image stream that hands out at most <c>most</c> bytes a read, as a network or a lazy producer may.</summary>
+    private sealed class TrickleStream(byte[] bytes, int most) : ForwardOnlyReadStream
+    {
+        private int _position;
+
+        public bool Disposed { get; private set; }
+
+        public override int Read(Span<byte> buffer)
+        {
+            var take = Math.Min(Math.Min(buffer.Length, most), bytes.Length - _position);
+            bytes.AsSpan(_position, take).CopyTo(buffer);
+            _position += take;
+            return take;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(Read(buffer.Span));
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
+    }
+}
