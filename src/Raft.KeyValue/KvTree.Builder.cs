@@ -49,7 +49,7 @@ internal sealed partial class KvTree
                 throw new InvalidOperationException($"more keys than the {_count} the builder was made for");
             }
 
-            if (_leaf is not null && string.CompareOrdinal(_leaf.Entries[_leaf.Count - 1].Key, key) >= 0)
+            if (_leaf is not null && string.CompareOrdinal(_leaf.Keys[_leaf.Count - 1], key) >= 0)
             {
                 return false;
             }
@@ -61,7 +61,9 @@ internal sealed partial class KvTree
                 _lowerBounds.Add(key);
             }
 
-            _leaf.Entries[_leaf.Count++] = new Entry(key, value);
+            _leaf.Keys[_leaf.Count] = key;
+            _leaf.Values[_leaf.Count] = value;
+            _leaf.Count++;
             _added++;
             return true;
         }
@@ -76,6 +78,11 @@ internal sealed partial class KvTree
             if (_count == 0)
             {
                 return new Frozen(new Leaf(_leafCapacity, _epoch), 1, 0);
+            }
+
+            foreach (var leaf in _leaves)
+            {
+                Reprefix(leaf, headsCurrent: false);
             }
 
             var level = _leaves;
@@ -93,6 +100,7 @@ internal sealed partial class KvTree
                     var branch = new Branch(_branchCapacity, _epoch) { Count = perBranch + (group < fuller ? 1 : 0) };
                     level.CopyTo(next, branch.Children, 0, branch.Count);
                     lowerBounds.CopyTo(next, branch.Keys, 0, branch.Count);
+                    Reprefix(branch, headsCurrent: false);
                     above.Add(branch);
                     aboveBounds.Add(lowerBounds[next]);
                     next += branch.Count;

@@ -45,6 +45,7 @@ internal sealed partial class KvTree
         // Checks a subtree whose keys must lie in [lower, upper) (null: unbounded); returns its number of keys.
         private static int ValidateNode(Node node, int levels, string? lower, string? upper, bool isRoot)
         {
+            ValidateHeads(node);
             if (levels == 1)
             {
                 var leaf = node as Leaf ?? throw new InvalidOperationException("broken tree: a branch where a leaf belongs");
@@ -53,10 +54,10 @@ internal sealed partial class KvTree
                     ThrowBroken("an empty leaf below the root");
                 }
 
-                for (var i = 0; i < leaf.Entries.Length; i++)
+                for (var i = 0; i < leaf.Keys.Length; i++)
                 {
-                    var key = leaf.Entries[i].Key;
-                    if (i >= leaf.Count ? key is not null : !InRange(key, i == 0 ? lower : leaf.Entries[i - 1].Key, upper, i > 0))
+                    var key = leaf.Keys[i];
+                    if (i >= leaf.Count ? key is not null || leaf.Values[i] != default : !InRange(key, i == 0 ? lower : leaf.Keys[i - 1], upper, i > 0))
                     {
                         ThrowBroken($"leaf slot {i} of {leaf.Count} out of order or not cleared");
                     }
@@ -97,6 +98,21 @@ internal sealed partial class KvTree
             return keys;
         }
 
+        // The node's keys share its prefix, and each head is the 4 chars after it.
+        private static void ValidateHeads(Node node)
+        {
+            for (var i = node.FirstKey; i < node.Count; i++)
+            {
+                var key = node.Keys[i];
+                if (key is null || key.Length < node.PrefixLength
+                    || !key.AsSpan(0, node.PrefixLength).SequenceEqual(node.Keys[node.FirstKey].AsSpan(0, node.PrefixLength))
+                    || node.Heads[i] != Head(key, node.PrefixLength))
+                {
+                    ThrowBroken($"key {i} of {node.Count} does not share the node's prefix of {node.PrefixLength} chars or has another head");
+                }
+            }
+        }
+
         // lower <= key < upper, or lower < key when strict; a null bound does not bound.
         private static bool InRange(string key, string? lower, string? upper, bool strict) =>
             key is not null
@@ -135,7 +151,7 @@ internal sealed partial class KvTree
             _slot = (found >= 0 ? found : ~found) - 1;
         }
 
-        public readonly Entry Current => _leaf.Entries[_slot];
+        public readonly Entry Current => new(_leaf.Keys[_slot], _leaf.Values[_slot]);
 
         public readonly Enumerator GetEnumerator() => this;
 
