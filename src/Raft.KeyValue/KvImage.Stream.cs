@@ -50,9 +50,7 @@ public sealed partial class KvImage
         {
             Header,
             Keys,
-            LockCount,
             Locks,
-            SessionCount,
             Sessions,
             End,
         }
@@ -188,62 +186,46 @@ public sealed partial class KvImage
                 case Section.Keys:
                     if (!_keyPending && !_keys.MoveNext())
                     {
-                        _section = Section.LockCount;
+                        (_section, _next, _locks) = (Section.Locks, -1, SortedByName(_locks));
                         return true;
                     }
 
                     _keyPending = !TryWriteKey(_keys.Current);
                     return !_keyPending;
-                case Section.LockCount:
-                    if (!TryReserve(4, out var lockCount))
-                    {
-                        return false;
-                    }
-
-                    BinaryPrimitives.WriteUInt32LittleEndian(lockCount, (uint)_locks.Length);
-                    _locks = SortedByName(_locks);
-                    (_section, _next) = (Section.Locks, 0);
-                    return true;
                 case Section.Locks:
-                    if (_next == _locks.Length)
-                    {
-                        _section = Section.SessionCount;
-                        return true;
-                    }
-
-                    if (!TryWriteLock(_locks[_next]))
-                    {
-                        return false;
-                    }
-
-                    _next++;
-                    return true;
-                case Section.SessionCount:
-                    if (!TryReserve(4, out var sessionCount))
-                    {
-                        return false;
-                    }
-
-                    BinaryPrimitives.WriteUInt32LittleEndian(sessionCount, (uint)_sessions.Length);
-                    (_section, _next) = (Section.Sessions, 0);
-                    return true;
+                    return TryWriteCounted(_locks.Length, Section.Sessions, static (stream, i) => stream.TryWriteLock(stream._locks[i]));
                 case Section.Sessions:
-                    if (_next == _sessions.Length)
-                    {
-                        _section = Section.End;
-                        return true;
-                    }
-
-                    if (!TryWriteSession(_sessions[_next]))
-                    {
-                        return false;
-                    }
-
-                    _next++;
-                    return true;
+                    return TryWriteCounted(_sessions.Length, Section.End, static (stream, i) => stream.TryWriteSession(stream._sessions[i]));
                 default:
                     return false;
             }
+        }
+
+        // A section of a u32 count and that many items: the count when _next is -1, then item _next; moves on to the
+        // next section after the last item.
+        private bool TryWriteCounted(int count, Section next, Func<ImageStream, int, bool> tryWriteItem)
+        {
+            if (_next < 0)
+            {
+                if (!TryReserve(4, out var span))
+                {
+                    return false;
+                }
+
+                BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)count);
+            }
+            else if (_next == count)
+            {
+                (_section, _next) = (next, -1);
+                return true;
+            }
+            else if (!tryWriteItem(this, _next))
+            {
+                return false;
+            }
+
+            _next++;
+            return true;
         }
 
         private bool TryWriteKey(in KvTree.Entry entry)
