@@ -13,19 +13,13 @@ namespace Raft.Benchmarks.KeyValue;
 internal static class KvMemoryFootprint
 {
     private const int Keys = 1_000_000;
-    private const int ValueBytes = 100;
+    private const int ValueBytes = KvBenchmarkStore.ValueBytes;
     private const long KeyStringBytes = 56;
     private const long ValueArrayBytes = 128;
 
     public static void Run(TextWriter output)
     {
-        var order = new int[Keys];
-        for (var i = 0; i < Keys; i++)
-        {
-            order[i] = i;
-        }
-
-        new Random(1).Shuffle(order);
+        var order = KvBenchmarkStore.Shuffled(Keys, seed: 1);
         var value = new byte[ValueBytes];
 
         var before = GC.GetTotalMemory(forceFullCollection: true);
@@ -33,7 +27,7 @@ internal static class KvMemoryFootprint
         ulong index = 0;
         foreach (var i in order)
         {
-            applied.Apply(++index, KvCommandCodec.EncodePut(Key(i), value));
+            applied.Apply(++index, KvCommandCodec.EncodePut(KvBenchmarkStore.Key(i), value));
         }
 
         var after = GC.GetTotalMemory(forceFullCollection: true);
@@ -49,8 +43,6 @@ internal static class KvMemoryFootprint
         GC.KeepAlive(snapshot);
         GC.KeepAlive(restored);
     }
-
-    private static string Key(int i) => "key/" + i.ToString("D10", CultureInfo.InvariantCulture);
 
     private static void Report(TextWriter output, string how, long bytes)
     {
