@@ -1,12 +1,14 @@
-using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Text;
+using Raft.Core;
 
 namespace Raft.KeyValue;
 
 public sealed partial class KvStore
 {
-    // Snapshot layout, little-endian (format 2; format 1 is format 2 without clock, locks and sessions):
+    // Image layout, little-endian (format 2; format 1 is format 2 without clock, locks and sessions). Written by
+    // KvImage's stream, read by Load below.
     //
     //  0        4         8               16              24 (format 2 only)
     //  +--------+---------+---------------+---------------+---------------+
@@ -21,80 +23,123 @@ public sealed partial class KvStore
     //    C u8 | client id (C) | sequence u64 | last used ms i64 | result
     //  result:
     //    status u8 | index u64 | version u64 | create index u64 | token u64 | expires at ms i64 | H u8 | holder (H)
-    private const uint SnapshotMagic = 0x53564B52; // "RKVS"
-    private const uint SnapshotFormat = 2;
+    //
+    // The image ends with its last session: nothing says how long it is, so a reader must parse it to its end.
+    internal const uint SnapshotMagic = 0x53564B52; // "RKVS"
+    internal const uint SnapshotFormat = 2;
+    internal const int SnapshotHeaderBytes = 32;
 
-    /// <summary>The whole state as snapshot bytes, taken at <see cref="AppliedIndex"/>.</summary>
-    public byte[] CreateSnapshot()
+    /// <summary>
+    /// Freezes the state at <see cref="AppliedIndex"/> into a <see cref="KvImage"/>, on the thread that owns the store.
+    /// The key tree is frozen, not copied, in O(1) (each part of it is copied on the store's first write to it
+    /// afterwards); locks and sessions are copied, in O(locks + sessions).
+    /// </summary>
+    public IStateMachineImage CaptureImage()
     {
-        var writer = new ArrayBufferWriter<byte>(4096);
-        WriteU32(writer, SnapshotMagic);
-        WriteU32(writer, SnapshotFormat);
-        WriteU64(writer, AppliedIndex);
-        WriteU64(writer, (ulong)_keys.Count);
-        WriteU64(writer, (ulong)ClockMs);
-        foreach (var key in _keys)
+        var locks = new KvImage.LockEntry[_locks.Count];
+        var next = 0;
+        foreach (var (name, slot) in _locks)
         {
-            var value = _values[key];
-            WriteText(writer, key, 2);
-            WriteU32(writer, (uint)value.Value.Length);
-            writer.Write(value.Value);
-            WriteU64(writer, value.Version);
-            WriteU64(writer, value.CreateIndex);
+            locks[next++] = new KvImage.LockEntry(name, slot);
         }
 
-        var names = new string[_locks.Count];
-        _locks.Keys.CopyTo(names, 0);
-        Array.Sort(names, StringComparer.Ordinal);
-        WriteU32(writer, (uint)names.Length);
-        foreach (var name in names)
-        {
-            var slot = _locks[name];
-            WriteText(writer, name, 2);
-            WriteText(writer, slot.Owner, 1);
-            WriteU64(writer, slot.FencingToken);
-            WriteU64(writer, (ulong)slot.ExpiresAtMs);
-        }
-
-        WriteU32(writer, (uint)_sessionOrder.Count);
+        var sessions = new KvImage.SessionEntry[_sessionOrder.Count];
+        next = 0;
         foreach (var session in _sessionOrder)
         {
-            WriteText(writer, session.ClientId, 1);
-            WriteU64(writer, session.Sequence);
-            WriteU64(writer, (ulong)session.LastUsedMs);
-            var r = session.Result;
-            writer.Write([(byte)r.Status]);
-            WriteU64(writer, r.Index);
-            WriteU64(writer, r.Version);
-            WriteU64(writer, r.CreateIndex);
-            WriteU64(writer, r.FencingToken);
-            WriteU64(writer, (ulong)r.ExpiresAtMs);
-            WriteText(writer, r.Holder ?? string.Empty, 1);
+            sessions[next++] = new KvImage.SessionEntry(session.ClientId, session.Sequence, session.LastUsedMs, session.Result);
         }
 
-        return writer.WrittenSpan.ToArray();
+        return new KvImage(AppliedIndex, ClockMs, _keys.Freeze(), locks, sessions);
     }
 
     /// <summary>
-    /// Replaces the whole state with a snapshot's. Checks every length before slicing; on malformed data throws
+    /// Reads an image that <see cref="KvImage.OpenRead"/> produced from <paramref name="source"/>, with synchronous
+    /// reads of exactly the image's bytes (never past its end: what follows is the caller's), into a new
+    /// <see cref="KvImage"/> for <see cref="InstallImage"/>. Any thread: it touches nothing of this store. Every length
+    /// is checked before it is read and every invariant after (keys and lock names in strictly ascending order,
+    /// versions and tokens no later than the applied index, sessions in last-use order, each client once); a damaged
+    /// image throws <see cref="InvalidDataException"/>.
+    /// </summary>
+    [SuppressMessage("Performance", "CA1822", Justification = "The node driver calls it through the state machine it holds.")]
+    public IStateMachineImage LoadImage(Stream source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var reader = new ImageReader(source);
+        return Load(ref reader);
+    }
+
+    /// <summary>
+    /// Replaces this store's state with an image's (from <see cref="LoadImage"/>, or <see cref="CaptureImage"/> of any
+    /// store), on the thread that owns the store. The image's key tree is adopted, not copied: O(locks + sessions).
+    /// The image stays as it was and may go on being read. Throws <see cref="ArgumentException"/> for an image that is
+    /// not a <see cref="KvImage"/>.
+    /// </summary>
+    public void InstallImage(IStateMachineImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (image is not KvImage kv)
+        {
+            throw new ArgumentException($"a {image.GetType().Name} is not a key-value image", nameof(image));
+        }
+
+        var keys = kv.Keys;
+        _keys.Adopt(keys);
+        _locks.Clear();
+        foreach (var entry in kv.Locks)
+        {
+            _locks.Add(entry.Name, entry.Slot);
+        }
+
+        _sessions.Clear();
+        _sessionOrder.Clear();
+        foreach (var entry in kv.Sessions)
+        {
+            var session = new Session(entry.ClientId) { Sequence = entry.Sequence, LastUsedMs = entry.LastUsedMs, Result = entry.Result };
+            session.Node = _sessionOrder.AddLast(session);
+            _sessions.Add(session.ClientId, session);
+        }
+
+        AppliedIndex = kv.Index;
+        ClockMs = kv.ClockMs;
+    }
+
+    /// <summary>The whole state as snapshot bytes, taken at <see cref="AppliedIndex"/>: an image's bytes, in one array.</summary>
+    public byte[] CreateSnapshot()
+    {
+        using var image = CaptureImage();
+        using var stream = image.OpenRead();
+        using var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        return bytes.ToArray();
+    }
+
+    /// <summary>
+    /// Replaces the whole state with a snapshot's (empty: the initial state of a cluster's index 0 snapshot). Checks
+    /// what <see cref="LoadImage"/> checks, and that nothing follows the image; on malformed data throws
     /// <see cref="InvalidDataException"/> and leaves the current state untouched.
     /// </summary>
     public void RestoreSnapshot(ReadOnlySpan<byte> image)
     {
-        if (image.Length == 0)
+        if (image.IsEmpty)
         {
-            // The empty image of a cluster's initial (index 0) snapshot.
-            _values.Clear();
-            _keys.Clear();
-            _locks.Clear();
-            _sessions.Clear();
-            _sessionOrder.Clear();
-            AppliedIndex = 0;
-            ClockMs = 0;
+            using var initial = new KvImage(0, 0, new KvTree.Builder(0).Build(), [], []);
+            InstallImage(initial);
             return;
         }
 
-        var reader = new SnapshotReader(image);
+        var reader = new ImageReader(image);
+        using var loaded = Load(ref reader);
+        if (!reader.AtEnd)
+        {
+            ThrowMalformed("trailing bytes");
+        }
+
+        InstallImage(loaded);
+    }
+
+    private static KvImage Load(ref ImageReader reader)
+    {
         if (reader.U32() != SnapshotMagic)
         {
             ThrowMalformed("bad header");
@@ -109,22 +154,35 @@ public sealed partial class KvStore
         var applied = reader.U64();
         var count = reader.U64();
         var clock = format == 1 ? 0L : (long)reader.U64();
-        var values = new Dictionary<string, KvValue>(StringComparer.Ordinal);
-        for (ulong i = 0; i < count; i++)
+        if (count > int.MaxValue)
         {
-            var key = reader.Text(2);
-            var valueBytes = reader.U32();
-            var value = reader.Bytes(valueBytes).ToArray();
+            ThrowMalformed($"{count} keys");
+        }
+
+        var keys = new KvTree.Builder((int)count);
+        for (var i = 0; i < (int)count; i++)
+        {
+            var keyBytes = reader.U16();
+            var head = reader.Take(keyBytes + 4);
+            var key = ImageReader.Decode(head[..keyBytes]);
+            var valueBytes = BinaryPrimitives.ReadUInt32LittleEndian(head[keyBytes..]);
+            if (valueBytes > Array.MaxLength)
+            {
+                ThrowMalformed($"a value of {valueBytes} bytes");
+            }
+
+            var value = reader.TakeArray((int)valueBytes);
             var version = reader.U64();
             var created = reader.U64();
-            if (key.Length == 0 || version == 0 || created == 0 || created > version || version > applied || !values.TryAdd(key, new KvValue(value, version, created)))
+            if (key.Length == 0 || version == 0 || created == 0 || created > version || version > applied
+                || !keys.TryAdd(key, new KvValue(value, version, created)))
             {
                 ThrowMalformed($"inconsistent key '{key}'");
             }
         }
 
-        var locks = new Dictionary<string, LockSlot>(StringComparer.Ordinal);
-        var sessions = new List<Session>();
+        var locks = new List<KvImage.LockEntry>();
+        var sessions = new List<KvImage.SessionEntry>();
         if (format == SnapshotFormat)
         {
             var lockCount = reader.U32();
@@ -135,18 +193,22 @@ public sealed partial class KvStore
                 var token = reader.U64();
                 var expires = (long)reader.U64();
                 if (name.Length == 0 || owner.Length == 0 || token == 0 || token > applied
-                    || !locks.TryAdd(name, new LockSlot(owner, StrictUtf8.GetBytes(owner), token, expires)))
+                    || (locks.Count > 0 && string.CompareOrdinal(locks[^1].Name, name) >= 0))
                 {
                     ThrowMalformed($"inconsistent lock '{name}'");
                 }
+
+                locks.Add(new KvImage.LockEntry(name, new LockSlot(owner, StrictUtf8.GetBytes(owner), token, expires)));
             }
 
             var sessionCount = reader.U32();
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            long lastUsed = long.MinValue;
+            var lastUsed = long.MinValue;
             for (uint i = 0; i < sessionCount; i++)
             {
-                var session = new Session(reader.Text(1)) { Sequence = reader.U64(), LastUsedMs = (long)reader.U64() };
+                var clientId = reader.Text(1);
+                var sequence = reader.U64();
+                var lastUsedMs = (long)reader.U64();
                 var status = (KvApplyStatus)reader.U8();
                 var result = new KvApplyResult(status, reader.U64(), reader.U64(), reader.U64())
                 {
@@ -154,121 +216,125 @@ public sealed partial class KvStore
                     ExpiresAtMs = (long)reader.U64(),
                 };
                 var holder = reader.Text(1);
-                session.Result = holder.Length == 0 ? result : result with { Holder = holder };
-                if (session.ClientId.Length == 0 || session.Sequence == 0 || status > KvApplyStatus.StaleSequence
-                    || result.Index > applied || session.LastUsedMs < lastUsed || !seen.Add(session.ClientId))
+                if (clientId.Length == 0 || sequence == 0 || status > KvApplyStatus.StaleSequence
+                    || result.Index > applied || lastUsedMs < lastUsed || !seen.Add(clientId))
                 {
-                    ThrowMalformed($"inconsistent session '{session.ClientId}'");
+                    ThrowMalformed($"inconsistent session '{clientId}'");
                 }
 
-                lastUsed = session.LastUsedMs;
-                sessions.Add(session);
+                lastUsed = lastUsedMs;
+                sessions.Add(new KvImage.SessionEntry(clientId, sequence, lastUsedMs, holder.Length == 0 ? result : result with { Holder = holder }));
             }
         }
 
-        if (!reader.AtEnd)
-        {
-            ThrowMalformed("trailing bytes");
-        }
-
-        _values.Clear();
-        _keys.Clear();
-        foreach (var (key, value) in values)
-        {
-            _values.Add(key, value);
-            _keys.Add(key);
-        }
-
-        _locks.Clear();
-        foreach (var (name, slot) in locks)
-        {
-            _locks.Add(name, slot);
-        }
-
-        _sessions.Clear();
-        _sessionOrder.Clear();
-        foreach (var session in sessions)
-        {
-            session.Node = _sessionOrder.AddLast(session);
-            _sessions.Add(session.ClientId, session);
-        }
-
-        AppliedIndex = applied;
-        ClockMs = clock;
+        return new KvImage(applied, clock, keys.Build(), [.. locks], [.. sessions]);
     }
 
-    private static void WriteU32(ArrayBufferWriter<byte> writer, uint value)
-    {
-        BinaryPrimitives.WriteUInt32LittleEndian(writer.GetSpan(4), value);
-        writer.Advance(4);
-    }
-
-    private static void WriteU64(ArrayBufferWriter<byte> writer, ulong value)
-    {
-        BinaryPrimitives.WriteUInt64LittleEndian(writer.GetSpan(8), value);
-        writer.Advance(8);
-    }
-
-    // A length prefix of lengthBytes (1 or 2) and the text as UTF-8; the text was checked against that bound when it came in.
-    private static void WriteText(ArrayBufferWriter<byte> writer, string text, int lengthBytes)
-    {
-        var bytes = StrictUtf8.GetByteCount(text);
-        if (bytes >= 1 << (8 * lengthBytes))
-        {
-            throw new InvalidOperationException($"'{text}' has {bytes} bytes, more than its {lengthBytes}-byte length prefix can say");
-        }
-
-        var span = writer.GetSpan(lengthBytes + bytes);
-        if (lengthBytes == 1)
-        {
-            span[0] = (byte)bytes;
-        }
-        else
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)bytes);
-        }
-
-        StrictUtf8.GetBytes(text, span[lengthBytes..]);
-        writer.Advance(lengthBytes + bytes);
-    }
-
+    [DoesNotReturn]
     private static void ThrowMalformed(string what) => throw new InvalidDataException($"malformed key-value snapshot: {what}");
 
-    /// <summary>Reads a snapshot front to back; every read checks the length left first.</summary>
-    private ref struct SnapshotReader(ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Reads an image front to back, from a span or from a stream, checking the length left (or what the stream
+    /// yields) before every field. From a stream it reads exactly the bytes of the fields it is asked for, never ahead.
+    /// </summary>
+    private ref struct ImageReader
     {
-        private ReadOnlySpan<byte> _rest = data;
+        // A value read from a stream grows in steps from this size, so a damaged length makes it allocate at most
+        // about twice what the stream actually holds before the stream runs out.
+        private const int ValueChunkBytes = 1 << 20;
 
-        public readonly bool AtEnd => _rest.IsEmpty;
+        private readonly Stream? _stream;
+        private ReadOnlySpan<byte> _rest;
+        private byte[] _scratch;
 
-        public byte U8() => Bytes(1)[0];
-
-        public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Bytes(4));
-
-        public ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(8));
-
-        public ReadOnlySpan<byte> Bytes(ulong count)
+        public ImageReader(ReadOnlySpan<byte> image)
         {
-            if ((ulong)_rest.Length < count)
-            {
-                ThrowMalformed("truncated");
-            }
-
-            var taken = _rest[..(int)count];
-            _rest = _rest[(int)count..];
-            return taken;
+            _rest = image;
+            _scratch = [];
         }
 
-        public string Text(int lengthBytes)
+        public ImageReader(Stream stream)
         {
-            var length = lengthBytes == 1 ? U8() : BinaryPrimitives.ReadUInt16LittleEndian(Bytes(2));
+            _stream = stream;
+            _scratch = new byte[256];
+        }
+
+        /// <summary>For an image read from a span, whether all of it has been read.</summary>
+        public readonly bool AtEnd => _rest.IsEmpty;
+
+        public byte U8() => Take(1)[0];
+
+        public ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
+
+        public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+
+        public ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
+
+        /// <summary>The next bytes; from a stream they are valid only until the next read.</summary>
+        public ReadOnlySpan<byte> Take(int count)
+        {
+            if (_stream is null)
+            {
+                if (_rest.Length < count)
+                {
+                    ThrowMalformed("truncated");
+                }
+
+                var taken = _rest[..count];
+                _rest = _rest[count..];
+                return taken;
+            }
+
+            if (_scratch.Length < count)
+            {
+                _scratch = new byte[Math.Max(count, 2 * _scratch.Length)];
+            }
+
+            var span = _scratch.AsSpan(0, count);
+            Fill(span);
+            return span;
+        }
+
+        /// <summary>The next bytes in an array of their own.</summary>
+        public byte[] TakeArray(int count)
+        {
+            if (_stream is null)
+            {
+                return Take(count).ToArray();
+            }
+
+            var array = new byte[Math.Min(count, ValueChunkBytes)];
+            Fill(array);
+            while (array.Length < count)
+            {
+                var filled = array.Length;
+                Array.Resize(ref array, (int)Math.Min(count, 2L * filled));
+                Fill(array.AsSpan(filled));
+            }
+
+            return array;
+        }
+
+        /// <summary>A length prefix of <paramref name="lengthBytes"/> (1 or 2) and that many bytes of UTF-8.</summary>
+        public string Text(int lengthBytes) => Decode(Take(lengthBytes == 1 ? U8() : U16()));
+
+        public static string Decode(ReadOnlySpan<byte> utf8)
+        {
             try
             {
-                return StrictUtf8.GetString(Bytes(length));
+                return StrictUtf8.GetString(utf8);
             }
             catch (DecoderFallbackException e)
             {
                 throw new InvalidDataException("key-value snapshot holds text that is not UTF-8", e);
+            }
+        }
+
+        private readonly void Fill(Span<byte> buffer)
+        {
+            if (_stream!.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false) < buffer.Length)
+            {
+                ThrowMalformed("truncated");
             }
         }
     }

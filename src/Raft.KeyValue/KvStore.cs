@@ -91,8 +91,12 @@ public sealed record KvStoreOptions
 /// <remarks>
 /// <para>Not thread-safe: the node loop owns it. Values handed out are shared, immutable arrays, so a caller may
 /// keep one after the loop moves on. Apply allocates only for what it stores anew: a value copy, a key string for
-/// a new key, an owner for a newly granted lock, a session for a new client. Renewing or re-acquiring a lock one
-/// holds, with or without a known session, allocates nothing.</para>
+/// a new key (and now and then a node the key tree splits off), an owner for a newly granted lock, a session for a
+/// new client; and, on the first write after <see cref="CaptureImage"/> to each part of the key tree, a copy of that
+/// part's nodes (<see cref="KvTree"/>). Renewing or re-acquiring a lock one holds, with or without a known session,
+/// allocates nothing.</para>
+/// <para>Images: <see cref="CaptureImage"/> and <see cref="InstallImage"/> run on the thread that owns the store;
+/// <see cref="LoadImage"/> and the image's streams on any thread, while the store goes on applying.</para>
 /// <para>Time: <see cref="ClockMs"/> is the largest leader time of any applied command; a command's effective
 /// time is max(<see cref="ClockMs"/>, its own), so time never goes back when leadership moves to a node whose
 /// clock is behind.</para>
@@ -101,17 +105,15 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 {
     private const int StackKeyChars = 256;
 
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    internal static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly KvStoreOptions _options;
-    private readonly Dictionary<string, KvValue> _values = new(StringComparer.Ordinal);
-    private readonly SortedSet<string> _keys = new(StringComparer.Ordinal);
+    private readonly KvTree _keys = new();
     private readonly Dictionary<string, LockSlot> _locks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
 
     // Sessions from least to most recently used; their last use times (command time) never decrease along it.
     private readonly LinkedList<Session> _sessionOrder = new();
-    private Dictionary<string, KvValue>.AlternateLookup<ReadOnlySpan<char>> _lookup;
     private Dictionary<string, LockSlot>.AlternateLookup<ReadOnlySpan<char>> _lockLookup;
     private Dictionary<string, Session>.AlternateLookup<ReadOnlySpan<char>> _sessionLookup;
 
@@ -126,7 +128,6 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SessionsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SessionIdleMs, 1);
         _options = options;
-        _lookup = _values.GetAlternateLookup<ReadOnlySpan<char>>();
         _lockLookup = _locks.GetAlternateLookup<ReadOnlySpan<char>>();
         _sessionLookup = _sessions.GetAlternateLookup<ReadOnlySpan<char>>();
     }
@@ -137,7 +138,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     /// <summary>The largest leader time (Unix ms) of any applied command; never decreases.</summary>
     public long ClockMs { get; private set; }
 
-    public int Count => _values.Count;
+    public int Count => _keys.Count;
 
     public int SessionCount => _sessions.Count;
 
@@ -202,7 +203,11 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     /// <summary>Writes the leader's time into a timed command (locks, sessions); false for one that carries none.</summary>
     public bool TryStampTime(Span<byte> command, long leaderTimeMs) => KvCommandCodec.TryStampTime(command, leaderTimeMs);
 
-    public bool TryGet(string key, out KvValue value) => _values.TryGetValue(key, out value);
+    public bool TryGet(string key, out KvValue value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return _keys.TryGetValue(key, out value);
+    }
 
     /// <summary>
     /// The lock named <paramref name="name"/> if it is held at <paramref name="nowMs"/> (never earlier than
@@ -232,17 +237,11 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         ArgumentNullException.ThrowIfNull(prefix);
         ArgumentNullException.ThrowIfNull(into);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        if (_keys.Count == 0 || (prefix.Length > 0 && string.CompareOrdinal(prefix, _keys.Max) > 0))
-        {
-            return false;
-        }
-
-        // Every key starting with the prefix lies in [prefix, max]; the view walks only that range of the tree.
-        var view = prefix.Length == 0 ? _keys : _keys.GetViewBetween(prefix, _keys.Max!);
+        // Every key starting with the prefix comes at or after it, and those keys come one after another.
         var added = 0;
-        foreach (var key in view)
+        foreach (var entry in _keys.From(prefix))
         {
-            if (!key.StartsWith(prefix, StringComparison.Ordinal))
+            if (!entry.Key.StartsWith(prefix, StringComparison.Ordinal))
             {
                 break;
             }
@@ -252,7 +251,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
                 return true;
             }
 
-            into.Add(new KvListItem(key, _values[key]));
+            into.Add(new KvListItem(entry.Key, entry.Value));
             added++;
         }
 
@@ -320,32 +319,24 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         _ => Invalid(index),
     };
 
-    private ulong CurrentVersion(ReadOnlySpan<char> key) => _lookup.TryGetValue(key, out var value) ? value.Version : 0;
+    private ulong CurrentVersion(ReadOnlySpan<char> key) => _keys.TryGetValue(key, out var value) ? value.Version : 0;
 
     private KvApplyResult Put(ulong index, ReadOnlySpan<char> key, ReadOnlySpan<byte> value)
     {
         var copy = value.ToArray();
-        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_lookup, key);
-        if (!Unsafe.IsNullRef(ref slot))
-        {
-            slot = new KvValue(copy, index, slot.CreateIndex);
-            return new KvApplyResult(KvApplyStatus.Ok, index, index, slot.CreateIndex);
-        }
-
-        var owned = new string(key);
-        _values.Add(owned, new KvValue(copy, index, index));
-        _keys.Add(owned);
-        return new KvApplyResult(KvApplyStatus.Ok, index, index, index);
+        ref var slot = ref _keys.GetValueRefOrAddDefault(key, out var exists);
+        var created = exists ? slot.CreateIndex : index;
+        slot = new KvValue(copy, index, created);
+        return new KvApplyResult(KvApplyStatus.Ok, index, index, created);
     }
 
     private KvApplyResult Delete(ulong index, ReadOnlySpan<char> key)
     {
-        if (!_lookup.Remove(key, out var owned, out var removed))
+        if (!_keys.Remove(key, out var removed))
         {
             return new KvApplyResult(KvApplyStatus.NotFound, index, 0, 0);
         }
 
-        _keys.Remove(owned);
         return new KvApplyResult(KvApplyStatus.Ok, index, removed.Version, removed.CreateIndex);
     }
 
@@ -470,7 +461,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     }
 
     /// <summary>A lock's state; <see cref="OwnerUtf8"/> lets an owner be compared with a command's bytes without decoding.</summary>
-    private struct LockSlot(string owner, byte[] ownerUtf8, ulong fencingToken, long expiresAtMs)
+    internal struct LockSlot(string owner, byte[] ownerUtf8, ulong fencingToken, long expiresAtMs)
     {
         public readonly string Owner = owner;
         public readonly byte[] OwnerUtf8 = ownerUtf8;
