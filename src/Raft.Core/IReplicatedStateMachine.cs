@@ -34,12 +34,22 @@ public interface IReplicatedStateMachine<TResult>
     /// </summary>
     bool TryStampTime(Span<byte> command, long leaderTimeMs);
 
-    /// <summary>The whole state as an image taken at <see cref="AppliedIndex"/>.</summary>
-    byte[] CreateSnapshot();
+    /// <summary>
+    /// Freezes the state as it is now, at <see cref="AppliedIndex"/>, in time that does not grow with its size. The image
+    /// may be written out from another thread while this goes on applying; the caller disposes it.
+    /// </summary>
+    IStateMachineImage CaptureImage();
 
     /// <summary>
-    /// Replaces the whole state with an image <see cref="CreateSnapshot"/> made (empty: the initial state at index 0).
-    /// A damaged image throws <see cref="InvalidDataException"/> and leaves the state as it was.
+    /// Reads an image's bytes (what <see cref="IStateMachineImage.OpenRead"/> produced), and no byte beyond them, into a
+    /// detached state for <see cref="InstallImage"/>. Runs on any thread and touches nothing of this state machine.
+    /// A damaged image throws <see cref="InvalidDataException"/>.
     /// </summary>
-    void RestoreSnapshot(ReadOnlySpan<byte> image);
+    IStateMachineImage LoadImage(Stream source);
+
+    /// <summary>
+    /// Replaces the whole state with an image's (one <see cref="LoadImage"/> read), on the owner's thread, in time that
+    /// does not grow with the state's size: the image's structures are adopted, not copied.
+    /// </summary>
+    void InstallImage(IStateMachineImage image);
 }

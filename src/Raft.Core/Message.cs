@@ -104,7 +104,8 @@ public struct Message
     /// <summary>Snapshot chunk: bytes of the snapshot stream; like <see cref="Entries"/>, never written after it is sent.</summary>
     public ReadOnlyMemory<byte> Data { get; set; }
 
-    public Snapshot? Snapshot { get; set; }
+    /// <summary>InstallSnapshot: the snapshot a leader wants the follower to have (the host streams its bytes in chunks), or the one the follower's host received whole.</summary>
+    public SnapshotMetadata? Snapshot { get; set; }
 
     public readonly override string ToString() => Type switch
     {

@@ -41,7 +41,7 @@ internal sealed class Progress
     /// <summary>In <see cref="ReplicationState.Snapshot"/>: the index of the snapshot being sent.</summary>
     public ulong PendingSnapshot { get; private set; }
 
-    /// <summary>The leader tick at which the snapshot was sent, to retry a lost one.</summary>
+    /// <summary>The leader tick at which the snapshot was sent or last made progress, to retry a lost one.</summary>
     public ulong SnapshotSentTick { get; private set; }
 
     /// <summary>The sequence number of the last heartbeat sent to this follower, and <see cref="Next"/> when it was sent.</summary>
@@ -116,6 +116,9 @@ internal sealed class Progress
         ProbeSent = false;
         Inflights.Reset();
     }
+
+    /// <summary>The snapshot being sent made progress at <paramref name="tick"/>: it is not lost.</summary>
+    public void SnapshotMoved(ulong tick) => SnapshotSentTick = tick;
 
     /// <summary>An accepted Append up to <paramref name="index"/>; false if it tells nothing new.</summary>
     public bool MaybeUpdate(ulong index)

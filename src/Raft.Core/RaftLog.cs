@@ -1,22 +1,44 @@
 namespace Raft.Core;
 
 /// <summary>
-/// The core's view of the log: entries after the last snapshot, held in memory, with the commit,
-/// applied and stable (durable) marks. Owned by one <see cref="RaftNode"/>; not thread-safe.
+/// The core's view of the log: the entries after the compaction point (<see cref="SnapshotIndex"/>), with the commit,
+/// applied and stable (durable) marks. The most recent entries are held in memory; older ones, once durable and
+/// applied, are dropped from memory when it holds more than its budget and read back from <see cref="IEntryStorage"/>
+/// when needed. Owned by one <see cref="RaftNode"/>; not thread-safe.
 /// </summary>
 /// <remarks>
-/// Invariants: SnapshotIndex &lt;= Applied &lt;= Committed &lt;= LastIndex and SnapshotIndex &lt;= Stable &lt;= LastIndex.
-/// A slot of the entry buffer, once handed out in a slice, is never written again: truncation and
-/// compaction copy the surviving entries to a new buffer, so slices held by messages stay valid.
+/// <para>Invariants: SnapshotIndex &lt;= Applied &lt;= Committed &lt;= LastIndex and SnapshotIndex &lt;= Stable &lt;= LastIndex.
+/// Memory holds [MemoryFirstIndex, LastIndex], a suffix; every entry in (SnapshotIndex, MemoryFirstIndex) is durable in
+/// the storage (MemoryFirstIndex - 1 &lt;= Stable), so nothing the storage does not hold is ever dropped from memory.</para>
+/// <para>A slot of the entry buffer, once handed out in a slice, is never written again: truncation, compaction and
+/// eviction either only move the start or copy the surviving entries to a new buffer, so slices held by queued messages
+/// stay valid. Entries read back from the storage are new arrays the caller may keep.</para>
 /// </remarks>
 internal sealed class RaftLog
 {
     private const int InitialCapacity = 256;
 
+    private readonly IEntryStorage? _storage;
+    private readonly long _memoryBytesMax;
+    private readonly List<Entry> _read = [];
     private Entry[] _buffer = new Entry[InitialCapacity];
     private int _start;
     private int _count;
+    private ulong _memoryFirst = 1;
 
+    // The term of the entry at _memoryFirst - 1, so LastTerm needs no storage read while memory is empty.
+    private ulong _memoryPrevTerm;
+    private long _memoryBytes;
+
+    /// <param name="storage">Where entries dropped from memory are read back from; null keeps every entry in memory.</param>
+    /// <param name="memoryBytesMax">The memory budget for entries that could be read back (durable and applied).</param>
+    public RaftLog(IEntryStorage? storage, long memoryBytesMax)
+    {
+        _storage = storage;
+        _memoryBytesMax = memoryBytesMax;
+    }
+
+    /// <summary>The index the log is compacted through: a snapshot covers it, and the log starts after it.</summary>
     public ulong SnapshotIndex { get; private set; }
 
     public ulong SnapshotTerm { get; private set; }
@@ -31,37 +53,38 @@ internal sealed class RaftLog
 
     public ulong FirstIndex => SnapshotIndex + 1;
 
-    public ulong LastIndex => SnapshotIndex + (ulong)_count;
+    public ulong LastIndex => _memoryFirst + (ulong)_count - 1;
 
-    public ulong LastTerm => _count == 0 ? SnapshotTerm : _buffer[_start + _count - 1].Term;
+    public ulong LastTerm => _count == 0 ? _memoryPrevTerm : _buffer[_start + _count - 1].Term;
 
-    public int Count => _count;
+    /// <summary>The first index held in memory; LastIndex + 1 when memory holds none.</summary>
+    public ulong MemoryFirstIndex => _memoryFirst;
 
-    public void Restore(ulong snapshotIndex, ulong snapshotTerm, ulong committed, ReadOnlySpan<Entry> entries)
+    /// <summary>The <see cref="Entry.SizeBytes"/> of the entries held in memory.</summary>
+    public long MemoryBytes => _memoryBytes;
+
+    /// <summary>
+    /// Starts from what a node made durable: a log compacted through (<paramref name="snapshotIndex"/>,
+    /// <paramref name="snapshotTerm"/>) whose entries up to <paramref name="lastIndex"/> are in the storage, none in memory.
+    /// </summary>
+    public void Restore(ulong snapshotIndex, ulong snapshotTerm, ulong committed, ulong lastIndex)
     {
+        if (lastIndex < snapshotIndex || (lastIndex > snapshotIndex && _storage is null))
+        {
+            throw new ArgumentException($"a log ending at {lastIndex} after a snapshot at {snapshotIndex} needs storage to hold it", nameof(lastIndex));
+        }
+
+        if (committed < snapshotIndex || committed > lastIndex)
+        {
+            throw new ArgumentException($"commit index {committed} lies outside the log [{snapshotIndex}, {lastIndex}]", nameof(committed));
+        }
+
         SnapshotIndex = snapshotIndex;
         SnapshotTerm = snapshotTerm;
-        _buffer = new Entry[Math.Max(InitialCapacity, entries.Length * 2)];
-        _start = 0;
-        _count = 0;
-        foreach (ref readonly var e in entries)
-        {
-            if (e.Index != LastIndex + 1 || e.Term < LastTerm)
-            {
-                throw new ArgumentException($"entries are not contiguous after the snapshot at {snapshotIndex}: found index {e.Index} term {e.Term}", nameof(entries));
-            }
-
-            Push(e);
-        }
-
-        if (committed < snapshotIndex || committed > LastIndex)
-        {
-            throw new ArgumentException($"commit index {committed} lies outside the log [{snapshotIndex}, {LastIndex}]", nameof(committed));
-        }
-
+        ClearMemory(lastIndex + 1, lastIndex == snapshotIndex ? snapshotTerm : StorageTerm(lastIndex));
         Committed = committed;
         Applied = snapshotIndex;
-        Stable = LastIndex;
+        Stable = lastIndex;
     }
 
     public bool TryTerm(ulong index, out ulong term)
@@ -78,7 +101,15 @@ internal sealed class RaftLog
             return false;
         }
 
-        term = _buffer[_start + (int)(index - FirstIndex)].Term;
+        if (index >= _memoryFirst)
+        {
+            term = _buffer[_start + (int)(index - _memoryFirst)].Term;
+        }
+        else
+        {
+            term = index == _memoryFirst - 1 ? _memoryPrevTerm : StorageTerm(index);
+        }
+
         return true;
     }
 
@@ -87,18 +118,20 @@ internal sealed class RaftLog
 
     public bool MatchTerm(ulong index, ulong term) => TryTerm(index, out var t) && t == term;
 
-    public ref readonly Entry At(ulong index)
+    /// <summary>The entry at <paramref name="index"/>, from memory or read back from the storage.</summary>
+    public Entry At(ulong index)
     {
         if (index < FirstIndex || index > LastIndex)
         {
             throw new ArgumentOutOfRangeException(nameof(index), index, $"log holds [{FirstIndex}, {LastIndex}]");
         }
 
-        return ref _buffer[_start + (int)(index - FirstIndex)];
+        return index >= _memoryFirst ? _buffer[_start + (int)(index - _memoryFirst)] : Slice(index, index, 0).Span[0];
     }
 
     /// <summary>
-    /// Entries [lo, hi], cut short once they exceed <paramref name="maxBytes"/> (at least one entry).
+    /// Entries [lo, hi], cut short once they exceed <paramref name="maxBytes"/> (at least one entry). Entries no longer in
+    /// memory come from the storage, up to the first one in memory: the caller asks again for the rest.
     /// </summary>
     public ReadOnlyMemory<Entry> Slice(ulong lo, ulong hi, long maxBytes)
     {
@@ -112,7 +145,12 @@ internal sealed class RaftLog
             throw new ArgumentOutOfRangeException(nameof(lo), $"[{lo}, {hi}] is outside the log [{FirstIndex}, {LastIndex}]");
         }
 
-        var offset = _start + (int)(lo - FirstIndex);
+        if (lo < _memoryFirst)
+        {
+            return ReadBack(lo, Math.Min(hi, _memoryFirst - 1), maxBytes);
+        }
+
+        var offset = _start + (int)(lo - _memoryFirst);
         var max = (int)(hi - lo + 1);
         var n = 0;
         long bytes = 0;
@@ -197,8 +235,17 @@ internal sealed class RaftLog
             return;
         }
 
-        var keep = (int)(index - SnapshotIndex);
-        Reallocate(keep, Math.Max(InitialCapacity, keep * 2));
+        if (index + 1 >= _memoryFirst)
+        {
+            var keep = (int)(index + 1 - _memoryFirst);
+            Reallocate(keep, Math.Max(InitialCapacity, keep * 2));
+        }
+        else
+        {
+            // The cut lies among entries only the storage holds: memory keeps none of what follows it.
+            ClearMemory(index + 1, TermOrZero(index));
+        }
+
         Stable = Math.Min(Stable, index);
     }
 
@@ -231,9 +278,11 @@ internal sealed class RaftLog
         }
 
         var term = TermOrZero(index);
-        var drop = (int)(index - SnapshotIndex);
-        _start += drop;
-        _count -= drop;
+        if (index >= _memoryFirst)
+        {
+            DropFromMemory((int)(index - _memoryFirst + 1));
+        }
+
         SnapshotIndex = index;
         SnapshotTerm = term;
     }
@@ -246,13 +295,101 @@ internal sealed class RaftLog
             throw new InvalidOperationException($"snapshot at {index} is behind the commit index {Committed}");
         }
 
+        SnapshotIndex = index;
+        SnapshotTerm = term;
+        ClearMemory(index + 1, term);
+        Committed = index;
+        Stable = index;
+    }
+
+    /// <summary>
+    /// Drops the oldest entries from memory while it holds more than its budget, as far as they are durable and applied
+    /// (entries the storage holds and the state machine no longer needs).
+    /// </summary>
+    public void Evict()
+    {
+        if (_storage is null || _memoryBytes <= _memoryBytesMax)
+        {
+            return;
+        }
+
+        var limit = Math.Min(Stable, Applied);
+        var drop = 0;
+        var bytes = _memoryBytes;
+        while (drop < _count && bytes > _memoryBytesMax && _memoryFirst + (ulong)drop <= limit)
+        {
+            bytes -= _buffer[_start + drop].SizeBytes;
+            drop++;
+        }
+
+        DropFromMemory(drop);
+    }
+
+    private void DropFromMemory(int drop)
+    {
+        if (drop == 0)
+        {
+            return;
+        }
+
+        for (var i = 0; i < drop; i++)
+        {
+            _memoryBytes -= _buffer[_start + i].SizeBytes;
+        }
+
+        _memoryPrevTerm = _buffer[_start + drop - 1].Term;
+        _memoryFirst += (ulong)drop;
+        _start += drop;
+        _count -= drop;
+
+        // Dropped slots are never written (slices may still show them), but they pin their payloads: once they are half
+        // the buffer, move the survivors to a new one so the old one can go when no message holds it.
+        if (_start >= _buffer.Length / 2)
+        {
+            Reallocate(_count, Math.Max(InitialCapacity, _count * 2));
+        }
+    }
+
+    private void ClearMemory(ulong first, ulong prevTerm)
+    {
         _buffer = new Entry[InitialCapacity];
         _start = 0;
         _count = 0;
-        SnapshotIndex = index;
-        SnapshotTerm = term;
-        Committed = index;
-        Stable = index;
+        _memoryBytes = 0;
+        _memoryFirst = first;
+        _memoryPrevTerm = prevTerm;
+    }
+
+    private ReadOnlyMemory<Entry> ReadBack(ulong lo, ulong hi, long maxBytes)
+    {
+        _read.Clear();
+        _storage!.ReadEntries(lo, hi, maxBytes, _read);
+        if (_read.Count == 0 || _read.Count > (int)(hi - lo + 1))
+        {
+            throw new InvalidOperationException($"the log storage returned {_read.Count} entries for [{lo}, {hi}]");
+        }
+
+        var entries = _read.ToArray();
+        for (var i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].Index != lo + (ulong)i)
+            {
+                throw new InvalidOperationException($"the log storage returned entry {entries[i].Index} where {lo + (ulong)i} was asked for");
+            }
+        }
+
+        _read.Clear();
+        return entries;
+    }
+
+    private ulong StorageTerm(ulong index)
+    {
+        if (_storage is null || !_storage.TryGetTerm(index, out var term))
+        {
+            throw new InvalidOperationException($"entry {index} is neither in memory [{_memoryFirst}, {LastIndex}] nor in the log storage");
+        }
+
+        return term;
     }
 
     private void Push(in Entry entry)
@@ -265,12 +402,18 @@ internal sealed class RaftLog
 
         _buffer[_start + _count] = entry;
         _count++;
+        _memoryBytes += entry.SizeBytes;
     }
 
     private void Reallocate(int keep, int capacity)
     {
         var next = new Entry[capacity];
         Array.Copy(_buffer, _start, next, 0, keep);
+        for (var i = keep; i < _count; i++)
+        {
+            _memoryBytes -= _buffer[_start + i].SizeBytes;
+        }
+
         _buffer = next;
         _start = 0;
         _count = keep;

@@ -125,11 +125,10 @@ public sealed partial class RaftNode
 
         // A membership change must wait until everything before it, and this term's first entry, commits.
         _pendingMembershipIndex = _log.LastIndex + 1;
+
+        // Only this leader's own proposals are charged against MaxUncommittedBytes (as etcd-raft does): its
+        // predecessors' uncommitted entries may no longer be in memory, and they commit with its no-op anyway.
         _uncommittedBytes = 0;
-        for (var i = _log.Committed + 1; i <= _log.LastIndex; i++)
-        {
-            _uncommittedBytes += _log.At(i).SizeBytes;
-        }
 
         // The no-op lets this leader commit, and so learn the commit index, in its own term (Figure 8).
         AppendEntry(EntryType.NoOp, ReadOnlyMemory<byte>.Empty);

@@ -47,6 +47,38 @@ public sealed partial class RaftNode
         return ProposeResult.Accepted;
     }
 
+    // A restarted node's membership is the latest one in its log: read the membership entries after the snapshot back.
+    private void RecoverMembership(IEntryStorage? storage, ulong snapshotIndex, ulong lastIndex)
+    {
+        if (storage is null || lastIndex <= snapshotIndex)
+        {
+            return;
+        }
+
+        var read = new List<Entry>();
+        var next = snapshotIndex + 1;
+        while (next <= lastIndex)
+        {
+            read.Clear();
+            storage.ReadEntries(next, lastIndex, _options.MaxCommittedBytesPerReady, read);
+            if (read.Count == 0)
+            {
+                throw new InvalidOperationException($"the log storage returned nothing for [{next}, {lastIndex}]");
+            }
+
+            foreach (var e in read)
+            {
+                if (e.Type == EntryType.Membership)
+                {
+                    _membershipLog.Add((e.Index, DecodeMembership(e)));
+                    _membership = _membershipLog[^1].Membership;
+                }
+            }
+
+            next += (ulong)read.Count;
+        }
+    }
+
     private void ApplyMembershipEntry(in Entry entry)
     {
         _membershipLog.Add((entry.Index, DecodeMembership(entry)));

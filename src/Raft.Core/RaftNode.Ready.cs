@@ -101,6 +101,7 @@ public sealed partial class RaftNode
 
         ready.Clear();
         _readyOutstanding = false;
+        _log.Evict();
         LeaderPersisted();
     }
 }

@@ -238,10 +238,18 @@ public sealed partial class RaftNode
         }
 
         var wasCommittedInTerm = CommittedInCurrentTerm;
-        for (var i = _log.Committed + 1; i <= index; i++)
+
+        // Only entries of this term were charged, and they are all in memory: uncommitted entries are never evicted.
+        for (var i = Math.Max(_log.Committed + 1, _log.MemoryFirstIndex); i <= index; i++)
         {
-            _uncommittedBytes -= _log.At(i).SizeBytes;
+            var entry = _log.At(i);
+            if (entry.Term == _term)
+            {
+                _uncommittedBytes -= entry.SizeBytes;
+            }
         }
+
+        _uncommittedBytes = Math.Max(0, _uncommittedBytes);
 
         _log.CommitTo(index);
         _commitBroadcastPending = true;

@@ -2,40 +2,118 @@ namespace Raft.Core;
 
 public sealed partial class RaftNode
 {
-    private Snapshot? _snapshot;
-    private Snapshot? _receivedSnapshot;
+    private SnapshotMetadata? _latestSnapshot;
+    private SnapshotMetadata? _receivedSnapshot;
 
     /// <summary>
-    /// The host has taken a snapshot of the state machine at <paramref name="index"/> (at most the applied
-    /// index): drop the log up to it, and send this snapshot to followers that need compacted entries.
-    /// Returns the snapshot with its metadata for the host to persist.
+    /// What a snapshot of the state at <paramref name="index"/> must say of itself: the term of that entry and the
+    /// membership in force there. <paramref name="index"/> lies between the compaction point and the commit index. Only
+    /// reads the node, so it may be asked while a ready batch is outstanding (by a read served as the batch applies).
     /// </summary>
-    public Snapshot Compact(ulong index, ReadOnlyMemory<byte> data)
+    public SnapshotMetadata SnapshotMetadataAt(ulong index)
+    {
+        if (index < _log.SnapshotIndex || index > _log.Committed || index == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"a snapshot must lie in [{Math.Max(1, _log.SnapshotIndex)}, {_log.Committed}]");
+        }
+
+        return new SnapshotMetadata(index, _log.TermOrZero(index), MembershipAt(index));
+    }
+
+    /// <summary>
+    /// The host has made a snapshot durable: from now on it is the one sent to followers that need compacted entries.
+    /// One older than the latest is ignored (a received snapshot overtook it).
+    /// </summary>
+    public void SnapshotTaken(SnapshotMetadata snapshot)
     {
         AssertNoReadyOutstanding();
-        if (index > _log.Applied || index <= _log.SnapshotIndex)
+        ArgumentNullException.ThrowIfNull(snapshot);
+        if (snapshot.Index > _log.Applied)
         {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"a snapshot must lie in ({_log.SnapshotIndex}, {_log.Applied}]");
+            throw new ArgumentOutOfRangeException(nameof(snapshot), snapshot.Index, $"a snapshot beyond the applied index {_log.Applied}");
+        }
+
+        if (_latestSnapshot is null || snapshot.Index > _latestSnapshot.Index)
+        {
+            _latestSnapshot = snapshot;
+        }
+    }
+
+    /// <summary>
+    /// Drops the log through <paramref name="index"/>, which the latest snapshot must cover. The host may keep a trailing
+    /// part of the log behind its snapshot, so that a follower only a little behind catches up from entries; at or
+    /// below the current compaction point this changes nothing.
+    /// </summary>
+    public void Compact(ulong index)
+    {
+        AssertNoReadyOutstanding();
+        if (index <= _log.SnapshotIndex)
+        {
+            return;
+        }
+
+        if (_latestSnapshot is null || index > _latestSnapshot.Index)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"no snapshot covers it (latest: {_latestSnapshot?.Index ?? 0})");
         }
 
         var membership = MembershipAt(index);
-        var snapshot = new Snapshot(new SnapshotMetadata(index, _log.TermOrZero(index), membership), data);
         _log.CompactTo(index);
         _membershipLog.RemoveAll(m => m.Index <= index);
         _snapshotMembership = membership;
-        _snapshot = snapshot;
-        return snapshot;
+    }
+
+    /// <summary>
+    /// The snapshot on its way to <paramref name="peer"/> is still moving (the peer acknowledged a chunk): the leader
+    /// does not give up on it, however long a large one takes.
+    /// </summary>
+    public void SnapshotProgress(int peer)
+    {
+        AssertNoReadyOutstanding();
+        if (_role == RaftRole.Leader && FindProgress(peer) is { State: ReplicationState.Snapshot } pr)
+        {
+            pr.SnapshotMoved(_tick);
+        }
+    }
+
+    /// <summary>
+    /// The host gave up sending the snapshot to <paramref name="peer"/>: probe it again, which sends the latest
+    /// snapshot anew if it still needs one.
+    /// </summary>
+    public void SnapshotFailed(int peer)
+    {
+        AssertNoReadyOutstanding();
+        if (_role == RaftRole.Leader && FindProgress(peer) is { State: ReplicationState.Snapshot } pr)
+        {
+            pr.BecomeProbe();
+            _replicationPending = true;
+        }
+    }
+
+    /// <summary>
+    /// The leader is streaming this follower a snapshot its log already covers (its commit index reached the snapshot's
+    /// index, perhaps by a snapshot installed before the leader heard of it): tell the leader how far it is, as an
+    /// append answer would, so the leader replicates from there instead of sending the snapshot again.
+    /// </summary>
+    public void SnapshotNotNeeded(int leader)
+    {
+        AssertNoReadyOutstanding();
+        if (_role == RaftRole.Follower && leader == _leaderId && leader != 0)
+        {
+            Send(new Message { Type = MessageType.AppendResponse, To = leader, Index = _log.Committed });
+        }
     }
 
     private void SendSnapshot(Progress pr)
     {
-        var snapshot = _snapshot ?? throw new InvalidOperationException($"node {Id}: entries before {_log.FirstIndex} are compacted but no snapshot is held");
+        var snapshot = _latestSnapshot ?? throw new InvalidOperationException($"node {Id}: entries before {_log.FirstIndex} are compacted but no snapshot is held");
 
-        Send(new Message { Type = MessageType.InstallSnapshot, To = pr.Id, Snapshot = snapshot });
+        // The host streams the snapshot itself; this message only names it.
+        Send(new Message { Type = MessageType.InstallSnapshot, To = pr.Id, Snapshot = snapshot, Index = snapshot.Index, LogTerm = snapshot.Term });
         pr.BecomeSnapshot(snapshot.Index, _tick);
     }
 
-    // The follower side of InstallSnapshot.
+    // The follower side of InstallSnapshot: the host received the whole snapshot, verified it, and steps this.
     private void HandleSnapshot(in Message m)
     {
         var snapshot = m.Snapshot ?? throw new RaftProtocolException($"InstallSnapshot from {m.From} carries no snapshot");
@@ -56,9 +134,9 @@ public sealed partial class RaftNode
 
         _log.ResetToSnapshot(snapshot.Index, snapshot.Term);
         _membershipLog.Clear();
-        _snapshotMembership = snapshot.Metadata.Membership;
+        _snapshotMembership = snapshot.Membership;
         SetMembership(_snapshotMembership);
-        _snapshot = snapshot;
+        _latestSnapshot = snapshot;
         _receivedSnapshot = snapshot;
         Send(new Message { Type = MessageType.AppendResponse, To = m.From, Index = snapshot.Index });
     }

@@ -16,7 +16,7 @@ public sealed partial class RaftNode
 {
     private readonly RaftOptions _options;
     private readonly SeededRandom _random;
-    private readonly RaftLog _log = new();
+    private readonly RaftLog _log;
     private readonly Ready _ready = new();
     private readonly List<Progress> _progress = [];
 
@@ -52,10 +52,12 @@ public sealed partial class RaftNode
     private int _reportedLeader;
 
     /// <summary>
-    /// Starts a node from what it made durable: the latest snapshot (for a new cluster, one at index 0
-    /// whose membership is the initial one), its hard state, and the entries after the snapshot.
+    /// Starts a node from what it made durable: the latest snapshot's metadata (for a new cluster, one at index 0 whose
+    /// membership is the initial one), its hard state, and its log, whose entries after the snapshot up to
+    /// <paramref name="lastIndex"/> are in <paramref name="storage"/>. None are loaded into memory: the core reads them
+    /// back as it needs them.
     /// </summary>
-    public RaftNode(RaftOptions options, SeededRandom random, Snapshot snapshot, HardState hardState, ReadOnlySpan<Entry> entries)
+    public RaftNode(RaftOptions options, SeededRandom random, SnapshotMetadata snapshot, HardState hardState, IEntryStorage? storage, ulong lastIndex)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(random);
@@ -63,19 +65,13 @@ public sealed partial class RaftNode
         options.Validate();
         _options = options;
         _random = random;
+        _log = new RaftLog(storage, options.MaxLogMemoryBytes);
 
-        _log.Restore(snapshot.Index, snapshot.Term, Math.Max(hardState.Commit, snapshot.Index), entries);
-        _snapshot = snapshot.Index > 0 ? snapshot : null;
-        _snapshotMembership = snapshot.Metadata.Membership;
+        _log.Restore(snapshot.Index, snapshot.Term, Math.Max(hardState.Commit, snapshot.Index), lastIndex);
+        _latestSnapshot = snapshot.Index > 0 ? snapshot : null;
+        _snapshotMembership = snapshot.Membership;
         _membership = _snapshotMembership;
-        foreach (ref readonly var e in entries)
-        {
-            if (e.Type == EntryType.Membership)
-            {
-                _membershipLog.Add((e.Index, DecodeMembership(e)));
-                _membership = _membershipLog[^1].Membership;
-            }
-        }
+        RecoverMembership(storage, snapshot.Index, lastIndex);
 
         _term = hardState.Term;
         _votedFor = hardState.VotedFor;
@@ -86,8 +82,8 @@ public sealed partial class RaftNode
     }
 
     /// <summary>A node of a new cluster: empty log, term 0, the given initial membership.</summary>
-    public static RaftNode Bootstrap(RaftOptions options, SeededRandom random, Membership initialMembership) =>
-        new(options, random, new Snapshot(new SnapshotMetadata(0, 0, initialMembership), ReadOnlyMemory<byte>.Empty), default, []);
+    public static RaftNode Bootstrap(RaftOptions options, SeededRandom random, Membership initialMembership, IEntryStorage? storage = null) =>
+        new(options, random, new SnapshotMetadata(0, 0, initialMembership), default, storage, 0);
 
     public int Id => _options.Id;
 
@@ -118,12 +114,18 @@ public sealed partial class RaftNode
     /// <summary>The membership in force: the latest one in the log, committed or not.</summary>
     public Membership Membership => _membership;
 
-    /// <summary>The latest snapshot this node made or received, or null while the log is uncompacted.</summary>
-    public Snapshot? LatestSnapshot => _snapshot;
+    /// <summary>The latest snapshot this node took or received, or null while it has none.</summary>
+    public SnapshotMetadata? LatestSnapshot => _latestSnapshot;
+
+    /// <summary>The first index of the log held in memory (LastIndex + 1 when none is); older entries are read back from storage.</summary>
+    public ulong MemoryFirstIndex => _log.MemoryFirstIndex;
+
+    /// <summary>The bytes (<see cref="Entry.SizeBytes"/>) of the entries held in memory.</summary>
+    public long MemoryLogBytes => _log.MemoryBytes;
 
     public HardState HardState => new(_term, _votedFor, _log.Committed);
 
-    /// <summary>The entry at <paramref name="index"/>, which must lie in [FirstIndex, LastIndex].</summary>
+    /// <summary>The entry at <paramref name="index"/>, which must lie in [FirstIndex, LastIndex]; from memory or read back from storage.</summary>
     public Entry EntryAt(ulong index) => _log.At(index);
 
     /// <summary>The term at <paramref name="index"/>, or 0 when it is compacted or beyond the log.</summary>

@@ -65,6 +65,13 @@ public sealed record RaftOptions
     /// <summary>The most read requests waiting for confirmation at once.</summary>
     public int MaxPendingReads { get; init; } = 4096;
 
+    /// <summary>
+    /// The memory kept for log entries that are durable and applied: beyond it the oldest are dropped from memory and
+    /// read back from the log storage when a follower that fell behind needs them. Entries not yet durable or applied
+    /// (and so every uncommitted one) stay in memory whatever this says. Without storage, nothing is dropped.
+    /// </summary>
+    public long MaxLogMemoryBytes { get; init; } = 64L << 20;
+
     public void Validate()
     {
         if (Id <= 0)
@@ -102,5 +109,6 @@ public sealed record RaftOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUncommittedBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCommittedBytesPerReady, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingReads, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxLogMemoryBytes);
     }
 }

@@ -48,8 +48,8 @@ public sealed class Ready
 
     public HardState HardState { get; internal set; }
 
-    /// <summary>A snapshot received from the leader: persist it, replace the log with it, restore the state machine from it.</summary>
-    public Snapshot? Snapshot { get; internal set; }
+    /// <summary>A snapshot received from the leader that the core adopted: make it the latest, replace the log with it, install its image.</summary>
+    public SnapshotMetadata? Snapshot { get; internal set; }
 
     /// <summary>Entries to make durable.</summary>
     public ReadOnlyMemory<Entry> Entries { get; internal set; }

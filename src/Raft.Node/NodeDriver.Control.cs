@@ -42,6 +42,12 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         return _core.ProposeMembershipChange(change, out index, out error);
     }
 
+    /// <summary>
+    /// The metadata of a snapshot of the state at <paramref name="index"/> (at most the commit index): what a backup of
+    /// the state machine's image needs. A read may ask it from <see cref="ReadRequest{TStateMachine}"/>'s OnServed.
+    /// </summary>
+    public SnapshotMetadata SnapshotMetadataAt(ulong index) => _core.SnapshotMetadataAt(index);
+
     /// <summary>This node's view of the cluster: roles, indexes, and each member's replication progress as the leader sees it.</summary>
     public NodeStatus Status()
     {
@@ -166,19 +172,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
 
         CheckTransfer();
-        if (_stateMachine.AppliedIndex - _lastSnapshotIndex >= (ulong)_options.SnapshotEveryEntries && _core.AppliedIndex == _stateMachine.AppliedIndex)
-        {
-            TakeSnapshot();
-        }
-    }
-
-    private void TakeSnapshot()
-    {
-        var snapshot = _core.Compact(_stateMachine.AppliedIndex, _stateMachine.CreateSnapshot());
-        _snapshots.Save(snapshot);
-        _log.CompactPrefix(snapshot.Index);
-        _lastSnapshotIndex = snapshot.Index;
-        _events.SnapshotTaken(snapshot);
+        AfterReadiesSnapshots();
     }
 
     private void ExpireOverdue()

@@ -207,6 +207,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
                 _stateMachine.Skip(entry.Index);
             }
 
+            _appliedBytes += entry.SizeBytes;
             _events.Applied(entry, result);
             if (_writes.Remove(entry.Index, out var request))
             {

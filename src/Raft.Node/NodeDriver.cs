@@ -33,6 +33,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     private readonly IHardStateStore _hardState;
     private readonly ISnapshotStore _snapshots;
     private readonly IOutbox _outbox;
+    private readonly IBackgroundWorker _worker;
     private readonly TStateMachine _stateMachine;
     private readonly INodeEvents<TResult> _events;
     private readonly Queue<Input> _inbox = new();
@@ -51,7 +52,6 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     private long _wallClockMs;
     private HardState _savedHardState;
     private ulong _reportedCommit;
-    private ulong _lastSnapshotIndex;
     private RaftRole _lastRole;
     private bool _stopped;
 
@@ -74,9 +74,10 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     public bool IsAwaitingPersistence => _unpersisted is not null;
 
     /// <summary>
-    /// Starts a node from what its stores hold: the latest snapshot restored into <paramref name="stateMachine"/>,
-    /// the hard state, and the log after the snapshot. Stores holding nothing start a new cluster whose members are
-    /// <paramref name="bootstrap"/>. Inconsistent stores throw <see cref="InvalidDataException"/>.
+    /// Starts a node from what its stores hold: the latest snapshot's image installed into <paramref name="stateMachine"/>,
+    /// the hard state, and the log after the snapshot (read back by the core as it needs it). Stores holding nothing
+    /// start a new cluster whose members are <paramref name="bootstrap"/>. Inconsistent stores throw
+    /// <see cref="InvalidDataException"/>; a damaged snapshot, <see cref="StorageCorruptedException"/>.
     /// </summary>
     public NodeDriver(
         NodeDriverOptions options,
@@ -85,6 +86,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         NodeStores stores,
         TStateMachine stateMachine,
         IOutbox outbox,
+        IBackgroundWorker worker,
         INodeEvents<TResult>? events = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -93,6 +95,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         ArgumentNullException.ThrowIfNull(stores);
         ArgumentNullException.ThrowIfNull(stateMachine);
         ArgumentNullException.ThrowIfNull(outbox);
+        ArgumentNullException.ThrowIfNull(worker);
         options.Validate();
         _options = options;
         _log = stores.Log;
@@ -100,8 +103,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _snapshots = stores.Snapshots;
         _stateMachine = stateMachine;
         _outbox = outbox;
+        _worker = worker;
         _events = events ?? NoNodeEvents<TResult>.Instance;
-        _core = Recover(options.Raft, random, bootstrap, stores, stateMachine, out _savedHardState);
+        _core = Recover(options, random, bootstrap, stores, stateMachine, out _savedHardState);
         _reportedCommit = _core.CommitIndex;
         _lastSnapshotIndex = _core.LatestSnapshot?.Index ?? 0;
         View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, stateMachine.AppliedIndex);
@@ -253,6 +257,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         _stopped = true;
         FailEverything();
+        StopSnapshots();
     }
 
     private void DeliverTicks(ulong elapsedTicks)
@@ -262,9 +267,34 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _core.Tick(elapsedTicks);
         _ticks += elapsedTicks;
         ExpireOverdue();
+        RetrySnapshotChunks();
+        DropStalledInbound();
     }
 
     private void Step(in Message message)
+    {
+        switch (message.Type)
+        {
+            // Snapshot bytes travel between drivers; the core only hears of a snapshot once it arrived whole.
+            case MessageType.SnapshotChunk:
+                _events.MessageReceived(message);
+                ReceiveChunk(message);
+                return;
+            case MessageType.SnapshotChunkResponse:
+                _events.MessageReceived(message);
+                ReceiveChunkResponse(message);
+                return;
+            case MessageType.InstallSnapshot:
+                // Only this driver steps a whole snapshot into its core, once it has received and verified it.
+                _events.MessageRefused(message, new RaftProtocolException($"InstallSnapshot from {message.From} came from the network"));
+                return;
+            default:
+                StepCore(message);
+                return;
+        }
+    }
+
+    private void StepCore(in Message message)
     {
         _events.MessageReceived(message);
         try
@@ -300,6 +330,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             case InputKind.Transfer:
                 TransferNow((TransferRequest)input.Request!);
                 break;
+            case InputKind.Job:
+                JobDone((BackgroundJob)input.Request!);
+                break;
             default:
                 throw new InvalidOperationException($"input kind {input.Kind}");
         }
@@ -331,15 +364,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         SendAll(ready.Messages);
         if (ready.Snapshot is { } snapshot)
         {
-            // Durable before the log forgets what it covers; a divergent suffix goes with it.
-            _snapshots.Save(snapshot);
-            if (_log.LastIndex > snapshot.Index)
-            {
-                _log.TruncateSuffix(Math.Max(snapshot.Index, _log.FirstIndex - 1));
-            }
-
-            _log.CompactPrefix(snapshot.Index);
-            _lastSnapshotIndex = snapshot.Index;
+            AdoptReceivedSnapshot(snapshot);
         }
 
         var entries = ready.Entries.Span;
@@ -376,14 +401,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         SendAll(ready.MessagesAfterPersist);
         if (ready.Snapshot is { } snapshot)
         {
-            _stateMachine.RestoreSnapshot(snapshot.Data.Span);
-            if (_stateMachine.AppliedIndex != snapshot.Index)
-            {
-                throw new InvalidDataException($"snapshot ({snapshot.Index}, t{snapshot.Term}) holds a state machine image taken at {_stateMachine.AppliedIndex}");
-            }
-
-            _events.SnapshotInstalled(snapshot);
-            AbandonWritesThrough(snapshot.Index);
+            InstallReceivedImage(snapshot);
         }
 
         Apply(ready.CommittedEntries.Span);
@@ -400,6 +418,14 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         foreach (ref readonly var m in messages)
         {
+            if (m.Type == MessageType.InstallSnapshot)
+            {
+                // The core names the snapshot; the driver streams it, between batches.
+                _snapshotOffers.Add((m.To, m.Snapshot!.Index));
+
+                continue;
+            }
+
             _events.MessageSent(m);
             _outbox.Send(m);
         }
@@ -434,17 +460,19 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     [DoesNotReturn]
     private static void ThrowStopped() => throw new InvalidOperationException("the node driver has stopped");
 
-    private static RaftNode Recover(RaftOptions raft, SeededRandom random, Membership bootstrap, NodeStores stores, TStateMachine stateMachine, out HardState hardState)
+    private static RaftNode Recover(NodeDriverOptions options, SeededRandom random, Membership bootstrap, NodeStores stores, TStateMachine stateMachine, out HardState hardState)
     {
+        var raft = options.Raft;
         var log = stores.Log;
-        var hasSnapshot = stores.Snapshots.TryLoadLatest(out var snapshot);
+        var entries = new LogStoreEntries(log);
+        var snapshot = stores.Snapshots.LatestMetadata;
         var hasHardState = stores.HardState.TryLoad(out hardState);
-        if (!hasSnapshot && !hasHardState && log.LastIndex == 0)
+        if (snapshot is null && !hasHardState && log.LastIndex == 0)
         {
-            return RaftNode.Bootstrap(raft, random, bootstrap);
+            return RaftNode.Bootstrap(raft, random, bootstrap, entries);
         }
 
-        snapshot ??= new Snapshot(new SnapshotMetadata(0, 0, bootstrap), ReadOnlyMemory<byte>.Empty);
+        snapshot ??= new SnapshotMetadata(0, 0, bootstrap);
         if (log.FirstIndex > snapshot.Index + 1)
         {
             throw new InvalidDataException(
@@ -457,38 +485,49 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             log.CompactPrefix(snapshot.Index);
         }
 
-        stateMachine.RestoreSnapshot(snapshot.Data.Span);
-        if (stateMachine.AppliedIndex != snapshot.Index)
+        if (snapshot.Index > 0)
         {
-            throw new InvalidDataException($"snapshot {snapshot.Index} holds a state machine image taken at {stateMachine.AppliedIndex}");
-        }
-
-        return new RaftNode(raft, random, snapshot, hardState, ReadEntriesAfter(log, snapshot.Index));
-    }
-
-    // The core keeps its entries, and a file log reads into pooled buffers, so each payload is copied out.
-    private static Entry[] ReadEntriesAfter(ILogStore log, ulong snapshotIndex)
-    {
-        if (log.LastIndex <= snapshotIndex)
-        {
-            return [];
-        }
-
-        var entries = new Entry[log.LastIndex - snapshotIndex];
-        var next = snapshotIndex + 1;
-        var filled = 0;
-        while (next <= log.LastIndex)
-        {
-            using var read = log.Read(next, log.LastIndex, 64L << 20);
-            foreach (var e in read.Span)
+            if (!stores.Snapshots.TryOpenLatest(out var reader))
             {
-                entries[filled++] = e with { Data = e.Data.ToArray() };
+                throw new InvalidDataException($"the snapshot store names snapshot {snapshot.Index} but cannot open it");
             }
 
-            next += (ulong)read.Count;
+            // Streamed: no image is ever one array, and it is used only once its checksum verified at the end.
+            using (reader)
+            using (var body = reader.OpenBody())
+            {
+                stateMachine.InstallImage(SnapshotImages.Load(stateMachine, body));
+            }
+
+            if (stateMachine.AppliedIndex != snapshot.Index)
+            {
+                throw new InvalidDataException($"snapshot {snapshot.Index} holds a state machine image taken at {stateMachine.AppliedIndex}");
+            }
         }
 
-        return entries;
+        var lastIndex = Math.Max(log.LastIndex, snapshot.Index);
+        if (options.ForceNewCluster)
+        {
+            hardState = ForceNewCluster(raft.Id, stores, snapshot, hardState, lastIndex);
+            lastIndex++;
+        }
+
+        return new RaftNode(raft, random, snapshot, hardState, entries, lastIndex);
+    }
+
+    // Appends a membership of this node alone after everything the log holds and commits it all, durably, before the
+    // node starts: a single voter then elects itself and serves every entry it had.
+    private static HardState ForceNewCluster(int id, NodeStores stores, SnapshotMetadata snapshot, HardState hardState, ulong lastIndex)
+    {
+        var log = stores.Log;
+        var lastTerm = lastIndex == snapshot.Index ? snapshot.Term : log.TryGetTerm(lastIndex, out var t) ? t : throw new InvalidDataException($"the log has no term for its last entry {lastIndex}");
+        var term = Math.Max(hardState.Term, lastTerm);
+        var alone = new Entry(term, lastIndex + 1, EntryType.Membership, Membership.Create([id]).ToBytes());
+        log.Append([alone]);
+        log.Sync();
+        var forced = new HardState(term, hardState.VotedFor, alone.Index);
+        stores.HardState.Save(forced);
+        return forced;
     }
 
     private enum InputKind : byte
@@ -499,6 +538,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         Propose,
         Read,
         Transfer,
+        Job,
     }
 
     private readonly record struct Input(InputKind Kind, Message Message, int Peer, object? Request, ulong Ticks);

@@ -21,8 +21,30 @@ public sealed record NodeDriverOptions
     /// <summary>How long a write or a read may take in all before it is answered "timed out" (its outcome unknown).</summary>
     public int RequestTimeoutTicks { get; init; } = 2000;
 
-    /// <summary>Compact the log with a snapshot once this many entries are applied past the last one.</summary>
+    /// <summary>Take a snapshot once this many entries are applied past the last one.</summary>
     public int SnapshotEveryEntries { get; init; } = 10_000;
+
+    /// <summary>Take a snapshot once entries of this many bytes (<see cref="Entry.SizeBytes"/>) are applied past the last one.</summary>
+    public long SnapshotEveryLogBytes { get; init; } = 64L << 20;
+
+    /// <summary>
+    /// Entries kept in the log behind the latest snapshot, so that a follower only a little behind catches up from
+    /// entries instead of a whole snapshot.
+    /// </summary>
+    public int SnapshotTrailingEntries { get; init; } = 5_000;
+
+    /// <summary>The most snapshot bytes in one chunk sent to a follower; it must fit in a peer frame.</summary>
+    public int SnapshotChunkBytes { get; init; } = 1 << 20;
+
+    /// <summary>Chunks of one snapshot transfer sent and not yet acknowledged, at most (the flow control window).</summary>
+    public int SnapshotChunksInFlight { get; init; } = 4;
+
+    /// <summary>
+    /// Recovery after losing a majority for good (etcd's <c>--force-new-cluster</c>): at start, this node makes itself the
+    /// only member and counts every entry in its log as committed, even ones the old cluster never committed, so it can
+    /// lead alone. Only for a node the operator chose as the survivor; never on more than one node of a cluster.
+    /// </summary>
+    public bool ForceNewCluster { get; init; }
 
     /// <summary>Writes held during a hand-over or an election, and reads waiting to be asked of a leader, at most.</summary>
     public int HeldRequestsMax { get; init; } = 16_384;
@@ -39,6 +61,18 @@ public sealed record NodeDriverOptions
     /// <summary>A leadership transfer that has not completed within this many ticks is reported as failed.</summary>
     public int TransferTimeoutTicks => 2 * Raft.ElectionTimeoutTicks;
 
+    /// <summary>
+    /// A snapshot transfer that heard nothing for this long resends from what the follower holds. Well under an
+    /// election timeout, so the answers keep the core from giving up on a large transfer.
+    /// </summary>
+    public int SnapshotRetryTicks => Math.Max(1, Raft.ElectionTimeoutTicks / 3);
+
+    /// <summary>A follower drops a snapshot transfer no chunk arrived for in this long (and its temporary file).</summary>
+    public int SnapshotAbandonTicks => 10 * Raft.ElectionTimeoutTicks;
+
+    /// <summary>After a snapshot could not be taken (a full disk), the next attempt waits this long.</summary>
+    public int SnapshotRetryAfterFailureTicks => 10 * Raft.ElectionTimeoutTicks;
+
     /// <summary>Throws when a setting is out of range; called by the driver at start-up.</summary>
     public void Validate()
     {
@@ -47,6 +81,10 @@ public sealed record NodeDriverOptions
         ArgumentOutOfRangeException.ThrowIfNegative(LeaderWaitTicks);
         ArgumentOutOfRangeException.ThrowIfLessThan(RequestTimeoutTicks, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotEveryEntries, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotEveryLogBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(SnapshotTrailingEntries);
+        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotChunkBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotChunksInFlight, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(HeldRequestsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(ReadAttemptsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InboxMax, 1);

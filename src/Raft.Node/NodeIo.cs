@@ -7,8 +7,9 @@ namespace Raft.Node;
 public interface IOutbox
 {
     /// <summary>
-    /// Queues <paramref name="message"/> for its peer without blocking. The implementation copies or encodes what it
-    /// keeps (entries, snapshot) or relies on their immutability; losing a message is allowed: Raft retransmits.
+    /// Queues <paramref name="message"/> for its peer without blocking; losing a message is allowed: Raft retransmits.
+    /// Entries are immutable and may be kept; a snapshot chunk's <see cref="Message.Data"/> is valid only during the call
+    /// (the driver reuses its buffer), so an outbox that keeps the message copies it or encodes it at once.
     /// </summary>
     void Send(in Message message);
 }
@@ -80,12 +81,31 @@ public interface INodeEvents<TResult>
     {
     }
 
-    void SnapshotTaken(Snapshot snapshot)
+    /// <summary>The state was frozen at <see cref="SnapshotMetadata.Index"/>; a background job now writes it out.</summary>
+    void SnapshotStarted(SnapshotMetadata snapshot)
     {
     }
 
-    /// <summary>A leader's snapshot replaced this node's log and state.</summary>
-    void SnapshotInstalled(Snapshot snapshot)
+    /// <summary>A snapshot this node took (<paramref name="bytes"/> long) is durable and is now its latest.</summary>
+    void SnapshotTaken(SnapshotMetadata snapshot, long bytes)
+    {
+    }
+
+    /// <summary>A leader's snapshot (<paramref name="bytes"/> long) replaced this node's log and state.</summary>
+    void SnapshotInstalled(SnapshotMetadata snapshot, long bytes)
+    {
+    }
+
+    /// <summary>This leader began streaming its latest snapshot (<paramref name="bytes"/> long) to <paramref name="peer"/>.</summary>
+    void SnapshotSendStarted(int peer, SnapshotMetadata snapshot, long bytes)
+    {
+    }
+
+    /// <summary>
+    /// Taking, sending, receiving or finishing a snapshot failed for a storage reason (<paramref name="what"/> says which):
+    /// nothing was changed, and it is tried again.
+    /// </summary>
+    void SnapshotFailed(string what, Exception exception)
     {
     }
 }

@@ -18,6 +18,12 @@ public static class ApiHeaders
     /// <summary>On a key read: the log index that created the key.</summary>
     public const string CreateIndex = "X-Raft-Create-Index";
 
+    /// <summary>On a backup (<see cref="ApiPaths.Snapshot"/>): the log index the image reflects.</summary>
+    public const string SnapshotIndex = "X-Raft-Snapshot-Index";
+
+    /// <summary>On a backup: the term of the entry at <see cref="SnapshotIndex"/>.</summary>
+    public const string SnapshotTerm = "X-Raft-Snapshot-Term";
+
     /// <summary>On a write: the client's session id (with <see cref="ClientSeq"/>).</summary>
     public const string ClientId = "X-Client-Id";
 
@@ -58,6 +64,9 @@ public static class ApiPaths
 
     /// <summary>A planned switchover (<c>POST</c>, <c>?to=id</c>).</summary>
     public const string TransferLeader = "/v1/cluster/transfer-leader";
+
+    /// <summary>A backup: this node's state as one snapshot stream (<c>GET</c>, <c>?consistency=stale|linearizable</c>).</summary>
+    public const string Snapshot = "/v1/snapshot";
 
     /// <summary>Alive, from the node's published view.</summary>
     public const string HealthLive = "/health/live";

@@ -10,6 +10,7 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
 {
     private readonly bool _debug = logger.IsEnabled(LogLevel.Debug);
     private int _lastLeader;
+    private long _snapshotStarted;
 
     /// <summary>When this node last saw a leader appear; null while none is known.</summary>
     public DateTimeOffset? LeaderSince { get; private set; }
@@ -73,11 +74,32 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
 
     public void Applied(in Entry entry, in KvApplyResult result) => trace?.Applied(entry.Index);
 
-    public void SnapshotTaken(Snapshot snapshot) =>
-        NodeLog.SnapshotTaken(logger, nodeId, snapshot.Index, snapshot.Data.Length);
+    public void SnapshotStarted(SnapshotMetadata snapshot) => _snapshotStarted = time.GetTimestamp();
 
-    public void SnapshotInstalled(Snapshot snapshot) =>
-        NodeLog.SnapshotInstalled(logger, nodeId, snapshot.Index, snapshot.Term, snapshot.Data.Length);
+    public void SnapshotTaken(SnapshotMetadata snapshot, long bytes)
+    {
+        var elapsed = time.GetElapsedTime(_snapshotStarted);
+        metrics.SnapshotTaken(elapsed, bytes);
+        NodeLog.SnapshotTaken(logger, nodeId, snapshot.Index, snapshot.Term, bytes, (long)elapsed.TotalMilliseconds);
+    }
+
+    public void SnapshotInstalled(SnapshotMetadata snapshot, long bytes)
+    {
+        metrics.SnapshotInstalled();
+        NodeLog.SnapshotInstalled(logger, nodeId, snapshot.Index, snapshot.Term, bytes);
+    }
+
+    public void SnapshotSendStarted(int peer, SnapshotMetadata snapshot, long bytes)
+    {
+        metrics.SnapshotSendStarted();
+        NodeLog.SnapshotSendStarted(logger, nodeId, snapshot.Index, snapshot.Term, bytes, peer);
+    }
+
+    public void SnapshotFailed(string what, Exception exception)
+    {
+        metrics.SnapshotFailed();
+        NodeLog.SnapshotFailed(logger, exception, nodeId, what);
+    }
 
     // Debug level: every vote request and answer, and TimeoutNow, to show how an election went.
     private void TraceElection(string direction, in Message m)

@@ -158,6 +158,7 @@ public static class NodeHost
         KvApi.Map(app);
         LockApi.Map(app);
         ClusterApi.Map(app);
+        SnapshotApi.Map(app);
         return app;
     }
 
@@ -201,8 +202,9 @@ public static class NodeHost
                 NodeId = options.Id,
                 ClusterId = options.ClusterId,
                 ListenEndPoint = listen,
-                // A frame carries at least one whole entry, so the largest put allowed must fit in one.
-                FrameBytesMax = Math.Max(FrameLimits.DefaultFrameBytesMax, KvCommandCodec.PutBytes(options.MaxKeyBytes, options.MaxValueBytes) + (1 << 20)),
+                // A frame carries at least one whole entry, so the largest put allowed must fit in one; a snapshot goes in
+                // chunks, whatever its size.
+                FrameBytesMax = options.EffectivePeerFrameBytesMax,
                 // Timeouts follow the Raft timing, so a dead peer is given up on within an election timeout.
                 ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
                 ReconnectBackoffMax = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),

@@ -18,11 +18,17 @@ internal static partial class NodeLog
     [LoggerMessage(4, LogLevel.Information, "node {Id}: leader {Leader} in term {Term} (this node is {Role})")]
     public static partial void LeaderChanged(ILogger logger, int id, int leader, ulong term, RaftRole role);
 
-    [LoggerMessage(5, LogLevel.Information, "node {Id}: snapshot at {Index} ({Bytes} bytes)")]
-    public static partial void SnapshotTaken(ILogger logger, int id, ulong index, int bytes);
+    [LoggerMessage(5, LogLevel.Information, "node {Id}: snapshot at ({Index}, t{Term}), {Bytes} bytes, written in {Ms} ms")]
+    public static partial void SnapshotTaken(ILogger logger, int id, ulong index, ulong term, long bytes, long ms);
 
-    [LoggerMessage(10, LogLevel.Information, "node {Id}: installed the leader's snapshot at ({Index}, t{Term}) ({Bytes} bytes)")]
-    public static partial void SnapshotInstalled(ILogger logger, int id, ulong index, ulong term, int bytes);
+    [LoggerMessage(10, LogLevel.Information, "node {Id}: installed the leader's snapshot at ({Index}, t{Term}), {Bytes} bytes")]
+    public static partial void SnapshotInstalled(ILogger logger, int id, ulong index, ulong term, long bytes);
+
+    [LoggerMessage(14, LogLevel.Information, "node {Id}: sending the snapshot at ({Index}, t{Term}), {Bytes} bytes, to node {Peer}")]
+    public static partial void SnapshotSendStarted(ILogger logger, int id, ulong index, ulong term, long bytes, int peer);
+
+    [LoggerMessage(15, LogLevel.Warning, "node {Id}: {What} failed; it is tried again")]
+    public static partial void SnapshotFailed(ILogger logger, Exception exception, int id, string what);
 
     [LoggerMessage(6, LogLevel.Information, "node {Id} stopping: {Detail} (leader now {Leader})")]
     public static partial void StoppingAfterTransfer(ILogger logger, int id, string detail, int leader);

@@ -77,7 +77,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs, LockChanged = lockChanged });
             var seed = (ulong)Random.Shared.NextInt64() ^ (ulong)options.Id;
             _driver = new NodeDriver<KvStore, KvApplyResult>(options.ToDriverOptions(), new SeededRandom(seed), Membership.Create(options.Peers.Keys),
-                _storage.Stores, store, new TransportOutbox(this), _events);
+                _storage.Stores, store, new TransportOutbox(this), new ThreadPoolWorker(this), _events);
             _events.Core = _driver.Core;
             _transport = transportFactory(this);
         }
@@ -178,6 +178,10 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     /// <summary>Reads a lock; held or not is judged at max(the store's time, this node's clock now).</summary>
     public Task<ReadOutcome<LockOutcome>> GetLockAsync(string name, ReadConsistency consistency, CancellationToken cancellationToken) =>
         ReadAsync(new LockRead(name, _time.GetUtcNow().ToUnixTimeMilliseconds(), consistency), cancellationToken);
+
+    /// <summary>A frozen image of this node's state for a backup: its applied state, or, linearizable, the leader's commit index first.</summary>
+    public Task<ReadOutcome<CapturedImage>> CaptureImageAsync(ReadConsistency consistency, CancellationToken cancellationToken) =>
+        ReadAsync(new ImageRead(_driver, consistency), cancellationToken);
 
     /// <summary>Hands leadership to <paramref name="to"/> (0: the most up-to-date follower); completes when it moved or the attempt ended.</summary>
     public async Task<TransferOutcome> TransferLeadershipAsync(int to, CancellationToken cancellationToken)
@@ -382,6 +386,9 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             case InputKind.Transfer:
                 _driver.TransferLeadership((TransferCall)input.Request!);
                 break;
+            case InputKind.Job:
+                _driver.BackgroundDone((BackgroundJob)input.Request!);
+                break;
             case InputKind.Status:
                 ((StatusCall)input.Request!).Completion.TrySetResult(BuildStatus());
                 break;
@@ -396,6 +403,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         while (_inputs.Reader.TryRead(out var input))
         {
             (input.Request as IShutdownAnswer)?.AnswerShuttingDown();
+            (input.Request as BackgroundJob)?.Abandon();
         }
     }
 
@@ -418,6 +426,8 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             _metrics.CommitIndex = (long)view.CommitIndex;
             _metrics.AppliedIndex = (long)view.AppliedIndex;
         }
+
+        _metrics.LogMemoryBytes = _driver.Core.MemoryLogBytes;
     }
 
     private ClusterStatus BuildStatus()
@@ -453,6 +463,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         Read,
         Transfer,
         Status,
+        Job,
     }
 
     private readonly record struct Input(InputKind Kind, object? Request)
@@ -465,5 +476,22 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private sealed class TransportOutbox(NodeLoop loop) : IOutbox
     {
         public void Send(in Message message) => loop._transport.Send(in message);
+    }
+
+    /// <summary>Runs the driver's background jobs (writing and finishing snapshots) on the thread pool, then hands them back through the input channel.</summary>
+    private sealed class ThreadPoolWorker(NodeLoop loop) : IBackgroundWorker
+    {
+        public void Start(BackgroundJob job) => _ = Task.Run(() => RunAsync(job));
+
+        private async Task RunAsync(BackgroundJob job)
+        {
+            job.Execute();
+
+            // Waits for room rather than drop it: a job holds files, and the driver waits for it to take another.
+            if (!await loop.Enqueue(new Input(InputKind.Job, job), CancellationToken.None).ConfigureAwait(false))
+            {
+                job.Abandon();
+            }
+        }
     }
 }

@@ -14,8 +14,16 @@ public sealed class NodeMetrics
     // Seconds; covers an in-memory commit (tens of µs) up to a stalled disk.
     private static readonly double[] LatencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+    // Seconds; a snapshot of a few keys up to one of many GiB.
+    private static readonly double[] SnapshotBuckets = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+
     private readonly Histogram _proposalLatency = new(LatencyBuckets);
     private readonly Histogram _fsyncLatency = new(LatencyBuckets);
+    private readonly Histogram _snapshotDuration = new(SnapshotBuckets);
+    private long _snapshotsInstalled;
+    private long _snapshotsSent;
+    private long _snapshotFailures;
+    private long _snapshotBytes;
     private readonly ConcurrentDictionary<(string Route, string Method, int Status), StrongBox<long>> _requests = new();
     private long _leaderChanges;
     private long _elections;
@@ -29,6 +37,21 @@ public sealed class NodeMetrics
     public long LeaderId { get; set; }
 
     public bool IsLeader { get; set; }
+
+    /// <summary>Bytes of log entries the core holds in memory (the rest is read back from the log when needed).</summary>
+    public long LogMemoryBytes { get; set; }
+
+    public void SnapshotTaken(TimeSpan elapsed, long bytes)
+    {
+        _snapshotDuration.Observe(elapsed.TotalSeconds);
+        Interlocked.Exchange(ref _snapshotBytes, bytes);
+    }
+
+    public void SnapshotInstalled() => Interlocked.Increment(ref _snapshotsInstalled);
+
+    public void SnapshotSendStarted() => Interlocked.Increment(ref _snapshotsSent);
+
+    public void SnapshotFailed() => Interlocked.Increment(ref _snapshotFailures);
 
     public void LeaderChanged() => Interlocked.Increment(ref _leaderChanges);
 
@@ -53,6 +76,12 @@ public sealed class NodeMetrics
         Counter(sb, "raft_elections_total", "Campaigns this node started.", Interlocked.Read(ref _elections));
         _proposalLatency.Render(sb, "raft_proposal_duration_seconds", "From proposal to applied, on the leader.");
         _fsyncLatency.Render(sb, "raft_fsync_duration_seconds", "One fsync of the write-ahead log.");
+        Gauge(sb, "raft_log_memory_bytes", "Bytes of log entries held in memory; older ones are read back from the log.", LogMemoryBytes);
+        Gauge(sb, "raft_snapshot_bytes", "The length of the latest snapshot this node took.", Interlocked.Read(ref _snapshotBytes));
+        _snapshotDuration.Render(sb, "raft_snapshot_duration_seconds", "From freezing the state to its snapshot being durable, off the node's thread.");
+        Counter(sb, "raft_snapshots_installed_total", "Snapshots received from a leader and installed.", Interlocked.Read(ref _snapshotsInstalled));
+        Counter(sb, "raft_snapshot_transfers_total", "Snapshot transfers this node began as leader.", Interlocked.Read(ref _snapshotsSent));
+        Counter(sb, "raft_snapshot_failures_total", "Snapshots that could not be taken, sent, received or finished (tried again).", Interlocked.Read(ref _snapshotFailures));
         sb.Append("# HELP http_requests_total HTTP requests by route, method and status.\n# TYPE http_requests_total counter\n");
         foreach (var ((route, method, status), count) in _requests)
         {

@@ -31,6 +31,9 @@ public sealed class NodeOptions
 {
     public const string Section = "Node";
 
+    /// <summary>The largest snapshot chunk: with its frame's header and fields, it fits the smallest peer frame limit (64 MiB).</summary>
+    public const int SnapshotChunkBytesMax = (64 << 20) - 1024;
+
     /// <summary>This node's id; a key of <see cref="Peers"/>.</summary>
     public int Id { get; set; }
 
@@ -74,8 +77,32 @@ public sealed class NodeOptions
     /// <summary>A client session unused for this long (leader time) is forgotten; the same on every node.</summary>
     public long SessionIdleMs { get; set; } = 60 * 60 * 1000;
 
-    /// <summary>Compact the log with a snapshot once this many entries are applied past the last one.</summary>
+    /// <summary>Take a snapshot once this many entries are applied past the last one.</summary>
     public int SnapshotEveryEntries { get; set; } = 10_000;
+
+    /// <summary>Take a snapshot once this many bytes of entries are applied past the last one, whichever comes first.</summary>
+    public long SnapshotEveryLogBytes { get; set; } = 64L << 20;
+
+    /// <summary>Entries kept in the log behind the latest snapshot, so a follower a little behind catches up from entries.</summary>
+    public int SnapshotTrailingEntries { get; set; } = 5_000;
+
+    /// <summary>Bytes of a snapshot sent to a follower in one chunk (one peer frame).</summary>
+    public int SnapshotChunkBytes { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// The largest frame between peers, in either direction; 0 takes 64 MiB, or more if the largest put needs it. Every
+    /// peer of a cluster must accept what the others send: set it alike everywhere.
+    /// </summary>
+    public int PeerFrameBytesMax { get; set; }
+
+    /// <summary>Memory for log entries that are durable and applied; older ones are read back from the log on disk when needed.</summary>
+    public long LogCacheBytes { get; set; } = 64L << 20;
+
+    /// <summary>
+    /// Start as the only member of a new cluster, keeping every entry in this node's log and counting it committed
+    /// (etcd's --force-new-cluster): the way back after a majority is lost for good. Set it on one survivor, once.
+    /// </summary>
+    public bool ForceNewCluster { get; set; }
 
     /// <summary>How long an HTTP request waits for the node (a commit, a read index, a transfer) before answering 504.</summary>
     public int RequestTimeoutMs { get; set; } = 10_000;
@@ -89,6 +116,11 @@ public sealed class NodeOptions
     /// <summary>On shutdown, how long a leader waits for a follower to take over before it stops anyway.</summary>
     public int ShutdownTransferTimeoutMs { get; set; } = 2_000;
 
+    /// <summary>The frame limit the peer transport enforces: <see cref="PeerFrameBytesMax"/>, or the default that fits the largest put.</summary>
+    public int EffectivePeerFrameBytesMax => PeerFrameBytesMax != 0
+        ? PeerFrameBytesMax
+        : Math.Max(Transport.FrameLimits.DefaultFrameBytesMax, KeyValue.KvCommandCodec.PutBytes(MaxKeyBytes, MaxValueBytes) + (1 << 20));
+
     /// <summary>The driver's and the core's settings, every duration converted from milliseconds to ticks once, here.</summary>
     public NodeDriverOptions ToDriverOptions() => new()
     {
@@ -99,10 +131,18 @@ public sealed class NodeOptions
             ElectionJitterTicks = ElectionJitterMs / TickMs,
             HeartbeatIntervalTicks = Math.Max(1, HeartbeatIntervalMs / TickMs),
             FastFailover = FastFailover,
+            MaxLogMemoryBytes = LogCacheBytes,
+
+            // Appends batch entries up to this; one entry more than that still goes alone, and the largest fits a frame.
+            MaxAppendBytes = Math.Min(1 << 20, EffectivePeerFrameBytesMax / 2),
         },
         LeaderWaitTicks = LeaderWaitMs / TickMs,
         RequestTimeoutTicks = Math.Max(1, RequestTimeoutMs / TickMs),
         SnapshotEveryEntries = SnapshotEveryEntries,
+        SnapshotEveryLogBytes = SnapshotEveryLogBytes,
+        SnapshotTrailingEntries = SnapshotTrailingEntries,
+        SnapshotChunkBytes = SnapshotChunkBytes,
+        ForceNewCluster = ForceNewCluster,
     };
 
     /// <summary>Every problem with this configuration, each naming its key; empty when it is usable.</summary>
@@ -213,6 +253,32 @@ public sealed class NodeOptions
         if (SnapshotEveryEntries < 1)
         {
             errors.Add($"Node:SnapshotEveryEntries must be at least 1 (got {SnapshotEveryEntries})");
+        }
+
+        if (SnapshotEveryLogBytes < 1)
+        {
+            errors.Add($"Node:SnapshotEveryLogBytes must be at least 1 (got {SnapshotEveryLogBytes})");
+        }
+
+        if (SnapshotTrailingEntries < 0)
+        {
+            errors.Add($"Node:SnapshotTrailingEntries must not be negative (got {SnapshotTrailingEntries})");
+        }
+
+        if (SnapshotChunkBytes is < 1 or > SnapshotChunkBytesMax)
+        {
+            errors.Add($"Node:SnapshotChunkBytes must lie in [1, {SnapshotChunkBytesMax}] (got {SnapshotChunkBytes})");
+        }
+
+        var frameFloor = Math.Max(KeyValue.KvCommandCodec.PutBytes(Math.Clamp(MaxKeyBytes, 1, ushort.MaxValue), Math.Clamp(MaxValueBytes, 0, 64 << 20)), SnapshotChunkBytes) + 1024;
+        if (PeerFrameBytesMax != 0 && PeerFrameBytesMax < frameFloor)
+        {
+            errors.Add($"Node:PeerFrameBytesMax ({PeerFrameBytesMax}) must hold the largest put and a snapshot chunk with their headers: at least {frameFloor}, or 0 for the default");
+        }
+
+        if (LogCacheBytes < 0)
+        {
+            errors.Add($"Node:LogCacheBytes must not be negative (got {LogCacheBytes})");
         }
 
         if (LeaderWaitMs < 0)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Raft.Core;
 using Raft.KeyValue;
 using Raft.Node;
 
@@ -95,6 +96,19 @@ internal sealed class ListRead(string prefix, int limit, ReadConsistency consist
 internal sealed class LockRead(string name, long nowMs, ReadConsistency consistency) : StoreRead<LockOutcome>(consistency)
 {
     protected override LockOutcome Read(KvStore store) => new(store.TryGetLock(name, nowMs, out var value), value, store.AppliedIndex);
+}
+
+/// <summary>A frozen image of the state at the applied index and the snapshot metadata it carries: what a backup streams.</summary>
+public sealed record CapturedImage(SnapshotMetadata Metadata, IStateMachineImage Image);
+
+/// <summary>Freezes the state where the read is served; the image is written out on the caller's thread.</summary>
+internal sealed class ImageRead(NodeDriver<KvStore, KvApplyResult> driver, ReadConsistency consistency) : StoreRead<CapturedImage>(consistency)
+{
+    protected override CapturedImage Read(KvStore store)
+    {
+        var image = store.CaptureImage();
+        return new CapturedImage(driver.SnapshotMetadataAt(image.Index), image);
+    }
 }
 
 internal sealed class TransferCall(int to) : TransferRequest(to), IShutdownAnswer

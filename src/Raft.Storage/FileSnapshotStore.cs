@@ -115,10 +115,6 @@ public sealed class FileSnapshotStore : ISnapshotStore
         }
     }
 
-    public void Save(Snapshot snapshot) => SnapshotContract.Save(this, snapshot);
-
-    public bool TryLoadLatest([NotNullWhen(true)] out Snapshot? snapshot) => SnapshotContract.TryLoad(this, out snapshot);
-
     /// <summary>Waits for the deletion of older snapshots to finish; readers and sinks stay usable.</summary>
     public void Dispose()
     {

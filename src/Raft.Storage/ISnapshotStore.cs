@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using System.Runtime.InteropServices;
 using Raft.Core;
 
 namespace Raft.Storage;
@@ -39,18 +38,6 @@ public interface ISnapshotStore : IDisposable
     /// from this store's sink; it is still the caller's to dispose.
     /// </summary>
     bool Install(StagedSnapshot staged);
-
-    /// <summary>
-    /// Stores <paramref name="snapshot"/> as the latest. Its index must not be below the current latest (a snapshot
-    /// never moves the log backwards); at the latest's index it changes nothing, since a snapshot's index fixes its
-    /// contents. The store keeps no reference to its data after returning unless it lives in memory, where the
-    /// immutable data is shared.
-    /// </summary>
-    void Save(Snapshot snapshot);
-
-    /// <summary>The latest snapshot with its data, verified; false when there is none.</summary>
-    /// <exception cref="SnapshotCorruptedException">The latest snapshot fails its CRC or its trailer.</exception>
-    bool TryLoadLatest([NotNullWhen(true)] out Snapshot? snapshot);
 }
 
 internal static class SnapshotContract
@@ -62,74 +49,6 @@ internal static class SnapshotContract
         if (metadata.Index == 0 || metadata.Term == 0)
         {
             throw new ArgumentException($"snapshot at index {metadata.Index}, term {metadata.Term}: both must be positive", nameof(metadata));
-        }
-    }
-
-    public static void CheckSave(Snapshot snapshot, SnapshotMetadata? latest)
-    {
-        ArgumentNullException.ThrowIfNull(snapshot);
-        CheckMetadata(snapshot.Metadata);
-        if (latest is not null && snapshot.Index < latest.Index)
-        {
-            throw new ArgumentException($"snapshot at index {snapshot.Index} is older than the stored one at index {latest.Index}", nameof(snapshot));
-        }
-    }
-
-    /// <summary><see cref="ISnapshotStore.Save"/> through a sink: encode, finish, install.</summary>
-    public static void Save(ISnapshotStore store, Snapshot snapshot)
-    {
-        var latest = store.LatestMetadata;
-        CheckSave(snapshot, latest);
-        if (latest?.Index == snapshot.Index)
-        {
-            return;
-        }
-
-        if (!MemoryMarshal.TryGetArray(snapshot.Data, out var segment))
-        {
-            segment = snapshot.Data.ToArray();
-        }
-
-        using var sink = store.CreateSink();
-        using (var stream = SnapshotStream.Open(snapshot.Metadata, new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)))
-        {
-            stream.CopyTo(sink.AsStream());
-        }
-
-        using var staged = sink.Finish();
-        store.Install(staged);
-    }
-
-    /// <summary><see cref="ISnapshotStore.TryLoadLatest"/> through a reader: the whole body, verified, in one array.</summary>
-    public static bool TryLoad(ISnapshotStore store, [NotNullWhen(true)] out Snapshot? snapshot)
-    {
-        snapshot = null;
-        if (!store.TryOpenLatest(out var reader))
-        {
-            return false;
-        }
-
-        using (reader)
-        {
-            var bodyBytes = ((StoredSnapshotReader)reader).BodyBytes;
-            if (bodyBytes > Array.MaxLength)
-            {
-                throw new InvalidOperationException($"the latest snapshot's body is {bodyBytes} bytes, too large for one array: read it as a stream");
-            }
-
-            var data = new byte[bodyBytes];
-            using (var body = reader.OpenBody())
-            {
-                // Reading to the end checks the body against the trailer, an empty body included.
-                body.ReadExactly(data);
-                if (body.ReadByte() != -1)
-                {
-                    throw new InvalidOperationException("the body stream went on past the length its trailer gives");
-                }
-            }
-
-            snapshot = new Snapshot(reader.Metadata, data);
-            return true;
         }
     }
 }

@@ -12,9 +12,6 @@ public sealed class MemorySnapshotStore : ISnapshotStore
     private readonly Lock _lock = new();
     private Latest? _latest;
 
-    // The snapshot Save stored while it is the latest, handed back as it was given: in memory the data is shared.
-    private Snapshot? _saved;
-
     public SnapshotMetadata? LatestMetadata
     {
         get
@@ -50,31 +47,8 @@ public sealed class MemorySnapshotStore : ISnapshotStore
 
             own.MarkInstalled();
             _latest = new Latest(own.Bytes, own.Header);
-            _saved = null;
             return true;
         }
-    }
-
-    public void Save(Snapshot snapshot)
-    {
-        SnapshotContract.Save(this, snapshot);
-        lock (_lock)
-        {
-            if (_latest?.Header.Metadata.Index == snapshot.Index)
-            {
-                _saved = snapshot;
-            }
-        }
-    }
-
-    public bool TryLoadLatest([NotNullWhen(true)] out Snapshot? snapshot)
-    {
-        lock (_lock)
-        {
-            snapshot = _saved;
-        }
-
-        return snapshot is not null || SnapshotContract.TryLoad(this, out snapshot);
     }
 
     public void Dispose()

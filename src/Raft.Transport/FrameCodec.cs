@@ -18,7 +18,7 @@ namespace Raft.Transport;
 ///  | magic  |ver |type|flag|zero| body length     | CRC32C          | body                  |
 ///  | u32    | u8 | u8 | u8 | u8 | u32             | u32             | `body length` bytes   |
 ///  +--------+----+----+----+----+-----------------+-----------------+-----------------------+
-///  magic = "RAFT" (0x54464152 as u32); ver = 1; type = MessageType (1..14) or 0x80 (hello);
+///  magic = "RAFT" (0x54464152 as u32); ver = 2; type = MessageType (1..14 but 9) or 0x80 (hello);
 ///  flag = MessageFlags; CRC32C covers header bytes [0, 12) and then the whole body.
 ///
 /// Message body: a common prefix, then the fields of its type, in this order:
@@ -37,8 +37,6 @@ namespace Raft.Transport;
 ///  AppendResponse             reject u8, index u64, reject hint u64, log term u64       body 41
 ///  Heartbeat                  commit u64, context u64                                   body 32
 ///  HeartbeatResponse          context u64, index u64 (the follower's last log index)    body 32
-///  InstallSnapshot            index u64, term u64, membership length u32, membership,
-///                             data length u32, data                                     body 40 + ...
 ///  TimeoutNow                 nothing                                                   body 16
 ///  ReadIndex                  context u64                                               body 24
 ///  ReadIndexResponse          reject u8, index u64, context u64                         body 33
@@ -50,6 +48,8 @@ namespace Raft.Transport;
 /// Hello (the handshake, first frame each way on a connection):
 ///  node id i32, cluster id length u8 (1..255), cluster id UTF-8
 /// </code>
+/// InstallSnapshot (9) never crosses the wire: a leader's node driver streams the snapshot as SnapshotChunks and the
+/// follower's steps it into its core once it arrived whole; version 1 sent it as one frame, capped by FrameBytesMax.
 /// A Heartbeat is therefore 48 bytes on the wire. Reject bytes are 0 or 1; entry types and flags must be ones
 /// this version knows; entries must follow the Append's index one by one; a snapshot chunk carries at least one
 /// byte and ends within its stream (offset + length &lt;= total bytes). Anything else is a
@@ -58,21 +58,20 @@ namespace Raft.Transport;
 /// <para>
 /// Decoding never trusts a length before checking it against what is left, and never looks past a frame's end.
 /// A decoded message owns its bytes: an Append's body is copied once into a new array that its entries' payloads
-/// (and a snapshot's or a snapshot chunk's data) slice, so the core can keep them in its log, and the node driver a
-/// chunk until it is written, after the receive buffer is reused.
+/// (and a snapshot chunk's data) slice, so the core can keep them in its log, and the node driver a chunk until it is
+/// written, after the receive buffer is reused.
 /// Messages without payloads are parsed in place (or from a stack copy when split across segments) and allocate nothing.
 /// </para>
 /// </remarks>
 internal static class FrameCodec
 {
     public const uint Magic = 0x5446_4152;
-    public const byte Version = 1;
+    public const byte Version = 2;
     public const byte HelloType = 0x80;
     public const int HeaderBytes = 16;
     public const int CommonBodyBytes = 16;
     public const int EntryHeaderBytes = 21;
     public const int AppendFixedBodyBytes = CommonBodyBytes + 28;
-    public const int SnapshotFixedBodyBytes = CommonBodyBytes + 24;
     public const int SnapshotChunkFixedBodyBytes = CommonBodyBytes + 40;
     public const int HeartbeatFrameBytes = HeaderBytes + CommonBodyBytes + 16;
     public const int ClusterIdBytesMax = 255;
@@ -85,7 +84,7 @@ internal static class FrameCodec
     private const int LengthOffset = 8;
     private const int CrcOffset = 12;
 
-    // Bodies up to this size (every type but Append with entries, InstallSnapshot and SnapshotChunk) are parsed
+    // Bodies up to this size (every type but Append with entries and SnapshotChunk) are parsed
     // from the stack. A SnapshotChunk always carries data, so even a small one is copied to an array it keeps.
     private const int StackBodyBytesMax = 64;
 
@@ -108,7 +107,6 @@ internal static class FrameCodec
             MessageType.AppendResponse or MessageType.SnapshotChunkResponse => CommonBodyBytes + 25,
             MessageType.Heartbeat or MessageType.HeartbeatResponse => CommonBodyBytes + 16,
             MessageType.ReadIndex => CommonBodyBytes + 8,
-            MessageType.InstallSnapshot => SnapshotBodyBytes(message.Snapshot),
             MessageType.TimeoutNow => CommonBodyBytes,
             MessageType.ReadIndexResponse => CommonBodyBytes + 17,
             MessageType.SnapshotChunk => SnapshotChunkBodyBytes(message),
@@ -172,9 +170,6 @@ internal static class FrameCodec
                 break;
             case MessageType.ReadIndex:
                 BinaryPrimitives.WriteUInt64LittleEndian(fields, message.Context);
-                break;
-            case MessageType.InstallSnapshot:
-                WriteSnapshot(fields, message.Snapshot!);
                 break;
             case MessageType.TimeoutNow:
                 break;
@@ -344,16 +339,6 @@ internal static class FrameCodec
         return bytes;
     }
 
-    private static long SnapshotBodyBytes(Snapshot? snapshot)
-    {
-        if (snapshot is null)
-        {
-            throw new ArgumentException("an InstallSnapshot message without a snapshot", nameof(snapshot));
-        }
-
-        return SnapshotFixedBodyBytes + (long)snapshot.Metadata.Membership.EncodedBytes + snapshot.Data.Length;
-    }
-
     // A chunk the decoder would refuse is a bug in the sender, not a message too large to send.
     private static long SnapshotChunkBodyBytes(in Message message)
     {
@@ -381,17 +366,6 @@ internal static class FrameCodec
             entry.Data.Span.CopyTo(slot[EntryHeaderBytes..]);
             position += EntryHeaderBytes + entry.Data.Length;
         }
-    }
-
-    private static void WriteSnapshot(Span<byte> destination, Snapshot snapshot)
-    {
-        BinaryPrimitives.WriteUInt64LittleEndian(destination, snapshot.Index);
-        BinaryPrimitives.WriteUInt64LittleEndian(destination[8..], snapshot.Term);
-        var membership = snapshot.Metadata.Membership;
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[16..], (uint)membership.EncodedBytes);
-        var position = 20 + membership.Encode(destination[20..]);
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[position..], (uint)snapshot.Data.Length);
-        snapshot.Data.Span.CopyTo(destination[(position + 4)..]);
     }
 
     private static void WriteHeader(Span<byte> frame, byte type, byte flags, ReadOnlySpan<byte> body)
@@ -479,7 +453,6 @@ internal static class FrameCodec
             MessageType.Append => (AppendFixedBodyBytes, false),
             MessageType.AppendResponse or MessageType.SnapshotChunkResponse => (CommonBodyBytes + 25, true),
             MessageType.ReadIndex => (CommonBodyBytes + 8, true),
-            MessageType.InstallSnapshot => (SnapshotFixedBodyBytes + 4, false),
             MessageType.TimeoutNow => (CommonBodyBytes, true),
             MessageType.ReadIndexResponse => (CommonBodyBytes + 17, true),
             MessageType.SnapshotChunk => (SnapshotChunkFixedBodyBytes, false),
@@ -551,9 +524,6 @@ internal static class FrameCodec
                 break;
             case MessageType.ReadIndex:
                 message.Context = BinaryPrimitives.ReadUInt64LittleEndian(fields);
-                break;
-            case MessageType.InstallSnapshot:
-                message.Snapshot = ParseSnapshot(body, owner);
                 break;
             case MessageType.TimeoutNow:
                 break;
@@ -644,37 +614,6 @@ internal static class FrameCodec
         }
 
         return entries;
-    }
-
-    private static Snapshot ParseSnapshot(ReadOnlySpan<byte> body, byte[]? owner)
-    {
-        var position = CommonBodyBytes;
-        var index = BinaryPrimitives.ReadUInt64LittleEndian(body[position..]);
-        var term = BinaryPrimitives.ReadUInt64LittleEndian(body[(position + 8)..]);
-        var membershipBytes = BinaryPrimitives.ReadUInt32LittleEndian(body[(position + 16)..]);
-        position += 20;
-
-        // At least the data length must follow the membership.
-        if (membershipBytes > (uint)(body.Length - position - 4))
-        {
-            ThrowFormat($"a snapshot membership of {membershipBytes} bytes past the end of its frame");
-        }
-
-        var membershipSpan = body.Slice(position, (int)membershipBytes);
-        if (!Membership.TryDecode(membershipSpan, out var membership, out var consumed) || consumed != membershipSpan.Length)
-        {
-            ThrowFormat("a malformed snapshot membership");
-        }
-
-        position += (int)membershipBytes;
-        var dataBytes = BinaryPrimitives.ReadUInt32LittleEndian(body[position..]);
-        position += 4;
-        if (dataBytes != (uint)(body.Length - position))
-        {
-            ThrowFormat($"snapshot data of {dataBytes} bytes in a {body.Length - position}-byte remainder");
-        }
-
-        return new Snapshot(new SnapshotMetadata(index, term, membership), Slice(body, owner, position, (int)dataBytes));
     }
 
     private static ReadOnlyMemory<byte> ParseChunkData(ReadOnlySpan<byte> body, byte[]? owner, ulong offset, ulong totalBytes)

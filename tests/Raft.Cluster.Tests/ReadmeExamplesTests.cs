@@ -13,8 +13,9 @@ namespace Raft.Cluster.Tests;
 /// <remarks>
 /// <para>
 /// An example is a line <c>$ command</c> in a fenced block, and what it prints is every line after it up to the next
-/// <c>$</c> line or the end of the block. <c>curl</c> (the options README uses: <c>-X -H -d --data-binary -i</c>) runs
-/// as an HttpClient request, <c>kill -9 PID</c> kills the node README's listing gives that pid, and
+/// <c>$</c> line or the end of the block. <c>curl</c> (the options README uses: <c>-X -H -d --data-binary -i -s -o
+/// -D -</c>) runs as an HttpClient request (a body saved with <c>-o</c> goes to that file in the launcher's working
+/// directory, where later examples find it), <c>kill -9 PID</c> kills the node README's listing gives that pid, and
 /// <c>./run-cluster.sh restart N</c> runs the launcher's restart command (the script itself would look for the
 /// repository's ./data). Two blocks of launcher output are checked too: the listing in Quick start, and what the
 /// launcher prints after the kill. A trailing <c># comment</c> is a comment, and on an output line a comment that starts
@@ -34,6 +35,7 @@ public sealed partial class ReadmeExamplesTests
     private const int ReadmeBasePort = 5001;
     private const int ReadmePeerBasePort = 7001;
     private const int Nodes = 3;
+    private const string ApiLeaderHeader = "X-Raft-Leader";
 
     [Fact]
     public async Task EveryExample_PastedInOrder_GivesTheOutputReadmeShows()
@@ -126,6 +128,9 @@ public sealed partial class ReadmeExamplesTests
         private long _lastIndex;
         private int _killedAt = -1;
 
+        // After the kill: the survivor that won here and the one README names, both in README's terms.
+        private (int Actual, int Readme)? _newLeader;
+
         /// <summary>The node README killed, by README's name; null before the kill.</summary>
         public int? Killed { get; private set; }
 
@@ -180,6 +185,9 @@ public sealed partial class ReadmeExamplesTests
             var exited = output.First(l => ExitLinePattern().IsMatch(l));
             var successor = output.First(l => l.StartsWith("leader: ", StringComparison.Ordinal));
             Assert.Equal(block.Lines.Select(l => NewLeader(Normalise(l))), new[] { Normalise(exited), NewLeader(successor) });
+            var readmeSuccessor = block.Lines.Select(l => NewLeaderPattern().Match(l)).Single(m => m.Success);
+            _newLeader = (int.Parse(NewLeaderPattern().Match(successor).Groups["id"].Value, CultureInfo.InvariantCulture),
+                int.Parse(readmeSuccessor.Groups["id"].Value, CultureInfo.InvariantCulture));
         }
 
         /// <summary>Which of the survivors wins the election is chance: README's line names one, this run's another.</summary>
@@ -196,11 +204,18 @@ public sealed partial class ReadmeExamplesTests
 
         private async Task CurlAsync(Example example, List<string> words)
         {
-            var (request, include) = ParseCurl(example, words);
+            var (request, include, saveTo) = ParseCurl(example, words);
             using (request)
             {
                 using var response = await _http.SendAsync(request);
                 var body = await response.Content.ReadAsStringAsync();
+                if (saveTo is not null)
+                {
+                    // curl -o: the body goes to the file, and only what -D - dumps is shown.
+                    await File.WriteAllBytesAsync(Path.Combine(launcher.WorkingDirectory, saveTo), await response.Content.ReadAsByteArrayAsync());
+                    body = string.Empty;
+                }
+
                 var (expected, status) = ExpectedOutput(example);
 
                 var where = $"README.md:{example.Line}: {example.Command}";
@@ -237,11 +252,15 @@ public sealed partial class ReadmeExamplesTests
             var statusLine = $"HTTP/{response.Version} {(int)response.StatusCode} {response.ReasonPhrase}";
             Assert.Equal(readme[0], statusLine);
             var headers = response.Headers.Concat(response.Content.Headers)
-                .Select(h => Normalise(ToReadmeTerms($"{h.Key}: {string.Join(", ", h.Value)}")))
+                .Select(h => Normalise(NewLeaderHeader(ToReadmeTerms($"{h.Key}: {string.Join(", ", h.Value)}"))))
                 .Order(StringComparer.Ordinal);
             Assert.Equal(readme[1..blank].Select(Normalise).Order(StringComparer.Ordinal), headers);
             Assert.Equal(Normalise(string.Join('\n', readme[(blank + 1)..])), Normalise(ToReadmeTerms(body)));
         }
+
+        // After the kill, README's answers name the survivor README's launcher output named as leader.
+        private string NewLeaderHeader(string header) =>
+            _newLeader is { } survivor && header == $"{ApiLeaderHeader}: {survivor.Actual}" ? $"{ApiLeaderHeader}: {survivor.Readme}" : header;
 
         private async Task KillAsync(Example example, List<string> words)
         {
@@ -273,11 +292,12 @@ public sealed partial class ReadmeExamplesTests
             Assert.Equal(Normalise(string.Join('\n', example.Output)), Normalise(ToReadmeTerms(output)));
         }
 
-        private (HttpRequestMessage Request, bool Include) ParseCurl(Example example, List<string> words)
+        private (HttpRequestMessage Request, bool Include, string? SaveTo) ParseCurl(Example example, List<string> words)
         {
             var method = (string?)null;
             var headers = new List<(string Name, string Value)>();
             string? data = null;
+            string? saveTo = null;
             Uri? url = null;
             var include = false;
             for (var i = 1; i < words.Count; i++)
@@ -297,6 +317,15 @@ public sealed partial class ReadmeExamplesTests
                         break;
                     case "-i":
                         include = true;
+                        break;
+                    case "-D" when i + 1 < words.Count && words[i + 1] == "-":
+                        include = true;
+                        i++;
+                        break;
+                    case "-o":
+                        saveTo = words[++i];
+                        break;
+                    case "-s":
                         break;
                     case var word when !word.StartsWith('-'):
                         url = Translate(example, word);
@@ -330,7 +359,7 @@ public sealed partial class ReadmeExamplesTests
                 }
             }
 
-            return (request, include);
+            return (request, include, saveTo);
         }
 
         /// <summary>README's localhost:500N is the node README calls N: here, the node it is renamed to, on its free port.</summary>

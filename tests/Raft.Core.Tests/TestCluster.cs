@@ -247,7 +247,8 @@ internal sealed class TestCluster
         var driverOptions = new NodeDriverOptions { Raft = _options(id) };
         if (_snapshotEveryEntries is { } every)
         {
-            driverOptions = driverOptions with { SnapshotEveryEntries = every };
+            // Scenarios about snapshots want the log compacted right up to them.
+            driverOptions = driverOptions with { SnapshotEveryEntries = every, SnapshotTrailingEntries = 0 };
         }
 
         // What was written but never synced is lost with the process.
@@ -259,6 +260,7 @@ internal sealed class TestCluster
             new NodeStores(host.Log, host.HardState, host.Snapshots),
             new AppliedIndexStateMachine(),
             new Outbox(InFlight),
+            host.Worker,
             new Recorder(id, applied, ReadStates));
         Nodes[id] = host.Driver.Core;
     }
@@ -276,8 +278,22 @@ internal sealed class TestCluster
 
         public NodeDriver<AppliedIndexStateMachine, ulong> Driver { get; set; } = null!;
 
-        // The disk is instant: each batch the driver waits on is durable as soon as it is written.
+        public QueuedWorker Worker { get; } = new();
+
+        // The disk is instant: each batch the driver waits on is durable as soon as it is written, and background work
+        // (snapshots) is done as soon as the batch that started it is.
         public void Process()
+        {
+            Persist();
+            while (Worker.TryTake(out var job))
+            {
+                job.Execute();
+                Driver.BackgroundDone(job);
+                Persist();
+            }
+        }
+
+        private void Persist()
         {
             Driver.Process();
             while (Driver.IsAwaitingPersistence)
@@ -288,9 +304,25 @@ internal sealed class TestCluster
         }
     }
 
+    /// <summary>Background work the host runs when it gets to it, on its own thread, between the driver's batches.</summary>
+    internal sealed class QueuedWorker : IBackgroundWorker
+    {
+        private readonly Queue<BackgroundJob> _jobs = new();
+
+        public void Start(BackgroundJob job) => _jobs.Enqueue(job);
+
+        public bool TryTake([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out BackgroundJob? job) => _jobs.TryDequeue(out job);
+    }
+
     private sealed class Outbox(List<Message> inFlight) : IOutbox
     {
-        public void Send(in Message message) => inFlight.Add(message);
+        public void Send(in Message message)
+        {
+            // A snapshot chunk's bytes are the driver's until Send returns.
+            var kept = message;
+            kept.Data = message.Data.ToArray();
+            inFlight.Add(kept);
+        }
     }
 
     private sealed class Recorder(int id, List<Entry> applied, List<(int Node, ReadState State)> readStates) : INodeEvents<ulong>
@@ -328,21 +360,31 @@ internal sealed class TestCluster
 
         public bool TryStampTime(Span<byte> command, long leaderTimeMs) => false;
 
-        public byte[] CreateSnapshot()
+        public IStateMachineImage CaptureImage() => new IndexImage(AppliedIndex);
+
+        public IStateMachineImage LoadImage(Stream source)
         {
-            var image = new byte[sizeof(ulong)];
-            BinaryPrimitives.WriteUInt64LittleEndian(image, AppliedIndex);
-            return image;
+            Span<byte> image = stackalloc byte[sizeof(ulong)];
+            source.ReadExactly(image);
+            return new IndexImage(BinaryPrimitives.ReadUInt64LittleEndian(image));
         }
 
-        public void RestoreSnapshot(ReadOnlySpan<byte> image)
+        public void InstallImage(IStateMachineImage image) => AppliedIndex = ((IndexImage)image).Index;
+
+        private sealed class IndexImage(ulong index) : IStateMachineImage
         {
-            if (image.Length is not (0 or sizeof(ulong)))
+            public ulong Index { get; } = index;
+
+            public Stream OpenRead()
             {
-                throw new InvalidDataException($"a {image.Length}-byte image; expected 0 or {sizeof(ulong)}");
+                var bytes = new byte[sizeof(ulong)];
+                BinaryPrimitives.WriteUInt64LittleEndian(bytes, Index);
+                return new MemoryStream(bytes, writable: false);
             }
 
-            AppliedIndex = image.IsEmpty ? 0 : BinaryPrimitives.ReadUInt64LittleEndian(image);
+            public void Dispose()
+            {
+            }
         }
     }
 }

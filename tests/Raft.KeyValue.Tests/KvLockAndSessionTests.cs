@@ -299,16 +299,25 @@ public sealed class KvLockAndSessionTests
                 AcquireOnce();
             }
 
-            var before = GC.GetAllocatedBytesForCurrentThread();
-            for (var i = 0; i < 1_000; i++)
+            // The runtime itself may allocate on this thread once while it recompiles the hot path (tiered
+            // compilation); the steady state is a round of a thousand acquisitions that allocates nothing.
+            long allocated = -1;
+            var rounds = 0;
+            while (allocated != 0 && rounds++ < 5)
             {
-                AcquireOnce();
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                for (var i = 0; i < 1_000; i++)
+                {
+                    AcquireOnce();
+                }
+
+                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             }
 
-            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
-            Assert.Equal(1_100UL * 1_001, tokens);
+            Assert.Equal(0, allocated);
             Assert.True(kv.TryGetLock("jobs/x", 0, out var held));
             Assert.Equal(1_001UL, held.FencingToken);
+            Assert.Equal(1_001UL * (100 + (1_000 * (ulong)rounds)), tokens);
         }
     }
 }

@@ -6,8 +6,8 @@ namespace Raft.Node.Tests;
 
 /// <summary>
 /// What the node driver relies on from every <see cref="IReplicatedStateMachine{TResult}"/>: committed entries
-/// applied in log order, images it restores on nodes that did not take them, leader time stamped into commands,
-/// and the same state on every replica. A state machine's tests derive from this suite and say how to build one
+/// applied in log order, images frozen while it goes on applying and installed on nodes that did not take them,
+/// leader time stamped into commands, and the same state on every replica. A state machine's tests derive from this suite and say how to build one
 /// and what its commands are.
 /// </summary>
 public abstract class ReplicatedStateMachineContractTests<TStateMachine, TResult>
@@ -53,13 +53,13 @@ public abstract class ReplicatedStateMachineContractTests<TStateMachine, TResult
     {
         var stateMachine = Create();
         Feed(stateMachine, 3);
-        var before = stateMachine.CreateSnapshot();
+        var before = Image(stateMachine);
 
         Assert.ThrowsAny<InvalidOperationException>(() => stateMachine.Apply(5, Command(5)));
         Assert.ThrowsAny<InvalidOperationException>(() => stateMachine.Apply(3, Command(3)));
         Assert.ThrowsAny<InvalidOperationException>(() => stateMachine.Skip(5));
 
-        Assert.Equal(before, stateMachine.CreateSnapshot());
+        Assert.Equal(before, Image(stateMachine));
     }
 
     [Fact]
@@ -80,41 +80,79 @@ public abstract class ReplicatedStateMachineContractTests<TStateMachine, TResult
     }
 
     [Fact]
-    public void A_snapshot_restored_elsewhere_has_the_same_state_applied_index_and_clock_and_goes_on_alike()
+    public void An_image_installed_elsewhere_has_the_same_state_applied_index_and_clock_and_goes_on_alike()
     {
         var source = Create();
         Feed(source, 12);
-        var image = source.CreateSnapshot();
+        var image = Image(source);
 
         var copy = Create();
-        copy.RestoreSnapshot(image);
+        Install(copy, image);
 
         Assert.Equal(source.AppliedIndex, copy.AppliedIndex);
         Assert.Equal(source.ClockMs, copy.ClockMs);
         Assert.Equal(Observe(source), Observe(copy));
-        Assert.Equal(image, copy.CreateSnapshot());
+        Assert.Equal(image, Image(copy));
         for (var n = 13; n <= 20; n++)
         {
             Assert.Equal(source.Apply((ulong)n, Command(n)), copy.Apply((ulong)n, Command(n)));
         }
 
-        Assert.Equal(source.CreateSnapshot(), copy.CreateSnapshot());
+        Assert.Equal(Image(source), Image(copy));
     }
 
     [Fact]
-    public void Restoring_the_empty_image_returns_to_the_initial_state()
+    public void An_image_replaces_whatever_state_was_there()
+    {
+        var source = Create();
+        Feed(source, 6);
+        var image = Image(source);
+        var target = Create();
+        Feed(target, 12);
+
+        Install(target, image);
+
+        Assert.Equal(6UL, target.AppliedIndex);
+        Assert.Equal(Observe(source), Observe(target));
+        Assert.Equal(image, Image(target));
+        target.Apply(7, Command(7));
+    }
+
+    [Fact]
+    public void A_captured_image_stays_as_it_was_while_the_state_machine_goes_on_applying()
     {
         var stateMachine = Create();
         Feed(stateMachine, 12);
+        var expected = Image(stateMachine);
+        using var image = stateMachine.CaptureImage();
 
-        stateMachine.RestoreSnapshot([]);
+        for (var n = 13; n <= 40; n++)
+        {
+            stateMachine.Apply((ulong)n, Command(n));
+        }
 
-        var initial = Create();
-        Assert.Equal(0UL, stateMachine.AppliedIndex);
-        Assert.Equal(0L, stateMachine.ClockMs);
-        Assert.Equal(Observe(initial), Observe(stateMachine));
-        Assert.Equal(initial.CreateSnapshot(), stateMachine.CreateSnapshot());
-        stateMachine.Apply(1, Command(1));
+        Assert.Equal(12UL, image.Index);
+        Assert.Equal(expected, Bytes(image));
+        Assert.Equal(expected, Bytes(image));
+    }
+
+    [Fact]
+    public void LoadImage_reads_exactly_the_image_and_changes_nothing_of_the_state_machine_that_loads_it()
+    {
+        var source = Create();
+        Feed(source, 12);
+        var image = Image(source);
+        var loader = Create();
+        Feed(loader, 5);
+        var before = Image(loader);
+        using var input = new MemoryStream([.. image, 0xEE, 0xFF]);
+
+        using var loaded = loader.LoadImage(input);
+
+        Assert.Equal(image.Length, input.Position);
+        Assert.Equal(12UL, loaded.Index);
+        Assert.Equal(before, Image(loader));
+        Assert.Equal(image, Bytes(loaded));
     }
 
     [Fact]
@@ -122,29 +160,28 @@ public abstract class ReplicatedStateMachineContractTests<TStateMachine, TResult
     {
         var source = Create();
         Feed(source, 12);
-        var image = source.CreateSnapshot();
+        var image = Image(source);
         var target = Create();
         Feed(target, 5);
-        var before = target.CreateSnapshot();
+        var before = Image(target);
         var observed = Observe(target);
 
         var damaged = new List<byte[]>();
-        for (var length = 1; length < image.Length; length++)
+        for (var length = 0; length < image.Length; length++)
         {
             damaged.Add(image[..length]);
         }
 
-        damaged.Add([.. image, 0]);
         var badHeader = image.ToArray();
         badHeader[0] ^= 0xFF;
         damaged.Add(badHeader);
 
         foreach (var bytes in damaged)
         {
-            Assert.Throws<InvalidDataException>(() => target.RestoreSnapshot(bytes));
+            Assert.Throws<InvalidDataException>(() => target.LoadImage(new MemoryStream(bytes)));
             Assert.Equal(5UL, target.AppliedIndex);
             Assert.Equal(observed, Observe(target));
-            Assert.Equal(before, target.CreateSnapshot());
+            Assert.Equal(before, Image(target));
         }
     }
 
@@ -201,8 +238,25 @@ public abstract class ReplicatedStateMachineContractTests<TStateMachine, TResult
         var results = Feed(first, 40);
 
         Assert.Equal(results, Feed(second, 40));
-        Assert.Equal(first.CreateSnapshot(), second.CreateSnapshot());
+        Assert.Equal(Image(first), Image(second));
     }
+
+    private static byte[] Image(TStateMachine stateMachine)
+    {
+        using var image = stateMachine.CaptureImage();
+        return Bytes(image);
+    }
+
+    private static byte[] Bytes(IStateMachineImage image)
+    {
+        using var stream = image.OpenRead();
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+
+    private static void Install(TStateMachine stateMachine, byte[] image) =>
+        stateMachine.InstallImage(stateMachine.LoadImage(new MemoryStream(image)));
 
     // Entries 1..count of a workload that mixes commands, skipped entries (every 7th) and timed commands (every 4th,
     // stamped with rising times); returns what each command answered.

@@ -56,6 +56,12 @@ internal sealed class TestNode
     /// <summary>While set, a batch that needs the disk waits until <see cref="Persist"/>.</summary>
     public bool DiskHeld { get; set; }
 
+    /// <summary>While set, background jobs (writing or finishing a snapshot) wait until <see cref="RunJobs"/>.</summary>
+    public bool JobsHeld { get; set; }
+
+    /// <summary>Background jobs started and not yet run.</summary>
+    public Queue<BackgroundJob> Jobs { get; } = new();
+
     /// <summary>How far this node's wall clock is ahead of true time.</summary>
     public long ClockSkewMs { get; set; }
 
@@ -88,6 +94,47 @@ internal sealed class TestNode
         Log.Sync();
         Driver.Persisted();
         CompleteDisk();
+    }
+
+    /// <summary>Runs the background jobs waiting (off the driver's thread, in a real host) and hands them back, at most <paramref name="max"/>.</summary>
+    public void RunJobs(int max = int.MaxValue)
+    {
+        for (var run = 0; run < max && Jobs.TryDequeue(out var job); run++)
+        {
+            job.Execute();
+            Driver.BackgroundDone(job);
+            Driver.Process();
+            CompleteDisk();
+        }
+    }
+
+    /// <summary>The latest snapshot's metadata and image bytes, as this node's store holds it (verified as it is read).</summary>
+    public (SnapshotMetadata Metadata, byte[] Image)? LatestSnapshot()
+    {
+        if (!Snapshots.TryOpenLatest(out var reader))
+        {
+            return null;
+        }
+
+        using (reader)
+        using (var body = reader.OpenBody())
+        {
+            using var copy = new MemoryStream();
+            body.CopyTo(copy);
+            return (reader.Metadata, copy.ToArray());
+        }
+    }
+
+    /// <summary>The state machine's image now.</summary>
+    public byte[] Image() => ImageOf(Store);
+
+    public static byte[] ImageOf(KvStore store)
+    {
+        using var image = store.CaptureImage();
+        using var stream = image.OpenRead();
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
     }
 
     public TestWrite Put(string key, string value) => Propose(KvCommandCodec.EncodePut(key, Encoding.UTF8.GetBytes(value)));
@@ -123,7 +170,15 @@ internal sealed class TestNode
     /// <summary>The value this node's state machine holds for <paramref name="key"/>, or null.</summary>
     public string? Value(string key) => Store.TryGet(key, out var value) ? Encoding.UTF8.GetString(value.Value) : null;
 
-    internal void Crash() => IsUp = false;
+    internal void Crash()
+    {
+        // Its background threads die with it.
+        IsUp = false;
+        while (Jobs.TryDequeue(out var job))
+        {
+            job.Abandon();
+        }
+    }
 
     internal void Restart()
     {
@@ -136,12 +191,16 @@ internal sealed class TestNode
     public override string ToString() => IsUp ? Core.ToString() : $"node {Id} down";
 
     private NodeDriver<KvStore, KvApplyResult> Start() =>
-        new(Options, _random, _bootstrap, new NodeStores(Log, HardState, Snapshots), new KvStore(), new Outbox(_cluster), Events);
+        new(Options, _random, _bootstrap, new NodeStores(Log, HardState, Snapshots), new KvStore(), new Outbox(_cluster), new Worker(this), Events);
 
     private void Process()
     {
         Driver.Process();
         CompleteDisk();
+        if (!JobsHeld)
+        {
+            RunJobs();
+        }
     }
 
     private void CompleteDisk()
@@ -155,7 +214,18 @@ internal sealed class TestNode
 
     private sealed class Outbox(Cluster cluster) : IOutbox
     {
-        public void Send(in Message message) => cluster.Send(message);
+        public void Send(in Message message)
+        {
+            // A snapshot chunk's bytes are the driver's only during the call.
+            var kept = message;
+            kept.Data = message.Data.ToArray();
+            cluster.Send(kept);
+        }
+    }
+
+    private sealed class Worker(TestNode node) : IBackgroundWorker
+    {
+        public void Start(BackgroundJob job) => node.Jobs.Enqueue(job);
     }
 }
 
@@ -166,15 +236,23 @@ internal sealed class RecordedEvents : INodeEvents<KvApplyResult>
 
     public List<Message> Received { get; } = [];
 
-    public List<Snapshot> SnapshotsTaken { get; } = [];
+    public List<SnapshotMetadata> SnapshotsStarted { get; } = [];
 
-    public List<Snapshot> SnapshotsInstalled { get; } = [];
+    public List<SnapshotMetadata> SnapshotsTaken { get; } = [];
+
+    public List<SnapshotMetadata> SnapshotsInstalled { get; } = [];
+
+    public List<string> SnapshotFailures { get; } = [];
 
     public void MessageSent(in Message message) => Sent.Add(message);
 
     public void MessageReceived(in Message message) => Received.Add(message);
 
-    public void SnapshotTaken(Snapshot snapshot) => SnapshotsTaken.Add(snapshot);
+    public void SnapshotStarted(SnapshotMetadata snapshot) => SnapshotsStarted.Add(snapshot);
 
-    public void SnapshotInstalled(Snapshot snapshot) => SnapshotsInstalled.Add(snapshot);
+    public void SnapshotTaken(SnapshotMetadata snapshot, long bytes) => SnapshotsTaken.Add(snapshot);
+
+    public void SnapshotInstalled(SnapshotMetadata snapshot, long bytes) => SnapshotsInstalled.Add(snapshot);
+
+    public void SnapshotFailed(string what, Exception exception) => SnapshotFailures.Add($"{what}: {exception.Message}");
 }

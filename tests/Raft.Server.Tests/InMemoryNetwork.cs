@@ -43,9 +43,10 @@ public sealed class InMemoryNetwork
             }
         }
 
-        // The contract lets the sender reuse what it passed once Send returns: copy the entry array.
+        // The contract lets the sender reuse what it passed once Send returns: copy the entry array and chunk bytes.
         var copy = message;
         copy.Entries = message.Entries.ToArray();
+        copy.Data = message.Data.ToArray();
         sink.OnMessage(copy);
         return true;
     }

@@ -60,27 +60,34 @@ public sealed class TestCluster : IAsyncDisposable
 
     public string HttpUrl(int id) => $"http://127.0.0.1:{_httpPorts[id - 1]}";
 
+    /// <summary>Where node <paramref name="id"/> keeps its data (created when it first starts).</summary>
+    public string DataDirectory(int id) => Path.Combine(_root, $"node-{id}");
+
+    /// <summary>Every member's peer address, as <c>--Node:Peers:ID=</c> arguments.</summary>
+    public string[] PeerArguments() => [.. Enumerable.Range(1, Size).Select(peer => $"--Node:Peers:{peer}=127.0.0.1:{_peerPorts[peer - 1]}")];
+
     public HttpClient Client(int id) => _clients[id - 1];
 
-    public async Task StartNodeAsync(int id)
+    public async Task StartNodeAsync(int id, string[]? extraArgs = null)
     {
         var args = new List<string>
         {
             $"--Node:Id={id}",
-            $"--Node:DataDirectory={Path.Combine(_root, $"node-{id}")}",
+            $"--Node:DataDirectory={DataDirectory(id)}",
             "--Node:TickMs=5",
             "--Node:HeartbeatIntervalMs=25",
             "--Node:ElectionTimeoutMs=250",
             "--Node:RequestTimeoutMs=5000",
             "--Logging:LogLevel:Default=Warning",
         };
+        args.AddRange(PeerArguments());
         for (var peer = 1; peer <= Size; peer++)
         {
-            args.Add($"--Node:Peers:{peer}=127.0.0.1:{_peerPorts[peer - 1]}");
             args.Add($"--Node:HttpEndpoints:{peer}={HttpUrl(peer)}");
         }
 
         args.AddRange(_extraArgs(id));
+        args.AddRange(extraArgs ?? []);
         var app = NodeHost.Build([.. args], _tcp ? null : Network.Factory);
         await app.StartAsync();
         _apps[id - 1] = app;

@@ -70,7 +70,7 @@ public static class Program
 
         var stopwatch = Stopwatch.StartNew();
         var outcome = SeedRunner.Run(first, count, ticks, Console.Out, adjust, replayArguments);
-        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked");
+        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}");
         Console.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed");
         return outcome.Failed == 0 ? 0 : 1;
     }
@@ -79,13 +79,14 @@ public static class Program
 /// <summary>Runs a range of seeds on every core and reports each failure with the command that replays it.</summary>
 internal static class SeedRunner
 {
-    public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, IReadOnlyList<SimulationResult> Failures);
+    public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, SnapshotCounts Snapshots, IReadOnlyList<SimulationResult> Failures);
 
     public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output, Func<SimulationConfig, SimulationConfig>? adjust = null, string replayArguments = "")
     {
         var failures = new List<SimulationResult>();
         var passed = 0;
         long ticks = 0, elections = 0, writes = 0, reads = 0;
+        var snapshots = new SnapshotCounts();
         var gate = new object();
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -98,6 +99,7 @@ internal static class SeedRunner
                 elections += result.Elections;
                 writes += result.Writes;
                 reads += result.Reads;
+                snapshots = snapshots.Add(result.Snapshots);
                 if (result.Passed)
                 {
                     passed++;
@@ -112,6 +114,6 @@ internal static class SeedRunner
             }
         });
 
-        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, failures);
+        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures);
     }
 }

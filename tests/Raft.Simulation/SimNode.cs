@@ -57,6 +57,12 @@ internal sealed class SimNode(int id)
     /// <summary>How far this node's wall clock is from true time.</summary>
     public long ClockSkewMs { get; set; }
 
+    /// <summary>When it last sent or was sent a snapshot chunk; -1 never.</summary>
+    public long LastChunkTick { get; set; } = -1;
+
+    /// <summary>Background jobs (snapshots being written or finished) its driver started and has not had back.</summary>
+    public HashSet<BackgroundJob> Jobs { get; } = [];
+
     /// <summary>Requests now at this node that a crash would leave without an answer.</summary>
     public HashSet<Attempt> Attempts { get; } = [];
 

@@ -19,11 +19,20 @@ internal sealed class SimNodeEvents(Simulator simulator, SimNode node) : INodeEv
 
     public void PeerUnreachable(int peer) => simulator.TraceNode(node, $"peer {peer} unreachable");
 
-    public void SnapshotTaken(Snapshot snapshot) => simulator.TraceNode(node, $"compacted to ({snapshot.Index}, t{snapshot.Term})");
+    public void SnapshotTaken(SnapshotMetadata snapshot, long bytes) => simulator.TraceNode(node, $"took snapshot ({snapshot.Index}, t{snapshot.Term}), {bytes} bytes");
 
-    public void SnapshotInstalled(Snapshot snapshot)
+    public void SnapshotInstalled(SnapshotMetadata snapshot, long bytes)
     {
-        simulator.TraceNode(node, $"restored snapshot ({snapshot.Index}, t{snapshot.Term})");
+        simulator.TraceNode(node, $"installed snapshot ({snapshot.Index}, t{snapshot.Term}), {bytes} bytes");
+        simulator.OnSnapshotInstalledCounted();
         simulator.OnSnapshotInstalled(node);
     }
+
+    public void SnapshotSendStarted(int peer, SnapshotMetadata snapshot, long bytes)
+    {
+        simulator.TraceNode(node, $"sending snapshot ({snapshot.Index}, t{snapshot.Term}), {bytes} bytes, to {peer}");
+        simulator.OnSnapshotSendStarted();
+    }
+
+    public void SnapshotFailed(string what, Exception exception) => simulator.OnSnapshotFailed(node, what, exception);
 }

@@ -64,8 +64,25 @@ internal sealed record SimulationConfig
 
     public required double TransferRate { get; init; }
 
-    /// <summary>A node compacts once this many entries are applied past its snapshot.</summary>
+    /// <summary>A node takes a snapshot once this many entries are applied past its last one.</summary>
     public required int SnapshotEveryEntries { get; init; }
+
+    /// <summary>Entries a node keeps in its log behind its latest snapshot.</summary>
+    public required int SnapshotTrailingEntries { get; init; }
+
+    /// <summary>Snapshot bytes per chunk, small, so that every transfer takes many chunks.</summary>
+    public required int SnapshotChunkBytes { get; init; }
+
+    public required int SnapshotChunksInFlight { get; init; }
+
+    /// <summary>How long a background job (writing a snapshot, finishing a received one) runs, at most.</summary>
+    public required int MaxJobTicks { get; init; }
+
+    /// <summary>The chance that a snapshot chunk arrives with a byte flipped (its checksum catches it).</summary>
+    public required double ChunkCorruptionRate { get; init; }
+
+    /// <summary>The core's memory for durable, applied entries; small, so that followers are fed from the log storage.</summary>
+    public required long MaxLogMemoryBytes { get; init; }
 
     public required int Clients { get; init; }
 
@@ -179,6 +196,14 @@ internal sealed record SimulationConfig
             SessionClientShare = r.NextDouble(),
             AnyNodeShare = 0.1 + (r.NextDouble() * 0.5),
             Locks = r.Next(1, 4),
+
+            // Drawn last, so that the knobs above are what they were for every seed before these existed.
+            SnapshotTrailingEntries = r.Chance(0.5) ? 0 : r.Next(1, 100),
+            SnapshotChunkBytes = r.Chance(0.3) ? r.Next(1, 64) : r.Next(64, 4096),
+            SnapshotChunksInFlight = r.Next(1, 9),
+            MaxJobTicks = r.Next(0, 3 * et),
+            ChunkCorruptionRate = calm ? 0 : r.NextDouble() * 0.05,
+            MaxLogMemoryBytes = r.Chance(0.3) ? 1L << 30 : r.Next(0, 4096),
         };
 
         // Without pre-votes, candidates whose timeouts cannot differ by more than a round trip can split the vote
@@ -194,6 +219,9 @@ internal sealed record SimulationConfig
         LeaderWaitTicks = 3 * ElectionTimeoutTicks,
         RequestTimeoutTicks = 10 * ElectionTimeoutTicks,
         SnapshotEveryEntries = SnapshotEveryEntries,
+        SnapshotTrailingEntries = SnapshotTrailingEntries,
+        SnapshotChunkBytes = SnapshotChunkBytes,
+        SnapshotChunksInFlight = SnapshotChunksInFlight,
         HeldRequestsMax = 256,
         InboxMax = 4096,
     };
@@ -213,12 +241,14 @@ internal sealed record SimulationConfig
         MaxUncommittedBytes = 1 << 20,
         MaxCommittedBytesPerReady = 4096,
         MaxPendingReads = 256,
+        MaxLogMemoryBytes = MaxLogMemoryBytes,
     };
 
     public override string ToString() =>
         $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} stagger={FastFailoverStaggerTicks} jitter={ElectionJitterTicks} " +
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
-        $"transfer={TransferRate:F4} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} " +
+        $"transfer={TransferRate:F4} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
+        $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} " +
         $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2}";
 }

@@ -15,10 +15,16 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var outcome = SeedRunner.Run(first: 1, count: 2000, Program.DefaultFaultTicks, log);
 
         output.WriteLine(log.ToString());
-        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked in {stopwatch.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
         Assert.True(outcome.Failed == 0, log.ToString());
         Assert.Equal(2000, outcome.Passed);
         Assert.True(outcome.Writes > 100_000 && outcome.Reads > 100_000, "the workload must exercise the cluster");
+
+        // Snapshots must go through everything that can go wrong with them: damaged, lost, duplicated chunks, and
+        // senders and receivers that crash halfway.
+        var snapshots = outcome.Snapshots;
+        Assert.True(snapshots.Installed > 1_000 && snapshots.Chunks > 10 * snapshots.Transfers, $"the seeds must stream many snapshots in many chunks: {snapshots}");
+        Assert.True(snapshots.Damaged > 100 && snapshots.Refused > snapshots.Damaged && snapshots.CutByCrash > 100, $"the seeds must damage and cut transfers: {snapshots}");
     }
 
     [Fact]

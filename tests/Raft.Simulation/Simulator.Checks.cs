@@ -76,6 +76,27 @@ internal sealed partial class Simulator
         _history.Sessions.OnApplied(node.Id, key, found ? SimRead.ValueId(value.Value) : 0, found ? value.Version : 0);
     }
 
+    private static byte[] ImageBytes(KvStore store)
+    {
+        using var image = store.CaptureImage();
+        using var stream = image.OpenRead();
+        using var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        return bytes.ToArray();
+    }
+
+    // Every storage failure here is a bug: the simulated disk never fails.
+    public void OnSnapshotFailed(SimNode node, string what, Exception exception)
+    {
+        if (exception is TimeoutException)
+        {
+            TraceNode(node, $"{what}: {exception.Message}");
+            return;
+        }
+
+        throw new SimulationViolation($"node {node.Id}: {what} failed: {exception}");
+    }
+
     public void OnSnapshotInstalled(SimNode node)
     {
         var items = new List<KvListItem>();
@@ -113,7 +134,7 @@ internal sealed partial class Simulator
     private void CheckFinalState()
     {
         var leader = CurrentLeader()!;
-        var image = leader.Driver!.StateMachine.CreateSnapshot();
+        var image = ImageBytes(leader.Driver!.StateMachine);
         var applied = leader.Driver.StateMachine.AppliedIndex;
         var maxAcknowledged = _history.Ops.Where(op => op.IsWrite && op.Status == OpStatus.Answered).Select(op => op.Result.Index).DefaultIfEmpty().Max();
         var membership = leader.Driver.Core.Membership;
@@ -130,7 +151,7 @@ internal sealed partial class Simulator
                 throw new SimulationViolation($"durability: node {node.Id} applied only {store.AppliedIndex}, below the acknowledged index {maxAcknowledged}");
             }
 
-            if (store.AppliedIndex == applied && !store.CreateSnapshot().AsSpan().SequenceEqual(image))
+            if (store.AppliedIndex == applied && !ImageBytes(store).AsSpan().SequenceEqual(image))
             {
                 throw new SimulationViolation($"state machine safety: node {node.Id} and leader {leader.Id} hold different states at index {applied}");
             }
@@ -154,7 +175,7 @@ internal sealed partial class Simulator
             }
         }
 
-        if (!reference.CreateSnapshot().AsSpan().SequenceEqual(image))
+        if (!ImageBytes(reference).AsSpan().SequenceEqual(image))
         {
             throw new SimulationViolation($"durability: the leader's state at {applied} is not the committed log's");
         }

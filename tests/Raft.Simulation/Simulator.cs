@@ -7,7 +7,25 @@ using Raft.Node;
 namespace Raft.Simulation;
 
 /// <summary>The outcome of one seed.</summary>
-internal sealed record SimulationResult(ulong Seed, bool Passed, string? Failure, long Ticks, int Elections, ulong Committed, int Reads, int Writes, string Config);
+internal sealed record SimulationResult(ulong Seed, bool Passed, string? Failure, long Ticks, int Elections, ulong Committed, int Reads, int Writes, string Config)
+{
+    /// <summary>How much of the snapshot machinery the run went through.</summary>
+    public SnapshotCounts Snapshots { get; init; } = new();
+}
+
+/// <summary>
+/// Snapshot work in a run: transfers begun and installed, chunks sent, damaged on the way, and refused by a receiver,
+/// and transfers cut by a crash of their sender or receiver (a node that crashed within two election timeouts of
+/// sending or taking a chunk).
+/// </summary>
+internal sealed record SnapshotCounts(int Transfers = 0, int Installed = 0, long Chunks = 0, int Damaged = 0, long Refused = 0, int CutByCrash = 0)
+{
+    public SnapshotCounts Add(SnapshotCounts other) => new(
+        Transfers + other.Transfers, Installed + other.Installed, Chunks + other.Chunks, Damaged + other.Damaged, Refused + other.Refused, CutByCrash + other.CutByCrash);
+
+    public override string ToString() =>
+        $"{Transfers} snapshot transfers ({Installed} installed, {Chunks} chunks, {Damaged} damaged on the way, {Refused} refused, {CutByCrash} cut by a crash)";
+}
 
 /// <summary>
 /// Runs one seeded cluster of production node drivers over the real key-value store: a fault phase (loss, delay,
@@ -32,6 +50,7 @@ internal sealed partial class Simulator
     private long _tick;
     private long _sendSeq;
     private long _event;
+    private SnapshotCounts _snapshotCounts = new();
     private bool _faultPhase = true;
 
     public Simulator(SimulationConfig config, TextWriter? trace = null)
@@ -87,7 +106,14 @@ internal sealed partial class Simulator
     }
 
     private SimulationResult Result(string? failure) =>
-        new(_config.Seed, failure is null, failure, _tick, _safety.Elections, _safety.MaxCommitted, _history.ReadsAnswered, _history.WritesAnswered, _config.ToString());
+        new(_config.Seed, failure is null, failure, _tick, _safety.Elections, _safety.MaxCommitted, _history.ReadsAnswered, _history.WritesAnswered, _config.ToString())
+        {
+            Snapshots = _snapshotCounts,
+        };
+
+    public void OnSnapshotSendStarted() => _snapshotCounts = _snapshotCounts with { Transfers = _snapshotCounts.Transfers + 1 };
+
+    public void OnSnapshotInstalledCounted() => _snapshotCounts = _snapshotCounts with { Installed = _snapshotCounts.Installed + 1 };
 
     private void Execute()
     {
@@ -174,6 +200,7 @@ internal sealed partial class Simulator
             new NodeStores(node.Log, node.HardStates, node.Snapshots),
             store,
             new SimOutbox(this),
+            new SimWorker(this, node),
             events);
         var core = node.Driver.Core;
         node.Started = true;
@@ -189,12 +216,25 @@ internal sealed partial class Simulator
 
     private void Crash(SimNode node, string why)
     {
+        if (node.LastChunkTick >= 0 && _tick - node.LastChunkTick <= 2 * _config.ElectionTimeoutTicks)
+        {
+            _snapshotCounts = _snapshotCounts with { CutByCrash = _snapshotCounts.CutByCrash + 1 };
+        }
+
         Trace($"crash node {node.Id} ({why}): {node}");
         node.Driver = null;
         node.DiskDoneTick = -1;
         node.PausedUntil = -1;
         node.PausedMessages.Clear();
         node.PausedRequests.Clear();
+
+        // Its background threads die with it: what they were writing was never installed.
+        foreach (var job in node.Jobs)
+        {
+            job.Abandon();
+        }
+
+        node.Jobs.Clear();
 
         // Every request there loses its connection: the clients cannot tell whether it was applied.
         foreach (var attempt in node.Attempts.ToArray())
@@ -203,6 +243,13 @@ internal sealed partial class Simulator
         }
 
         node.Attempts.Clear();
+
+        // The liveness marker proposed there dies unanswered with it: the next leader proposes another.
+        if (_markerPending && _markerLeader == node.Id)
+        {
+            _markerPending = false;
+            _markerTerm = 0;
+        }
     }
 
     // Persisting: a batch the driver wrote waits for the disk, for up to MaxDiskLatencyTicks.
@@ -279,8 +326,67 @@ internal sealed partial class Simulator
         var copies = _random.Chance(_config.DuplicateRate) ? 2 : 1;
         for (var i = 0; i < copies; i++)
         {
-            _network.Enqueue(m, (_tick + NetworkDelay(), _sendSeq++));
+            _network.Enqueue(KeepData(m), (_tick + NetworkDelay(), _sendSeq++));
         }
+
+        CountChunk(m);
+    }
+
+    private void CountChunk(in Message m)
+    {
+        if (m.Type == MessageType.SnapshotChunk)
+        {
+            _snapshotCounts = _snapshotCounts with { Chunks = _snapshotCounts.Chunks + 1 };
+            _nodes[m.From].LastChunkTick = _tick;
+            _nodes[m.To].LastChunkTick = _tick;
+        }
+        else if (m.Type == MessageType.SnapshotChunkResponse && m.Reject)
+        {
+            _snapshotCounts = _snapshotCounts with { Refused = _snapshotCounts.Refused + 1 };
+        }
+    }
+
+    // A snapshot chunk's bytes are the sender's only during Send; what the network keeps is a copy, sometimes damaged.
+    private Message KeepData(in Message m)
+    {
+        if (m.Data.IsEmpty)
+        {
+            return m;
+        }
+
+        var copy = m;
+        var data = m.Data.ToArray();
+        if (_random.Chance(_config.ChunkCorruptionRate))
+        {
+            data[_random.Next(data.Length)] ^= (byte)(1 << _random.Next(8));
+            _snapshotCounts = _snapshotCounts with { Damaged = _snapshotCounts.Damaged + 1 };
+        }
+
+        copy.Data = data;
+        return copy;
+    }
+
+    // A background job runs a while later, unless its process is stopped (then after it resumes) or crashed (then never).
+    private void StartJob(SimNode node, BackgroundJob job)
+    {
+        var driver = node.Driver;
+        node.Jobs.Add(job);
+        Later(_random.Next(_config.MaxJobTicks + 1), () => RunJob(node, driver, job));
+    }
+
+    private void RunJob(SimNode node, NodeDriver<KvStore, KvApplyResult>? driver, BackgroundJob job)
+    {
+        if (!ReferenceEquals(node.Driver, driver) || !node.Jobs.Remove(job))
+        {
+            return;
+        }
+
+        Trace($"node {node.Id}: background job {job.GetType().Name} done");
+        Input(node, d =>
+        {
+            job.Execute();
+            d.BackgroundDone(job);
+        });
     }
 
     private int NetworkDelay() => _random.Next(_config.MinDelayTicks, _config.MaxDelayTicks + 1);
@@ -367,6 +473,7 @@ internal sealed partial class Simulator
             sb.Append("\n  ").Append(node).Append(node.DiskDoneTick >= 0 ? " (waiting on disk)" : string.Empty).Append(node.Paused ? " (paused)" : string.Empty);
             if (node.Driver?.Core is { Role: RaftRole.Leader } leader)
             {
+                sb.Append($" members {leader.Membership}");
                 foreach (var peer in _nodes.Skip(1))
                 {
                     if (peer != node && leader.TryGetProgress(peer.Id, out var match, out var next, out var state))
@@ -396,5 +503,10 @@ internal sealed partial class Simulator
     private sealed class SimOutbox(Simulator simulator) : IOutbox
     {
         public void Send(in Message message) => simulator.Send(message);
+    }
+
+    private sealed class SimWorker(Simulator simulator, SimNode node) : IBackgroundWorker
+    {
+        public void Start(BackgroundJob job) => simulator.StartJob(node, job);
     }
 }

@@ -74,11 +74,6 @@ public sealed class FrameCodecPropertyTests
             },
             new Message
             {
-                Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 3,
-                Snapshot = new Snapshot(new SnapshotMetadata(8, 2, Membership.Create([1, 2, 3])), Payload(30, 6)),
-            },
-            new Message
-            {
                 Type = MessageType.SnapshotChunk, From = 1, To = 2, Term = 3, Index = 8, LogTerm = 2,
                 Offset = 60, TotalBytes = 100, Checksum = 0xA5A5_5A5A, Data = Payload(30, 7),
             },

@@ -57,7 +57,7 @@ public sealed class TcpPeerTransportTests
     }
 
     [Fact]
-    public async Task Large_appends_and_snapshots_cross_the_wire_intact()
+    public async Task Large_appends_cross_the_wire_intact()
     {
         await using var a = await TestNode.StartAsync(1);
         await using var b = await TestNode.StartAsync(2);
@@ -71,18 +71,10 @@ public sealed class TcpPeerTransportTests
             random.NextBytes(data);
             return new Entry(2, 100 + (ulong)i, EntryType.Command, data);
         }).ToArray();
-        var image = new byte[3 * 1024 * 1024];
-        random.NextBytes(image);
-        var snapshot = new Snapshot(new SnapshotMetadata(99, 2, Membership.Create([1, 2, 3])), image);
-
-        Assert.True(a.Transport.Send(new Message { Type = MessageType.InstallSnapshot, From = 1, To = 2, Term = 2, Snapshot = snapshot }));
         Assert.True(a.Transport.Send(new Message { Type = MessageType.Append, From = 1, To = 2, Term = 2, Index = 100, LogTerm = 2, Commit = 99, Entries = entries }));
         await b.Sink.WaitForMessageAsync(m => m.Type == MessageType.Append);
 
         var received = b.Sink.Messages;
-        var install = received.Single(m => m.Type == MessageType.InstallSnapshot);
-        Assert.Equal(snapshot.Metadata, install.Snapshot!.Metadata);
-        Assert.True(image.AsSpan().SequenceEqual(install.Snapshot.Data.Span));
         var append = received.Single(m => m.Type == MessageType.Append);
         Assert.Equal(entries.Length, append.Entries.Length);
         for (var i = 0; i < entries.Length; i++)
