@@ -63,4 +63,5 @@ internal sealed record BenchResults(
 [JsonSerializable(typeof(EtcdPutResponse))]
 [JsonSerializable(typeof(EtcdRangeResponse))]
 [JsonSerializable(typeof(EtcdStatusResponse))]
+[JsonSerializable(typeof(EtcdHealthResponse))]
 internal sealed partial class BenchJsonContext : JsonSerializerContext;

@@ -20,29 +20,40 @@ internal sealed record EtcdProfile(string Name, int HeartbeatMs, int ElectionMs)
 
 /// <summary>
 /// Three <c>etcd</c> processes on 127.0.0.1, spoken to through etcd 3.4's JSON gateway (<c>/v3/...</c>). Numbers in
-/// that JSON are 64-bit integers written as strings. A linearizable range is etcd's default.
+/// that JSON are 64-bit integers written as strings. A linearizable range is etcd's default. Backups and restores go
+/// through <c>etcdctl</c> (the Debian package etcd-client), as an operator's would.
 /// </summary>
-internal sealed class EtcdClusterTarget : IBenchTarget
+internal sealed class EtcdClusterTarget : IScaleTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan ToolLimit = TimeSpan.FromMinutes(30);
+
+    // What etcd 3.4 logs when a follower has installed a snapshot received from the leader.
+    private const string SnapshotAppliedLogText = "applied incoming Raft snapshot";
 
     private readonly HttpClient _http;
     private readonly EtcdProfile _profile;
     private readonly string _dataDirectory;
     private readonly int[] _clientPorts;
     private readonly int[] _peerPorts;
+    private readonly IReadOnlyList<string> _extraArguments;
     private readonly Process?[] _processes;
+    private readonly long[] _logStart;
     private readonly ulong[] _memberIds;
+    private readonly ToolProcesses _tools = new();
     private readonly Lock _gate = new();
 
-    public EtcdClusterTarget(HttpClient http, EtcdProfile profile, string dataDirectory, int clientBasePort, int peerBasePort)
+    /// <param name="extraArguments">Appended to every node's command line (the scale mode's snapshot count and quota).</param>
+    public EtcdClusterTarget(HttpClient http, EtcdProfile profile, string dataDirectory, int clientBasePort, int peerBasePort, IReadOnlyList<string>? extraArguments = null)
     {
         _http = http;
         _profile = profile;
         _dataDirectory = dataDirectory;
         _clientPorts = [clientBasePort, clientBasePort + 1, clientBasePort + 2];
         _peerPorts = [peerBasePort, peerBasePort + 1, peerBasePort + 2];
+        _extraArguments = extraArguments ?? [];
         _processes = new Process?[3];
+        _logStart = new long[3];
         _memberIds = new ulong[3];
     }
 
@@ -50,12 +61,12 @@ internal sealed class EtcdClusterTarget : IBenchTarget
 
     public int Nodes => 3;
 
-    /// <summary>The <c>etcd</c> executable on PATH, or null.</summary>
-    public static string? FindExecutable()
+    /// <summary>The executable <paramref name="name"/> (<c>etcd</c>, <c>etcdctl</c>) on PATH, or null.</summary>
+    public static string? FindExecutable(string name = "etcd")
     {
         foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
         {
-            var candidate = Path.Combine(dir, "etcd");
+            var candidate = Path.Combine(dir, name);
             if (File.Exists(candidate))
             {
                 return candidate;
@@ -230,6 +241,7 @@ internal sealed class EtcdClusterTarget : IBenchTarget
 
     public void KillAll()
     {
+        _tools.KillAll();
         lock (_gate)
         {
             foreach (var process in _processes)
@@ -284,8 +296,88 @@ internal sealed class EtcdClusterTarget : IBenchTarget
             "--election-timeout", _profile.ElectionMs.ToString(CultureInfo.InvariantCulture),
             "--logger", "zap",
             "--log-outputs", "stderr",
+            .. _extraArguments,
         ];
     }
+
+    public async Task<NodeState?> StateAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var status = await StatusAsync(node, timeout, cancellationToken).ConfigureAwait(false);
+        if (status is null
+            || !ulong.TryParse(status.RaftTerm, CultureInfo.InvariantCulture, out var term)
+            || !ulong.TryParse(status.RaftIndex, CultureInfo.InvariantCulture, out var commit)
+            || !ulong.TryParse(status.RaftAppliedIndex, CultureInfo.InvariantCulture, out var applied))
+        {
+            return null;
+        }
+
+        var leader = ulong.TryParse(status.Leader, CultureInfo.InvariantCulture, out var leaderId) ? Array.IndexOf(_memberIds, leaderId) + 1 : 0;
+        return new NodeState(term, leader, commit, applied);
+    }
+
+    public async Task<bool> IsReadyAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{_clientPorts[node - 1]}/health"));
+        var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
+        return answer.Error is null && answer.Status == HttpStatusCode.OK && Parse(answer.Body, BenchJsonContext.Default.EtcdHealthResponse)?.Health == "true";
+    }
+
+    /// <summary>Counted in the node's log since its process last started: etcd has no metric of installed snapshots.</summary>
+    public async Task<long?> SnapshotsInstalledAsync(int node, CancellationToken cancellationToken)
+    {
+        var path = LogPath(node);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        await using var log = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        log.Seek(Math.Min(_logStart[node - 1], log.Length), SeekOrigin.Begin);
+        using var reader = new StreamReader(log);
+        long count = 0;
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            count += line.Contains(SnapshotAppliedLogText, StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        return count;
+    }
+
+    /// <summary><c>etcdctl snapshot save</c> against the node (etcdctl fsyncs the file before it renames it into place).</summary>
+    public async Task<BackupOutcome> BackupAsync(int node, string file, CancellationToken cancellationToken)
+    {
+        var outcome = await RunEtcdctlAsync(
+            ["--endpoints", $"http://127.0.0.1:{_clientPorts[node - 1]}", "--command-timeout", $"{ToolLimit.TotalSeconds:F0}s", "snapshot", "save", file],
+            cancellationToken).ConfigureAwait(false);
+        return outcome.ExitCode == 0 && File.Exists(file)
+            ? new BackupOutcome(null, new FileInfo(file).Length, outcome.Output)
+            : new BackupOutcome($"etcdctl exit code {outcome.ExitCode}", 0, outcome.Output);
+    }
+
+    /// <summary><c>etcdctl snapshot restore</c> into a data directory for member e1 of a cluster like this one.</summary>
+    public Task<ToolOutcome> RestoreAsync(string file, string directory, CancellationToken cancellationToken)
+    {
+        var cluster = string.Join(',', Enumerable.Range(1, Nodes).Select(n => $"e{n}=http://127.0.0.1:{_peerPorts[n - 1]}"));
+        return RunEtcdctlAsync(
+            ["snapshot", "restore", file, "--data-dir", directory, "--name", "e1", "--initial-cluster", cluster,
+             "--initial-cluster-token", $"failover-bench-{_profile.Name}-restored", "--initial-advertise-peer-urls", $"http://127.0.0.1:{_peerPorts[0]}"],
+            cancellationToken);
+    }
+
+    private Task<ToolOutcome> RunEtcdctlAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    {
+        var etcdctl = FindExecutable("etcdctl") ?? throw new BenchException(EtcdctlMissing);
+        var info = new ProcessStartInfo(etcdctl);
+        info.Environment["ETCDCTL_API"] = "3";
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        return _tools.RunAsync(info, ToolLimit, cancellationToken);
+    }
+
+    private string LogPath(int node) => Path.Combine(_dataDirectory, $"e{node}.log");
 
     private void StartNode(int node)
     {
@@ -296,7 +388,9 @@ internal sealed class EtcdClusterTarget : IBenchTarget
             info.ArgumentList.Add(argument);
         }
 
-        var log = TextWriter.Synchronized(new StreamWriter(Path.Combine(_dataDirectory, $"e{node}.log"), append: true) { AutoFlush = true });
+        var path = LogPath(node);
+        _logStart[node - 1] = File.Exists(path) ? new FileInfo(path).Length : 0;
+        var log = TextWriter.Synchronized(new StreamWriter(path, append: true) { AutoFlush = true });
         lock (_gate)
         {
             var process = Process.Start(info) ?? throw new BenchException($"could not start {etcd}");
@@ -312,6 +406,9 @@ internal sealed class EtcdClusterTarget : IBenchTarget
 
     public const string EtcdMissing =
         "etcd is not on PATH: install the Debian package etcd-server (apt-get install etcd-server, or bench/install-etcd.sh), or run with --target ours";
+
+    public const string EtcdctlMissing =
+        "etcdctl is not on PATH: install the Debian package etcd-client (apt-get install etcd-client, or bench/install-etcd.sh), or run with --target ours";
 
     private async Task<EtcdStatusResponse?> StatusAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -13,13 +13,17 @@ namespace Raft.FailoverBench.Targets;
 /// Nodes of this repository's server (three, or one for the unreplicated floor), started by the same <see cref="LocalCluster"/> that
 /// <c>run-cluster.sh</c> uses, with the server dll given explicitly because this process is not the server.
 /// </summary>
-internal sealed class OurClusterTarget : IBenchTarget
+internal sealed class OurClusterTarget : IScaleTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan BackupLimit = TimeSpan.FromMinutes(30);
+    private static readonly TimeSpan RestoreLimit = TimeSpan.FromMinutes(30);
+    private const int CopyBufferBytes = 1 << 20;
 
     private readonly HttpClient _http;
     private readonly LocalCluster _cluster;
     private readonly Uri[] _endpoints;
+    private readonly ToolProcesses _tools = new();
 
     public OurClusterTarget(HttpClient http, ClusterLaunchOptions options, TextWriter log, string name = "ours")
     {
@@ -140,12 +144,96 @@ internal sealed class OurClusterTarget : IBenchTarget
 
     public int Pid(int node) => _cluster.Pid(node);
 
-    public void KillAll() => _cluster.KillAll();
+    public void KillAll()
+    {
+        _tools.KillAll();
+        _cluster.KillAll();
+    }
 
     public async ValueTask DisposeAsync()
     {
-        _cluster.KillAll();
+        KillAll();
         await _cluster.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>From the node's <c>/metrics</c>, which it renders from the view its loop publishes, without a trip through the loop.</summary>
+    public async Task<NodeState?> StateAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.Metrics));
+        var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
+        if (answer.Error is not null || answer.Status != HttpStatusCode.OK)
+        {
+            return null;
+        }
+
+        var samples = PrometheusText.Parse(Encoding.UTF8.GetString(answer.Body));
+        long Count(string name) => (long)samples.GetValueOrDefault(name);
+        return samples.ContainsKey("raft_term") && samples.ContainsKey("raft_applied_index")
+            ? new NodeState(
+                (ulong)Count("raft_term"),
+                (int)Count("raft_leader_id"),
+                (ulong)Count("raft_commit_index"),
+                (ulong)Count("raft_applied_index"),
+                Count("raft_elections_total"),
+                Count("raft_snapshot_duration_seconds_count"),
+                samples.GetValueOrDefault("raft_snapshot_duration_seconds_sum"),
+                Count("raft_snapshots_installed_total"),
+                Count("raft_snapshot_transfers_total"),
+                Count("raft_snapshot_failures_total"))
+            : null;
+    }
+
+    public async Task<bool> IsReadyAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.HealthReady));
+        var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
+        return answer.Error is null && answer.Status == HttpStatusCode.OK;
+    }
+
+    public async Task<long?> SnapshotsInstalledAsync(int node, CancellationToken cancellationToken) =>
+        (await StateAsync(node, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false))?.SnapshotsInstalled;
+
+    /// <summary><c>GET /v1/snapshot</c> of the node's applied state, streamed into the file, then fsynced.</summary>
+    public async Task<BackupOutcome> BackupAsync(int node, string file, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.Snapshot));
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(BackupLimit);
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                return new BackupOutcome(ErrorKinds.Status((int)response.StatusCode), 0, await response.Content.ReadAsStringAsync(deadline.Token).ConfigureAwait(false));
+            }
+
+            var index = response.Headers.TryGetValues(ApiHeaders.SnapshotIndex, out var values) ? values.FirstOrDefault() : null;
+            await using var body = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
+            await using var destination = new FileStream(file, FileMode.Create, FileAccess.Write, FileShare.None, CopyBufferBytes, FileOptions.Asynchronous);
+            await body.CopyToAsync(destination, CopyBufferBytes, deadline.Token).ConfigureAwait(false);
+            destination.Flush(flushToDisk: true);
+            return new BackupOutcome(null, destination.Length, $"snapshot index {index}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new BackupOutcome(ErrorKinds.Timeout, 0, $"not done within {BackupLimit.TotalMinutes:F0} min");
+        }
+        catch (HttpRequestException ex)
+        {
+            return new BackupOutcome(BenchHttp.Classify(ex), 0, ex.Message);
+        }
+        catch (IOException ex)
+        {
+            return new BackupOutcome(ErrorKinds.Reset, 0, ex.Message);
+        }
+    }
+
+    /// <summary><c>dotnet Raft.Server.dll restore --snapshot FILE --data DIR</c>, the command the README gives an operator.</summary>
+    public Task<ToolOutcome> RestoreAsync(string file, string directory, CancellationToken cancellationToken)
+    {
+        var serverDll = _cluster.Options.ServerDll ?? throw new InvalidOperationException("our cluster runs without a server dll to restore with");
+        var info = NodeProcess.StartInfo(["restore", "--snapshot", file, "--data", directory], serverDll);
+        return _tools.RunAsync(info, RestoreLimit, cancellationToken);
     }
 
     private Uri KeyUri(int node, string key) => new(_endpoints[node - 1], ApiPaths.KvPrefix + ResourceName.Escape(key));

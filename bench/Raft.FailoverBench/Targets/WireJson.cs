@@ -29,4 +29,10 @@ internal sealed record EtcdRangeResponse(
 
 internal sealed record EtcdStatusResponse(
     [property: JsonPropertyName("header")] EtcdHeader? Header,
-    [property: JsonPropertyName("leader")] string? Leader);
+    [property: JsonPropertyName("leader")] string? Leader,
+    [property: JsonPropertyName("raftIndex")] string? RaftIndex = null,
+    [property: JsonPropertyName("raftTerm")] string? RaftTerm = null,
+    [property: JsonPropertyName("raftAppliedIndex")] string? RaftAppliedIndex = null,
+    [property: JsonPropertyName("dbSize")] string? DbSize = null);
+
+internal sealed record EtcdHealthResponse([property: JsonPropertyName("health")] string? Health);
