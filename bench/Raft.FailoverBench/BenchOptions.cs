@@ -6,6 +6,7 @@ internal enum BenchMode
 {
     Failover,
     Load,
+    Scale,
 }
 
 internal enum TargetChoice
@@ -19,18 +20,26 @@ internal enum TargetChoice
 internal sealed record BenchOptions
 {
     public const string Usage =
-        "usage: Raft.FailoverBench [load] [options] [-- node options]\n" +
+        "usage: Raft.FailoverBench [load|scale] [options] [-- node options]\n" +
         "  failover (default): crash, hang and switchover trials against 3-node clusters, with a client workload\n" +
         "  load: writes/s and latency at several concurrencies, then linearizable reads\n" +
+        "  scale: per data size, a fill with a node down, its catch-up by snapshot, writes while a snapshot is taken,\n" +
+        "         a backup from a follower, a restore, a restart to ready and each node's memory\n" +
         "options:\n" +
         "  --target ours|etcd|both     which clusters (default ours); etcd runs etcd-ours (50/300 ms) and etcd-default (100/1000 ms),\n" +
-        "                              load runs etcd-ours only\n" +
+        "                              load and scale run etcd-ours only\n" +
         "  --scenarios LIST            failover: comma-separated of crash,hang,switchover (default all)\n" +
         "  --trials N                  failover: trials per target and scenario (default 20)\n" +
         "  --writers N                 failover: concurrent writers, one write in flight each (default 1)\n" +
-        "  --request-timeout-ms N      failover: client timeout per request (default 250)\n" +
+        "  --request-timeout-ms N      failover: client timeout per request (default 250); scale: of the steady writers\n" +
+        "                              (default 5000)\n" +
         "  --duration-s N              load: seconds per concurrency and operation (default 10)\n" +
         "  --concurrency LIST          load: comma-separated client counts (default 1,16,64)\n" +
+        "  --data-mib LIST             scale: comma-separated data sizes in MiB, each on fresh clusters (default 100)\n" +
+        "  --value-bytes N             scale: bytes of every value written (default 4096)\n" +
+        "  --fill-writers N            scale: concurrent writers of the fill (default 64)\n" +
+        "  --snapshot-phase-s N        scale: seconds of 4 steady writers while the leader takes snapshots (default 25)\n" +
+        "  --baseline-s N              scale: seconds of the steady writer before node 3 restarts and before the backup (default 5)\n" +
         "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.. (default 15001)\n" +
         "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.. (default P+2000)\n" +
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
@@ -52,11 +61,25 @@ internal sealed record BenchOptions
 
     public int Writers { get; init; } = 1;
 
-    public int RequestTimeoutMs { get; init; } = 250;
+    public int? RequestTimeoutMsOption { get; init; }
+
+    /// <summary>A failover client's deadline per request; in scale mode, a steady writer's (a write slower than this counts as failed).</summary>
+    public int RequestTimeoutMs => RequestTimeoutMsOption ?? (Mode == BenchMode.Scale ? 5000 : 250);
 
     public int DurationS { get; init; } = 10;
 
     public IReadOnlyList<int> Concurrency { get; init; } = [1, 16, 64];
+
+    /// <summary>Scale mode: the data sizes, in MiB of values, each measured on clusters started afresh.</summary>
+    public IReadOnlyList<int> DataMib { get; init; } = [100];
+
+    public int ValueBytes { get; init; } = 4096;
+
+    public int FillWriters { get; init; } = 64;
+
+    public int SnapshotPhaseS { get; init; } = 25;
+
+    public int BaselineS { get; init; } = 5;
 
     public int BasePort { get; init; } = 15001;
 
@@ -86,9 +109,9 @@ internal sealed record BenchOptions
         options = new BenchOptions();
         error = null;
         var i = 0;
-        if (args.Length > 0 && args[0] is "load" or "failover")
+        if (args.Length > 0 && args[0] is "load" or "failover" or "scale")
         {
-            options = options with { Mode = args[0] == "load" ? BenchMode.Load : BenchMode.Failover };
+            options = options with { Mode = Enum.Parse<BenchMode>(args[0], ignoreCase: true) };
             i = 1;
         }
 
@@ -180,22 +203,21 @@ internal sealed record BenchOptions
             case "--writers":
                 return Positive(arg, value, 256, out var writers) ?? Set(ref options, options with { Writers = writers });
             case "--request-timeout-ms":
-                return Positive(arg, value, 60_000, out var timeout) ?? Set(ref options, options with { RequestTimeoutMs = timeout });
+                return Positive(arg, value, 60_000, out var timeout) ?? Set(ref options, options with { RequestTimeoutMsOption = timeout });
             case "--duration-s":
                 return Positive(arg, value, 3_600, out var duration) ?? Set(ref options, options with { DurationS = duration });
             case "--concurrency":
-                var levels = new List<int>();
-                foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                {
-                    if (Positive(arg, part, 4_096, out var level) is { } bad)
-                    {
-                        return bad;
-                    }
-
-                    levels.Add(level);
-                }
-
-                return levels.Count == 0 ? $"{arg} needs at least one number" : Set(ref options, options with { Concurrency = levels });
+                return PositiveList(arg, value, 4_096, out var levels) ?? Set(ref options, options with { Concurrency = levels });
+            case "--data-mib":
+                return PositiveList(arg, value, 65_536, out var sizes) ?? Set(ref options, options with { DataMib = sizes });
+            case "--value-bytes":
+                return Positive(arg, value, 1 << 20, out var valueBytes) ?? Set(ref options, options with { ValueBytes = valueBytes });
+            case "--fill-writers":
+                return Positive(arg, value, 1_024, out var fillWriters) ?? Set(ref options, options with { FillWriters = fillWriters });
+            case "--snapshot-phase-s":
+                return Positive(arg, value, 3_600, out var snapshotPhase) ?? Set(ref options, options with { SnapshotPhaseS = snapshotPhase });
+            case "--baseline-s":
+                return Positive(arg, value, 600, out var baseline) ?? Set(ref options, options with { BaselineS = baseline });
             case "--base-port":
                 return Port(arg, value, out var basePort) ?? Set(ref options, options with { BasePort = basePort });
             case "--peer-base-port":
@@ -222,6 +244,23 @@ internal sealed record BenchOptions
             ? null
             : $"{arg} must be an integer from 1 to {max} (got '{value}')";
 
+    private static string? PositiveList(string arg, string value, int max, out IReadOnlyList<int> result)
+    {
+        var list = new List<int>();
+        result = list;
+        foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (Positive(arg, part, max, out var number) is { } bad)
+            {
+                return bad;
+            }
+
+            list.Add(number);
+        }
+
+        return list.Count == 0 ? $"{arg} needs at least one number" : null;
+    }
+
     private static string? Port(string arg, string value, out int result) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result) && result is >= 1024 and <= 65_000
             ? null
@@ -233,8 +272,8 @@ internal sealed record BenchOptions
         IReadOnlyList<string> names = (Mode, Target) switch
         {
             (_, TargetChoice.Ours) => ["ours"],
-            (BenchMode.Load, TargetChoice.Etcd) => ["etcd-ours"],
-            (BenchMode.Load, TargetChoice.Both) => ["ours", "etcd-ours"],
+            (BenchMode.Load or BenchMode.Scale, TargetChoice.Etcd) => ["etcd-ours"],
+            (BenchMode.Load or BenchMode.Scale, TargetChoice.Both) => ["ours", "etcd-ours"],
             (_, TargetChoice.Etcd) => ["etcd-ours", "etcd-default"],
             _ => ["ours", "etcd-ours", "etcd-default"],
         };

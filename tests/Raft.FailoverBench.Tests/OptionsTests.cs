@@ -41,6 +41,34 @@ public sealed class OptionsTests
         Assert.Equal(["ours", "etcd-ours"], options.TargetNames());
     }
 
+    [Fact]
+    public void ScaleMode_Parses_WithItsOwnDefaults()
+    {
+        Assert.True(BenchOptions.TryParse(["scale"], out var defaults, out _));
+        Assert.Equal(BenchMode.Scale, defaults.Mode);
+        Assert.Equal([100], defaults.DataMib);
+        Assert.Equal((4096, 64, 25, 5, 5000), (defaults.ValueBytes, defaults.FillWriters, defaults.SnapshotPhaseS, defaults.BaselineS, defaults.RequestTimeoutMs));
+        Assert.Equal(["ours"], defaults.TargetNames());
+
+        Assert.True(BenchOptions.TryParse(
+            ["scale", "--data-mib", "100,1024", "--value-bytes", "1024", "--fill-writers", "16", "--snapshot-phase-s", "10", "--baseline-s", "2",
+             "--request-timeout-ms", "2000", "--target", "both", "--keep-data", "--", "--Node:SnapshotEveryEntries=2000"],
+            out var options,
+            out _));
+        Assert.Equal([100, 1024], options.DataMib);
+        Assert.Equal((1024, 16, 10, 2, 2000), (options.ValueBytes, options.FillWriters, options.SnapshotPhaseS, options.BaselineS, options.RequestTimeoutMs));
+        Assert.Equal(["ours", "etcd-ours"], options.TargetNames());
+        Assert.True(options.KeepData);
+        Assert.Equal(["--Node:SnapshotEveryEntries=2000"], options.NodeArguments);
+    }
+
+    [Fact]
+    public void EtcdAlone_InScaleMode_IsEtcdWithOurTiming()
+    {
+        Assert.True(BenchOptions.TryParse(["scale", "--target", "etcd"], out var options, out _));
+        Assert.Equal(["etcd-ours"], options.TargetNames());
+    }
+
     [Theory]
     [InlineData("--trials 0", "--trials must be an integer from 1")]
     [InlineData("--trials x", "--trials must be an integer from 1")]
@@ -53,6 +81,13 @@ public sealed class OptionsTests
     [InlineData("--frobnicate 1", "unknown option --frobnicate")]
     [InlineData("--trials", "--trials needs a value")]
     [InlineData("crash", "unexpected argument 'crash'")]
+    [InlineData("scale --data-mib 0", "--data-mib must be an integer from 1 to 65536")]
+    [InlineData("scale --data-mib 100,x", "--data-mib must be an integer from 1 to 65536")]
+    [InlineData("scale --data-mib ,", "--data-mib needs at least one number")]
+    [InlineData("scale --value-bytes 2000000", "--value-bytes must be an integer from 1 to 1048576")]
+    [InlineData("scale --fill-writers 0", "--fill-writers must be an integer from 1")]
+    [InlineData("scale --snapshot-phase-s -1", "--snapshot-phase-s must be an integer from 1")]
+    [InlineData("scale --baseline-s", "--baseline-s needs a value")]
     public void BadArguments_AreRefusedWithAReason(string args, string expected)
     {
         Assert.False(BenchOptions.TryParse(args.Split(' '), out _, out var error));

@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Raft.FailoverBench.Harness;
 using Raft.FailoverBench.Report;
 
 namespace Raft.FailoverBench.Tests;
@@ -74,5 +75,49 @@ public sealed class ReportTests
         var table = Tables.Load(load, ["ours", "etcd-ours"]);
         Assert.Contains("| 1 | write | 200 | 4.00 | 9.00 | 100 | 8.00 | 12.00 | 0.50 | 2.00 | 1.33 |", table, StringComparison.Ordinal);
         Assert.Contains("| 1 | read | 1000 | 1.00 | 2.00 | 500 | 2.00 | 3.00 | 0.50 | 2.00 | 1.50 |", table, StringComparison.Ordinal);
+    }
+
+    private static ScaleResult Scale(string target, double catchUpSeconds, long rssMib, SnapshotPhaseResult? snapshots)
+    {
+        var steady = new LatencySummary(100, 0, 1, 4, 9);
+        return new ScaleResult(
+            target, 100, 4096,
+            new FillResult(25_600, 25_600, 100L << 20, 10, 10, 0, snapshots is null ? null : 2),
+            new CatchUpResult(3, 30_000, catchUpSeconds, 100 / catchUpSeconds, 2, 2, 1, 1, 1, 1, 0, 0, steady, steady),
+            snapshots,
+            new BackupResult(2, null, 2, 110L << 20, 50, steady, steady, ""),
+            new RestoreResult(0, 1.5, ""),
+            new RestartResult(3, 31_000, 2.5),
+            [new ProcessMemory(1, 11, rssMib << 20, rssMib << 19, rssMib << 20), new ProcessMemory(2, 12, 200L << 20, 100L << 20, 200L << 20), new ProcessMemory(3, 13, 150L << 20, 75L << 20, 150L << 20)],
+            [new ProcessMemory(1, 11, rssMib << 20, rssMib << 19, (rssMib + 10) << 20)],
+            new VerifyResult(1246, 256, 0),
+            [],
+            []);
+    }
+
+    [Fact]
+    public void ScaleTable_PutsTargetsSideBySide_WithRatiosWhereTheyMeanSomething()
+    {
+        var snapshots = new SnapshotPhaseResult(
+            4, 25, 3, 1.2, [], new LatencySummary(300, 0, 3, 30, 40), new LatencySummary(10, 0, 2, 6, 6), new LatencySummary(20_000, 0, 2, 15, 50), 2, 2, 1, 1, []);
+        var table = Tables.Scale([Scale("ours", 4, 400, snapshots), Scale("etcd-ours", 2, 300, null)], ["ours", "etcd-ours"]);
+        Assert.StartsWith("**100 MiB** (25600 keys of 4096 bytes)", table, StringComparison.Ordinal);
+        Assert.Contains("| metric | ours | etcd-ours | etcd-ours ÷ ours |", table, StringComparison.Ordinal);
+        Assert.Contains("| catch-up by snapshot: seconds | 4.00 | 2.00 | 0.50 |", table, StringComparison.Ordinal);
+        Assert.Contains("| catch-up: MiB/s of data | 25.0 | 50.0 | 2.00 |", table, StringComparison.Ordinal);
+        Assert.Contains("| catch-up: elections (term changes) | 0 | 0 |  |", table, StringComparison.Ordinal);
+        Assert.Contains("| snapshots: p99 during ÷ during none (goal ≤ 2) | 2.00 | – |  |", table, StringComparison.Ordinal);
+        Assert.Contains("| RSS after catch-up, largest node (MiB) | 400 | 300 | 0.75 |", table, StringComparison.Ordinal);
+        Assert.Contains("| peak RSS (VmHWM) at the end, largest node (MiB) | 410 | 310 | 0.76 |", table, StringComparison.Ordinal);
+        Assert.Contains("| RSS after catch-up, node 1 / 2 / 3 (MiB) | 400 / 200 / 150 | 300 / 200 / 150 | |", table, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ScaleTable_OfOursAlone_HasNoRatioColumn_AndLeavesOutRowsNoTargetMeasured()
+    {
+        var table = Tables.Scale([Scale("ours", 4, 400, null)], ["ours", "etcd-ours"]);
+        Assert.Contains("| metric | ours |\n| --- | --: |\n", table, StringComparison.Ordinal);
+        Assert.DoesNotContain("snapshots:", table, StringComparison.Ordinal);
+        Assert.Contains("| restart to ready: seconds | 2.50 |", table, StringComparison.Ordinal);
     }
 }

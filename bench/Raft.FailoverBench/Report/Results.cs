@@ -42,8 +42,8 @@ internal sealed record BenchSettings(
     IReadOnlyList<int> Concurrency);
 
 /// <summary>
-/// results.json. A failover run and a load run written to the same directory share the file: each replaces its own
-/// part (settings and results) and keeps the other's.
+/// results.json. A failover run, a load run and a scale run written to the same directory share the file: each
+/// replaces its own part (settings and results) and keeps the others'.
 /// </summary>
 internal sealed record BenchResults(
     DateTimeOffset StartedAt,
@@ -52,7 +52,9 @@ internal sealed record BenchResults(
     IReadOnlyList<TrialResult> Trials,
     IReadOnlyList<string> Violations,
     BenchSettings? LoadSettings,
-    IReadOnlyList<LoadResult> Load);
+    IReadOnlyList<LoadResult> Load,
+    ScaleSettings? ScaleSettings = null,
+    IReadOnlyList<ScaleResult>? Scale = null);
 
 /// <summary>Source-generated serializers for results.json and for etcd's wire shapes (ours are Raft.Protocol's).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

@@ -4,7 +4,7 @@ using System.Text;
 namespace Raft.FailoverBench.Report;
 
 /// <summary>Markdown tables: one per scenario with every target side by side, and ratios of each etcd target to ours.</summary>
-internal static class Tables
+internal static partial class Tables
 {
     private static readonly (string Label, Func<Summary, double> Pick)[] StatColumns =
     [

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using Raft.FailoverBench.Report;
+
+namespace Raft.FailoverBench.Harness;
+
+internal sealed partial class ScaleRunner
+{
+    private const int SnapshotPhaseWriters = 4;
+    private static readonly TimeSpan SnapshotPollInterval = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan SeriesBucket = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan TailMin = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan TailMax = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// <see cref="SnapshotPhaseWriters"/> steady writers for <see cref="ScalePlan.SnapshotPhase"/> (longer, up to three
+    /// times that, until a snapshot of the leader has completed), while every node's snapshot histogram is polled to
+    /// find when snapshots were written. Writes are then split by whether the leader was writing a snapshot while
+    /// they were in flight, only a follower was, or none was.
+    /// </summary>
+    private async Task<SnapshotPhaseResult> SnapshotPhaseAsync(int leader, CancellationToken cancellationToken)
+    {
+        await LogAsync($"snapshots: {SnapshotPhaseWriters} steady writers for {plan.SnapshotPhase.TotalSeconds:F0} s while the nodes take their periodic snapshots").ConfigureAwait(false);
+        var before = await StateOfAsync(leader, cancellationToken).ConfigureAwait(false);
+        await using var poller = new SnapshotPoller(target, SnapshotPollInterval);
+        var steady = Steady("snapshots", SnapshotPhaseWriters, leader);
+        poller.Start();
+        var started = Stopwatch.GetTimestamp();
+        long stopped;
+        try
+        {
+            steady.Start();
+            await Task.Delay(plan.SnapshotPhase, cancellationToken).ConfigureAwait(false);
+            while (!poller.Windows().Any(w => w.Node == leader) && Stopwatch.GetElapsedTime(started) < 3 * plan.SnapshotPhase)
+            {
+                await Task.Delay(500, cancellationToken).ConfigureAwait(false);
+            }
+
+            await steady.StopAsync().ConfigureAwait(false);
+            stopped = Stopwatch.GetTimestamp();
+
+            // A snapshot begun while writes were in flight may still be being written: poll on for about twice the
+            // longest one seen (no new one starts without new writes).
+            var longest = poller.Windows().Select(w => Stopwatch.GetElapsedTime(w.Start, w.End)).DefaultIfEmpty(TimeSpan.Zero).Max();
+            var tail = TimeSpan.FromTicks(Math.Clamp(2 * longest.Ticks, TailMin.Ticks, TailMax.Ticks));
+            await Task.Delay(tail, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await steady.StopAsync().ConfigureAwait(false);
+            await poller.StopAsync().ConfigureAwait(false);
+        }
+
+        var after = await StateOfAsync(leader, cancellationToken).ConfigureAwait(false);
+        var windows = poller.Windows();
+        var writes = steady.Writes();
+        var timings = writes.ToLookup(w => SnapshotWindows.Classify(w.Start, w.End, leader, windows));
+        var leaderWindows = windows.Where(w => w.Node == leader).ToArray();
+        var result = new SnapshotPhaseResult(
+            SnapshotPhaseWriters,
+            Seconds(started, stopped),
+            leaderWindows.Length,
+            leaderWindows.Length == 0 ? null : Math.Round(leaderWindows.Max(w => Stopwatch.GetElapsedTime(w.Start, w.End).TotalSeconds), 3),
+            [.. windows.OrderBy(w => w.Start).Select(w => new SnapshotWindowResult(w.Node, w.Node == leader, Seconds(started, w.Start), Seconds(started, w.End)))],
+            LatencySummary.Of(timings[SnapshotTiming.DuringLeaderSnapshot]),
+            LatencySummary.Of(timings[SnapshotTiming.DuringFollowerSnapshotOnly]),
+            LatencySummary.Of(timings[SnapshotTiming.Outside]),
+            before.Term,
+            after.Term,
+            leader,
+            after.LeaderId,
+            SnapshotWindows.Series(writes, started, SeriesBucket, leader, windows));
+        await LogAsync(SnapshotLine(result)).ConfigureAwait(false);
+        if (result.Elected)
+        {
+            Violation($"an election while snapshots were taken: leader {result.LeaderBefore} in term {result.TermBefore} before, leader {result.LeaderAfter} in term {result.TermAfter} after");
+        }
+
+        if (result.LeaderSnapshots == 0)
+        {
+            Warning($"the leader took no snapshot in {result.Seconds:F0} s of steady writes: lower --Node:SnapshotEveryEntries (after --) to measure writes during one");
+        }
+
+        return result;
+    }
+
+    private static string SnapshotLine(SnapshotPhaseResult r) =>
+        $"snapshots: {r.LeaderSnapshots} by the leader in {r.Seconds:F1} s (longest window {r.LongestLeaderWindowS:F2} s), {r.Windows.Count - r.LeaderSnapshots} by followers; " +
+        $"writes during a leader snapshot {r.DuringLeaderSnapshot.Ok} ok, {r.DuringLeaderSnapshot.Failed} failed, p50 {r.DuringLeaderSnapshot.P50Ms:F2} ms, p99 {r.DuringLeaderSnapshot.P99Ms:F2} ms; " +
+        $"during none {r.Outside.Ok} ok, {r.Outside.Failed} failed, p50 {r.Outside.P50Ms:F2} ms, p99 {r.Outside.P99Ms:F2} ms; p99 ratio {r.P99Ratio:F2}; term {r.TermBefore}→{r.TermAfter}";
+}
