@@ -7,7 +7,7 @@ using System.Text.Json;
 
 namespace Raft.FailoverBench.Tests;
 
-/// <summary>The tool as a real process against three real nodes: one trial of every scenario.</summary>
+/// <summary>The tool as a real process against three real nodes: one trial of every scenario, and the scale mode at a tiny size.</summary>
 public sealed class SmokeTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(90);
@@ -17,34 +17,12 @@ public sealed class SmokeTests
     {
         var (basePort, peerBasePort) = Ports.HttpAndPeerBases();
         var outDir = Path.Combine(Path.GetTempPath(), $"failover-smoke-{Guid.NewGuid():N}");
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[]
-        {
-            ToolDll, "--trials", "1", "--out", outDir,
-            "--base-port", basePort.ToString(CultureInfo.InvariantCulture), "--peer-base-port", peerBasePort.ToString(CultureInfo.InvariantCulture),
-        })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        var output = new StringBuilder();
-        using var tool = Process.Start(info)!;
-        tool.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        tool.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        tool.BeginOutputReadLine();
-        tool.BeginErrorReadLine();
         try
         {
-            try
-            {
-                await tool.WaitForExitAsync().WaitAsync(Limit);
-            }
-            catch (TimeoutException)
-            {
-                Assert.Fail($"the tool ran longer than {Limit.TotalSeconds} s:\n{Text(output)}");
-            }
-
-            Assert.True(tool.ExitCode == 0, $"exit code {tool.ExitCode}:\n{Text(output)}");
+            var (exitCode, output) = await RunToolAsync(
+                "--trials", "1", "--out", outDir,
+                "--base-port", basePort.ToString(CultureInfo.InvariantCulture), "--peer-base-port", peerBasePort.ToString(CultureInfo.InvariantCulture));
+            Assert.True(exitCode == 0, $"exit code {exitCode}:\n{output}");
             using var results = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(outDir, "results.json")));
             var trials = results.RootElement.GetProperty("trials").EnumerateArray().ToArray();
             Assert.Equal("crash,hang,switchover", string.Join(",", trials.Select(t => t.GetProperty("scenario").GetString()).Order(StringComparer.Ordinal)));
@@ -60,23 +38,93 @@ public sealed class SmokeTests
 
             Assert.Empty(results.RootElement.GetProperty("violations").EnumerateArray());
             Assert.True(File.Exists(Path.Combine(outDir, "failover.svg")));
-            Assert.Contains("| write gap p50 (ms) |", Text(output), StringComparison.Ordinal);
+            Assert.Contains("| write gap p50 (ms) |", output, StringComparison.Ordinal);
         }
         finally
         {
-            if (!tool.HasExited)
-            {
-                tool.Kill(entireProcessTree: true);
-                await tool.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            }
+            DeleteIfThere(outDir);
+        }
+    }
 
-            try
-            {
-                Directory.Delete(outDir, recursive: true);
-            }
-            catch (DirectoryNotFoundException)
-            {
-            }
+    /// <summary>
+    /// Scale mode at 2 MiB of 1 KiB values, with snapshots every 500 entries so that the fill compacts the log past the
+    /// stopped node and the snapshot phase sees several: every phase runs and every check passes.
+    /// </summary>
+    [Fact]
+    public async Task ScaleMode_AtATinySize_RunsEveryPhaseAgainstOurCluster()
+    {
+        var (basePort, peerBasePort) = Ports.HttpAndPeerBases();
+        var outDir = Path.Combine(Path.GetTempPath(), $"scale-smoke-{Guid.NewGuid():N}");
+        try
+        {
+            var (exitCode, output) = await RunToolAsync(
+                "scale", "--data-mib", "2", "--value-bytes", "1024", "--snapshot-phase-s", "3", "--baseline-s", "1", "--out", outDir,
+                "--base-port", basePort.ToString(CultureInfo.InvariantCulture), "--peer-base-port", peerBasePort.ToString(CultureInfo.InvariantCulture),
+                "--", "--Node:SnapshotEveryEntries=500", "--Node:SnapshotTrailingEntries=100");
+            Assert.True(exitCode == 0, $"exit code {exitCode}:\n{output}");
+            using var results = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(outDir, "results.json")));
+            var scale = Assert.Single(results.RootElement.GetProperty("scale").EnumerateArray());
+            Assert.Equal("ours", scale.GetProperty("target").GetString());
+            Assert.Equal(2048, scale.GetProperty("fill").GetProperty("acknowledgedKeys").GetInt64());
+            var catchUp = scale.GetProperty("catchUp");
+            Assert.True(catchUp.GetProperty("seconds").GetDouble() > 0);
+            Assert.True(catchUp.GetProperty("snapshotsInstalled").GetInt64() >= 1);
+            Assert.Equal(catchUp.GetProperty("termBefore").GetUInt64(), catchUp.GetProperty("termAfter").GetUInt64());
+            Assert.True(scale.GetProperty("snapshots").GetProperty("leaderSnapshots").GetInt32() >= 1);
+            Assert.Null(scale.GetProperty("backup").GetProperty("error").GetString());
+            Assert.Equal(0, scale.GetProperty("restore").GetProperty("exitCode").GetInt32());
+            Assert.True(scale.GetProperty("restart").GetProperty("seconds").GetDouble() > 0);
+            Assert.Equal(3, scale.GetProperty("memoryAfterCatchUp").GetArrayLength());
+            Assert.True(scale.GetProperty("verified").GetProperty("fillKeysChecked").GetInt32() > 1000);
+            Assert.Empty(scale.GetProperty("violations").EnumerateArray());
+            Assert.Contains("| catch-up by snapshot: seconds |", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            DeleteIfThere(outDir);
+        }
+    }
+
+    /// <summary>Runs the tool with <paramref name="args"/> and returns its exit code and output; killed if it runs longer than <see cref="Limit"/>.</summary>
+    private static async Task<(int ExitCode, string Output)> RunToolAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(ToolDll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var output = new StringBuilder();
+        using var tool = Process.Start(info)!;
+        tool.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        tool.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        tool.BeginOutputReadLine();
+        tool.BeginErrorReadLine();
+        try
+        {
+            await tool.WaitForExitAsync().WaitAsync(Limit);
+        }
+        catch (TimeoutException)
+        {
+            tool.Kill(entireProcessTree: true);
+            await tool.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Fail($"the tool ran longer than {Limit.TotalSeconds} s:\n{Text(output)}");
+        }
+
+        // The exit is seen before the last lines of output are; this waits for them.
+        tool.WaitForExit();
+        return (tool.ExitCode, Text(output));
+    }
+
+    private static void DeleteIfThere(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
         }
     }
 
