@@ -99,7 +99,8 @@ public sealed class ReportTests
     public void ScaleTable_PutsTargetsSideBySide_WithRatiosWhereTheyMeanSomething()
     {
         var snapshots = new SnapshotPhaseResult(
-            4, 25, 3, 1.2, [], new LatencySummary(300, 0, 3, 30, 40), new LatencySummary(10, 0, 2, 6, 6), new LatencySummary(20_000, 0, 2, 15, 50), 2, 2, 1, 1, []);
+            4, 25, 3, 1.2, [], new LatencySummary(300, 0, 3, 30, 40), new LatencySummary(10, 0, 2, 6, 6), new LatencySummary(20_000, 0, 2, 15, 50),
+            new FsyncSummary(40, 80, 12), new FsyncSummary(900, 1.5, 0), 2, 2, 1, 1, []);
         var table = Tables.Scale([Scale("ours", 4, 400, snapshots), Scale("etcd-ours", 2, 300, null)], ["ours", "etcd-ours"]);
         Assert.StartsWith("**100 MiB** (25600 keys of 4096 bytes)", table, StringComparison.Ordinal);
         Assert.Contains("| metric | ours | etcd-ours | etcd-ours ÷ ours |", table, StringComparison.Ordinal);
@@ -107,6 +108,8 @@ public sealed class ReportTests
         Assert.Contains("| catch-up: MiB/s of data | 25.0 | 50.0 | 2.00 |", table, StringComparison.Ordinal);
         Assert.Contains("| catch-up: elections (term changes) | 0 | 0 |  |", table, StringComparison.Ordinal);
         Assert.Contains("| snapshots: p99 during ÷ during none (goal ≤ 2) | 2.00 | – |  |", table, StringComparison.Ordinal);
+        Assert.Contains("| snapshots: leader log fsync mean during its snapshots (ms) | 80.00 | – |  |", table, StringComparison.Ordinal);
+        Assert.Contains("| snapshots: leader log fsyncs over 100 ms during its snapshots | 12 | – |  |", table, StringComparison.Ordinal);
         Assert.Contains("| RSS after catch-up, largest node (MiB) | 400 | 300 | 0.75 |", table, StringComparison.Ordinal);
         Assert.Contains("| peak RSS (VmHWM) at the end, largest node (MiB) | 410 | 310 | 0.76 |", table, StringComparison.Ordinal);
         Assert.Contains("| RSS after catch-up, node 1 / 2 / 3 (MiB) | 400 / 200 / 150 | 300 / 200 / 150 | |", table, StringComparison.Ordinal);

@@ -34,6 +34,20 @@ public sealed class ScaleArithmeticTests
     }
 
     [Fact]
+    public void LogFsyncs_AreSplitByWhetherTheSpanBetweenPollsOverlapsASnapshot()
+    {
+        SnapshotSample[] samples =
+        [
+            new(T(0), T(0.01), 0, 0, 100, 0.1, 0), new(T(1), T(1.01), 0, 0, 600, 0.6, 0),
+            new(T(2), T(2.01), 1, 1.5, 650, 3.1, 10), new(T(3), T(3.01), 1, 1.5, 1150, 3.6, 10),
+        ];
+        var (during, outside) = SnapshotWindows.Fsyncs(samples, [new(1, T(1.2), T(1.8))]);
+        Assert.Equal(new FsyncSummary(50, 50, 10), during);
+        Assert.Equal(new FsyncSummary(1000, 1, 0), outside);
+        Assert.Equal((new FsyncSummary(0, null, 0), new FsyncSummary(0, null, 0)), SnapshotWindows.Fsyncs([samples[0]], []));
+    }
+
+    [Fact]
     public void AWrite_IsDuringTheLeadersSnapshot_IfInFlightAtAnyMomentOfIt()
     {
         SnapshotWindow[] windows = [new(1, T(10), T(11)), new(2, T(20), T(21))];
@@ -74,7 +88,7 @@ public sealed class ScaleArithmeticTests
     {
         static SnapshotPhaseResult Phase(double? during, double? outside) => new(
             4, 25, 1, 1.5, [], new LatencySummary(10, 0, 1, during, during), new LatencySummary(0, 0, null, null, null), new LatencySummary(100, 0, 1, outside, outside),
-            2, 2, 1, 1, []);
+            new FsyncSummary(0, null, 0), new FsyncSummary(0, null, 0), 2, 2, 1, 1, []);
         Assert.Equal(1.5, Phase(30, 20).P99Ratio);
         Assert.Null(Phase(null, 20).P99Ratio);
         Assert.Null(Phase(30, null).P99Ratio);

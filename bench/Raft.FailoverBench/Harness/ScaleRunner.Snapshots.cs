@@ -55,6 +55,7 @@ internal sealed partial class ScaleRunner
         var writes = steady.Writes();
         var timings = writes.ToLookup(w => SnapshotWindows.Classify(w.Start, w.End, leader, windows));
         var leaderWindows = windows.Where(w => w.Node == leader).ToArray();
+        var (fsyncsDuring, fsyncsOutside) = SnapshotWindows.Fsyncs(poller.Samples(leader), leaderWindows);
         var result = new SnapshotPhaseResult(
             SnapshotPhaseWriters,
             Seconds(started, stopped),
@@ -64,6 +65,8 @@ internal sealed partial class ScaleRunner
             LatencySummary.Of(timings[SnapshotTiming.DuringLeaderSnapshot]),
             LatencySummary.Of(timings[SnapshotTiming.DuringFollowerSnapshotOnly]),
             LatencySummary.Of(timings[SnapshotTiming.Outside]),
+            fsyncsDuring,
+            fsyncsOutside,
             before.Term,
             after.Term,
             leader,
@@ -86,5 +89,7 @@ internal sealed partial class ScaleRunner
     private static string SnapshotLine(SnapshotPhaseResult r) =>
         $"snapshots: {r.LeaderSnapshots} by the leader in {r.Seconds:F1} s (longest window {r.LongestLeaderWindowS:F2} s), {r.Windows.Count - r.LeaderSnapshots} by followers; " +
         $"writes during a leader snapshot {r.DuringLeaderSnapshot.Ok} ok, {r.DuringLeaderSnapshot.Failed} failed, p50 {r.DuringLeaderSnapshot.P50Ms:F2} ms, p99 {r.DuringLeaderSnapshot.P99Ms:F2} ms; " +
-        $"during none {r.Outside.Ok} ok, {r.Outside.Failed} failed, p50 {r.Outside.P50Ms:F2} ms, p99 {r.Outside.P99Ms:F2} ms; p99 ratio {r.P99Ratio:F2}; term {r.TermBefore}→{r.TermAfter}";
+        $"during none {r.Outside.Ok} ok, {r.Outside.Failed} failed, p50 {r.Outside.P50Ms:F2} ms, p99 {r.Outside.P99Ms:F2} ms; p99 ratio {r.P99Ratio:F2}; " +
+        $"leader's log fsyncs during its snapshots: {r.LeaderFsyncsDuringLeaderSnapshot.Fsyncs}, mean {r.LeaderFsyncsDuringLeaderSnapshot.MeanMs:F2} ms, {r.LeaderFsyncsDuringLeaderSnapshot.Over100Ms} over 100 ms; " +
+        $"outside: {r.LeaderFsyncsOutside.Fsyncs}, mean {r.LeaderFsyncsOutside.MeanMs:F2} ms, {r.LeaderFsyncsOutside.Over100Ms} over 100 ms; term {r.TermBefore}→{r.TermAfter}";
 }

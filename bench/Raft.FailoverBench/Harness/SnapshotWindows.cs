@@ -4,8 +4,11 @@ using Raft.FailoverBench.Targets;
 
 namespace Raft.FailoverBench.Harness;
 
-/// <summary>One poll of a node's snapshot histogram (its count and its sum of seconds), sent and answered at <see cref="Stopwatch"/> timestamps.</summary>
-internal readonly record struct SnapshotSample(long Sent, long Received, long Count, double Seconds);
+/// <summary>
+/// One poll of a node's snapshot histogram (its count and its sum of seconds) and of its write-ahead log's fsyncs (count,
+/// sum of seconds, how many took over 100 ms), sent and answered at <see cref="Stopwatch"/> timestamps.
+/// </summary>
+internal readonly record struct SnapshotSample(long Sent, long Received, long Count, double Seconds, long Fsyncs = 0, double FsyncSeconds = 0, long SlowFsyncs = 0);
 
 /// <summary>A span of <see cref="Stopwatch"/> time in which node <see cref="Node"/> was writing a snapshot.</summary>
 internal readonly record struct SnapshotWindow(int Node, long Start, long End)
@@ -49,6 +52,29 @@ internal static class SnapshotWindows
         }
 
         return windows;
+    }
+
+    /// <summary>
+    /// The write-ahead log's fsyncs between consecutive polls of one node, split by whether the span between the polls
+    /// overlaps one of <paramref name="windows"/> (its own snapshots, say) or none.
+    /// </summary>
+    public static (FsyncSummary During, FsyncSummary Outside) Fsyncs(IReadOnlyList<SnapshotSample> samples, IReadOnlyList<SnapshotWindow> windows)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        ArgumentNullException.ThrowIfNull(windows);
+        long[] count = [0, 0], slow = [0, 0];
+        double[] seconds = [0, 0];
+        for (var i = 1; i < samples.Count; i++)
+        {
+            var (earlier, later) = (samples[i - 1], samples[i]);
+            var during = windows.Any(w => w.Overlaps(earlier.Sent, later.Received)) ? 0 : 1;
+            count[during] += later.Fsyncs - earlier.Fsyncs;
+            seconds[during] += later.FsyncSeconds - earlier.FsyncSeconds;
+            slow[during] += later.SlowFsyncs - earlier.SlowFsyncs;
+        }
+
+        return (Summary(0), Summary(1));
+        FsyncSummary Summary(int k) => new(count[k], count[k] > 0 ? Math.Round(seconds[k] / count[k] * 1000, 3) : null, slow[k]);
     }
 
     public static SnapshotTiming Classify(long start, long end, int leader, IReadOnlyList<SnapshotWindow> windows)
@@ -159,9 +185,10 @@ internal sealed class SnapshotPoller(IScaleTarget target, TimeSpan interval) : I
 
         if (state is { SnapshotsTaken: { } count, SnapshotSeconds: { } seconds })
         {
+            var sample = new SnapshotSample(sent, Stopwatch.GetTimestamp(), count, seconds, state.Fsyncs ?? 0, state.FsyncSeconds ?? 0, state.SlowFsyncs ?? 0);
             lock (_gate)
             {
-                (_samples.TryGetValue(node, out var list) ? list : _samples[node] = []).Add(new SnapshotSample(sent, Stopwatch.GetTimestamp(), count, seconds));
+                (_samples.TryGetValue(node, out var list) ? list : _samples[node] = []).Add(sample);
             }
         }
     }

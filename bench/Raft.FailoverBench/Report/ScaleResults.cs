@@ -16,6 +16,9 @@ internal sealed record LatencySummary(int Ok, int Failed, double? P50Ms, double?
     private static double? Round(double? value) => value is { } v ? Math.Round(v, 3) : null;
 }
 
+/// <summary>Fsyncs of a node's write-ahead log in some span: how many, their mean, and how many took over 100 ms.</summary>
+internal sealed record FsyncSummary(long Fsyncs, double? MeanMs, long Over100Ms);
+
 /// <summary>The writes sent in one bucket of time, from the start of the phase.</summary>
 internal sealed record LatencyBucket(double StartS, int Ok, int Failed, double? P50Ms, double? P99Ms, bool LeaderSnapshot);
 
@@ -51,7 +54,10 @@ internal sealed record CatchUpResult(
 /// <summary>A snapshot window in seconds from the start of the phase.</summary>
 internal sealed record SnapshotWindowResult(int Node, bool Leader, double StartS, double EndS);
 
-/// <summary>Steady writers while the nodes take their periodic snapshots of the whole state (ours only).</summary>
+/// <summary>
+/// Steady writers while the nodes take their periodic snapshots of the whole state (ours only), and the leader's
+/// write-ahead-log fsyncs during its snapshots and outside them.
+/// </summary>
 internal sealed record SnapshotPhaseResult(
     int Writers,
     double Seconds,
@@ -61,6 +67,8 @@ internal sealed record SnapshotPhaseResult(
     LatencySummary DuringLeaderSnapshot,
     LatencySummary DuringFollowerSnapshotOnly,
     LatencySummary Outside,
+    FsyncSummary LeaderFsyncsDuringLeaderSnapshot,
+    FsyncSummary LeaderFsyncsOutside,
     ulong TermBefore,
     ulong TermAfter,
     int LeaderBefore,

@@ -28,8 +28,8 @@ internal interface IScaleTarget : IBenchTarget
 
 /// <summary>
 /// A node's Raft state. <see cref="LeaderId"/> is the node number of the leader it knows (0 for none). The
-/// snapshot and election counters are known for ours only (its <c>/metrics</c>), null for etcd; they count from the
-/// node process's start.
+/// snapshot, election and write-ahead-log fsync counters are known for ours only (its <c>/metrics</c>), null for
+/// etcd; they count from the node process's start. <see cref="SlowFsyncs"/> counts fsyncs of more than 100 ms.
 /// </summary>
 internal sealed record NodeState(
     ulong Term,
@@ -41,7 +41,10 @@ internal sealed record NodeState(
     double? SnapshotSeconds = null,
     long? SnapshotsInstalled = null,
     long? SnapshotTransfers = null,
-    long? SnapshotFailures = null);
+    long? SnapshotFailures = null,
+    long? Fsyncs = null,
+    double? FsyncSeconds = null,
+    long? SlowFsyncs = null);
 
 /// <summary>A backup's result: <see cref="Error"/> null means <see cref="Bytes"/> bytes are in the file, durable.</summary>
 internal sealed record BackupOutcome(string? Error, long Bytes, string Detail);

@@ -179,7 +179,10 @@ internal sealed class OurClusterTarget : IScaleTarget
                 samples.GetValueOrDefault("raft_snapshot_duration_seconds_sum"),
                 Count("raft_snapshots_installed_total"),
                 Count("raft_snapshot_transfers_total"),
-                Count("raft_snapshot_failures_total"))
+                Count("raft_snapshot_failures_total"),
+                Count("raft_fsync_duration_seconds_count"),
+                samples.GetValueOrDefault("raft_fsync_duration_seconds_sum"),
+                Count("raft_fsync_duration_seconds_count") - Count("raft_fsync_duration_seconds_bucket{le=\"0.1\"}"))
             : null;
     }
 
