@@ -82,7 +82,7 @@ public sealed class ReportTests
         var steady = new LatencySummary(100, 0, 1, 4, 9);
         return new ScaleResult(
             target, 100, 4096,
-            new FillResult(25_600, 25_600, 100L << 20, 10, 10, 0, snapshots is null ? null : 2),
+            new FillResult(25_600, 25_600, 100L << 20, 10, 10, 0, snapshots is null ? null : 2, 1, target == "ours" ? 2UL : 1, 1, target == "ours" ? 2 : 1),
             new CatchUpResult(3, 30_000, catchUpSeconds, 100 / catchUpSeconds, 2, 2, 1, 1, 1, 1, 0, 0, steady, steady),
             snapshots,
             new BackupResult(2, null, 2, 110L << 20, 50, steady, steady, ""),
@@ -107,6 +107,7 @@ public sealed class ReportTests
         Assert.Contains("| catch-up by snapshot: seconds | 4.00 | 2.00 | 0.50 |", table, StringComparison.Ordinal);
         Assert.Contains("| catch-up: MiB/s of data | 25.0 | 50.0 | 2.00 |", table, StringComparison.Ordinal);
         Assert.Contains("| catch-up: elections (term changes) | 0 | 0 |  |", table, StringComparison.Ordinal);
+        Assert.Contains("| fill: elections (term changes) | 1 | 0 |  |", table, StringComparison.Ordinal);
         Assert.Contains("| snapshots: p99 during ÷ during none (goal ≤ 2) | 2.00 | – |  |", table, StringComparison.Ordinal);
         Assert.Contains("| snapshots: leader log fsync mean during its snapshots (ms) | 80.00 | – |  |", table, StringComparison.Ordinal);
         Assert.Contains("| snapshots: leader log fsyncs over 100 ms during its snapshots | 12 | – |  |", table, StringComparison.Ordinal);

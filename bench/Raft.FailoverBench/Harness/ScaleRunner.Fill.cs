@@ -23,6 +23,7 @@ internal sealed partial class ScaleRunner
         var failuresMax = Math.Max(100, keys / 100);
         long next = 0, acknowledged = 0, failed = 0;
         var progressStep = Math.Max(1, keys / 10);
+        var before = await StateOfAsync(leader, cancellationToken).ConfigureAwait(false);
         var started = Stopwatch.GetTimestamp();
         await LogAsync($"fill: {keys} keys of {plan.ValueBytes} bytes by {plan.FillWriters} writers").ConfigureAwait(false);
         async Task WriteAsync()
@@ -57,13 +58,20 @@ internal sealed partial class ScaleRunner
         await Task.WhenAll(Enumerable.Range(0, plan.FillWriters).Select(_ => Task.Run(WriteAsync, cancellationToken))).ConfigureAwait(false);
         var elapsed = Seconds(started, Stopwatch.GetTimestamp());
         var bytes = acknowledged * plan.ValueBytes;
-        leader = await LeaderAsync(cancellationToken).ConfigureAwait(false);
-        var snapshots = (await StateOfAsync(leader, cancellationToken).ConfigureAwait(false)).SnapshotsTaken;
-        var result = new FillResult(keys, acknowledged, bytes, elapsed, ScaleValues.MibPerSecond(bytes, elapsed), failed, snapshots);
-        await LogAsync($"fill: {acknowledged} keys ({bytes / (double)(1 << 20):F1} MiB) in {elapsed:F1} s, {result.MibPerSecond:F1} MiB/s, {failed} failed{(snapshots is { } n ? $", {n} snapshots taken by the leader" : "")}").ConfigureAwait(false);
-        if (snapshots == 0)
+        var after = await StateOfAsync(await LeaderAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        var result = new FillResult(
+            keys, acknowledged, bytes, elapsed, ScaleValues.MibPerSecond(bytes, elapsed), failed, after.SnapshotsTaken, before.Term, after.Term, before.LeaderId, after.LeaderId);
+        await LogAsync(
+            $"fill: {acknowledged} keys ({bytes / (double)(1 << 20):F1} MiB) in {elapsed:F1} s, {result.MibPerSecond:F1} MiB/s, {failed} failed" +
+            $"{(after.SnapshotsTaken is { } n ? $", {n} snapshots taken by the leader" : "")}; leader {result.LeaderBefore}→{result.LeaderAfter}, term {result.TermBefore}→{result.TermAfter}").ConfigureAwait(false);
+        if (after.SnapshotsTaken == 0)
         {
             Warning($"the leader took no snapshot during the fill, so node {Laggard} may catch up from the log");
+        }
+
+        if (result.Elected)
+        {
+            Warning($"an election during the fill: leader {result.LeaderBefore} in term {result.TermBefore} before, leader {result.LeaderAfter} in term {result.TermAfter} after");
         }
 
         return (result, indexes);
@@ -129,7 +137,7 @@ internal sealed partial class ScaleRunner
             seconds is { } s ? ScaleValues.MibPerSecond(fill.Bytes, s) : null,
             leaderBefore.Term,
             Math.Max(after.Max(a => a.Term), laggard?.Term ?? 0),
-            leader,
+            leaderBefore.LeaderId,
             leaderAfter.LeaderId,
             installed,
             leaderAfter.SnapshotTransfers - leaderBefore.SnapshotTransfers,

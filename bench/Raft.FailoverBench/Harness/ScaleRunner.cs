@@ -42,6 +42,7 @@ internal sealed partial class ScaleRunner(IScaleTarget target, ScalePlan plan, s
         await LogAsync($"node {Laggard} stopped (kill -9) before the fill").ConfigureAwait(false);
         var leader = await LeaderAsync(cancellationToken).ConfigureAwait(false);
         var (fill, fillIndexes) = await FillAsync(leader, cancellationToken).ConfigureAwait(false);
+        leader = await LeaderAsync(cancellationToken).ConfigureAwait(false);
         var catchUp = await CatchUpAsync(leader, fill, cancellationToken).ConfigureAwait(false);
         var memoryAfterCatchUp = Memory();
         await LogAsync("resident memory after the catch-up: " + Describe(memoryAfterCatchUp)).ConfigureAwait(false);

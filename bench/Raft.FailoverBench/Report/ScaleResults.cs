@@ -24,11 +24,27 @@ internal sealed record LatencyBucket(double StartS, int Ok, int Failed, double? 
 
 /// <param name="Keys">Keys the fill wrote (each once, new, a value of the run's size).</param>
 /// <param name="LeaderSnapshots">Snapshots the leader had taken by the end of the fill (ours only).</param>
-internal sealed record FillResult(long Keys, long AcknowledgedKeys, long Bytes, double Seconds, double? MibPerSecond, long FailedWrites, long? LeaderSnapshots);
+/// <param name="LeaderBefore">The leader, as it names itself, when the fill began; <see cref="LeaderAfter"/> as the leader then names itself when it ended.</param>
+internal sealed record FillResult(
+    long Keys,
+    long AcknowledgedKeys,
+    long Bytes,
+    double Seconds,
+    double? MibPerSecond,
+    long FailedWrites,
+    long? LeaderSnapshots,
+    ulong TermBefore,
+    ulong TermAfter,
+    int LeaderBefore,
+    int LeaderAfter)
+{
+    public bool Elected => TermAfter != TermBefore || LeaderAfter != LeaderBefore;
+}
 
 /// <summary>
 /// Node <see cref="Node"/> started again after the fill, while one steady writer wrote; caught up once it applied
-/// <see cref="TargetIndex"/>, the leader's commit index as it started.
+/// <see cref="TargetIndex"/>, the leader's commit index as it started. The leaders before and after are as the node
+/// that led at the start names them.
 /// </summary>
 internal sealed record CatchUpResult(
     int Node,

@@ -10,6 +10,7 @@ internal static partial class Tables
         ("fill: seconds", r => r.Fill.Seconds, 1, true),
         ("fill: MiB/s", r => r.Fill.MibPerSecond, 1, true),
         ("fill: failed writes", r => r.Fill.FailedWrites, 0, false),
+        ("fill: elections (term changes)", r => r.Fill.TermAfter - r.Fill.TermBefore, 0, false),
         ("catch-up by snapshot: seconds", r => r.CatchUp.Seconds, 2, true),
         ("catch-up: MiB/s of data", r => r.CatchUp.MibPerSecond, 1, true),
         ("catch-up: snapshots node 3 installed", r => r.CatchUp.SnapshotsInstalled, 0, false),
