@@ -49,6 +49,22 @@ public sealed class VerificationTests
     }
 
     [Fact]
+    public async Task TheScaleReadBack_FindsTheOneAcknowledgedKeyThatIsMissing()
+    {
+        var target = new FakeTarget { LoseWriteNumber = 3 };
+        var expected = new List<KeyExpectation>();
+        for (var i = 1; i <= 6; i++)
+        {
+            var key = $"scale/test/fill/{i}";
+            var outcome = await target.PutAsync(1, key, ScaleValues.Value(key, 0, 64), Patience, CancellationToken.None);
+            expected.Add(new KeyExpectation(key, [0], outcome.Index));
+        }
+
+        var problems = await Verifier.ReadBackAsync<KeyExpectation>(target, expected, e => e.Key, (e, read) => e.Check(read, 64), Patience, 2, 2, CancellationToken.None);
+        Assert.Equal("lost acknowledged write: key scale/test/fill/3 is missing", Assert.Single(problems));
+    }
+
+    [Fact]
     public void AWriteAppliedTwice_WithoutAWriteCount_IsCaughtByItsIndexes()
     {
         var write = new WriteRecord(0, 1, "k", "v", 1, 0, 1, null, 5);

@@ -50,7 +50,6 @@ internal sealed partial class ScaleRunner
     private const int FillStride = 100;
     private const int FillTail = 1000;
     private const int VerifyParallelism = 8;
-    private const int AttemptsPerKey = 12;
     private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -65,42 +64,8 @@ internal sealed partial class ScaleRunner
             .ToArray();
         var steady = _steadyWriters.SelectMany(w => KeyExpectation.FromSteady(w.Writes())).ToArray();
         var leader = await LeaderAsync(cancellationToken).ConfigureAwait(false);
-        var problems = new List<string>();
-        KeyExpectation[] all = [.. fill, .. steady];
-        var next = -1;
-        async Task CheckAsync()
-        {
-            var node = leader;
-            int i;
-            while ((i = Interlocked.Increment(ref next)) < all.Length)
-            {
-                var expected = all[i];
-                ReadOutcome read = default;
-                for (var attempt = 0; attempt < AttemptsPerKey; attempt++)
-                {
-                    read = await target.GetAsync(node, expected.Key, ReadTimeout, cancellationToken).ConfigureAwait(false);
-                    if (read.Ok)
-                    {
-                        break;
-                    }
-
-                    node = Workload.NextNode(node, read.LeaderHint, target.Nodes);
-                    await Task.Delay(5, cancellationToken).ConfigureAwait(false);
-                }
-
-                var problem = read.Ok ? expected.Check(read, plan.ValueBytes) : $"key {expected.Key}: could not be read back in {AttemptsPerKey} attempts (last error {read.Error})";
-                if (problem is not null)
-                {
-                    lock (problems)
-                    {
-                        problems.Add(problem);
-                    }
-                }
-            }
-        }
-
-        await Task.WhenAll(Enumerable.Range(0, VerifyParallelism).Select(_ => Task.Run(CheckAsync, cancellationToken))).ConfigureAwait(false);
-        problems.Sort(StringComparer.Ordinal);
+        var problems = await Verifier.ReadBackAsync<KeyExpectation>(
+            target, [.. fill, .. steady], e => e.Key, (e, read) => e.Check(read, plan.ValueBytes), ReadTimeout, VerifyParallelism, leader, cancellationToken).ConfigureAwait(false);
         foreach (var problem in problems)
         {
             Violation(problem);

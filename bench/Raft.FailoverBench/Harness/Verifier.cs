@@ -14,22 +14,38 @@ internal static class Verifier
 
     public static async Task<IReadOnlyList<string>> VerifyAsync(IBenchTarget target, IReadOnlyList<WriteRecord> writes, TimeSpan readTimeout, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(writes);
         var acknowledged = writes.Where(w => w.Ok).ToArray();
-        var violations = new List<string>();
+        return await ReadBackAsync(target, acknowledged, w => w.Key, Check, readTimeout, Parallelism, 1, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads every item's key linearizably, <paramref name="parallelism"/> readers at a time starting at nodes
+    /// <paramref name="firstNode"/> and after it, each following the leader named in a failed answer (or moving on), up to
+    /// <see cref="AttemptsPerKey"/> attempts per key; returns what <paramref name="check"/> found wrong, and each key that
+    /// could not be read, sorted.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> ReadBackAsync<T>(
+        IBenchTarget target, IReadOnlyList<T> items, Func<T, string> key, Func<T, ReadOutcome, string?> check, TimeSpan readTimeout, int parallelism, int firstNode,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(check);
+        var problems = new List<string>();
         var next = -1;
-        async Task CheckAllAsync(int worker)
+        async Task CheckAllAsync(int reader)
         {
-            var node = (worker % target.Nodes) + 1;
+            var node = ((firstNode - 1 + reader) % target.Nodes) + 1;
             int i;
-            while ((i = Interlocked.Increment(ref next)) < acknowledged.Length)
+            while ((i = Interlocked.Increment(ref next)) < items.Count)
             {
-                var write = acknowledged[i];
+                var item = items[i];
                 ReadOutcome read = default;
                 for (var attempt = 0; attempt < AttemptsPerKey; attempt++)
                 {
-                    read = await target.GetAsync(node, write.Key, readTimeout, cancellationToken).ConfigureAwait(false);
+                    read = await target.GetAsync(node, key(item), readTimeout, cancellationToken).ConfigureAwait(false);
                     if (read.Ok)
                     {
                         break;
@@ -39,20 +55,20 @@ internal static class Verifier
                     await Task.Delay(5, cancellationToken).ConfigureAwait(false);
                 }
 
-                var problem = read.Ok ? Check(write, read) : $"key {write.Key}: could not be read back after {AttemptsPerKey} attempts (last error {read.Error})";
+                var problem = read.Ok ? check(item, read) : $"key {key(item)}: could not be read back after {AttemptsPerKey} attempts (last error {read.Error})";
                 if (problem is not null)
                 {
-                    lock (violations)
+                    lock (problems)
                     {
-                        violations.Add(problem);
+                        problems.Add(problem);
                     }
                 }
             }
         }
 
-        await Task.WhenAll(Enumerable.Range(0, Parallelism).Select(CheckAllAsync)).ConfigureAwait(false);
-        violations.Sort(StringComparer.Ordinal);
-        return violations;
+        await Task.WhenAll(Enumerable.Range(0, parallelism).Select(CheckAllAsync)).ConfigureAwait(false);
+        problems.Sort(StringComparer.Ordinal);
+        return problems;
     }
 
     /// <summary>Null when <paramref name="read"/> shows <paramref name="write"/> applied exactly once; otherwise what is wrong.</summary>
