@@ -14,8 +14,8 @@ namespace Raft.FailoverBench;
 /// and etcd under the same client harness, throughput under load, and how both handle a large state (catch-up by
 /// snapshot, snapshots under writes, backup, restore, restart, memory). Exit code 0: done, no violation; 1: a safety
 /// violation (a lost, duplicated or stale acknowledged write; in scale mode also a catch-up that saw a failed write or
-/// an election); 2: bad arguments or a cluster that could not run. Every process it starts is killed by id when it
-/// ends, however it ends.
+/// an election or never ended, an election while snapshots were taken, a restarted node never ready); 2: bad arguments
+/// or a cluster that could not run. Every process it starts is killed by id when it ends, however it ends.
 /// </summary>
 internal static class Program
 {
@@ -254,7 +254,8 @@ internal static class Program
             await output.WriteAsync(Tables.Scale([.. results.Where(r => r.DataMib == mib)], targetNames)).ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync($"scale: etcd ran with {string.Join(' ', ScaleEtcdArguments)}; node options: {(options.NodeArguments.Count == 0 ? "(none)" : string.Join(' ', options.NodeArguments))}").ConfigureAwait(false);
+        var etcdSettings = options.UsesEtcd ? $"etcd ran with {string.Join(' ', ScaleEtcdArguments)}; " : string.Empty;
+        await output.WriteLineAsync($"scale: {etcdSettings}our nodes' options: {(options.NodeArguments.Count == 0 ? "(none)" : string.Join(' ', options.NodeArguments))}").ConfigureAwait(false);
         await output.WriteLineAsync($"results: {resultsPath}").ConfigureAwait(false);
         foreach (var warning in results.SelectMany(r => r.Warnings))
         {
