@@ -1,29 +1,46 @@
 namespace Raft.Core;
 
 /// <summary>
-/// The Append messages in flight to one follower, as the last index each carried, oldest first.
-/// A fixed ring: when it is full, replication to that follower pauses until acknowledgements free slots.
+/// The Append messages in flight to one follower, as the last index and the bytes each carried, oldest first. A fixed
+/// ring, bounded in messages and in bytes: when either bound is reached, replication to that follower pauses until
+/// acknowledgements free room.
 /// </summary>
 internal sealed class Inflights
 {
     private readonly ulong[] _lastIndexes;
+    private readonly long[] _bytes;
+    private readonly long _bytesMax;
     private int _start;
     private int _count;
+    private long _inflightBytes;
 
-    public Inflights(int capacity) => _lastIndexes = new ulong[capacity];
+    /// <param name="capacity">Messages in flight, at most.</param>
+    /// <param name="bytesMax">Bytes of entries in flight, at most; a message is always let through when none is.</param>
+    public Inflights(int capacity, long bytesMax = long.MaxValue)
+    {
+        _lastIndexes = new ulong[capacity];
+        _bytes = new long[capacity];
+        _bytesMax = bytesMax;
+    }
 
-    public bool IsFull => _count == _lastIndexes.Length;
+    public bool IsFull => _count == _lastIndexes.Length || (_count > 0 && _inflightBytes >= _bytesMax);
 
     public int Count => _count;
 
-    public void Add(ulong lastIndex)
+    /// <summary>The bytes of entries the messages in flight carry.</summary>
+    public long Bytes => _inflightBytes;
+
+    public void Add(ulong lastIndex, long bytes = 0)
     {
         if (IsFull)
         {
             throw new InvalidOperationException("inflight window is full");
         }
 
-        _lastIndexes[(_start + _count) % _lastIndexes.Length] = lastIndex;
+        var slot = (_start + _count) % _lastIndexes.Length;
+        _lastIndexes[slot] = lastIndex;
+        _bytes[slot] = bytes;
+        _inflightBytes += bytes;
         _count++;
     }
 
@@ -32,6 +49,7 @@ internal sealed class Inflights
     {
         while (_count > 0 && _lastIndexes[_start] <= index)
         {
+            _inflightBytes -= _bytes[_start];
             _start = (_start + 1) % _lastIndexes.Length;
             _count--;
         }
@@ -41,5 +59,6 @@ internal sealed class Inflights
     {
         _start = 0;
         _count = 0;
+        _inflightBytes = 0;
     }
 }

@@ -16,11 +16,11 @@ public enum ReplicationState : byte
 /// <summary>A leader's view of one member (itself included). Owned by the leader; reset on election.</summary>
 internal sealed class Progress
 {
-    public Progress(int id, int maxInflight, bool isLearner)
+    public Progress(int id, int maxInflight, long maxInflightBytes, bool isLearner)
     {
         Id = id;
         IsLearner = isLearner;
-        Inflights = new Inflights(maxInflight);
+        Inflights = new Inflights(maxInflight, maxInflightBytes);
     }
 
     public int Id { get; }
@@ -117,8 +117,12 @@ internal sealed class Progress
         Inflights.Reset();
     }
 
-    /// <summary>The snapshot being sent made progress at <paramref name="tick"/>: it is not lost.</summary>
-    public void SnapshotMoved(ulong tick) => SnapshotSentTick = tick;
+    /// <summary>The snapshot at <paramref name="index"/> being sent made progress at <paramref name="tick"/>: it is not lost.</summary>
+    public void SnapshotMoved(ulong index, ulong tick)
+    {
+        PendingSnapshot = index;
+        SnapshotSentTick = tick;
+    }
 
     /// <summary>An accepted Append up to <paramref name="index"/>; false if it tells nothing new.</summary>
     public bool MaybeUpdate(ulong index)
@@ -164,8 +168,8 @@ internal sealed class Progress
         return true;
     }
 
-    /// <summary>Records an Append carrying entries up to <paramref name="lastIndex"/>.</summary>
-    public void SentEntries(int count, ulong lastIndex)
+    /// <summary>Records an Append carrying <paramref name="count"/> entries of <paramref name="bytes"/> up to <paramref name="lastIndex"/>.</summary>
+    public void SentEntries(int count, ulong lastIndex, long bytes)
     {
         switch (State)
         {
@@ -173,7 +177,7 @@ internal sealed class Progress
                 if (count > 0)
                 {
                     Next = lastIndex + 1;
-                    Inflights.Add(lastIndex);
+                    Inflights.Add(lastIndex, bytes);
                 }
 
                 break;

@@ -151,7 +151,7 @@ public sealed partial class RaftNode
         var pr = FindProgress(id);
         if (pr is null)
         {
-            pr = new Progress(id, _options.MaxInflightAppends, isLearner);
+            pr = new Progress(id, _options.MaxInflightAppends, _options.MaxInflightBytes, isLearner);
             pr.Reset(_log.LastIndex + 1);
             if (id == Id)
             {

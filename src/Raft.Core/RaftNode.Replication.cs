@@ -329,7 +329,13 @@ public sealed partial class RaftNode
             Entries = entries,
             Commit = _log.Committed,
         });
-        pr.SentEntries(entries.Length, prevIndex + (ulong)entries.Length);
+        long bytes = 0;
+        foreach (ref readonly var e in entries.Span)
+        {
+            bytes += e.SizeBytes;
+        }
+
+        pr.SentEntries(entries.Length, prevIndex + (ulong)entries.Length, bytes);
         return !entries.IsEmpty;
     }
 

@@ -64,15 +64,17 @@ public sealed partial class RaftNode
     }
 
     /// <summary>
-    /// The snapshot on its way to <paramref name="peer"/> is still moving (the peer acknowledged a chunk): the leader
-    /// does not give up on it, however long a large one takes.
+    /// The snapshot at <paramref name="index"/> on its way to <paramref name="peer"/> is still moving (the peer
+    /// acknowledged a chunk): the leader does not give up on it, however long a large one takes. The host may go on
+    /// with a transfer it began before a newer snapshot was taken; the follower then needs the entries after this one,
+    /// and the core replicates from there once the follower has it.
     /// </summary>
-    public void SnapshotProgress(int peer)
+    public void SnapshotProgress(int peer, ulong index)
     {
         AssertNoReadyOutstanding();
         if (_role == RaftRole.Leader && FindProgress(peer) is { State: ReplicationState.Snapshot } pr)
         {
-            pr.SnapshotMoved(_tick);
+            pr.SnapshotMoved(index, _tick);
         }
     }
 

@@ -131,6 +131,30 @@ public sealed partial class RaftNode
     /// <summary>The term at <paramref name="index"/>, or 0 when it is compacted or beyond the log.</summary>
     public ulong TermAt(ulong index) => _log.TermOrZero(index);
 
+    /// <summary>
+    /// On a leader, the lowest match index of the followers it replicates to from entries and that acknowledged new
+    /// entries within an election timeout (a follower catching up); <see cref="ulong.MaxValue"/> when there is none. A
+    /// host compacting its log keeps those entries, or the follower would need a whole snapshot again.
+    /// </summary>
+    public ulong CatchingUpFollowersMatch()
+    {
+        var lowest = ulong.MaxValue;
+        if (_role != RaftRole.Leader)
+        {
+            return lowest;
+        }
+
+        foreach (var pr in _progress)
+        {
+            if (pr.Id != Id && pr.State == ReplicationState.Replicate && pr.Match < _log.LastIndex && _tick - pr.MatchAdvancedTick < (ulong)_options.ElectionTimeoutTicks)
+            {
+                lowest = Math.Min(lowest, pr.Match);
+            }
+        }
+
+        return lowest;
+    }
+
     /// <summary>The leader's replication state of <paramref name="peer"/>, for metrics; false when not leading or unknown.</summary>
     public bool TryGetProgress(int peer, out ulong match, out ulong next, out ReplicationState state)
     {

@@ -56,6 +56,14 @@ public sealed record RaftOptions
     /// <summary>The most Append messages in flight to one follower while replicating.</summary>
     public int MaxInflightAppends { get; init; } = 256;
 
+    /// <summary>
+    /// The most bytes of entries (<see cref="Entry.SizeBytes"/>) in flight to one follower. A follower far behind is
+    /// then fed as fast as it acknowledges, a window at a time, instead of with everything at once: the entries read
+    /// back from the log for it, and what the transport queues for it, stay bounded, and so does the time one ready
+    /// batch spends on it.
+    /// </summary>
+    public long MaxInflightBytes { get; init; } = 8L << 20;
+
     /// <summary>A leader refuses proposals while more than this many bytes are appended but not committed.</summary>
     public long MaxUncommittedBytes { get; init; } = 64L << 20;
 
@@ -106,6 +114,7 @@ public sealed record RaftOptions
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxAppendBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxInflightAppends, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxInflightBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUncommittedBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxCommittedBytesPerReady, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingReads, 1);

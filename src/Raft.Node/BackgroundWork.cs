@@ -85,7 +85,7 @@ internal sealed class TakeSnapshotJob(SnapshotMetadata metadata, IStateMachineIm
     {
         try
         {
-            using var sink = store.CreateSink();
+            using var sink = store.CreateSink(paced: true);
             using (var source = SnapshotStream.Open(Metadata, image.OpenRead()))
             {
                 source.CopyTo(sink.AsStream(), CopyBufferBytes);

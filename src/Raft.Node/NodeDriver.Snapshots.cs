@@ -144,7 +144,10 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     }
 
     // The log is kept SnapshotTrailingEntries behind the latest snapshot, so that a follower a little behind catches up
-    // from entries, and never past a snapshot being sent, whose receiver will need the entries after it.
+    // from entries; never past a snapshot being sent, whose receiver will need the entries after it; and, on a leader,
+    // never past a follower catching up from entries (one that just installed a large snapshot while the log grew):
+    // compacting what it is about to be sent would send it a whole snapshot again. A follower that stopped answering
+    // holds nothing.
     private void CompactLog()
     {
         if (_core.LatestSnapshot is not { } latest)
@@ -157,6 +160,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         {
             target = Math.Min(target, transfer.Metadata.Index);
         }
+
+        target = Math.Min(target, _core.CatchingUpFollowersMatch());
 
         if (target >= _core.FirstIndex)
         {
@@ -176,9 +181,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         if (_outbound.TryGetValue(peer, out var transfer))
         {
-            if (transfer.Term == _core.Term && transfer.Metadata.Index >= index)
+            // The core stopped waiting and asks again: go on from what the follower is known to hold, even if a newer
+            // snapshot was taken meanwhile (starting over would throw away what arrived, and a large transfer could
+            // then never finish while snapshots are taken), unless the follower already has all of an older one.
+            if (transfer.Term == _core.Term && (transfer.Acked < transfer.Total || transfer.Metadata.Index >= index))
             {
-                // The core stopped waiting for it and asks again: resend from what the follower is known to hold.
                 transfer.Next = transfer.Acked;
                 PumpChunks(transfer);
                 return;
@@ -269,15 +276,15 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             transfer.Acked = m.Offset;
             transfer.Next = m.Offset;
         }
-        else if (m.Offset > transfer.Acked)
+        else if (m.Offset > transfer.Acked || m.Offset == transfer.Total)
         {
             transfer.Acked = m.Offset;
             transfer.Next = Math.Max(transfer.Next, transfer.Acked);
 
-            // Moving: the core must not give up on it however long it takes. Once every byte is there, the follower's
-            // answer to the core says whether it took the snapshot; until then the core probes it every election
-            // timeout, and each probe it refuses brings the offer back here.
-            _core.SnapshotProgress(m.From);
+            // Moving, or finishing (every byte is there, and the follower answers the pings while it makes the snapshot
+            // durable and loads it): the core must not give up on it however long it takes. A follower that already
+            // holds what the snapshot covers answers the core itself, which ends the transfer.
+            _core.SnapshotProgress(m.From, transfer.Metadata.Index);
         }
 
         PumpChunks(transfer);

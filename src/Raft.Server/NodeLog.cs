@@ -27,6 +27,9 @@ internal static partial class NodeLog
     [LoggerMessage(14, LogLevel.Information, "node {Id}: sending the snapshot at ({Index}, t{Term}), {Bytes} bytes, to node {Peer}")]
     public static partial void SnapshotSendStarted(ILogger logger, int id, ulong index, ulong term, long bytes, int peer);
 
+    [LoggerMessage(16, LogLevel.Warning, "node {Id}: one batch held the node's thread {Ms} ms (log fsync {FsyncMs} ms, garbage collection pauses {GcMs} ms); heartbeats and votes waited meanwhile")]
+    public static partial void Stalled(ILogger logger, int id, long ms, long fsyncMs, long gcMs);
+
     [LoggerMessage(15, LogLevel.Warning, "node {Id}: {What} failed; it is tried again")]
     public static partial void SnapshotFailed(ILogger logger, Exception exception, int id, string what);
 

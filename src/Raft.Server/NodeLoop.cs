@@ -77,7 +77,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs, LockChanged = lockChanged });
             var seed = (ulong)Random.Shared.NextInt64() ^ (ulong)options.Id;
             _driver = new NodeDriver<KvStore, KvApplyResult>(options.ToDriverOptions(), new SeededRandom(seed), Membership.Create(options.Peers.Keys),
-                _storage.Stores, store, new TransportOutbox(this), new ThreadPoolWorker(this), _events);
+                _storage.Stores, store, new TransportOutbox(this), new BackgroundWorker(this), _events);
             _events.Core = _driver.Core;
             _transport = transportFactory(this);
         }
@@ -284,6 +284,8 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 // requests: nothing is served before the clock has caught up, and what the peers said meanwhile is
                 // heard before the timers judge their silence, so a stall alone does not depose a healthy leader.
                 // Hearing them on the old clock is safe: it only makes this node refuse votes a little longer.
+                var started = Stopwatch.GetTimestamp();
+                var pausedBefore = GC.GetTotalPauseDuration();
                 var taken = 0;
                 do
                 {
@@ -307,13 +309,14 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 _requests.Clear();
 
                 _driver.Process();
-                Persist();
+                var fsync = Persist();
                 Publish();
+                ReportStall(started, fsync, GC.GetTotalPauseDuration() - pausedBefore);
             }
 
             // Inputs are closed: persist what the core still holds so a restart finds it.
             _driver.Process();
-            Persist();
+            _ = Persist();
         }
         catch (Exception ex)
         {
@@ -341,9 +344,10 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     }
 
     // The fsync is done here, on the node's thread: the batch waits for it anyway, and a hop to another thread would
-    // cost more than it saves.
-    private void Persist()
+    // cost more than it saves. Returns the time spent in fsync.
+    private TimeSpan Persist()
     {
+        var fsync = TimeSpan.Zero;
         while (_driver.IsAwaitingPersistence)
         {
             var log = _storage.Log;
@@ -351,10 +355,26 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             {
                 var start = Stopwatch.GetTimestamp();
                 log.Sync();
-                _metrics.ObserveFsync(Stopwatch.GetElapsedTime(start));
+                var elapsed = Stopwatch.GetElapsedTime(start);
+                _metrics.ObserveFsync(elapsed);
+                fsync += elapsed;
             }
 
             _driver.Persisted();
+        }
+
+        return fsync;
+    }
+
+    // A batch that held the node's thread for a third of an election timeout delays heartbeats and votes: say so, with
+    // what the time went to, since that is what an operator needs when an election follows.
+    private void ReportStall(long started, TimeSpan fsync, TimeSpan gcPause)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        if (elapsed.TotalMilliseconds >= _options.ElectionTimeoutMs / 3.0)
+        {
+            _metrics.NodeThreadStalled();
+            NodeLog.Stalled(_logger, _options.Id, (long)elapsed.TotalMilliseconds, (long)fsync.TotalMilliseconds, (long)gcPause.TotalMilliseconds);
         }
     }
 
@@ -478,20 +498,21 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         public void Send(in Message message) => loop._transport.Send(in message);
     }
 
-    /// <summary>Runs the driver's background jobs (writing and finishing snapshots) on the thread pool, then hands them back through the input channel.</summary>
-    private sealed class ThreadPoolWorker(NodeLoop loop) : IBackgroundWorker
+    /// <summary>
+    /// Runs each of the driver's background jobs (writing and finishing snapshots) on a thread of its own at a lower
+    /// priority, then hands it back through the input channel.
+    /// </summary>
+    private sealed class BackgroundWorker(NodeLoop loop) : IBackgroundWorker
     {
-        public void Start(BackgroundJob job) => _ = Task.Run(() => RunAsync(job));
-
-        private async Task RunAsync(BackgroundJob job)
+        public void Start(BackgroundJob job) => BackgroundThreads.Start($"raft-node-{loop._options.Id}-job", () =>
         {
             job.Execute();
 
             // Waits for room rather than drop it: a job holds files, and the driver waits for it to take another.
-            if (!await loop.Enqueue(new Input(InputKind.Job, job), CancellationToken.None).ConfigureAwait(false))
+            if (!loop.Enqueue(new Input(InputKind.Job, job), CancellationToken.None).AsTask().GetAwaiter().GetResult())
             {
                 job.Abandon();
             }
-        }
+        });
     }
 }

@@ -86,6 +86,12 @@ public sealed class NodeOptions
     /// <summary>Entries kept in the log behind the latest snapshot, so a follower a little behind catches up from entries.</summary>
     public int SnapshotTrailingEntries { get; set; } = 5_000;
 
+    /// <summary>
+    /// The most bytes per second a snapshot being taken is written at (0: as fast as the disk takes it). Slower, it
+    /// takes longer but leaves the disk room for the log's fsyncs, so writes wait less while it is written.
+    /// </summary>
+    public long SnapshotWriteBytesPerSecond { get; set; } = 64L << 20;
+
     /// <summary>Bytes of a snapshot sent to a follower in one chunk (one peer frame).</summary>
     public int SnapshotChunkBytes { get; set; } = 1 << 20;
 
@@ -274,6 +280,11 @@ public sealed class NodeOptions
         if (PeerFrameBytesMax != 0 && PeerFrameBytesMax < frameFloor)
         {
             errors.Add($"Node:PeerFrameBytesMax ({PeerFrameBytesMax}) must hold the largest put and a snapshot chunk with their headers: at least {frameFloor}, or 0 for the default");
+        }
+
+        if (SnapshotWriteBytesPerSecond < 0)
+        {
+            errors.Add($"Node:SnapshotWriteBytesPerSecond must not be negative (got {SnapshotWriteBytesPerSecond})");
         }
 
         if (LogCacheBytes < 0)

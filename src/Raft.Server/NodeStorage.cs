@@ -32,7 +32,7 @@ internal sealed class NodeStorage : IDisposable
         {
             log = FileLogStore.Open(Path.Combine(root, "log"), new FileLogOptions { EntryBytesMax = entryBytesMax });
             hardState = FileHardStateStore.Open(Path.Combine(root, "hardstate"));
-            var snapshots = FileSnapshotStore.Open(Path.Combine(root, "snapshots"));
+            var snapshots = FileSnapshotStore.Open(Path.Combine(root, "snapshots"), options.SnapshotWriteBytesPerSecond);
             return new NodeStorage(log, hardState, snapshots);
         }
         catch

@@ -28,9 +28,11 @@ public interface ISnapshotStore : IDisposable
 
     /// <summary>
     /// Starts taking in a snapshot stream, bytes in order. Nothing of it is visible as the latest until it is
-    /// finished and installed.
+    /// finished and installed. A <paramref name="paced"/> sink may hold its writer back to the disk's pace, so that no
+    /// backlog builds up that the log's fsyncs would wait behind: for a writer off the node's thread (a snapshot being
+    /// taken), never for one on it (a snapshot being received), which only starts the disk on what it wrote.
     /// </summary>
-    SnapshotSink CreateSink();
+    SnapshotSink CreateSink(bool paced = false);
 
     /// <summary>
     /// Makes a finished sink's snapshot the latest, durably, then removes older snapshots. Returns false, and

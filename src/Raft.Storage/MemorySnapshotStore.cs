@@ -32,7 +32,7 @@ public sealed class MemorySnapshotStore : ISnapshotStore
         }
     }
 
-    public SnapshotSink CreateSink() => new Sink(this);
+    public SnapshotSink CreateSink(bool paced = false) => new Sink(this);
 
     public bool Install(StagedSnapshot staged)
     {

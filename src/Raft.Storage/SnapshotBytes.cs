@@ -53,7 +53,12 @@ internal sealed class FileSnapshotBytes : ISnapshotBytes, IDisposable
         return total;
     }
 
-    public void Dispose() => _handle.Dispose();
+    /// <summary>
+    /// Closes the file on a thread-pool thread: when a newer snapshot replaced it, it is already unlinked, and closing
+    /// its last handle frees its blocks, which for a large snapshot takes the file system long enough to stall a
+    /// caller on the node's thread (a transfer that ended).
+    /// </summary>
+    public void Dispose() => ThreadPool.UnsafeQueueUserWorkItem(static handle => handle.Dispose(), _handle, preferLocal: false);
 
     /// <summary>
     /// Opens a snapshot file for reading and checks its framing: the header, and that its size is the one its trailer

@@ -32,8 +32,10 @@ public sealed class SnapshotTests
         {
             var (snapshot, image) = n.LatestSnapshot()!.Value;
             Assert.True(n.Store.AppliedIndex - snapshot.Index < SnapshotEvery);
-            Assert.Equal(snapshot.Index + 1, n.Log.FirstIndex);
-            Assert.Equal(snapshot.Index + 1, n.Core.FirstIndex);
+
+            // Compacted right up to it, but on the leader not past what a follower was still being sent.
+            Assert.InRange(n.Core.FirstIndex, snapshot.Index + 2 - SnapshotEvery, snapshot.Index + 1);
+            Assert.Equal(n.Core.FirstIndex, n.Log.FirstIndex);
             Assert.Equal(snapshot, n.Events.SnapshotsTaken[^1]);
 
             // Each is taken once SnapshotEvery entries were applied past the one before.
@@ -348,9 +350,11 @@ public sealed class SnapshotTests
         return TestNode.ImageOf(store);
     }
 
-    // Writes (with nodes down) until the leader's log starts past what the lagging node holds.
+    // Writes (with nodes down) until the leader's log starts past what the lagging node holds. The leader first waits
+    // an election timeout: a follower it heard from that recently might be catching up, and holds the log back.
     private static void WriteUntilCompactedPast(Cluster cluster, int lagging)
     {
+        cluster.Tick(Cluster.Defaults(1).Raft.ElectionTimeoutTicks);
         for (var i = 0; i < 12; i++)
         {
             cluster[1].Put($"k{i}", $"value {i}");

@@ -84,6 +84,9 @@ internal sealed record SimulationConfig
     /// <summary>The core's memory for durable, applied entries; small, so that followers are fed from the log storage.</summary>
     public required long MaxLogMemoryBytes { get; init; }
 
+    /// <summary>Bytes of entries in flight to one follower, at most.</summary>
+    public required long MaxInflightBytes { get; init; }
+
     public required int Clients { get; init; }
 
     public required int Keys { get; init; }
@@ -204,6 +207,7 @@ internal sealed record SimulationConfig
             MaxJobTicks = r.Next(0, 3 * et),
             ChunkCorruptionRate = calm ? 0 : r.NextDouble() * 0.05,
             MaxLogMemoryBytes = r.Chance(0.3) ? 1L << 30 : r.Next(0, 4096),
+            MaxInflightBytes = r.Chance(0.3) ? 1L << 30 : r.Next(1, 20_000),
         };
 
         // Without pre-votes, candidates whose timeouts cannot differ by more than a round trip can split the vote
@@ -242,6 +246,7 @@ internal sealed record SimulationConfig
         MaxCommittedBytesPerReady = 4096,
         MaxPendingReads = 256,
         MaxLogMemoryBytes = MaxLogMemoryBytes,
+        MaxInflightBytes = MaxInflightBytes,
     };
 
     public override string ToString() =>
@@ -249,6 +254,6 @@ internal sealed record SimulationConfig
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
         $"transfer={TransferRate:F4} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
-        $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} " +
+        $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} inflightBytes={MaxInflightBytes} " +
         $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2}";
 }
