@@ -38,7 +38,8 @@ internal sealed record BenchOptions
         "  --data-mib LIST             scale: comma-separated data sizes in MiB, each on fresh clusters (default 100)\n" +
         "  --value-bytes N             scale: bytes of every value written (default 4096)\n" +
         "  --fill-writers N            scale: concurrent writers of the fill (default 64)\n" +
-        "  --snapshot-phase-s N        scale: seconds of 4 steady writers while the leader takes snapshots (default 25)\n" +
+        "  --snapshot-phase-s N        scale: seconds of 4 steady writers while the leader takes snapshots (default 25;\n" +
+        "                              longer, up to 4 min, until the leader has taken one)\n" +
         "  --baseline-s N              scale: seconds of the steady writer before node 3 restarts and before the backup (default 5)\n" +
         "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.. (default 15001)\n" +
         "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.. (default P+2000)\n" +

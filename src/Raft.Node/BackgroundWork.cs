@@ -135,17 +135,21 @@ internal sealed class FinishReceivedSnapshotJob<TResult>(SnapshotSink sink, IRep
 
 internal static class SnapshotImages
 {
+    // A state machine reads its image a field at a time; unbuffered, each of those is a read from the file.
+    private const int ReadBufferBytes = 1 << 20;
+
     /// <summary>
     /// Loads an image from a snapshot's body and reads the body to its end, which is where its checksum and trailer are
     /// verified: an image is used only from a snapshot that verified whole.
     /// </summary>
     public static IStateMachineImage Load<TResult>(IReplicatedStateMachine<TResult> stateMachine, Stream body)
     {
-        var image = stateMachine.LoadImage(body);
+        using var buffered = new BufferedStream(body, ReadBufferBytes);
+        var image = stateMachine.LoadImage(buffered);
         try
         {
             Span<byte> probe = stackalloc byte[1];
-            if (body.Read(probe) != 0)
+            if (buffered.Read(probe) != 0)
             {
                 throw new InvalidDataException("the snapshot's body holds bytes after the state machine image");
             }

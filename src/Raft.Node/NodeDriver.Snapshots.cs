@@ -31,6 +31,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     private long _appliedBytes;
     private long _appliedBytesAtSnapshot;
 
+    // The size of the latest snapshot's stream, which the next one waits on (SnapshotMinLogPercent).
+    private long _lastSnapshotBytes;
+
     /// <summary>
     /// The host hands back a job it ran for this driver (<see cref="IBackgroundWorker"/>): a snapshot written out, or a
     /// received one finished. Like every input, on the driver's thread; after <see cref="Stop"/> the job is abandoned.
@@ -102,7 +105,13 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             return;
         }
 
-        if (applied - _lastSnapshotIndex < (ulong)_options.SnapshotEveryEntries && _appliedBytes - _appliedBytesAtSnapshot < _options.SnapshotEveryLogBytes)
+        var logBytes = _appliedBytes - _appliedBytesAtSnapshot;
+        if (applied - _lastSnapshotIndex < (ulong)_options.SnapshotEveryEntries && logBytes < _options.SnapshotEveryLogBytes)
+        {
+            return;
+        }
+
+        if (logBytes < (long)((double)_lastSnapshotBytes * _options.SnapshotMinLogPercent / 100))
         {
             return;
         }
@@ -139,6 +148,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _core.SnapshotTaken(job.Metadata);
         _lastSnapshotIndex = Math.Max(_lastSnapshotIndex, job.Metadata.Index);
         _appliedBytesAtSnapshot = job.AppliedBytes;
+        _lastSnapshotBytes = job.Bytes;
         _events.SnapshotTaken(job.Metadata, job.Bytes);
         CompactLog();
     }
@@ -502,6 +512,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _log.CompactPrefix(snapshot.Index);
         _lastSnapshotIndex = snapshot.Index;
         _appliedBytesAtSnapshot = _appliedBytes;
+        _lastSnapshotBytes = _installBytes;
     }
 
     // After the batch that adopted it is durable: the state becomes the snapshot's.

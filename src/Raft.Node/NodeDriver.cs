@@ -108,6 +108,13 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _core = Recover(options, random, bootstrap, stores, stateMachine, out _savedHardState);
         _reportedCommit = _core.CommitIndex;
         _lastSnapshotIndex = _core.LatestSnapshot?.Index ?? 0;
+        if (_lastSnapshotIndex > 0 && _snapshots.TryOpenLatest(out var latest))
+        {
+            using (latest)
+            {
+                _lastSnapshotBytes = latest.Length;
+            }
+        }
         View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, stateMachine.AppliedIndex);
     }
 

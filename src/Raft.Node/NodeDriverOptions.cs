@@ -28,6 +28,14 @@ public sealed record NodeDriverOptions
     public long SnapshotEveryLogBytes { get; init; } = 64L << 20;
 
     /// <summary>
+    /// Whatever else is due, a snapshot waits until the entries applied since the last one add up to at least this
+    /// percentage of that snapshot's size (0: never waits). A snapshot rewrites the whole state, so without it a store of
+    /// 1 GiB would be written out again for every 64 MiB of writes; at 25, each byte of log costs at most four bytes of
+    /// snapshot, and a restart replays at most a quarter of the state's size from the log.
+    /// </summary>
+    public int SnapshotMinLogPercent { get; init; } = 25;
+
+    /// <summary>
     /// Entries kept in the log behind the latest snapshot, so that a follower only a little behind catches up from
     /// entries instead of a whole snapshot.
     /// </summary>
@@ -82,6 +90,7 @@ public sealed record NodeDriverOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(RequestTimeoutTicks, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotEveryEntries, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotEveryLogBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(SnapshotMinLogPercent);
         ArgumentOutOfRangeException.ThrowIfNegative(SnapshotTrailingEntries);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotChunkBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(SnapshotChunksInFlight, 1);

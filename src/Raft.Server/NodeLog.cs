@@ -30,6 +30,9 @@ internal static partial class NodeLog
     [LoggerMessage(16, LogLevel.Warning, "node {Id}: one batch held the node's thread {Ms} ms (log fsync {FsyncMs} ms, garbage collection pauses {GcMs} ms); heartbeats and votes waited meanwhile")]
     public static partial void Stalled(ILogger logger, int id, long ms, long fsyncMs, long gcMs);
 
+    [LoggerMessage(17, LogLevel.Warning, "node {Id}: the node's thread did not run for {Ms} ms between batches (garbage collection pauses {GcMs} ms); heartbeats and votes waited meanwhile")]
+    public static partial void NotScheduled(ILogger logger, int id, long ms, long gcMs);
+
     [LoggerMessage(15, LogLevel.Warning, "node {Id}: {What} failed; it is tried again")]
     public static partial void SnapshotFailed(ILogger logger, Exception exception, int id, string what);
 

@@ -42,6 +42,10 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private readonly List<Input> _requests = [];
     private readonly long _tickTimestamps;
     private long _clockStart;
+
+    // When the last batch ended (Stopwatch), and the process's garbage collection pauses by then.
+    private long _lastBatchEnd;
+    private TimeSpan _pausedAtLastBatchEnd;
     private ulong _ticksDelivered;
     private long _leaderContact = Stopwatch.GetTimestamp();
     private TaskCompletionSource? _viewChanged;
@@ -286,6 +290,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 // Hearing them on the old clock is safe: it only makes this node refuse votes a little longer.
                 var started = Stopwatch.GetTimestamp();
                 var pausedBefore = GC.GetTotalPauseDuration();
+                ReportLateStart(started, pausedBefore);
                 var taken = 0;
                 do
                 {
@@ -311,7 +316,9 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 _driver.Process();
                 var fsync = Persist();
                 Publish();
-                ReportStall(started, fsync, GC.GetTotalPauseDuration() - pausedBefore);
+                _lastBatchEnd = Stopwatch.GetTimestamp();
+                _pausedAtLastBatchEnd = GC.GetTotalPauseDuration();
+                ReportStall(started, _lastBatchEnd, fsync, _pausedAtLastBatchEnd - pausedBefore);
             }
 
             // Inputs are closed: persist what the core still holds so a restart finds it.
@@ -368,13 +375,30 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
     // A batch that held the node's thread for a third of an election timeout delays heartbeats and votes: say so, with
     // what the time went to, since that is what an operator needs when an election follows.
-    private void ReportStall(long started, TimeSpan fsync, TimeSpan gcPause)
+    private void ReportStall(long started, long ended, TimeSpan fsync, TimeSpan gcPause)
     {
-        var elapsed = Stopwatch.GetElapsedTime(started);
+        var elapsed = Stopwatch.GetElapsedTime(started, ended);
         if (elapsed.TotalMilliseconds >= _options.ElectionTimeoutMs / 3.0)
         {
             _metrics.NodeThreadStalled();
             NodeLog.Stalled(_logger, _options.Id, (long)elapsed.TotalMilliseconds, (long)fsync.TotalMilliseconds, (long)gcPause.TotalMilliseconds);
+        }
+    }
+
+    // The timer wakes the thread every tick, so a long gap between batches is time the whole process, or this thread,
+    // was not run: a blocking garbage collection, SIGSTOP, a starved CPU.
+    private void ReportLateStart(long started, TimeSpan pausedNow)
+    {
+        if (_lastBatchEnd == 0)
+        {
+            return;
+        }
+
+        var idle = Stopwatch.GetElapsedTime(_lastBatchEnd, started);
+        if (idle.TotalMilliseconds >= _options.ElectionTimeoutMs / 3.0)
+        {
+            _metrics.NodeThreadStalled();
+            NodeLog.NotScheduled(_logger, _options.Id, (long)idle.TotalMilliseconds, (long)(pausedNow - _pausedAtLastBatchEnd).TotalMilliseconds);
         }
     }
 

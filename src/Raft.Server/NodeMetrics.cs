@@ -85,7 +85,7 @@ public sealed class NodeMetrics
         Counter(sb, "raft_snapshots_installed_total", "Snapshots received from a leader and installed.", Interlocked.Read(ref _snapshotsInstalled));
         Counter(sb, "raft_snapshot_transfers_total", "Snapshot transfers this node began as leader.", Interlocked.Read(ref _snapshotsSent));
         Counter(sb, "raft_snapshot_failures_total", "Snapshots that could not be taken, sent, received or finished (tried again).", Interlocked.Read(ref _snapshotFailures));
-        Counter(sb, "raft_node_thread_stalls_total", "Batches that held the node's thread for a third of an election timeout or more.", Interlocked.Read(ref _stalls));
+        Counter(sb, "raft_node_thread_stalls_total", "Batches that held the node's thread, or gaps between batches, of a third of an election timeout or more.", Interlocked.Read(ref _stalls));
         sb.Append(CultureInfo.InvariantCulture, $"# HELP dotnet_gc_pause_seconds_total Time the runtime paused this process's threads for garbage collection.\n# TYPE dotnet_gc_pause_seconds_total counter\ndotnet_gc_pause_seconds_total {GC.GetTotalPauseDuration().TotalSeconds}\n");
         sb.Append("# HELP http_requests_total HTTP requests by route, method and status.\n# TYPE http_requests_total counter\n");
         foreach (var ((route, method, status), count) in _requests)

@@ -83,6 +83,12 @@ public sealed class NodeOptions
     /// <summary>Take a snapshot once this many bytes of entries are applied past the last one, whichever comes first.</summary>
     public long SnapshotEveryLogBytes { get; set; } = 64L << 20;
 
+    /// <summary>
+    /// A snapshot also waits until the entries since the last one add up to this percentage of its size (0: never
+    /// waits), so a large store is not written out again for every few MiB of writes.
+    /// </summary>
+    public int SnapshotMinLogPercent { get; set; } = 25;
+
     /// <summary>Entries kept in the log behind the latest snapshot, so a follower a little behind catches up from entries.</summary>
     public int SnapshotTrailingEntries { get; set; } = 5_000;
 
@@ -146,6 +152,7 @@ public sealed class NodeOptions
         RequestTimeoutTicks = Math.Max(1, RequestTimeoutMs / TickMs),
         SnapshotEveryEntries = SnapshotEveryEntries,
         SnapshotEveryLogBytes = SnapshotEveryLogBytes,
+        SnapshotMinLogPercent = SnapshotMinLogPercent,
         SnapshotTrailingEntries = SnapshotTrailingEntries,
         SnapshotChunkBytes = SnapshotChunkBytes,
         ForceNewCluster = ForceNewCluster,
@@ -264,6 +271,11 @@ public sealed class NodeOptions
         if (SnapshotEveryLogBytes < 1)
         {
             errors.Add($"Node:SnapshotEveryLogBytes must be at least 1 (got {SnapshotEveryLogBytes})");
+        }
+
+        if (SnapshotMinLogPercent < 0)
+        {
+            errors.Add($"Node:SnapshotMinLogPercent must not be negative (got {SnapshotMinLogPercent})");
         }
 
         if (SnapshotTrailingEntries < 0)

@@ -122,7 +122,7 @@ public sealed class FileSnapshotStore : ISnapshotStore
                 _latest = new Latest(path, own.Header, own.Length);
             }
 
-            _cleanup = _cleanup.ContinueWith(_ => DeleteOlderThan(metadata.Index), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            _cleanup = FileReleaser.Run(() => DeleteOlderThan(metadata.Index));
             return true;
         }
     }

@@ -54,11 +54,11 @@ internal sealed class FileSnapshotBytes : ISnapshotBytes, IDisposable
     }
 
     /// <summary>
-    /// Closes the file on a thread-pool thread: when a newer snapshot replaced it, it is already unlinked, and closing
-    /// its last handle frees its blocks, which for a large snapshot takes the file system long enough to stall a
-    /// caller on the node's thread (a transfer that ended).
+    /// Closes the file on the <see cref="FileReleaser"/> thread: when a newer snapshot replaced it, it is already
+    /// unlinked, and closing its last handle frees its blocks, which for a large snapshot takes the file system long
+    /// enough to stall a caller on the node's thread (a transfer that ended).
     /// </summary>
-    public void Dispose() => ThreadPool.UnsafeQueueUserWorkItem(static handle => handle.Dispose(), _handle, preferLocal: false);
+    public void Dispose() => FileReleaser.Close(_handle);
 
     /// <summary>
     /// Opens a snapshot file for reading and checks its framing: the header, and that its size is the one its trailer

@@ -65,6 +65,43 @@ public sealed class SnapshotTests
     }
 
     [Fact]
+    public void Policy_ALargeStateWaitsForLogOfItsMinimumShareOfTheLastSnapshotsSize()
+    {
+        var cluster = Cluster.WithLeader(3, leader: 1, o => o with { SnapshotEveryEntries = 5, SnapshotMinLogPercent = 50, SnapshotTrailingEntries = 0 });
+
+        // The latest snapshot holds most of ten values of 2,000 bytes.
+        for (var i = 0; i < 10; i++)
+        {
+            cluster[1].Put($"big{i}", new string('x', 2_000));
+        }
+
+        cluster.Tick(2);
+        var taken = cluster[1].Events.SnapshotsTaken.Count;
+        var first = cluster[1].Events.SnapshotsTaken[^1];
+        var firstBytes = cluster[1].Events.SnapshotBytes[^1];
+        Assert.True(firstBytes > 14_000, $"snapshot of {firstBytes} bytes");
+
+        // Small writes pass SnapshotEveryEntries many times over but make a log well under half of it: no snapshot.
+        for (var i = 0; i < 40; i++)
+        {
+            cluster[1].Put($"s{i}", "v");
+        }
+
+        cluster.Tick(2);
+        Assert.Equal(taken, cluster[1].Events.SnapshotsTaken.Count);
+
+        // Once the log since it adds up to half its size, the next one is taken.
+        for (var i = 0; i < 6; i++)
+        {
+            cluster[1].Put($"big{i}", new string('y', 2_000));
+        }
+
+        cluster.Tick(2);
+        Assert.Equal(taken + 1, cluster[1].Events.SnapshotsTaken.Count);
+        Assert.True(cluster[1].Events.SnapshotsTaken[^1].Index > first.Index + 40);
+    }
+
+    [Fact]
     public void Policy_TheLogKeepsSnapshotTrailingEntriesBehindTheLatestSnapshot()
     {
         var cluster = Cluster.WithLeader(3, leader: 1, o => o with { SnapshotEveryEntries = SnapshotEvery, SnapshotTrailingEntries = 3 });

@@ -240,6 +240,9 @@ internal sealed class RecordedEvents : INodeEvents<KvApplyResult>
 
     public List<SnapshotMetadata> SnapshotsTaken { get; } = [];
 
+    /// <summary>The size of each snapshot in <see cref="SnapshotsTaken"/>.</summary>
+    public List<long> SnapshotBytes { get; } = [];
+
     public List<SnapshotMetadata> SnapshotsInstalled { get; } = [];
 
     public List<string> SnapshotFailures { get; } = [];
@@ -250,7 +253,11 @@ internal sealed class RecordedEvents : INodeEvents<KvApplyResult>
 
     public void SnapshotStarted(SnapshotMetadata snapshot) => SnapshotsStarted.Add(snapshot);
 
-    public void SnapshotTaken(SnapshotMetadata snapshot, long bytes) => SnapshotsTaken.Add(snapshot);
+    public void SnapshotTaken(SnapshotMetadata snapshot, long bytes)
+    {
+        SnapshotsTaken.Add(snapshot);
+        SnapshotBytes.Add(bytes);
+    }
 
     public void SnapshotInstalled(SnapshotMetadata snapshot, long bytes) => SnapshotsInstalled.Add(snapshot);
 

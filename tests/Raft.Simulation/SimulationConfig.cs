@@ -87,6 +87,9 @@ internal sealed record SimulationConfig
     /// <summary>Bytes of entries in flight to one follower, at most.</summary>
     public required long MaxInflightBytes { get; init; }
 
+    /// <summary>The log since the last snapshot, as a percentage of that snapshot's size, that the next one waits for.</summary>
+    public required int SnapshotMinLogPercent { get; init; }
+
     public required int Clients { get; init; }
 
     public required int Keys { get; init; }
@@ -208,6 +211,7 @@ internal sealed record SimulationConfig
             ChunkCorruptionRate = calm ? 0 : r.NextDouble() * 0.05,
             MaxLogMemoryBytes = r.Chance(0.3) ? 1L << 30 : r.Next(0, 4096),
             MaxInflightBytes = r.Chance(0.3) ? 1L << 30 : r.Next(1, 20_000),
+            SnapshotMinLogPercent = r.Chance(0.5) ? 0 : r.Next(1, 200),
         };
 
         // Without pre-votes, candidates whose timeouts cannot differ by more than a round trip can split the vote
@@ -224,6 +228,7 @@ internal sealed record SimulationConfig
         RequestTimeoutTicks = 10 * ElectionTimeoutTicks,
         SnapshotEveryEntries = SnapshotEveryEntries,
         SnapshotTrailingEntries = SnapshotTrailingEntries,
+        SnapshotMinLogPercent = SnapshotMinLogPercent,
         SnapshotChunkBytes = SnapshotChunkBytes,
         SnapshotChunksInFlight = SnapshotChunksInFlight,
         HeldRequestsMax = 256,
@@ -254,6 +259,6 @@ internal sealed record SimulationConfig
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
         $"transfer={TransferRate:F4} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
-        $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} inflightBytes={MaxInflightBytes} " +
+        $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} inflightBytes={MaxInflightBytes} minLog={SnapshotMinLogPercent}% " +
         $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2}";
 }

@@ -6,14 +6,20 @@ namespace Raft.FailoverBench.Harness;
 internal sealed partial class ScaleRunner
 {
     private const int SnapshotPhaseWriters = 4;
+    private const int MinQuietWrites = 2_000;
     private static readonly TimeSpan SnapshotPollInterval = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan SeriesBucket = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan TailMin = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan TailMax = TimeSpan.FromSeconds(60);
 
+    // A node waits for a log of a quarter of its last snapshot's size before the next one (Node:SnapshotMinLogPercent),
+    // which the steady writers take about a minute to write at 1 GiB.
+    private static readonly TimeSpan WaitForLeaderSnapshotMin = TimeSpan.FromSeconds(240);
+
     /// <summary>
     /// <see cref="SnapshotPhaseWriters"/> steady writers for <see cref="ScalePlan.SnapshotPhase"/> (longer, up to three
-    /// times that, until a snapshot of the leader has completed), while every node's snapshot histogram is polled to
+    /// times that or <see cref="WaitForLeaderSnapshotMin"/>, until a snapshot of the leader has completed and
+    /// <see cref="MinQuietWrites"/> writes were made while no node wrote one), while every node's snapshot histogram is polled to
     /// find when snapshots were written. Writes are then split by whether the leader was writing a snapshot while
     /// they were in flight, only a follower was, or none was.
     /// </summary>
@@ -30,7 +36,8 @@ internal sealed partial class ScaleRunner
         {
             steady.Start();
             await Task.Delay(plan.SnapshotPhase, cancellationToken).ConfigureAwait(false);
-            while (!poller.Windows().Any(w => w.Node == leader) && Stopwatch.GetElapsedTime(started) < 3 * plan.SnapshotPhase)
+            var wait = TimeSpan.FromTicks(Math.Max(3 * plan.SnapshotPhase.Ticks, WaitForLeaderSnapshotMin.Ticks));
+            while (!LeaderSnapshotAndQuietWrites(poller, steady, leader) && Stopwatch.GetElapsedTime(started) < wait)
             {
                 await Task.Delay(500, cancellationToken).ConfigureAwait(false);
             }
@@ -84,6 +91,20 @@ internal sealed partial class ScaleRunner
         }
 
         return result;
+    }
+
+    // Enough to compare: a snapshot of the leader has completed, and enough writes were made while no node was writing
+    // one (all three nodes tend to take theirs at about the same index, so these come before or after them).
+    private static bool LeaderSnapshotAndQuietWrites(SnapshotPoller poller, SteadyWriter steady, int leader)
+    {
+        var windows = poller.Windows();
+        if (!windows.Any(w => w.Node == leader))
+        {
+            return false;
+        }
+
+        // Writes that ended after the last poll may still fall in a window not yet seen; they are not counted here.
+        return steady.Writes().Count(w => SnapshotWindows.Classify(w.Start, w.End, leader, windows) == SnapshotTiming.Outside) >= MinQuietWrites;
     }
 
     private static string SnapshotLine(SnapshotPhaseResult r) =>
