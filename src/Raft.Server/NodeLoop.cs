@@ -41,11 +41,8 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private readonly Lock _viewLock = new();
     private readonly List<Input> _requests = [];
     private readonly long _tickTimestamps;
+    private readonly NodeThreadWatch _watch;
     private long _clockStart;
-
-    // When the last batch ended (Stopwatch), and the process's garbage collection pauses by then.
-    private long _lastBatchEnd;
-    private TimeSpan _pausedAtLastBatchEnd;
     private ulong _ticksDelivered;
     private long _leaderContact = Stopwatch.GetTimestamp();
     private TaskCompletionSource? _viewChanged;
@@ -61,6 +58,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _options = options;
         _metrics = metrics;
         _logger = loggers.CreateLogger("Raft.Server.NodeLoop");
+        _watch = new NodeThreadWatch(options.Id, options.ElectionTimeoutMs, metrics, _logger);
         _time = time;
         _tickTimestamps = Math.Max(1, time.TimestampFrequency * options.TickMs / 1000);
 
@@ -288,9 +286,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 // requests: nothing is served before the clock has caught up, and what the peers said meanwhile is
                 // heard before the timers judge their silence, so a stall alone does not depose a healthy leader.
                 // Hearing them on the old clock is safe: it only makes this node refuse votes a little longer.
-                var started = Stopwatch.GetTimestamp();
-                var pausedBefore = GC.GetTotalPauseDuration();
-                ReportLateStart(started, pausedBefore);
+                _watch.BatchStarting();
                 var taken = 0;
                 do
                 {
@@ -316,9 +312,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 _driver.Process();
                 var fsync = Persist();
                 Publish();
-                _lastBatchEnd = Stopwatch.GetTimestamp();
-                _pausedAtLastBatchEnd = GC.GetTotalPauseDuration();
-                ReportStall(started, _lastBatchEnd, fsync, _pausedAtLastBatchEnd - pausedBefore);
+                _watch.BatchEnded(fsync);
             }
 
             // Inputs are closed: persist what the core still holds so a restart finds it.
@@ -373,35 +367,6 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         return fsync;
     }
 
-    // A batch that held the node's thread for a third of an election timeout delays heartbeats and votes: say so, with
-    // what the time went to, since that is what an operator needs when an election follows.
-    private void ReportStall(long started, long ended, TimeSpan fsync, TimeSpan gcPause)
-    {
-        var elapsed = Stopwatch.GetElapsedTime(started, ended);
-        if (elapsed.TotalMilliseconds >= _options.ElectionTimeoutMs / 3.0)
-        {
-            _metrics.NodeThreadStalled();
-            NodeLog.Stalled(_logger, _options.Id, (long)elapsed.TotalMilliseconds, (long)fsync.TotalMilliseconds, (long)gcPause.TotalMilliseconds);
-        }
-    }
-
-    // The timer wakes the thread every tick, so a long gap between batches is time the whole process, or this thread,
-    // was not run: a blocking garbage collection, SIGSTOP, a starved CPU.
-    private void ReportLateStart(long started, TimeSpan pausedNow)
-    {
-        if (_lastBatchEnd == 0)
-        {
-            return;
-        }
-
-        var idle = Stopwatch.GetElapsedTime(_lastBatchEnd, started);
-        if (idle.TotalMilliseconds >= _options.ElectionTimeoutMs / 3.0)
-        {
-            _metrics.NodeThreadStalled();
-            NodeLog.NotScheduled(_logger, _options.Id, (long)idle.TotalMilliseconds, (long)(pausedNow - _pausedAtLastBatchEnd).TotalMilliseconds);
-        }
-    }
-
     private void Handle(in Input input)
     {
         switch (input.Kind)
@@ -434,7 +399,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 _driver.BackgroundDone((BackgroundJob)input.Request!);
                 break;
             case InputKind.Status:
-                ((StatusCall)input.Request!).Completion.TrySetResult(BuildStatus());
+                ((StatusCall)input.Request!).Completion.TrySetResult(StatusView.Build(_driver.Status(), _options, _events.LeaderSince));
                 break;
             default:
                 throw new UnreachableException($"input kind {input.Kind}");
@@ -473,30 +438,6 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
         _metrics.LogMemoryBytes = _driver.Core.MemoryLogBytes;
     }
-
-    private ClusterStatus BuildStatus()
-    {
-        var status = _driver.Status();
-        var members = new List<MemberStatus>(status.Members.Count);
-        foreach (var member in status.Members)
-        {
-            _options.Peers.TryGetValue(member.Id, out var peer);
-            _options.HttpEndpoints.TryGetValue(member.Id, out var http);
-            var role = member.Id == _options.Id ? RoleName(status.Role) : member.IsLeader ? "leader" : member.IsVoter ? "follower" : "learner";
-            members.Add(new MemberStatus(member.Id, peer, http, member.IsVoter, role, member.MatchIndex, member.Lag));
-        }
-
-        return new ClusterStatus(_options.Id, RoleName(status.Role), status.Term, status.LeaderId, _events.LeaderSince,
-            status.CommitIndex, status.AppliedIndex, status.LastIndex, members);
-    }
-
-    internal static string RoleName(RaftRole role) => role switch
-    {
-        RaftRole.Leader => "leader",
-        RaftRole.Candidate => "candidate",
-        RaftRole.PreCandidate => "precandidate",
-        _ => "follower",
-    };
 
     private enum InputKind : byte
     {

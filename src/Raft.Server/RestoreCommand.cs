@@ -117,7 +117,8 @@ public static class RestoreCommand
                 }
 
                 using var staged = sink.Finish();
-                using (var check = staged.OpenBody())
+                // Buffered: the store reads its image a field at a time.
+                using (var check = new BufferedStream(staged.OpenBody(), CopyBufferBytes))
                 {
                     var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs });
                     using var image = store.LoadImage(check);
