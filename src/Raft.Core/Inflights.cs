@@ -16,7 +16,7 @@ internal sealed class Inflights
 
     /// <param name="capacity">Messages in flight, at most.</param>
     /// <param name="bytesMax">Bytes of entries in flight, at most; a message is always let through when none is.</param>
-    public Inflights(int capacity, long bytesMax = long.MaxValue)
+    public Inflights(int capacity, long bytesMax)
     {
         _lastIndexes = new ulong[capacity];
         _bytes = new long[capacity];
@@ -27,10 +27,7 @@ internal sealed class Inflights
 
     public int Count => _count;
 
-    /// <summary>The bytes of entries the messages in flight carry.</summary>
-    public long Bytes => _inflightBytes;
-
-    public void Add(ulong lastIndex, long bytes = 0)
+    public void Add(ulong lastIndex, long bytes)
     {
         if (IsFull)
         {

@@ -249,8 +249,6 @@ public sealed partial class RaftNode
             }
         }
 
-        _uncommittedBytes = Math.Max(0, _uncommittedBytes);
-
         _log.CommitTo(index);
         _commitBroadcastPending = true;
         if (!wasCommittedInTerm && CommittedInCurrentTerm)

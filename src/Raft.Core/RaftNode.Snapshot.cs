@@ -79,20 +79,6 @@ public sealed partial class RaftNode
     }
 
     /// <summary>
-    /// The host gave up sending the snapshot to <paramref name="peer"/>: probe it again, which sends the latest
-    /// snapshot anew if it still needs one.
-    /// </summary>
-    public void SnapshotFailed(int peer)
-    {
-        AssertNoReadyOutstanding();
-        if (_role == RaftRole.Leader && FindProgress(peer) is { State: ReplicationState.Snapshot } pr)
-        {
-            pr.BecomeProbe();
-            _replicationPending = true;
-        }
-    }
-
-    /// <summary>
     /// The leader is streaming this follower a snapshot its log already covers (its commit index reached the snapshot's
     /// index, perhaps by a snapshot installed before the leader heard of it): tell the leader how far it is, as an
     /// append answer would, so the leader replicates from there instead of sending the snapshot again.

@@ -18,12 +18,10 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     // A received snapshot stepped into the core, until the core adopts it (a ready batch names it) or the batch passes.
     private FinishReceivedSnapshotJob<TResult>? _installOffer;
 
-    // Its image, loaded and waiting to be installed when the batch that adopted it is finished, and its length.
+    // Its image, loaded and waiting to be installed when the batch that adopted it is finished.
     private IStateMachineImage? _installImage;
-    private long _installBytes;
 
     private TakeSnapshotJob? _snapshotJob;
-    private ulong _lastSnapshotIndex;
     private ulong _snapshotRetryTick;
 
     // Bytes (Entry.SizeBytes) of every entry applied since the start, and their count when the latest snapshot's image was
@@ -33,6 +31,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
     // The size of the latest snapshot's stream, which the next one waits on (SnapshotMinLogPercent).
     private long _lastSnapshotBytes;
+
+    private ulong LastSnapshotIndex => _core.LatestSnapshot?.Index ?? 0;
 
     /// <summary>
     /// The host hands back a job it ran for this driver (<see cref="IBackgroundWorker"/>): a snapshot written out, or a
@@ -100,13 +100,13 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     private void MaybeTakeSnapshot()
     {
         var applied = _stateMachine.AppliedIndex;
-        if (_snapshotJob is not null || _ticks < _snapshotRetryTick || applied <= _lastSnapshotIndex || _core.AppliedIndex != applied)
+        if (_snapshotJob is not null || _ticks < _snapshotRetryTick || applied <= LastSnapshotIndex || _core.AppliedIndex != applied)
         {
             return;
         }
 
         var logBytes = _appliedBytes - _appliedBytesAtSnapshot;
-        if (applied - _lastSnapshotIndex < (ulong)_options.SnapshotEveryEntries && logBytes < _options.SnapshotEveryLogBytes)
+        if (applied - LastSnapshotIndex < (ulong)_options.SnapshotEveryEntries && logBytes < _options.SnapshotEveryLogBytes)
         {
             return;
         }
@@ -139,14 +139,13 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             return;
         }
 
-        if (!job.Installed)
+        if (!job.Installed || job.Metadata.Index <= LastSnapshotIndex)
         {
-            // A snapshot received from the leader overtook it while it was written.
+            // A snapshot received from the leader overtook it while it was written (before or after it was installed).
             return;
         }
 
         _core.SnapshotTaken(job.Metadata);
-        _lastSnapshotIndex = Math.Max(_lastSnapshotIndex, job.Metadata.Index);
         _appliedBytesAtSnapshot = job.AppliedBytes;
         _lastSnapshotBytes = job.Bytes;
         _events.SnapshotTaken(job.Metadata, job.Bytes);
@@ -204,9 +203,19 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             EndTransfer(peer);
         }
 
-        if (!_snapshots.TryOpenLatest(out var reader))
+        SnapshotReader? reader;
+        try
         {
-            throw new InvalidOperationException($"node {Id}: the core offers a snapshot to {peer} but the snapshot store holds none");
+            if (!_snapshots.TryOpenLatest(out reader))
+            {
+                throw new InvalidOperationException($"node {Id}: the core offers a snapshot to {peer} but the snapshot store holds none");
+            }
+        }
+        catch (Exception ex) when (BackgroundJob.IsStorageFailure(ex))
+        {
+            // As a failed read: the core asks again after an election timeout.
+            _events.SnapshotFailed($"opening the snapshot at {index} for {peer}", ex);
+            return;
         }
 
         transfer = new OutboundSnapshot(peer, reader, _core.Term, _options.SnapshotChunkBytes) { LastHeardTick = _ticks };
@@ -227,29 +236,23 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
     }
 
-    // False when the snapshot could not be read: the transfer is ended and the core told, so it probes again.
+    // False when the snapshot could not be read: the transfer is ended, and the core, hearing nothing of it, probes the
+    // follower again after an election timeout (at once would read the same failing file in a loop).
     private bool SendChunk(OutboundSnapshot transfer, ulong offset, int length)
     {
         var data = transfer.Buffer.AsMemory(0, length);
         try
         {
-            var read = 0;
-            while (read < length)
+            // ReadAt fills what it is given unless the stream ends first.
+            if (transfer.Reader.ReadAt((long)offset, data.Span) != length)
             {
-                var n = transfer.Reader.ReadAt((long)offset + read, data.Span[read..]);
-                if (n == 0)
-                {
-                    throw new InvalidDataException($"the snapshot ends before its length {transfer.Total}");
-                }
-
-                read += n;
+                throw new InvalidDataException($"the snapshot ends before its length {transfer.Total}");
             }
         }
         catch (Exception ex) when (BackgroundJob.IsStorageFailure(ex))
         {
             _events.SnapshotFailed($"sending the snapshot at {transfer.Metadata.Index} to {transfer.Peer}", ex);
             EndTransfer(transfer.Peer);
-            _core.SnapshotFailed(transfer.Peer);
             return false;
         }
 
@@ -404,7 +407,19 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             }
 
             DropInbound();
-            inbound = _inbound = new InboundSnapshot(m.Index, m.LogTerm, m.TotalBytes, _snapshots.CreateSink());
+            SnapshotSink sink;
+            try
+            {
+                sink = _snapshots.CreateSink();
+            }
+            catch (Exception ex) when (BackgroundJob.IsStorageFailure(ex))
+            {
+                _events.SnapshotFailed($"receiving the snapshot at {m.Index} from {m.From}", ex);
+                AnswerChunk(m, 0, reject: true);
+                return;
+            }
+
+            inbound = _inbound = new InboundSnapshot(m.Index, m.LogTerm, m.TotalBytes, sink);
         }
 
         inbound.Leader = m.From;
@@ -495,7 +510,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         _installOffer = null;
         _installImage = offer.Image;
-        _installBytes = staged.Length;
+        _lastSnapshotBytes = staged.Length;
         var installed = _snapshots.Install(staged);
         offer.ReleaseFiles();
         if (!installed)
@@ -510,9 +525,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
 
         _log.CompactPrefix(snapshot.Index);
-        _lastSnapshotIndex = snapshot.Index;
         _appliedBytesAtSnapshot = _appliedBytes;
-        _lastSnapshotBytes = _installBytes;
     }
 
     // After the batch that adopted it is durable: the state becomes the snapshot's.
@@ -526,7 +539,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             throw new InvalidDataException($"snapshot ({snapshot.Index}, t{snapshot.Term}) holds a state machine image taken at {_stateMachine.AppliedIndex}");
         }
 
-        _events.SnapshotInstalled(snapshot, _installBytes);
+        _events.SnapshotInstalled(snapshot, _lastSnapshotBytes);
         AbandonWritesThrough(snapshot.Index);
     }
 

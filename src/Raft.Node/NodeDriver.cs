@@ -105,16 +105,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _outbox = outbox;
         _worker = worker;
         _events = events ?? NoNodeEvents<TResult>.Instance;
-        _core = Recover(options, random, bootstrap, stores, stateMachine, out _savedHardState);
+        _core = Recover(options, random, bootstrap, stores, stateMachine, out _savedHardState, out _lastSnapshotBytes);
         _reportedCommit = _core.CommitIndex;
-        _lastSnapshotIndex = _core.LatestSnapshot?.Index ?? 0;
-        if (_lastSnapshotIndex > 0 && _snapshots.TryOpenLatest(out var latest))
-        {
-            using (latest)
-            {
-                _lastSnapshotBytes = latest.Length;
-            }
-        }
         View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, stateMachine.AppliedIndex);
     }
 
@@ -433,8 +425,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
                 continue;
             }
 
-            _events.MessageSent(m);
-            _outbox.Send(m);
+            SendDirect(m);
         }
     }
 
@@ -467,8 +458,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     [DoesNotReturn]
     private static void ThrowStopped() => throw new InvalidOperationException("the node driver has stopped");
 
-    private static RaftNode Recover(NodeDriverOptions options, SeededRandom random, Membership bootstrap, NodeStores stores, TStateMachine stateMachine, out HardState hardState)
+    private static RaftNode Recover(NodeDriverOptions options, SeededRandom random, Membership bootstrap, NodeStores stores, TStateMachine stateMachine, out HardState hardState, out long snapshotBytes)
     {
+        snapshotBytes = 0;
         var raft = options.Raft;
         var log = stores.Log;
         var entries = new LogStoreEntries(log);
@@ -504,6 +496,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             using (var body = reader.OpenBody())
             {
                 stateMachine.InstallImage(SnapshotImages.Load(stateMachine, body));
+                snapshotBytes = reader.Length;
             }
 
             if (stateMachine.AppliedIndex != snapshot.Index)

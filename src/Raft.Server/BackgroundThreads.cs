@@ -26,24 +26,21 @@ internal static class BackgroundThreads
         thread.Start();
     }
 
-    // On Linux a nice value is a thread's own: setpriority with a thread id lowers this thread only. Raising it back
-    // would need privileges; lowering never does. Elsewhere, and if it fails, the job runs at the normal priority.
+    // On Linux a nice value is a thread's own: setpriority of "this process" (who = 0) lowers the calling thread only.
+    // Raising it back would need privileges; lowering never does. Elsewhere, and if it fails, the job runs at the
+    // normal priority.
     private static void LowerPriority()
     {
         if (OperatingSystem.IsLinux())
         {
-            _ = NativeMethods.SetPriority(PriorityOfProcess, NativeMethods.GetThreadId(), Nice);
+            _ = NativeMethods.SetPriority(PriorityOfProcess, 0, Nice);
         }
     }
 
     private static class NativeMethods
     {
-        [DllImport("libc", EntryPoint = "setpriority", SetLastError = true)]
+        [DllImport("libc", EntryPoint = "setpriority")]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
         public static extern int SetPriority(int which, int who, int priority);
-
-        [DllImport("libc", EntryPoint = "gettid")]
-        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-        public static extern int GetThreadId();
     }
 }

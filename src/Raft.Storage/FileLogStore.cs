@@ -283,7 +283,7 @@ public sealed partial class FileLogStore : ILogStore
             _syncing = false;
             foreach (var segment in _retired)
             {
-                CloseRemoved(segment);
+                FileReleaser.Close(segment.Handle);
             }
 
             _retired.Clear();
@@ -477,13 +477,11 @@ public sealed partial class FileLogStore : ILogStore
         }
         else
         {
-            CloseRemoved(segment);
+            // The last handle to a deleted segment frees its pages and blocks when it closes, tens of milliseconds for
+            // a segment of 64 MiB: long enough to delay heartbeats if the thread appending and compacting did it.
+            FileReleaser.Close(segment.Handle);
         }
     }
-
-    // The last handle to a deleted segment frees its pages and blocks when it closes, which takes tens of milliseconds
-    // for a segment of 64 MiB: long enough to delay heartbeats if the thread appending and compacting did it.
-    private static void CloseRemoved(Segment segment) => FileReleaser.Close(segment.Handle);
 
     private LogReadResult ReadLocked(ulong firstIndex, ulong lastIndex, long maxBytes)
     {

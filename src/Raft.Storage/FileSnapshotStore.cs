@@ -158,7 +158,7 @@ public sealed class FileSnapshotStore : ISnapshotStore
         {
             if (header.Metadata.Index != index || header.Metadata.Term != term)
             {
-                ThrowCorrupted(path, 8, $"snapshot says index {header.Metadata.Index}, term {header.Metadata.Term}, which does not match its file name");
+                SnapshotFormat.ThrowCorrupted(path, 8, $"snapshot says index {header.Metadata.Index}, term {header.Metadata.Term}, which does not match its file name");
             }
 
             _latest = new Latest(path, header, bytes.Length);
@@ -201,7 +201,7 @@ public sealed class FileSnapshotStore : ISnapshotStore
                 continue;
             }
 
-            ThrowCorrupted(path, 0, "unexpected snapshot file name (expected {index:D20}-{term:D20}.snap)");
+            SnapshotFormat.ThrowCorrupted(path, 0, "unexpected snapshot file name (expected {index:D20}-{term:D20}.snap)");
         }
 
         result.Sort((a, b) => a.Index.CompareTo(b.Index));
@@ -210,10 +210,6 @@ public sealed class FileSnapshotStore : ISnapshotStore
 
     private string SnapshotPath(ulong index, ulong term) =>
         Path.Combine(_directory, string.Create(CultureInfo.InvariantCulture, $"{index:D20}-{term:D20}{Extension}"));
-
-    [DoesNotReturn]
-    private static void ThrowCorrupted(string path, long offset, string problem) =>
-        throw new SnapshotCorruptedException(path, offset, problem);
 
     private sealed record Latest(string Path, SnapshotHeader Header, long Length);
 
@@ -264,10 +260,11 @@ public sealed class FileSnapshotStore : ISnapshotStore
             return new Staged(_store, new FileSnapshotBytes(_path, _handle, length), header);
         }
 
+        // Unlinked first, so that closing the last handle (on the releasing thread) is what frees the blocks.
         protected override void Abandon()
         {
-            _handle.Dispose();
             File.Delete(_path);
+            FileReleaser.Close(_handle);
         }
     }
 
@@ -295,22 +292,24 @@ public sealed class FileSnapshotStore : ISnapshotStore
     private sealed class Staged(FileSnapshotStore store, FileSnapshotBytes bytes, SnapshotHeader header)
         : StoreStagedSnapshot(store, bytes, header)
     {
-        private readonly FileSnapshotBytes _file = bytes;
-
         /// <summary>Installed: the file now has its snapshot name, and is no longer this one's to delete.</summary>
         public void Renamed(string path)
         {
-            _file.Source = path;
+            FileBytes.Source = path;
             MarkInstalled();
         }
 
+        private FileSnapshotBytes FileBytes => (FileSnapshotBytes)Bytes;
+
+        // Unlinked before its handle is closed on the releasing thread, which then frees the blocks.
         protected override void Release(bool discard)
         {
-            _file.Dispose();
             if (discard)
             {
-                File.Delete(_file.Source);
+                File.Delete(FileBytes.Source);
             }
+
+            FileBytes.Dispose();
         }
     }
 }

@@ -60,9 +60,6 @@ internal sealed class StoredSnapshotReader : SnapshotReader
 
     public override long Length => _bytes.Length;
 
-    /// <summary>The body's length: the stream less its header and trailer.</summary>
-    internal long BodyBytes => _bytes.Length - _header.Bytes - SnapshotFormat.TrailerBytes;
-
     public override int ReadAt(long offset, Span<byte> destination) => _bytes.ReadAt(offset, destination);
 
     public override Stream OpenBody() => new SnapshotBodyStream(_bytes, _header);

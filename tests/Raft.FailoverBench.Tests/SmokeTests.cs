@@ -112,8 +112,7 @@ public sealed class SmokeTests
             Assert.Fail($"the tool ran longer than {Limit.TotalSeconds} s:\n{Text(output)}");
         }
 
-        // The exit is seen before the last lines of output are; this waits for them.
-        tool.WaitForExit();
+        // WaitForExitAsync has also waited for the redirected output to reach its end.
         return (tool.ExitCode, Text(output));
     }
 

@@ -118,12 +118,7 @@ public sealed class SnapshotStreamTests : IDisposable
         using var restored = FileSnapshotStore.Open(Path.Combine(_directory.Path, "node-2"));
         using (var sink = restored.CreateSink())
         {
-            var buffer = new byte[16 << 10];
-            int read;
-            for (long offset = 0; (read = reader.ReadAt(offset, buffer)) > 0; offset += read)
-            {
-                sink.Write(buffer.AsSpan(0, read));
-            }
+            sink.Write(Snapshots.ReadRaw(reader, 16 << 10));
 
             using var staged = sink.Finish();
             Assert.True(restored.Install(staged));
