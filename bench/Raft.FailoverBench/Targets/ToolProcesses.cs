@@ -60,14 +60,13 @@ internal sealed class ToolProcesses
             catch (OperationCanceledException)
             {
                 Kill(process);
-                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 Keep($"killed after {limit.TotalSeconds:F0} s");
                 return new ToolOutcome(-1, Tail(output));
             }
 
-            // The exit is seen before the last lines of output are; this waits for them.
-            process.WaitForExit();
+            // WaitForExitAsync has also waited for the redirected output to reach its end.
             return new ToolOutcome(process.ExitCode, Tail(output));
         }
         finally
