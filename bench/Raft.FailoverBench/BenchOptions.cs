@@ -34,6 +34,8 @@ internal sealed record BenchOptions
         "  --request-timeout-ms N      failover: client timeout per request (default 250); scale: of the steady writers\n" +
         "                              (default 5000)\n" +
         "  --duration-s N              load: seconds per concurrency and operation (default 10)\n" +
+        "  --warmup-s N                load: seconds of the same writes before each concurrency's measured ones, not\n" +
+        "                              counted, so neither the client's nor the servers' first calls are timed (default 2; 0: none)\n" +
         "  --concurrency LIST          load: comma-separated client counts (default 1,16,64)\n" +
         "  --data-mib LIST             scale: comma-separated data sizes in MiB, each on fresh clusters (default 100)\n" +
         "  --value-bytes N             scale: bytes of every value written (default 4096)\n" +
@@ -68,6 +70,8 @@ internal sealed record BenchOptions
     public int RequestTimeoutMs => RequestTimeoutMsOption ?? (Mode == BenchMode.Scale ? 5000 : 250);
 
     public int DurationS { get; init; } = 10;
+
+    public int WarmupS { get; init; } = 2;
 
     public IReadOnlyList<int> Concurrency { get; init; } = [1, 16, 64];
 
@@ -207,6 +211,14 @@ internal sealed record BenchOptions
                 return Positive(arg, value, 60_000, out var timeout) ?? Set(ref options, options with { RequestTimeoutMsOption = timeout });
             case "--duration-s":
                 return Positive(arg, value, 3_600, out var duration) ?? Set(ref options, options with { DurationS = duration });
+            case "--warmup-s":
+                if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var warmup) || warmup > 600)
+                {
+                    return $"--warmup-s takes a number of seconds from 0 to 600 (got '{value}')";
+                }
+
+                options = options with { WarmupS = warmup };
+                return null;
             case "--concurrency":
                 return PositiveList(arg, value, 4_096, out var levels) ?? Set(ref options, options with { Concurrency = levels });
             case "--data-mib":

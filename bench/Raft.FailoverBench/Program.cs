@@ -138,7 +138,7 @@ internal static class Program
                 }
                 else
                 {
-                    var runner = new LoadRunner(target, runId, TimeSpan.FromSeconds(options.DurationS), TimeSpan.FromSeconds(5), output);
+                    var runner = new LoadRunner(target, runId, TimeSpan.FromSeconds(options.DurationS), TimeSpan.FromSeconds(options.WarmupS), TimeSpan.FromSeconds(5), output);
                     foreach (var concurrency in options.Concurrency)
                     {
                         load.AddRange(await runner.RunAsync(concurrency, cancellationToken).ConfigureAwait(false));
@@ -156,7 +156,7 @@ internal static class Program
         }
 
         var settings = new BenchSettings(
-            options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency);
+            options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency, options.WarmupS);
         var resultsPath = Path.Combine(options.OutDirectory, "results.json");
         var earlier = ReadEarlierResults(resultsPath);
         var results = options.Mode == BenchMode.Failover

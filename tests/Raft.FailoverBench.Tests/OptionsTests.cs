@@ -37,8 +37,12 @@ public sealed class OptionsTests
         Assert.True(BenchOptions.TryParse(["load", "--duration-s", "5", "--concurrency", "1,16,64", "--target", "both"], out var options, out _));
         Assert.Equal(BenchMode.Load, options.Mode);
         Assert.Equal(5, options.DurationS);
+        Assert.Equal(2, options.WarmupS);
         Assert.Equal([1, 16, 64], options.Concurrency);
         Assert.Equal(["ours", "etcd-ours"], options.TargetNames());
+
+        Assert.True(BenchOptions.TryParse(["load", "--warmup-s", "0"], out var cold, out _));
+        Assert.Equal(0, cold.WarmupS);
     }
 
     [Fact]
@@ -76,6 +80,8 @@ public sealed class OptionsTests
     [InlineData("--target 1", "--target must be ours, etcd or both")]
     [InlineData("--scenarios crash,meteor", "--scenarios takes a comma-separated list")]
     [InlineData("--concurrency 1,,x", "--concurrency must be an integer")]
+    [InlineData("--warmup-s -1", "--warmup-s takes a number of seconds from 0 to 600")]
+    [InlineData("--warmup-s 601", "--warmup-s takes a number of seconds from 0 to 600")]
     [InlineData("--base-port 80", "--base-port must be a port")]
     [InlineData("--base-port 16001 --peer-base-port 16010", "at least 30 apart")]
     [InlineData("--frobnicate 1", "unknown option --frobnicate")]

@@ -8,15 +8,24 @@ namespace Raft.FailoverBench.Harness;
 /// <summary>
 /// Throughput and latency at a given concurrency: that many clients, one request in flight each, all sent to the
 /// leader, for a fixed duration; first writes of new keys, then linearizable reads of keys written in the write phase.
+/// Each concurrency starts with a warm-up of the same writes that is not counted, so that neither the client's nor the
+/// servers' first calls (code not yet compiled, connections not yet open) are timed; every target gets the same one.
 /// </summary>
-internal sealed class LoadRunner(IBenchTarget target, string runId, TimeSpan duration, TimeSpan requestTimeout, TextWriter output)
+internal sealed class LoadRunner(IBenchTarget target, string runId, TimeSpan duration, TimeSpan warmup, TimeSpan requestTimeout, TextWriter output)
 {
     public async Task<IReadOnlyList<LoadResult>> RunAsync(int concurrency, CancellationToken cancellationToken)
     {
         var leader = await ClusterProbe.FindLeaderAsync(target, TimeSpan.FromSeconds(20), cancellationToken).ConfigureAwait(false)
             ?? throw new BenchException($"{target.Name} load: no node claims leadership");
+        if (warmup > TimeSpan.Zero)
+        {
+            await RunPhaseAsync(concurrency, warmup, async (client, seq, token) =>
+                (await target.PutAsync(leader, $"warmup/{runId}/{concurrency}/{client}/{seq}", "w", requestTimeout, token).ConfigureAwait(false)).Ok,
+                cancellationToken).ConfigureAwait(false);
+        }
+
         var written = new List<string>[concurrency];
-        var write = await RunPhaseAsync(concurrency, async (client, seq, token) =>
+        var write = await RunPhaseAsync(concurrency, duration, async (client, seq, token) =>
         {
             var key = $"load/{runId}/{concurrency}/{client}/{seq}";
             var outcome = await target.PutAsync(leader, key, key, requestTimeout, token).ConfigureAwait(false);
@@ -33,7 +42,7 @@ internal sealed class LoadRunner(IBenchTarget target, string runId, TimeSpan dur
             throw new BenchException($"{target.Name} load: no write succeeded at concurrency {concurrency}");
         }
 
-        var read = await RunPhaseAsync(concurrency, async (client, seq, token) =>
+        var read = await RunPhaseAsync(concurrency, duration, async (client, seq, token) =>
         {
             // A fixed stride spreads the clients over the keys without a random generator.
             var key = keys[(int)(((ulong)seq * 2_654_435_761UL + (ulong)client * 40_503UL) % (ulong)keys.Length)];
@@ -67,11 +76,11 @@ internal sealed class LoadRunner(IBenchTarget target, string runId, TimeSpan dur
             summary is null ? null : Math.Round(summary.P99, 3));
     }
 
-    private async Task<(List<double> Latencies, long Errors, double Seconds)> RunPhaseAsync(
-        int concurrency, Func<int, long, CancellationToken, Task<bool>> operation, CancellationToken cancellationToken)
+    private static async Task<(List<double> Latencies, long Errors, double Seconds)> RunPhaseAsync(
+        int concurrency, TimeSpan length, Func<int, long, CancellationToken, Task<bool>> operation, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var end = started + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var end = started + (long)(length.TotalSeconds * Stopwatch.Frequency);
         var clients = Enumerable.Range(0, concurrency).Select(client => Task.Run(async () =>
         {
             var latencies = new List<double>();

@@ -39,7 +39,8 @@ internal sealed record BenchSettings(
     int Writers,
     int RequestTimeoutMs,
     int DurationS,
-    IReadOnlyList<int> Concurrency);
+    IReadOnlyList<int> Concurrency,
+    int WarmupS = 0);
 
 /// <summary>
 /// results.json. A failover run, a load run and a scale run written to the same directory share the file: each
