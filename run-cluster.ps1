@@ -1,6 +1,7 @@
 # Builds, then starts a local cluster (three nodes by default) and keeps it running until Ctrl+C.
 # All arguments go to the launcher: pwsh ./run-cluster.ps1 --nodes 5 --clean
-# In another terminal, pwsh ./run-cluster.ps1 restart N asks the running launcher to start node N again.
+# In another terminal, pwsh ./run-cluster.ps1 restart N asks the running launcher to start node N again,
+# pwsh ./run-cluster.ps1 add adds a new node to its cluster, and pwsh ./run-cluster.ps1 remove N removes node N.
 $ErrorActionPreference = 'Stop'
 
 # The launcher prints commands to paste (the one that starts an exited node again): this script, by its full path,
@@ -9,9 +10,9 @@ $env:RAFT_CLUSTER_COMMAND = "pwsh `"$PSCommandPath`""
 Set-Location $PSScriptRoot
 $server = 'src/Raft.Server/bin/Release/net10.0/Raft.Server.dll'
 
-# restart talks to a launcher that already runs the built server: building first would only cost time, and a
-# rebuild could replace the dll under the nodes that run it.
-if ($args.Count -gt 0 -and $args[0] -eq 'restart') {
+# restart, add and remove talk to a launcher that already runs the built server: building first would only cost
+# time, and a rebuild could replace the dll under the nodes that run it.
+if ($args.Count -gt 0 -and $args[0] -in @('restart', 'add', 'remove')) {
     if (-not (Test-Path $server)) {
         Write-Host "the server is not built yet: start the cluster with $env:RAFT_CLUSTER_COMMAND first"
         exit 1

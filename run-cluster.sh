@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds, then starts a local cluster (three nodes by default) and keeps it running until Ctrl+C.
 # All arguments go to the launcher: ./run-cluster.sh --nodes 5 --clean
-# In another terminal, ./run-cluster.sh restart N asks the running launcher to start node N again.
+# In another terminal, ./run-cluster.sh restart N asks the running launcher to start node N again, ./run-cluster.sh add
+# to add a new node to its cluster, and ./run-cluster.sh remove N to remove node N from it.
 set -euo pipefail
 
 # The launcher prints commands to paste (the one that starts an exited node again): this script, as it was invoked.
@@ -14,9 +15,9 @@ export RAFT_CLUSTER_COMMAND
 cd "$(dirname "$0")"
 server=src/Raft.Server/bin/Release/net10.0/Raft.Server.dll
 
-# restart talks to a launcher that already runs the built server: building first would only cost time, and a
-# rebuild could replace the dll under the nodes that run it.
-if [[ "${1:-}" == restart ]]; then
+# restart, add and remove talk to a launcher that already runs the built server: building first would only cost
+# time, and a rebuild could replace the dll under the nodes that run it.
+if [[ "${1:-}" == restart || "${1:-}" == add || "${1:-}" == remove ]]; then
     if [[ ! -f $server ]]; then
         echo "the server is not built yet: start the cluster with $RAFT_CLUSTER_COMMAND first" >&2
         exit 1

@@ -213,19 +213,19 @@ public sealed partial class RaftKvClient
         {
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             attempt.CancelAfter(_options.RequestTimeout);
-            using var response = await _http.GetAsync(new Uri(endpoint, ApiPaths.Cluster), attempt.Token).ConfigureAwait(false);
+            using var response = await _http.GetAsync(new Uri(endpoint, ApiPaths.Members), attempt.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 return;
             }
 
             var bytes = await response.Content.ReadAsByteArrayAsync(attempt.Token).ConfigureAwait(false);
-            var body = JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Wire.ClusterStatusResponse);
+            var body = JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Wire.MembersResponse);
             lock (_routes)
             {
                 foreach (var member in body?.Members ?? [])
                 {
-                    if (Uri.TryCreate(member.Http, UriKind.Absolute, out var uri))
+                    if (Uri.TryCreate(member.HttpEndpoint, UriKind.Absolute, out var uri))
                     {
                         Remember(member.Id, BaseOf(uri));
                     }

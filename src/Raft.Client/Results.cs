@@ -40,3 +40,17 @@ public sealed record LockLease(string Name, string Owner, ulong FencingToken, lo
     /// <summary><see cref="ExpiresAtMs"/> as a point in time.</summary>
     public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(ExpiresAtMs);
 }
+
+/// <summary>One member of the cluster's replicated configuration.</summary>
+/// <param name="Id">The node's id.</param>
+/// <param name="PeerAddress">Where the other nodes reach it, <c>host:port</c>.</param>
+/// <param name="HttpEndpoint">Its HTTP base address, or <see langword="null"/> when the configuration gives none.</param>
+/// <param name="Voter"><see langword="true"/> for a voter, <see langword="false"/> for a learner.</param>
+/// <param name="Leader"><see langword="true"/> for the leader the answering node knows.</param>
+public sealed record ClusterMember(int Id, string PeerAddress, Uri? HttpEndpoint, bool Voter, bool Leader);
+
+/// <summary>The members as a node has them, or as a membership change left them.</summary>
+/// <param name="LeaderId">The leader the answering node knows, 0 for none.</param>
+/// <param name="Members">Every member, by id.</param>
+/// <param name="Index">The log index of the change that was made; 0 when none was (a listing, or a request that changed nothing).</param>
+public sealed record ClusterMembers(int LeaderId, IReadOnlyList<ClusterMember> Members, ulong Index);

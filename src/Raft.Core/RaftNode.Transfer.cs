@@ -9,6 +9,19 @@ public sealed partial class RaftNode
     public int LeadTransferee => _leadTransferee;
 
     /// <summary>
+    /// On the leader: whether voter <paramref name="peer"/> is replicating, has every committed entry, and acknowledged a
+    /// heartbeat sent within the last election timeout, so that leadership handed to it now would move promptly.
+    /// </summary>
+    public bool IsCaughtUpAndResponsive(int peer)
+    {
+        var pr = _role == RaftRole.Leader && peer != Id ? FindProgress(peer) : null;
+        var heartbeatsPerTimeout = (ulong)Math.Max(1, _options.ElectionTimeoutTicks / Math.Max(1, _options.HeartbeatIntervalTicks));
+        return pr is { IsLearner: false, State: ReplicationState.Replicate }
+            && pr.Match >= _log.Committed
+            && pr.AckedHeartbeat + heartbeatsPerTimeout >= _heartbeatSeq;
+    }
+
+    /// <summary>
     /// Hands leadership to <paramref name="to"/> (Raft thesis §3.10): bring it up to date, then tell it to
     /// campaign at once. Proposals are refused meanwhile; the transfer is abandoned after an election timeout.
     /// </summary>

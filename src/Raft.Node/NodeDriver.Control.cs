@@ -63,7 +63,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             members.Add(Member(id, voter: false));
         }
 
-        return new NodeStatus(Id, _core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex, _core.LastIndex, members);
+        return new NodeStatus(Id, _core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex, _core.LastIndex, members)
+        {
+            Membership = membership,
+            ChangeInProgress = _membershipChange is { } change ? $"{Describe(change.Change)} at index {change.Index}" : null,
+        };
     }
 
     private MemberProgress Member(int id, bool voter)
@@ -172,6 +176,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
 
         CheckTransfer();
+        CheckMembershipChange();
+        CheckFailback();
         AfterReadiesSnapshots();
     }
 
@@ -220,6 +226,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         _transfer?.Finish(new TransferOutcome(TransferStatus.ShuttingDown, Id, _transfer.Target, _core.LeaderId, "the node is stopping"));
         _transfer = null;
+        FailMembershipChange();
         while (_inbox.TryDequeue(out var input))
         {
             switch (input.Request)
@@ -232,6 +239,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
                     break;
                 case TransferRequest transfer:
                     transfer.Finish(new TransferOutcome(TransferStatus.ShuttingDown, Id, transfer.To, _core.LeaderId, "the node is stopping"));
+                    break;
+                case MembershipRequest change:
+                    change.Finish(Outcome(MembershipStatus.ShuttingDown, 0, "the node is stopping"));
                     break;
             }
         }

@@ -107,7 +107,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _events = events ?? NoNodeEvents<TResult>.Instance;
         _core = Recover(options, random, bootstrap, stores, stateMachine, out _savedHardState, out _lastSnapshotBytes);
         _reportedCommit = _core.CommitIndex;
-        View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, stateMachine.AppliedIndex);
+        View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, stateMachine.AppliedIndex, _core.Membership);
     }
 
     /// <summary>The host's clock: <paramref name="elapsedTicks"/> ticks passed since the last call, and the wall clock reads <paramref name="wallClockMs"/> (Unix ms).</summary>
@@ -329,6 +329,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             case InputKind.Transfer:
                 TransferNow((TransferRequest)input.Request!);
                 break;
+            case InputKind.Membership:
+                ChangeMembershipNow((MembershipRequest)input.Request!);
+                break;
             case InputKind.Job:
                 JobDone((BackgroundJob)input.Request!);
                 break;
@@ -441,9 +444,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         var view = View;
         if (view.Role != _core.Role || view.Term != _core.Term || view.LeaderId != _core.LeaderId
-            || view.CommitIndex != _core.CommitIndex || view.AppliedIndex != _stateMachine.AppliedIndex)
+            || view.CommitIndex != _core.CommitIndex || view.AppliedIndex != _stateMachine.AppliedIndex || !ReferenceEquals(view.Membership, _core.Membership))
         {
-            View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex);
+            View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex, _core.Membership);
         }
     }
 
@@ -538,6 +541,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         Propose,
         Read,
         Transfer,
+        Membership,
         Job,
     }
 

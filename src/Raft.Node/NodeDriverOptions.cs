@@ -54,6 +54,16 @@ public sealed record NodeDriverOptions
     /// </summary>
     public bool ForceNewCluster { get; init; }
 
+    /// <summary>
+    /// Failback: the voter that should lead when it can (0: none). A leader that is not this node hands leadership to it
+    /// once it has been caught up and answering for <see cref="FailbackDelayTicks"/>, so that after a failover the
+    /// cluster returns to its normal shape on its own.
+    /// </summary>
+    public int PreferredLeader { get; init; }
+
+    /// <summary>How long the preferred leader must stay caught up and answering before leadership is handed back to it.</summary>
+    public int FailbackDelayTicks { get; init; } = 1000;
+
     /// <summary>Writes held during a hand-over or an election, and reads waiting to be asked of a leader, at most.</summary>
     public int HeldRequestsMax { get; init; } = 16_384;
 

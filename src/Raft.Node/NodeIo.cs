@@ -53,6 +53,16 @@ public interface INodeEvents<TResult>
     {
     }
 
+    /// <summary>This leader appended a membership change at <paramref name="index"/>; <paramref name="membership"/> is in force from now.</summary>
+    void MembershipProposed(MembershipChange change, ulong index, Membership membership)
+    {
+    }
+
+    /// <summary>This leader began handing leadership back to the preferred leader (<paramref name="started"/>), or such a hand-over did not complete; <paramref name="what"/> says why.</summary>
+    void Failback(int preferred, bool started, string what)
+    {
+    }
+
     /// <summary>Entries were handed to the log store (not yet durable).</summary>
     void EntriesAppended(ulong firstIndex, ulong lastIndex)
     {

@@ -210,9 +210,10 @@ public abstract class TransferRequest
 }
 
 /// <summary>What the driver last published: cheap to read, replaced (never mutated) after every batch.</summary>
-public sealed record NodeView(RaftRole Role, ulong Term, int LeaderId, ulong CommitIndex, ulong AppliedIndex)
+/// <remarks><see cref="Membership"/> is the configuration in force on this node (the latest in its log), with the addresses of its members.</remarks>
+public sealed record NodeView(RaftRole Role, ulong Term, int LeaderId, ulong CommitIndex, ulong AppliedIndex, Membership Membership)
 {
-    public static readonly NodeView Initial = new(RaftRole.Follower, 0, 0, 0, 0);
+    public static readonly NodeView Initial = new(RaftRole.Follower, 0, 0, 0, 0, Membership.Empty);
 }
 
 /// <summary>One member as this node sees it; <see cref="MatchIndex"/> is known for itself, and for others only on the leader.</summary>
@@ -227,4 +228,11 @@ public sealed record NodeStatus(
     ulong CommitIndex,
     ulong AppliedIndex,
     ulong LastIndex,
-    IReadOnlyList<MemberProgress> Members);
+    IReadOnlyList<MemberProgress> Members)
+{
+    /// <summary>The configuration in force on this node, with its members' addresses.</summary>
+    public Membership Membership { get; init; } = Membership.Empty;
+
+    /// <summary>The leader's membership change not committed yet (null when none, or on a follower).</summary>
+    public string? ChangeInProgress { get; init; }
+}

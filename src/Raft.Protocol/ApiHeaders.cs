@@ -65,6 +65,9 @@ public static class ApiPaths
     /// <summary>A planned switchover (<c>POST</c>, <c>?to=id</c>).</summary>
     public const string TransferLeader = "/v1/cluster/transfer-leader";
 
+    /// <summary>The members in the replicated configuration (GET), and adding one (POST).</summary>
+    public const string Members = "/v1/cluster/members";
+
     /// <summary>A backup: this node's state as one snapshot stream (<c>GET</c>, <c>?consistency=stale|linearizable</c>).</summary>
     public const string Snapshot = "/v1/snapshot";
 

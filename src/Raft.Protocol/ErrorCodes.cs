@@ -44,6 +44,24 @@ public static class ErrorCodes
     /// <summary>400: a transfer's <c>to</c> names no member.</summary>
     public const string InvalidTarget = "invalid_target";
 
+    /// <summary>400: a member body or id that is not usable (see the detail).</summary>
+    public const string InvalidMember = "invalid_member";
+
+    /// <summary>404: the id names no member of the configuration.</summary>
+    public const string MemberNotFound = "member_not_found";
+
+    /// <summary>409: the id, or one of the addresses, already belongs to another member.</summary>
+    public const string MemberExists = "member_exists";
+
+    /// <summary>409: an earlier membership change is not committed yet, or a leadership transfer is under way.</summary>
+    public const string ChangeInProgress = "change_in_progress";
+
+    /// <summary>409: the learner to promote is further behind the leader than a promotion allows.</summary>
+    public const string NotCaughtUp = "not_caught_up";
+
+    /// <summary>409: the change is not possible in the current configuration (removing the last voter, for one).</summary>
+    public const string InvalidChange = "invalid_change";
+
     /// <summary>400: a lock body that is not one JSON object with each property once.</summary>
     public const string InvalidJson = "invalid_json";
 
@@ -134,5 +152,6 @@ public static class ErrorCodes
         InvalidIfMatch, InvalidSession, NotFound, PreconditionFailed, LockHeld, LockNotHeld, StaleSequence, AlreadyLeader,
         TransferFailed, NotLeader, NoLeader, LeadershipLost, NotApplied, Overloaded, ReadFailed,
         ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
+        InvalidMember, MemberNotFound, MemberExists, ChangeInProgress, NotCaughtUp, InvalidChange,
     };
 }

@@ -72,7 +72,21 @@ public sealed record ClusterStatusResponse(
     ulong CommitIndex,
     ulong AppliedIndex,
     ulong LastIndex,
-    IReadOnlyList<MemberStatusResponse> Members);
+    IReadOnlyList<MemberStatusResponse> Members,
+    string? ChangeInProgress = null);
+
+/// <summary>One member of the replicated configuration, with the addresses it is reached at.</summary>
+public sealed record MemberResponse(int Id, string PeerAddress, string HttpEndpoint, bool Voter, bool Leader);
+
+/// <summary>
+/// The replicated configuration as a node has it (<c>GET /v1/cluster/members</c>), or as a change left it; <see cref="Index"/>
+/// is the log index of the change when one was made.
+/// </summary>
+public sealed record MembersResponse(
+    int LeaderId,
+    IReadOnlyList<MemberResponse> Members,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] ulong Index = 0,
+    string? Detail = null);
 
 /// <summary>
 /// Source-generated serializers for every JSON shape of the API, for the server, the client and the bench alike:
@@ -96,6 +110,8 @@ public sealed record ClusterStatusResponse(
 [JsonSerializable(typeof(TransferResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ClusterStatusResponse))]
+[JsonSerializable(typeof(MembersResponse))]
+[JsonSerializable(typeof(MemberRequest))]
 public sealed partial class ProtocolJsonContext : JsonSerializerContext
 {
     /// <summary>

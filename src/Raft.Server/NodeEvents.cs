@@ -70,6 +70,10 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
 
     public void Persisted(ulong lastIndex) => trace?.Persisted(lastIndex);
 
+    public void MembershipProposed(MembershipChange change, ulong index, Membership membership) => NodeLog.MembershipProposed(logger, nodeId, index, change, membership);
+
+    public void Failback(int preferred, bool started, string what) => NodeLog.Failback(logger, nodeId, preferred, what);
+
     public void CommitAdvanced(ulong commitIndex) => trace?.Committed(commitIndex);
 
     public void Applied(in Entry entry, in KvApplyResult result) => trace?.Applied(entry.Index);

@@ -60,6 +60,11 @@ public static class NodeHost
             {
                 await app.RunAsync().ConfigureAwait(false);
             }
+            catch (NodeStartRefusedException ex)
+            {
+                await Console.Error.WriteLineAsync($"node refused to start: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
             catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
             {
                 // Unreadable or damaged data, or a port already taken: say what, without a stack trace.
@@ -150,6 +155,7 @@ public static class NodeHost
             Timeout = System.Threading.Timeout.InfiniteTimeSpan,
         }));
         builder.Services.AddHostedService<NodeService>();
+        builder.Services.AddHostedService<JoinService>();
 
         var app = builder.Build();
         app.Use(RaftHeadersAndMetrics);
@@ -158,6 +164,7 @@ public static class NodeHost
         KvApi.Map(app);
         LockApi.Map(app);
         ClusterApi.Map(app);
+        MembersApi.Map(app);
         SnapshotApi.Map(app);
         return app;
     }
@@ -211,7 +218,8 @@ public static class NodeHost
             },
             sink,
             loggers.CreateLogger("Raft.Transport"));
-        transport.SetPeers(options.Peers);
+
+        // The node loop gives the transport its peers: the members of the configuration in force, with their addresses.
         return transport;
     }
 }
@@ -241,7 +249,7 @@ internal sealed class NodeService(NodeLoop node, NodeOptions options, IHostAppli
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (node.View.Role == Core.RaftRole.Leader && options.Peers.Count > 1 && options.ShutdownTransferTimeoutMs > 0)
+        if (node.View.Role == Core.RaftRole.Leader && node.View.Membership.Voters.Length > 1 && options.ShutdownTransferTimeoutMs > 0)
         {
             try
             {

@@ -55,4 +55,16 @@ internal static partial class NodeLog
     public static partial void AppendTraced(ILogger logger, int id, int appends, long p50, long p90);
     [LoggerMessage(13, LogLevel.Error, "request {Method} {Path} failed")]
     public static partial void RequestFailed(ILogger logger, Exception exception, string method, string path);
+
+    [LoggerMessage(18, LogLevel.Information, "node {Id}: membership change proposed at index {Index}: {Change}; in force now: {Members}")]
+    public static partial void MembershipProposed(ILogger logger, int id, ulong index, MembershipChange change, Membership members);
+
+    [LoggerMessage(19, LogLevel.Information, "node {Id}: {What}")]
+    public static partial void Joining(ILogger logger, int id, string what);
+
+    [LoggerMessage(20, LogLevel.Warning, "node {Id}: {What}; trying again")]
+    public static partial void JoinRetry(ILogger logger, int id, string what);
+
+    [LoggerMessage(21, LogLevel.Information, "node {Id}: failback to node {Preferred}: {What}")]
+    public static partial void Failback(ILogger logger, int id, int preferred, string what);
 }

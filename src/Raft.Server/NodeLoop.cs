@@ -22,7 +22,7 @@ namespace Raft.Server;
 /// shell fsyncs the log and reports it: every proposal that arrived in one batch shares one fsync.</para>
 /// <para>Completions run their continuations asynchronously, so no caller's code runs on the node's thread.</para>
 /// </remarks>
-internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
+internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 {
     private const int InputsPerBatch = 1024;
     private const int ChannelCapacity = 16_384;
@@ -78,7 +78,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             _events = new NodeEvents(options.Id, metrics, _logger, WriteTrace.Create(options.Id, loggers), time);
             var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs, LockChanged = lockChanged });
             var seed = (ulong)Random.Shared.NextInt64() ^ (ulong)options.Id;
-            _driver = new NodeDriver<KvStore, KvApplyResult>(options.ToDriverOptions(), new SeededRandom(seed), Membership.Create(options.Peers.Keys),
+            _driver = new NodeDriver<KvStore, KvApplyResult>(options.ToDriverOptions(), new SeededRandom(seed), NodeBootstrap.Resolve(options, _storage.Stores),
                 _storage.Stores, store, new TransportOutbox(this), new BackgroundWorker(this), _events);
             _events.Core = _driver.Core;
             _transport = transportFactory(this);
@@ -395,6 +395,9 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             case InputKind.Transfer:
                 _driver.TransferLeadership((TransferCall)input.Request!);
                 break;
+            case InputKind.Membership:
+                _driver.ChangeMembership((MembershipCall)input.Request!);
+                break;
             case InputKind.Job:
                 _driver.BackgroundDone((BackgroundJob)input.Request!);
                 break;
@@ -434,6 +437,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
             _metrics.IsLeader = view.Role == RaftRole.Leader;
             _metrics.CommitIndex = (long)view.CommitIndex;
             _metrics.AppliedIndex = (long)view.AppliedIndex;
+            FollowMembership(view.Membership);
         }
 
         _metrics.LogMemoryBytes = _driver.Core.MemoryLogBytes;
@@ -447,6 +451,7 @@ internal sealed class NodeLoop : IPeerMessageSink, IAsyncDisposable
         Propose,
         Read,
         Transfer,
+        Membership,
         Status,
         Job,
     }

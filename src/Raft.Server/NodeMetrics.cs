@@ -39,6 +39,12 @@ public sealed class NodeMetrics
 
     public bool IsLeader { get; set; }
 
+    /// <summary>Voters in the configuration in force on this node.</summary>
+    public long Voters { get; set; }
+
+    /// <summary>Learners in the configuration in force on this node.</summary>
+    public long Learners { get; set; }
+
     /// <summary>Bytes of log entries the core holds in memory (the rest is read back from the log when needed).</summary>
     public long LogMemoryBytes { get; set; }
 
@@ -75,6 +81,8 @@ public sealed class NodeMetrics
         Gauge(sb, "raft_leader_id", "The leader this node knows of, 0 for none.", LeaderId);
         Gauge(sb, "raft_commit_index", "The highest log index known committed.", CommitIndex);
         Gauge(sb, "raft_applied_index", "The highest log index applied to the key-value store.", AppliedIndex);
+        Gauge(sb, "raft_voters", "Voters in the configuration in force on this node.", Voters);
+        Gauge(sb, "raft_learners", "Learners in the configuration in force on this node.", Learners);
         Counter(sb, "raft_leader_changes_total", "Times this node saw the leader change.", Interlocked.Read(ref _leaderChanges));
         Counter(sb, "raft_elections_total", "Campaigns this node started.", Interlocked.Read(ref _elections));
         _proposalLatency.Render(sb, "raft_proposal_duration_seconds", "From proposal to applied, on the leader.");

@@ -16,6 +16,16 @@ public enum FollowerMode
     Reject,
 }
 
+/// <summary>What an empty data directory means at start (see <see cref="NodeOptions.ClusterState"/>).</summary>
+public enum ClusterState
+{
+    /// <summary>The cluster runs already: join it (Node:Join), or refuse to start.</summary>
+    Existing,
+
+    /// <summary>The first start of a new cluster: bootstrap with the voters of Node:Peers.</summary>
+    New,
+}
+
 /// <summary>
 /// The configuration section <c>Node</c>, bound by ASP.NET Core conventions: command line
 /// (<c>--Node:Id=1</c>), environment (<c>Node__Id=1</c>) or appsettings.json.
@@ -40,11 +50,45 @@ public sealed class NodeOptions
     /// <summary>Names the cluster in the peer handshake, so a stray process of another cluster is refused.</summary>
     public string ClusterId { get; set; } = "raft-kv";
 
-    /// <summary>Every voter's peer (Raft) endpoint, host:port, this node's included; the initial membership.</summary>
+    /// <summary>
+    /// This node's peer (Raft) endpoint, host:port, under its own id; and, for the first start of a new cluster
+    /// (<see cref="ClusterState"/> <c>new</c>), every voter's: the initial membership. Once a node has data, the
+    /// configuration in its log (with every member's addresses) is what counts, not this list.
+    /// </summary>
     public Dictionary<int, string> Peers { get; set; } = [];
 
-    /// <summary>Every node's HTTP base address, this node's included; this node listens on its own.</summary>
+    /// <summary>This node's HTTP base address under its own id (it listens there), and every voter's of <see cref="Peers"/>.</summary>
     public Dictionary<int, string> HttpEndpoints { get; set; } = [];
+
+    /// <summary>
+    /// What an empty data directory means (etcd's --initial-cluster-state): <c>new</c> bootstraps a new cluster with the
+    /// voters of <see cref="Peers"/>; <c>existing</c> (the default) refuses to start unless <see cref="Join"/> names a
+    /// running cluster to be added to, so a member that lost its data cannot come back as a voter that voted nowhere.
+    /// Ignored once the data directory holds a node's state.
+    /// </summary>
+    public ClusterState ClusterState { get; set; } = ClusterState.Existing;
+
+    /// <summary>
+    /// HTTP base addresses of running members, comma-separated: a node with an empty data directory asks them to add it
+    /// as a learner, then receives the state from the leader.
+    /// </summary>
+    public string? Join { get; set; }
+
+    /// <summary>A node that joined asks to be promoted to a voter once it has caught up.</summary>
+    public bool AutoPromote { get; set; }
+
+    /// <summary>A learner is promoted only when its log is at most this many entries behind the leader's.</summary>
+    public int PromoteMaxLagEntries { get; set; } = 1000;
+
+    /// <summary>
+    /// Failback (0: off): the voter that should lead when it can. Another leader hands leadership to it once it has been
+    /// caught up and answering for <see cref="FailbackDelayMs"/>, so after a failover the cluster returns to its normal
+    /// shape on its own. Set it alike on every node.
+    /// </summary>
+    public int PreferredLeader { get; set; }
+
+    /// <summary>How long the preferred leader must stay caught up and answering before leadership goes back to it.</summary>
+    public int FailbackDelayMs { get; set; } = 5000;
 
     public string DataDirectory { get; set; } = "./data";
 
@@ -156,7 +200,20 @@ public sealed class NodeOptions
         SnapshotTrailingEntries = SnapshotTrailingEntries,
         SnapshotChunkBytes = SnapshotChunkBytes,
         ForceNewCluster = ForceNewCluster,
+        PreferredLeader = PreferredLeader,
+        FailbackDelayTicks = Math.Max(1, FailbackDelayMs / Math.Max(1, TickMs)),
     };
+
+    /// <summary>The addresses this configuration gives for each node of <see cref="Peers"/>.</summary>
+    public Dictionary<int, MemberAddresses> ConfiguredAddresses() =>
+        Peers.ToDictionary(p => p.Key, p => new MemberAddresses(p.Value, HttpEndpoints.GetValueOrDefault(p.Key, string.Empty)));
+
+    /// <summary>The membership a new cluster starts with: the voters of <see cref="Peers"/>, with their addresses.</summary>
+    public Membership BootstrapMembership() => Membership.Create(Peers.Keys, addresses: ConfiguredAddresses());
+
+    /// <summary>The HTTP base addresses of <see cref="Join"/>.</summary>
+    public IReadOnlyList<string> JoinEndpoints() =>
+        string.IsNullOrWhiteSpace(Join) ? [] : Join.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>Every problem with this configuration, each naming its key; empty when it is usable.</summary>
     public List<string> Validate()
@@ -219,6 +276,42 @@ public sealed class NodeOptions
         if (string.IsNullOrWhiteSpace(DataDirectory))
         {
             errors.Add("Node:DataDirectory must not be empty");
+        }
+
+        foreach (var url in JoinEndpoints())
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                errors.Add($"Node:Join must list absolute http(s) URLs of running members, comma-separated (got '{url}')");
+            }
+        }
+
+        if (ClusterState == ClusterState.New && JoinEndpoints().Count > 0)
+        {
+            errors.Add("Node:ClusterState=new starts a new cluster and Node:Join joins a running one: give one of the two");
+        }
+
+        if (PreferredLeader < 0)
+        {
+            errors.Add($"Node:PreferredLeader must be a node id, or 0 for none (got {PreferredLeader})");
+        }
+
+        if (FailbackDelayMs < 0)
+        {
+            errors.Add($"Node:FailbackDelayMs must be at least 0 (got {FailbackDelayMs})");
+        }
+
+        if (PromoteMaxLagEntries < 0)
+        {
+            errors.Add($"Node:PromoteMaxLagEntries must be at least 0 (got {PromoteMaxLagEntries})");
+        }
+
+        foreach (var (id, address) in ConfiguredAddresses())
+        {
+            if (!address.IsValid)
+            {
+                errors.Add($"Node:Peers:{id} and Node:HttpEndpoints:{id} may be at most {MemberAddresses.BytesMax} bytes each");
+            }
         }
 
         if (TickMs < 1)

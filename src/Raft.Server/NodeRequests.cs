@@ -35,7 +35,11 @@ public sealed record ClusterStatus(
     ulong CommitIndex,
     ulong AppliedIndex,
     ulong LastIndex,
-    IReadOnlyList<MemberStatus> Members);
+    IReadOnlyList<MemberStatus> Members)
+{
+    /// <summary>On the leader, the membership change proposed and not committed yet; null otherwise.</summary>
+    public string? ChangeInProgress { get; init; }
+}
 
 /// <summary>A request the node's thread never got to: answered as the driver answers what it held when it stops.</summary>
 internal interface IShutdownAnswer
@@ -118,6 +122,15 @@ internal sealed class TransferCall(int to) : TransferRequest(to), IShutdownAnswe
     protected override void OnCompleted(in TransferOutcome outcome) => Completion.TrySetResult(outcome);
 
     public void AnswerShuttingDown() => Completion.TrySetResult(new TransferOutcome(TransferStatus.ShuttingDown, 0, To, 0, "the node is stopping"));
+}
+
+internal sealed class MembershipCall(MembershipChange change, ulong promoteMaxLag) : MembershipRequest(change, promoteMaxLag), IShutdownAnswer
+{
+    public TaskCompletionSource<MembershipOutcome> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    protected override void OnCompleted(in MembershipOutcome outcome) => Completion.TrySetResult(outcome);
+
+    public void AnswerShuttingDown() => Completion.TrySetResult(new MembershipOutcome(MembershipStatus.ShuttingDown, 0, 0, Membership.Empty, "the node is stopping"));
 }
 
 internal sealed class StatusCall : IShutdownAnswer

@@ -64,7 +64,7 @@ public static class RestoreCommand
         data ??= options.DataDirectory;
         try
         {
-            var restored = Restore(file, data, options.Peers.Count > 0 ? Membership.Create(options.Peers.Keys) : null, options);
+            var restored = Restore(file, data, options.Peers.Count > 0 ? options.BootstrapMembership() : null, options);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"restored snapshot ({restored.Index}, t{restored.Term}) into {Path.GetFullPath(data)}: members {restored.Membership}; start the node with --Node:DataDirectory={data}"));
             return 0;

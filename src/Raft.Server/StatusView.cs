@@ -11,15 +11,20 @@ internal static class StatusView
         var members = new List<MemberStatus>(status.Members.Count);
         foreach (var member in status.Members)
         {
-            options.Peers.TryGetValue(member.Id, out var peer);
-            options.HttpEndpoints.TryGetValue(member.Id, out var http);
-            var role = member.Id == options.Id ? RoleName(status.Role) : member.IsLeader ? "leader" : member.IsVoter ? "follower" : "learner";
-            members.Add(new MemberStatus(member.Id, peer, http, member.IsVoter, role, member.MatchIndex, member.Lag));
+            var addresses = options.AddressesOf(status.Membership, member.Id);
+            var role = !member.IsVoter ? "learner" : member.Id == options.Id ? RoleName(status.Role) : member.IsLeader ? "leader" : "follower";
+            members.Add(new MemberStatus(member.Id, NullIfEmpty(addresses?.Peer), NullIfEmpty(addresses?.Http), member.IsVoter, role, member.MatchIndex, member.Lag));
         }
 
-        return new ClusterStatus(options.Id, RoleName(status.Role), status.Term, status.LeaderId, leaderSince,
-            status.CommitIndex, status.AppliedIndex, status.LastIndex, members);
+        var self = status.Membership.IsLearner(options.Id) ? "learner" : status.Membership.Contains(options.Id) ? RoleName(status.Role) : "not-a-member";
+        return new ClusterStatus(options.Id, self, status.Term, status.LeaderId, leaderSince,
+            status.CommitIndex, status.AppliedIndex, status.LastIndex, members)
+        {
+            ChangeInProgress = status.ChangeInProgress,
+        };
     }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     public static string RoleName(RaftRole role) => role switch
     {

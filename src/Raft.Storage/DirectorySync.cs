@@ -6,7 +6,7 @@ namespace Raft.Storage;
 /// fsync of a directory, so that a file created, renamed or deleted in it stays so after a power loss.
 /// .NET cannot open a directory as a <see cref="Microsoft.Win32.SafeHandles.SafeFileHandle"/>, hence libc.
 /// </summary>
-internal static partial class DirectorySync
+public static partial class DirectorySync
 {
     private const int ReadOnly = 0;
 

@@ -229,7 +229,7 @@ public sealed class RaftKvClientTests
     {
         var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
         {
-            ("node1", "/v1/cluster") => ScriptedHandler.Json(HttpStatusCode.OK, """{"nodeId":1,"leaderId":3,"members":[{"id":1,"http":"http://node1:5001"},{"id":2,"http":"http://node2:5002"},{"id":3,"http":"http://node3:5003"}]}"""),
+            ("node1", "/v1/cluster/members") => ScriptedHandler.Json(HttpStatusCode.OK, """{"leaderId":3,"members":[{"id":1,"peerAddress":"node1:7001","httpEndpoint":"http://node1:5001","voter":true,"leader":false},{"id":2,"peerAddress":"node2:7002","httpEndpoint":"http://node2:5002","voter":true,"leader":false},{"id":3,"peerAddress":"node3:7003","httpEndpoint":"http://node3:5003","voter":true,"leader":true}]}"""),
             ("node3", _) => ScriptedHandler.Put(21, 3),
             _ => ScriptedHandler.NotLeader(3),
         });
@@ -238,7 +238,7 @@ public sealed class RaftKvClientTests
         {
             await client.PutAsync("k", "v");
 
-            Assert.Equal(["/v1/kv/k", "/v1/cluster", "/v1/kv/k"], handler.Seen.Select(r => r.Uri.AbsolutePath));
+            Assert.Equal(["/v1/kv/k", "/v1/cluster/members", "/v1/kv/k"], handler.Seen.Select(r => r.Uri.AbsolutePath));
             Assert.Equal("node3", Host(handler.Seen[2]));
             Assert.Empty(time.Waits);
         }

@@ -41,7 +41,10 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
     public static LauncherProcess Start(bool defaultData = false, IReadOnlyDictionary<string, string>? environment = null)
     {
         const int Nodes = 3;
-        var basePort = ProcessCluster.FreeConsecutivePorts(2 * Nodes);
+
+        // Room for one node added to the three: HTTP ports first, then the peer ports.
+        const int PortsPerKind = Nodes + 1;
+        var basePort = ProcessCluster.FreeConsecutivePorts(2 * PortsPerKind);
         var workingDirectory = Path.Combine(Path.GetTempPath(), $"raft-launcher-{Guid.NewGuid():N}");
         Directory.CreateDirectory(workingDirectory);
         var dataDirectory = Path.Combine(workingDirectory, "data");
@@ -57,7 +60,7 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
         [
             "cluster", "--nodes", Nodes.ToString(CultureInfo.InvariantCulture),
             "--base-port", basePort.ToString(CultureInfo.InvariantCulture),
-            "--peer-base-port", (basePort + Nodes).ToString(CultureInfo.InvariantCulture),
+            "--peer-base-port", (basePort + PortsPerKind).ToString(CultureInfo.InvariantCulture),
             .. defaultData ? Array.Empty<string>() : ["--data", dataDirectory],
         ];
         foreach (var arg in args)
@@ -71,7 +74,7 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = info };
-        var launcher = new LauncherProcess(process, workingDirectory, dataDirectory, basePort, basePort + Nodes);
+        var launcher = new LauncherProcess(process, workingDirectory, dataDirectory, basePort, basePort + PortsPerKind);
         launcher.Output.Attach(process);
         process.Start();
         process.BeginOutputReadLine();

@@ -77,6 +77,58 @@ public sealed partial class LauncherTests
         }
     }
 
+    [Fact]
+    public async Task Add_JoinsANewVoter_Remove_TakesAMemberOutAndStopsIt_AndCtrlCStopsTheAddedNodeToo()
+    {
+        await using var launcher = LauncherProcess.Start();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var leader = await launcher.WaitForListingAsync();
+        var cluster = $"dotnet {ProcessCluster.ServerDll} cluster";
+        var data = $"--data {launcher.DataDirectory}";
+
+        var (added, addOutput) = await RunAsync($"{cluster} add {data}", launcher.WorkingDirectory);
+        Assert.True(added == 0, addOutput);
+        var joined = JoinedPattern().Match(addOutput);
+        Assert.True(joined.Success, $"unexpected answer to add: {addOutput}");
+        Assert.Equal("4", joined.Groups["id"].Value);
+        var addedPid = int.Parse(joined.Groups["pid"].Value, CultureInfo.InvariantCulture);
+
+        var follower = leader % 3 + 1;
+        var (removed, removeOutput) = await RunAsync($"{cluster} remove {follower} {data}", launcher.WorkingDirectory);
+        Assert.True(removed == 0, removeOutput);
+        Assert.Equal($"node {follower} is no longer a member, and was stopped", removeOutput);
+        Assert.False(launcher.IsNodeRunning(launcher.ListedPid(follower)), $"node {follower} still runs");
+
+        // Three voters again, node 4 among them; a write commits and node 4 serves it.
+        using (var members = await http.GetAsync(new Uri(launcher.Endpoint(leader), "/v1/cluster/members")))
+        {
+            var body = await members.Content.ReadAsStringAsync();
+            Assert.Contains("\"id\":4,", body, StringComparison.Ordinal);
+            Assert.DoesNotContain($"\"id\":{follower},", body, StringComparison.Ordinal);
+        }
+
+        using (var write = await PutUntilAnsweredAsync(http, new Uri(launcher.Endpoint(leader), "/v1/kv/after-replace"), "three voters"))
+        {
+            Assert.Equal(HttpStatusCode.OK, write.StatusCode);
+        }
+
+        using (var read = await http.GetAsync(new Uri(launcher.Endpoint(4), "/v1/kv/after-replace")))
+        {
+            Assert.Equal("three voters", await read.Content.ReadAsStringAsync());
+        }
+
+        // What cannot be done is refused with the reason, and changes nothing.
+        var (unknown, unknownOutput) = await RunAsync($"{cluster} remove 7 {data}", launcher.WorkingDirectory);
+        Assert.Equal(1, unknown);
+        Assert.Contains("there is no node 7", unknownOutput, StringComparison.Ordinal);
+        var (noId, noIdOutput) = await RunAsync($"{cluster} remove {data}", launcher.WorkingDirectory);
+        Assert.Equal(2, noId);
+        Assert.Contains("remove needs a node id", noIdOutput, StringComparison.Ordinal);
+
+        Assert.Equal(0, await launcher.StopAsync());
+        Assert.False(launcher.IsNodeRunning(addedPid), $"the added node (pid {addedPid}) still runs after Ctrl+C");
+    }
+
     /// <summary>Runs a command line as a user would paste it, from <paramref name="workingDirectory"/>; returns its exit code and output.</summary>
     internal static async Task<(int ExitCode, string Output)> RunAsync(string commandLine, string workingDirectory)
     {
@@ -142,4 +194,7 @@ public sealed partial class LauncherTests
 
     [GeneratedRegex(@"^node (?<id>\d+) started again \(pid (?<pid>\d+)\) and is ready$")]
     private static partial Regex RestartedPattern();
+
+    [GeneratedRegex(@"^node (?<id>\d+) joined as a learner, caught up and votes: http://127\.0\.0\.1:\d+  peers 127\.0\.0\.1:\d+  pid (?<pid>\d+)  log .+$")]
+    private static partial Regex JoinedPattern();
 }

@@ -70,6 +70,8 @@ internal sealed class ProcessCluster : IAsyncDisposable
             info.ArgumentList.Add($"--Node:HttpEndpoints:{j}=http://127.0.0.1:{HttpPorts[j]}");
         }
 
+        info.ArgumentList.Add("--Node:ClusterState=new");
+
         foreach (var argument in _extraArguments.Concat(moreArguments))
         {
             info.ArgumentList.Add(argument);

@@ -128,6 +128,9 @@ public sealed partial class ReadmeExamplesTests
         private long _lastIndex;
         private int _killedAt = -1;
 
+        // Nodes README's examples reach: the three started, and those added since.
+        private int _nodes = Nodes;
+
         // After the kill: the survivor that won here and the one README names, both in README's terms.
         private (int Actual, int Readme)? _newLeader;
 
@@ -171,6 +174,13 @@ public sealed partial class ReadmeExamplesTests
                     break;
                 case "./run-cluster.sh" when words is [_, "restart", _]:
                     await RestartAsync(example, words);
+                    break;
+                case "./run-cluster.sh" when words is [_, "add"]:
+                    _nodes++;
+                    await LauncherCommandAsync(example, "add");
+                    break;
+                case "./run-cluster.sh" when words is [_, "remove", _]:
+                    await LauncherCommandAsync(example, $"remove {Rename(int.Parse(words[2], CultureInfo.InvariantCulture)).ToString(CultureInfo.InvariantCulture)}");
                     break;
                 default:
                     Assert.Fail($"README.md:{example.Line}: `{example.Command}` is not something this test can replay; teach it, or change README");
@@ -292,6 +302,13 @@ public sealed partial class ReadmeExamplesTests
             Assert.Equal(Normalise(string.Join('\n', example.Output)), Normalise(ToReadmeTerms(output)));
         }
 
+        private async Task LauncherCommandAsync(Example example, string command)
+        {
+            var (code, output) = await LauncherTests.RunAsync($"dotnet {ProcessCluster.ServerDll} cluster {command}", launcher.WorkingDirectory);
+            Assert.True(code == 0, $"README.md:{example.Line}: exit code {code}\n{output}");
+            Assert.Equal(Normalise(string.Join('\n', example.Output)), Normalise(ToReadmeTerms(output)));
+        }
+
         private (HttpRequestMessage Request, bool Include, string? SaveTo) ParseCurl(Example example, List<string> words)
         {
             var method = (string?)null;
@@ -366,9 +383,9 @@ public sealed partial class ReadmeExamplesTests
         private Uri Translate(Example example, string url)
         {
             var m = ReadmeUrlPattern().Match(url);
-            Assert.True(m.Success, $"README.md:{example.Line}: {url} is not localhost:{ReadmeBasePort}..{ReadmeBasePort + Nodes - 1}");
+            Assert.True(m.Success, $"README.md:{example.Line}: {url} is not localhost:{ReadmeBasePort}..{ReadmeBasePort + _nodes - 1}");
             var node = int.Parse(m.Groups["port"].Value, CultureInfo.InvariantCulture) - ReadmeBasePort + 1;
-            Assert.InRange(node, 1, Nodes);
+            Assert.InRange(node, 1, _nodes);
             return new Uri($"http://127.0.0.1:{launcher.BasePort + Rename(node) - 1}{m.Groups["rest"].Value}");
         }
 
@@ -378,8 +395,8 @@ public sealed partial class ReadmeExamplesTests
             text = LoopbackPortPattern().Replace(text, m =>
             {
                 var port = int.Parse(m.Groups["port"].Value, CultureInfo.InvariantCulture);
-                return port - launcher.BasePort is var h and >= 0 and < Nodes ? $"127.0.0.1:{ReadmeBasePort + Rename(h + 1) - 1}"
-                    : port - launcher.PeerBasePort is var p and >= 0 and < Nodes ? $"127.0.0.1:{ReadmePeerBasePort + Rename(p + 1) - 1}"
+                return port - launcher.BasePort is var h and >= 0 && h < _nodes ? $"127.0.0.1:{ReadmeBasePort + Rename(h + 1) - 1}"
+                    : port - launcher.PeerBasePort is var p and >= 0 && p < _nodes ? $"127.0.0.1:{ReadmePeerBasePort + Rename(p + 1) - 1}"
                     : m.Value;
             });
             return NodeIdPattern().Replace(text, m => $"{m.Groups["before"].Value}{Rename(int.Parse(m.Groups["id"].Value, CultureInfo.InvariantCulture))}");
@@ -437,7 +454,7 @@ public sealed partial class ReadmeExamplesTests
     [GeneratedRegex(@"127\.0\.0\.1:(?<port>\d+)")]
     private static partial Regex LoopbackPortPattern();
 
-    [GeneratedRegex(@"(?<before>\bnode |\bnode-|\brestart |X-Raft-Leader: )(?<id>\d+)\b")]
+    [GeneratedRegex(@"(?<before>\bnode |\bnode-|\brestart |\bremove |X-Raft-Leader: )(?<id>\d+)\b")]
     private static partial Regex NodeIdPattern();
 
     [GeneratedRegex(@"^\d{3}\b")]

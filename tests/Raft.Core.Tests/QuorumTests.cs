@@ -68,6 +68,51 @@ public sealed class MembershipTests
     }
 
     [Fact]
+    public void Addresses_RoundTrip_FollowChanges_AndCountInEquality()
+    {
+        var addresses = new Dictionary<int, MemberAddresses>
+        {
+            [1] = new("127.0.0.1:7001", "http://127.0.0.1:5001"),
+            [2] = new("node-2.example:7002", "https://node-2.example:5002"),
+        };
+        var membership = Membership.Create([1, 2], addresses: addresses);
+
+        var bytes = membership.ToBytes();
+        Assert.Equal(membership.EncodedBytes, bytes.Length);
+        Assert.True(Membership.TryDecode(bytes, out var decoded, out var consumed));
+        Assert.Equal(bytes.Length, consumed);
+        Assert.Equal(membership, decoded);
+        Assert.True(decoded.TryGetAddresses(2, out var two));
+        Assert.Equal(addresses[2], two);
+        Assert.NotEqual(Membership.Create([1, 2]), membership);
+
+        var added = new MemberAddresses("127.0.0.1:7004", "http://127.0.0.1:5004");
+        Assert.True(membership.TryApply(new MembershipChange(MembershipChangeKind.AddLearner, 4, added), out var withLearner, out _));
+        Assert.True(withLearner.TryGetAddresses(4, out var four));
+        Assert.Equal(added, four);
+        Assert.True(withLearner.TryApply(new MembershipChange(MembershipChangeKind.PromoteLearner, 4), out var promoted, out _));
+        Assert.True(promoted.IsVoter(4) && promoted.TryGetAddresses(4, out var kept) && kept == added);
+        Assert.True(promoted.TryApply(new MembershipChange(MembershipChangeKind.Remove, 1), out var removed, out _));
+        Assert.False(removed.TryGetAddresses(1, out _));
+        Assert.True(Membership.TryDecode(removed.ToBytes(), out var again, out _));
+        Assert.Equal(removed, again);
+    }
+
+    [Fact]
+    public void Addresses_TooLongOrDamaged_AreRefused()
+    {
+        var longName = new string('a', MemberAddresses.BytesMax) + ":1";
+        Assert.False(Membership.Create([1]).TryApply(
+            new MembershipChange(MembershipChangeKind.AddLearner, 2, new MemberAddresses(longName, string.Empty)), out _, out var error));
+        Assert.Contains("longer than", error, StringComparison.Ordinal);
+
+        var bytes = Membership.Create([1], addresses: new Dictionary<int, MemberAddresses> { [1] = new("h:1", "http://h:2") }).ToBytes();
+        Assert.False(Membership.TryDecode(bytes.AsSpan(0, bytes.Length - 1), out _, out _));
+        bytes[^1] = 0xFF; // not UTF-8
+        Assert.False(Membership.TryDecode(bytes, out _, out _));
+    }
+
+    [Fact]
     public void TryDecode_RandomBytes_NeverThrows()
     {
         var random = new SeededRandom(99);

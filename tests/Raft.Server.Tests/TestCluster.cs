@@ -21,10 +21,12 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly HttpClient[] _clients;
     private readonly bool _tcp;
     private readonly int[] _peerPorts;
+    private readonly int _voters;
 
-    private TestCluster(int size, Func<int, string[]> extraArgs, bool tcp)
+    private TestCluster(int size, Func<int, string[]> extraArgs, bool tcp, int voters)
     {
         _tcp = tcp;
+        _voters = voters;
         _peerPorts = tcp ? FreePorts(size) : [.. Enumerable.Range(7001, size)];
         _root = Path.Combine(Path.GetTempPath(), "raft-server-tests", Guid.NewGuid().ToString("N"));
         _httpPorts = FreePorts(size);
@@ -45,11 +47,15 @@ public sealed class TestCluster : IAsyncDisposable
 
     public int Size => _apps.Length;
 
-    /// <summary>Creates a cluster of <paramref name="size"/> members and starts the first <paramref name="startCount"/> (all by default).</summary>
-    /// <remarks>With <paramref name="tcp"/>, nodes talk over the production TCP transport on free ports instead of the in-memory network.</remarks>
-    public static async Task<TestCluster> StartAsync(int size = 3, Func<int, string[]>? extraArgs = null, int? startCount = null, bool tcp = false)
+    /// <summary>Creates a cluster of <paramref name="size"/> nodes and starts the first <paramref name="startCount"/> (all by default).</summary>
+    /// <remarks>
+    /// With <paramref name="tcp"/>, nodes talk over the production TCP transport on free ports instead of the in-memory
+    /// network. The first <paramref name="voters"/> nodes (all by default) bootstrap the cluster; the others, when
+    /// started, join it through those (<c>--Node:Join</c>).
+    /// </remarks>
+    public static async Task<TestCluster> StartAsync(int size = 3, Func<int, string[]>? extraArgs = null, int? startCount = null, bool tcp = false, int? voters = null)
     {
-        var cluster = new TestCluster(size, extraArgs ?? (_ => []), tcp);
+        var cluster = new TestCluster(size, extraArgs ?? (_ => []), tcp, voters ?? size);
         for (var id = 1; id <= (startCount ?? size); id++)
         {
             await cluster.StartNodeAsync(id);
@@ -63,8 +69,13 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>Where node <paramref name="id"/> keeps its data (created when it first starts).</summary>
     public string DataDirectory(int id) => Path.Combine(_root, $"node-{id}");
 
-    /// <summary>Every member's peer address, as <c>--Node:Peers:ID=</c> arguments.</summary>
-    public string[] PeerArguments() => [.. Enumerable.Range(1, Size).Select(peer => $"--Node:Peers:{peer}=127.0.0.1:{_peerPorts[peer - 1]}")];
+    /// <summary>Every bootstrapping voter's peer address, as <c>--Node:Peers:ID=</c> arguments.</summary>
+    public string[] PeerArguments() => [.. Enumerable.Range(1, _voters).Select(PeerArgument)];
+
+    /// <summary>Node <paramref name="id"/>'s peer address, host:port.</summary>
+    public string PeerAddress(int id) => $"127.0.0.1:{_peerPorts[id - 1]}";
+
+    private string PeerArgument(int id) => $"--Node:Peers:{id}={PeerAddress(id)}";
 
     public HttpClient Client(int id) => _clients[id - 1];
 
@@ -80,10 +91,21 @@ public sealed class TestCluster : IAsyncDisposable
             "--Node:RequestTimeoutMs=5000",
             "--Logging:LogLevel:Default=Warning",
         };
-        args.AddRange(PeerArguments());
-        for (var peer = 1; peer <= Size; peer++)
+        if (id <= _voters)
         {
-            args.Add($"--Node:HttpEndpoints:{peer}={HttpUrl(peer)}");
+            args.AddRange(PeerArguments());
+            for (var peer = 1; peer <= _voters; peer++)
+            {
+                args.Add($"--Node:HttpEndpoints:{peer}={HttpUrl(peer)}");
+            }
+
+            args.Add("--Node:ClusterState=new");
+        }
+        else
+        {
+            args.Add(PeerArgument(id));
+            args.Add($"--Node:HttpEndpoints:{id}={HttpUrl(id)}");
+            args.Add($"--Node:Join={string.Join(',', Enumerable.Range(1, _voters).Select(HttpUrl))}");
         }
 
         args.AddRange(_extraArgs(id));

@@ -1,3 +1,4 @@
+using Raft.Core;
 using Raft.KeyValue;
 using Raft.Node;
 
@@ -150,4 +151,9 @@ internal sealed class MarkerWrite(byte[] command, Action<WriteOutcome<KvApplyRes
 internal sealed class SimTransfer(int to, Action<TransferOutcome> onCompleted) : TransferRequest(to)
 {
     protected override void OnCompleted(in TransferOutcome outcome) => onCompleted(outcome);
+}
+
+internal sealed class SimMembershipChange(MembershipChange change, ulong promoteMaxLag, Action<MembershipOutcome> onCompleted) : MembershipRequest(change, promoteMaxLag)
+{
+    protected override void OnCompleted(in MembershipOutcome outcome) => onCompleted(outcome);
 }

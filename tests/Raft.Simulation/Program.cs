@@ -70,7 +70,7 @@ public static class Program
 
         var stopwatch = Stopwatch.StartNew();
         var outcome = SeedRunner.Run(first, count, ticks, Console.Out, adjust, replayArguments);
-        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}");
+        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}");
         Console.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed");
         return outcome.Failed == 0 ? 0 : 1;
     }
@@ -79,7 +79,10 @@ public static class Program
 /// <summary>Runs a range of seeds on every core and reports each failure with the command that replays it.</summary>
 internal static class SeedRunner
 {
-    public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, SnapshotCounts Snapshots, IReadOnlyList<SimulationResult> Failures);
+    public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, SnapshotCounts Snapshots, IReadOnlyList<SimulationResult> Failures)
+    {
+        public MembershipCounts Membership { get; init; } = new();
+    }
 
     public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output, Func<SimulationConfig, SimulationConfig>? adjust = null, string replayArguments = "")
     {
@@ -87,6 +90,7 @@ internal static class SeedRunner
         var passed = 0;
         long ticks = 0, elections = 0, writes = 0, reads = 0;
         var snapshots = new SnapshotCounts();
+        var membership = new MembershipCounts();
         var gate = new object();
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -100,6 +104,7 @@ internal static class SeedRunner
                 writes += result.Writes;
                 reads += result.Reads;
                 snapshots = snapshots.Add(result.Snapshots);
+                membership = membership.Add(result.Membership);
                 if (result.Passed)
                 {
                     passed++;
@@ -114,6 +119,6 @@ internal static class SeedRunner
             }
         });
 
-        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures);
+        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures) { Membership = membership };
     }
 }

@@ -19,6 +19,8 @@ internal sealed class SimNodeEvents(Simulator simulator, SimNode node) : INodeEv
 
     public void PeerUnreachable(int peer) => simulator.TraceNode(node, $"peer {peer} unreachable");
 
+    public void Failback(int preferred, bool started, string what) => simulator.OnFailback(node, preferred, started, what);
+
     public void SnapshotTaken(SnapshotMetadata snapshot, long bytes) => simulator.TraceNode(node, $"took snapshot ({snapshot.Index}, t{snapshot.Term}), {bytes} bytes");
 
     public void SnapshotInstalled(SnapshotMetadata snapshot, long bytes)

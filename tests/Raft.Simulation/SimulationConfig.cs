@@ -64,6 +64,12 @@ internal sealed record SimulationConfig
 
     public required double TransferRate { get; init; }
 
+    /// <summary>The voter leadership goes back to once it is caught up (0: no failback).</summary>
+    public int PreferredLeader { get; init; }
+
+    /// <summary>How long the preferred leader must be caught up and answering before it gets leadership back.</summary>
+    public int FailbackDelayTicks { get; init; } = 1;
+
     /// <summary>A node takes a snapshot once this many entries are applied past its last one.</summary>
     public required int SnapshotEveryEntries { get; init; }
 
@@ -214,6 +220,14 @@ internal sealed record SimulationConfig
             SnapshotMinLogPercent = r.Chance(0.5) ? 0 : r.Next(1, 200),
         };
 
+        // Failback, drawn after everything else; not where the leader's stability is watched, as it moves the leader on purpose.
+        var preferred = r.Chance(0.3) ? r.Next(1, config.InitialVoters + 1) : 0;
+        config = config with
+        {
+            PreferredLeader = config.WatchLeaderStability ? 0 : preferred,
+            FailbackDelayTicks = r.Next(1, 5 * et),
+        };
+
         // Without pre-votes, candidates whose timeouts cannot differ by more than a round trip can split the vote
         // forever in lock step; a real cluster's spread must exceed a round trip, and so must this one's.
         return config.PreVote
@@ -233,6 +247,8 @@ internal sealed record SimulationConfig
         SnapshotChunksInFlight = SnapshotChunksInFlight,
         HeldRequestsMax = 256,
         InboxMax = 4096,
+        PreferredLeader = PreferredLeader,
+        FailbackDelayTicks = FailbackDelayTicks,
     };
 
     public RaftOptions OptionsFor(int id) => new()
@@ -258,7 +274,7 @@ internal sealed record SimulationConfig
         $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} stagger={FastFailoverStaggerTicks} jitter={ElectionJitterTicks} " +
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
-        $"transfer={TransferRate:F4} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
+        $"transfer={TransferRate:F4} preferred={PreferredLeader}/{FailbackDelayTicks} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
         $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} inflightBytes={MaxInflightBytes} minLog={SnapshotMinLogPercent}% " +
         $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2}";
 }

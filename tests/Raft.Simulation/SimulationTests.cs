@@ -15,7 +15,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var outcome = SeedRunner.Run(first: 1, count: 2000, Program.DefaultFaultTicks, log);
 
         output.WriteLine(log.ToString());
-        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
         Assert.True(outcome.Failed == 0, log.ToString());
         Assert.Equal(2000, outcome.Passed);
         Assert.True(outcome.Writes > 100_000 && outcome.Reads > 100_000, "the workload must exercise the cluster");
@@ -25,6 +25,11 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var snapshots = outcome.Snapshots;
         Assert.True(snapshots.Installed > 1_000 && snapshots.Chunks > 10 * snapshots.Transfers, $"the seeds must stream many snapshots in many chunks: {snapshots}");
         Assert.True(snapshots.Damaged > 100 && snapshots.Refused > snapshots.Damaged && snapshots.CutByCrash > 100, $"the seeds must damage and cut transfers: {snapshots}");
+
+        // Members come and go through the driver's own requests, some refused, and leadership goes back to a
+        // preferred leader under every fault.
+        var membership = outcome.Membership;
+        Assert.True(membership.Committed > 500 && membership.Refused > 100 && membership.Failbacks > 100, $"the seeds must change members and fail back: {membership}");
     }
 
     [Fact]

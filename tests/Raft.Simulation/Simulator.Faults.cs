@@ -330,10 +330,18 @@ internal sealed partial class Simulator
             return;
         }
 
+        // Through the driver's request, as the server's members API proposes: refused promotions of learners still
+        // behind, and changes refused while another is pending, are part of what is checked.
         var change = options[_random.Next(options.Count)];
-        var result = leader.Driver.ProposeMembershipChange(change, out var index, out var error);
-        Trace($"membership {change} at leader {leader.Id}: {result} {error}");
-        if (result != ProposeResult.Accepted)
+        var request = new SimMembershipChange(change, (ulong)_random.Next(0, 200), outcome =>
+        {
+            Trace($"membership {change} at leader {leader.Id}: {outcome.Status} {outcome.Detail}");
+            _membershipCounts = outcome.Status == MembershipStatus.Committed
+                ? _membershipCounts with { Committed = _membershipCounts.Committed + 1 }
+                : _membershipCounts with { Refused = _membershipCounts.Refused + 1 };
+        });
+        leader.Driver.ChangeMembership(request);
+        if (request.Index == 0)
         {
             return;
         }
@@ -349,7 +357,7 @@ internal sealed partial class Simulator
         }
         else if (change.Kind == MembershipChangeKind.Remove)
         {
-            _pendingRemovals[index] = change.NodeId;
+            _pendingRemovals[request.Index] = change.NodeId;
         }
     }
 

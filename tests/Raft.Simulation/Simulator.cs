@@ -6,11 +6,22 @@ using Raft.Node;
 
 namespace Raft.Simulation;
 
+/// <summary>Membership work in a run: changes committed, changes refused (not caught up, one already pending, no longer leading), failback hand-overs begun.</summary>
+internal sealed record MembershipCounts(int Committed = 0, int Refused = 0, int Failbacks = 0)
+{
+    public MembershipCounts Add(MembershipCounts other) => new(Committed + other.Committed, Refused + other.Refused, Failbacks + other.Failbacks);
+
+    public override string ToString() => $"{Committed} membership changes committed ({Refused} refused), {Failbacks} failbacks";
+}
+
 /// <summary>The outcome of one seed.</summary>
 internal sealed record SimulationResult(ulong Seed, bool Passed, string? Failure, long Ticks, int Elections, ulong Committed, int Reads, int Writes, string Config)
 {
     /// <summary>How much of the snapshot machinery the run went through.</summary>
     public SnapshotCounts Snapshots { get; init; } = new();
+
+    /// <summary>How many membership changes and failbacks the run went through.</summary>
+    public MembershipCounts Membership { get; init; } = new();
 }
 
 /// <summary>
@@ -51,6 +62,7 @@ internal sealed partial class Simulator
     private long _sendSeq;
     private long _event;
     private SnapshotCounts _snapshotCounts = new();
+    private MembershipCounts _membershipCounts = new();
     private bool _faultPhase = true;
 
     public Simulator(SimulationConfig config, TextWriter? trace = null)
@@ -109,7 +121,17 @@ internal sealed partial class Simulator
         new(_config.Seed, failure is null, failure, _tick, _safety.Elections, _safety.MaxCommitted, _history.ReadsAnswered, _history.WritesAnswered, _config.ToString())
         {
             Snapshots = _snapshotCounts,
+            Membership = _membershipCounts,
         };
+
+    public void OnFailback(SimNode node, int preferred, bool started, string what)
+    {
+        TraceNode(node, $"failback to {preferred}: {what}");
+        if (started)
+        {
+            _membershipCounts = _membershipCounts with { Failbacks = _membershipCounts.Failbacks + 1 };
+        }
+    }
 
     public void OnSnapshotSendStarted() => _snapshotCounts = _snapshotCounts with { Transfers = _snapshotCounts.Transfers + 1 };
 

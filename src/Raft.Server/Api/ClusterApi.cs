@@ -39,9 +39,9 @@ internal static class ClusterApi
     private static async Task<IResult> TransferAsync(HttpContext context, string? to, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
         var target = 0;
-        if (to is not null && (!int.TryParse(to, NumberStyles.None, CultureInfo.InvariantCulture, out target) || !options.Peers.ContainsKey(target)))
+        if (to is not null && (!int.TryParse(to, NumberStyles.None, CultureInfo.InvariantCulture, out target) || !node.View.Membership.IsVoter(target)))
         {
-            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidTarget, $"to must name a member's id (got '{to}')");
+            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidTarget, $"to must name a voter's id (got '{to}')");
         }
 
         return await routing.ServeAsync(context, node, null, 0, () => TransferHereAsync(context, target, node, options)).ConfigureAwait(false);
@@ -102,5 +102,6 @@ internal static class ClusterApi
         status.CommitIndex,
         status.AppliedIndex,
         status.LastIndex,
-        [.. status.Members.Select(m => new MemberStatusResponse(m.Id, m.Peer, m.Http, m.Voter, m.Role, m.MatchIndex, m.Lag))]);
+        [.. status.Members.Select(m => new MemberStatusResponse(m.Id, m.Peer, m.Http, m.Voter, m.Role, m.MatchIndex, m.Lag))],
+        status.ChangeInProgress);
 }

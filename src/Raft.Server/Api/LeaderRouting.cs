@@ -82,7 +82,7 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
                 return NoLeader(context);
             }
 
-            var (result, refused) = await RouteAsync(context, view.LeaderId, body, extraWaitMs).ConfigureAwait(false);
+            var (result, refused) = await RouteAsync(context, view, body, extraWaitMs).ConfigureAwait(false);
             if (!refused)
             {
                 return result;
@@ -114,9 +114,10 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
     }
 
     // Refused: the forward could not connect to the leader, so nothing reached it.
-    private async Task<(IResult Result, bool Refused)> RouteAsync(HttpContext context, int leaderId, byte[]? body, int extraWaitMs)
+    private async Task<(IResult Result, bool Refused)> RouteAsync(HttpContext context, NodeView view, byte[]? body, int extraWaitMs)
     {
-        if (leaderId == options.Id || !options.HttpEndpoints.TryGetValue(leaderId, out var leaderUrl))
+        var leaderId = view.LeaderId;
+        if (leaderId == options.Id || options.HttpEndpointOf(view.Membership, leaderId) is not { } leaderUrl)
         {
             return (NoLeader(context), false);
         }

@@ -24,15 +24,19 @@ public static class ClusterCommand
         "  keeps its data in DIR/node-i (default ./data) and its log in DIR/node-i.log; --clean wipes DIR first.\n" +
         "  Anything after -- is passed to every node, e.g. -- --Node:FollowerMode=Reject\n" +
         "usage: Raft.Server cluster restart ID [--data DIR]\n" +
-        "  asks the launcher running on DIR (default ./data) to start node ID again, once it has exited, and waits until it is ready";
+        "  asks the launcher running on DIR (default ./data) to start node ID again, once it has exited, and waits until it is ready\n" +
+        "usage: Raft.Server cluster add [--data DIR]\n" +
+        "  asks that launcher to start a new node, the next id, that joins the cluster, and waits until it is a voter\n" +
+        "usage: Raft.Server cluster remove ID [--data DIR]\n" +
+        "  asks that launcher to remove node ID from the members and stop it";
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(output);
-        if (args.Length > 0 && args[0] == "restart")
+        if (args.Length > 0 && args[0] is "restart" or "add" or "remove")
         {
-            return await RestartAsync(args[1..], output, cancellationToken).ConfigureAwait(false);
+            return await ControlAsync(args[0], args[1..], output, cancellationToken).ConfigureAwait(false);
         }
 
         if (!ClusterLaunchOptions.TryParse(args, out var options, out var error))
@@ -63,10 +67,10 @@ public static class ClusterCommand
             cluster.Start();
 
             // Disposed before the cluster (declared after it), so no restart can start a node while the rest stop.
-            await using var control = LauncherControl.TryListen(socketPath, supervisor.RestartAsync, out var unavailable);
+            await using var control = LauncherControl.TryListen(socketPath, supervisor.HandleAsync, out var unavailable);
             if (control is null)
             {
-                await output.WriteLineAsync($"restarting a node is not available: {unavailable}").ConfigureAwait(false);
+                await output.WriteLineAsync($"restarting, adding and removing nodes is not available: {unavailable}").ConfigureAwait(false);
             }
             else
             {
@@ -95,7 +99,14 @@ public static class ClusterCommand
     }
 
     /// <summary>Parses <c>restart ID [--data DIR]</c> (the words after <c>restart</c>).</summary>
-    public static bool TryParseRestart(string[] args, out int id, out string dataDirectory, out string? error)
+    public static bool TryParseRestart(string[] args, out int id, out string dataDirectory, out string? error) =>
+        TryParseControl("restart", args, out id, out dataDirectory, out error);
+
+    /// <summary>
+    /// Parses the words after <paramref name="verb"/>: <c>restart</c> and <c>remove</c> take <c>ID [--data DIR]</c>,
+    /// <c>add</c> only <c>[--data DIR]</c>.
+    /// </summary>
+    public static bool TryParseControl(string verb, string[] args, out int id, out string dataDirectory, out string? error)
     {
         ArgumentNullException.ThrowIfNull(args);
         id = 0;
@@ -107,7 +118,7 @@ public static class ClusterCommand
             {
                 dataDirectory = Path.GetFullPath(args[++i]);
             }
-            else if (id == 0 && int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= ClusterLaunchOptions.NodesMax)
+            else if (verb != "add" && id == 0 && int.TryParse(args[i], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= ClusterLaunchOptions.NodesMax)
             {
                 id = n;
             }
@@ -118,25 +129,31 @@ public static class ClusterCommand
             }
         }
 
-        if (id == 0)
+        if (id == 0 && verb != "add")
         {
-            error = $"restart needs a node id, 1 to {ClusterLaunchOptions.NodesMax}";
+            error = $"{verb} needs a node id, 1 to {ClusterLaunchOptions.NodesMax}";
             return false;
         }
 
         return true;
     }
 
-    private static async Task<int> RestartAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
+    private static async Task<int> ControlAsync(string verb, string[] args, TextWriter output, CancellationToken cancellationToken)
     {
-        if (!TryParseRestart(args, out var id, out var dataDirectory, out var error))
+        if (!TryParseControl(verb, args, out var id, out var dataDirectory, out var error))
         {
             await output.WriteLineAsync(error).ConfigureAwait(false);
             await output.WriteLineAsync(Usage).ConfigureAwait(false);
             return 2;
         }
 
-        var (ok, message) = await LauncherControl.RestartAsync(LauncherControl.SocketPath(dataDirectory), id, cancellationToken).ConfigureAwait(false);
+        var socket = LauncherControl.SocketPath(dataDirectory);
+        var (ok, message) = verb switch
+        {
+            "add" => await LauncherControl.AddAsync(socket, cancellationToken).ConfigureAwait(false),
+            "remove" => await LauncherControl.RemoveAsync(socket, id, cancellationToken).ConfigureAwait(false),
+            _ => await LauncherControl.RestartAsync(socket, id, cancellationToken).ConfigureAwait(false),
+        };
         await output.WriteLineAsync(message).ConfigureAwait(false);
         return ok ? 0 : 1;
     }
@@ -254,6 +271,26 @@ public sealed record ClusterLaunchOptions
             list.Add($"--Node:HttpEndpoints:{j}={HttpEndpoint(j)}");
         }
 
+        list.AddRange(NodeArguments);
+        return list;
+    }
+
+    /// <summary>
+    /// The command line of a node added to the running cluster: its own addresses and data directory, the members it
+    /// joins through (<paramref name="members"/>), promotion once caught up, then the pass-through options.
+    /// </summary>
+    public IReadOnlyList<string> JoinArgumentsFor(int id, IEnumerable<int> members)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        var list = new List<string>
+        {
+            $"--Node:Id={id}",
+            $"--Node:DataDirectory={Path.Combine(DataDirectory, $"node-{id}")}",
+            $"--Node:Peers:{id}=127.0.0.1:{PeerPort(id)}",
+            $"--Node:HttpEndpoints:{id}={HttpEndpoint(id)}",
+            $"--Node:Join={string.Join(',', members.Select(HttpEndpoint))}",
+            "--Node:AutoPromote=true",
+        };
         list.AddRange(NodeArguments);
         return list;
     }

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using System.Threading.Channels;
 
 namespace Raft.Server.Launcher;
@@ -6,15 +7,15 @@ namespace Raft.Server.Launcher;
 /// <summary>
 /// The one driver of the <c>cluster</c> command's <see cref="LocalCluster"/>, which is not thread-safe: a loop that
 /// reports every node exit (with the command that starts the node again) and every leader change, and carries out the
-/// restarts asked for through <see cref="LauncherControl"/>, which reach it from the control socket's thread through a
-/// bounded queue.
+/// restarts, additions and removals asked for through <see cref="LauncherControl"/>, which reach it from the control
+/// socket's thread through a bounded queue.
 /// </summary>
 internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output) : IDisposable
 {
     private const int PendingRestartsMax = 16;
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
 
-    private readonly Channel<PendingRestart> _restarts = Channel.CreateBounded<PendingRestart>(
+    private readonly Channel<PendingRequest> _restarts = Channel.CreateBounded<PendingRequest>(
         new BoundedChannelOptions(PendingRestartsMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
     // Node id to the pid whose exit was reported: a restarted node's next exit is reported again.
@@ -25,15 +26,16 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
     public Func<int, string>? RestartCommand { get; set; }
 
     /// <summary>
-    /// Asks the loop to start node <paramref name="id"/> again and waits for what it did. Any thread; the loop serves
-    /// the request within one poll, or at its start if the launcher is still waiting for the first leader.
+    /// Asks the loop to carry out <paramref name="request"/> and waits for its answer line (<see cref="LauncherControl"/>'s
+    /// protocol). Any thread; the loop serves the request within one poll, or at its start if the launcher is still
+    /// waiting for the first leader.
     /// </summary>
-    public async Task<RestartOutcome> RestartAsync(int id, CancellationToken cancellationToken)
+    public async Task<string> HandleAsync(LauncherRequest request, CancellationToken cancellationToken)
     {
-        var pending = new PendingRestart(id, new TaskCompletionSource<RestartOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new PendingRequest(request, new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_restarts.Writer.TryWrite(pending))
         {
-            return RestartOutcome.Refused(_stopping ? "the launcher is stopping every node" : "the launcher has too many restarts queued; try again");
+            return _stopping ? "refused the launcher is stopping every node" : "refused the launcher has too many requests queued; try again";
         }
 
         return await pending.Outcome.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -58,7 +60,12 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
                     restartQueued = null;
                     while (_restarts.Reader.TryRead(out var pending))
                     {
-                        pending.Outcome.TrySetResult(await RestartNowAsync(pending.Id).ConfigureAwait(false));
+                        pending.Outcome.TrySetResult(pending.Request.Verb switch
+                        {
+                            LauncherVerb.Add => await AddNowAsync().ConfigureAwait(false),
+                            LauncherVerb.Remove => await RemoveNowAsync(pending.Request.Id, cancellationToken).ConfigureAwait(false),
+                            _ => LauncherControl.Format(await RestartNowAsync(pending.Request.Id).ConfigureAwait(false)),
+                        });
                     }
                 }
 
@@ -84,7 +91,7 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
 
     private async Task ReportExitsAsync()
     {
-        for (var id = 1; id <= cluster.Options.Nodes; id++)
+        foreach (var id in cluster.Ids)
         {
             if (cluster.ExitCode(id) is not { } code || _reportedExits.GetValueOrDefault(id) == cluster.Pid(id))
             {
@@ -99,10 +106,9 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
 
     private async Task<RestartOutcome> RestartNowAsync(int id)
     {
-        var nodes = cluster.Options.Nodes;
-        if (id < 1 || id > nodes)
+        if (!cluster.Ids.Contains(id))
         {
-            return RestartOutcome.Refused($"there is no node {id}: the nodes are 1 to {nodes}");
+            return RestartOutcome.Refused($"there is no node {id}: the nodes are {string.Join(", ", cluster.Ids)}");
         }
 
         if (cluster.IsRunning(id))
@@ -123,15 +129,47 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
         return RestartOutcome.Started(cluster.Pid(id), new Uri(cluster.Options.HttpEndpoint(id)), cluster.LogPath(id));
     }
 
+    private async Task<string> AddNowAsync()
+    {
+        int id;
+        try
+        {
+            id = cluster.AddNode();
+        }
+        catch (Exception e) when (e is Win32Exception or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            return $"refused no node was added: {e.Message}";
+        }
+
+        var options = cluster.Options;
+        await output.WriteLineAsync($"node {id} started to join the cluster: {options.HttpEndpoint(id)}  peers 127.0.0.1:{options.PeerPort(id)}  pid {cluster.Pid(id)}  log {cluster.LogPath(id)}").ConfigureAwait(false);
+        return string.Create(CultureInfo.InvariantCulture, $"added {id} {cluster.Pid(id)} {options.HttpEndpoint(id)} 127.0.0.1:{options.PeerPort(id)} {cluster.LogPath(id)}");
+    }
+
+    private async Task<string> RemoveNowAsync(int id, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var done = await cluster.RemoveNodeAsync(id, cancellationToken).ConfigureAwait(false);
+            _reportedExits.Remove(id);
+            await output.WriteLineAsync(done).ConfigureAwait(false);
+            return $"removed {done}";
+        }
+        catch (InvalidOperationException e)
+        {
+            return $"refused {e.Message}";
+        }
+    }
+
     private void RefusePending()
     {
         _stopping = true;
         _restarts.Writer.TryComplete();
         while (_restarts.Reader.TryRead(out var pending))
         {
-            pending.Outcome.TrySetResult(RestartOutcome.Refused("the launcher is stopping every node"));
+            pending.Outcome.TrySetResult("refused the launcher is stopping every node");
         }
     }
 
-    private sealed record PendingRestart(int Id, TaskCompletionSource<RestartOutcome> Outcome);
+    private sealed record PendingRequest(LauncherRequest Request, TaskCompletionSource<string> Outcome);
 }

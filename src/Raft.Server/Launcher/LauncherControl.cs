@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 
@@ -8,7 +9,8 @@ namespace Raft.Server.Launcher;
 
 /// <summary>
 /// The running launcher's control channel: a Unix domain socket, <c>launcher.sock</c> in the cluster's data directory,
-/// through which <c>run-cluster restart N</c>, typed in another terminal, asks it to start node N again.
+/// through which <c>run-cluster restart N</c>, <c>run-cluster add</c> and <c>run-cluster remove N</c>, typed in another
+/// terminal, ask it to start node N again, to add a new node to the cluster, or to remove node N from it.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -21,10 +23,13 @@ namespace Raft.Server.Launcher;
 /// left by a killed one before it wipes the directory with <c>--clean</c>.
 /// </para>
 /// <para>
-/// Protocol, one exchange per connection: the client sends <c>restart ID\n</c>; the launcher answers one line,
-/// <c>started PID ENDPOINT LOGPATH\n</c> once the node's process is started, or <c>refused SENTENCE\n</c>, and closes.
-/// The launcher answers at once; the client then waits for the node to become ready on its own, so the launcher serves
-/// one connection at a time and a slow restart never holds up another.
+/// Protocol, one exchange per connection: the client sends one request line and the launcher answers one line, then
+/// closes: <c>restart ID</c> is answered <c>started PID ENDPOINT LOGPATH</c> once the node's process is started;
+/// <c>add</c> is answered <c>added ID PID ENDPOINT PEER LOGPATH</c> once the new node's process is started;
+/// <c>remove ID</c> is answered <c>removed SENTENCE</c> once the node is no longer a member and its process stopped;
+/// any of them may be answered <c>refused SENTENCE</c>. For a start the launcher answers at once and the client then
+/// waits for the node on its own (ready, or a voter), so the launcher serves one connection at a time and a slow
+/// start never holds up another.
 /// </para>
 /// </remarks>
 public sealed class LauncherControl : IAsyncDisposable
@@ -37,31 +42,32 @@ public sealed class LauncherControl : IAsyncDisposable
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan ReadyPollInterval = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Socket _listener;
     private readonly string _path;
-    private readonly Func<int, CancellationToken, Task<RestartOutcome>> _restart;
+    private readonly Func<LauncherRequest, CancellationToken, Task<string>> _handle;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
 
-    private LauncherControl(Socket listener, string path, Func<int, CancellationToken, Task<RestartOutcome>> restart)
+    private LauncherControl(Socket listener, string path, Func<LauncherRequest, CancellationToken, Task<string>> handle)
     {
         _listener = listener;
         _path = path;
-        _restart = restart;
+        _handle = handle;
         _accepting = Task.Run(AcceptAsync);
     }
 
     public static string SocketPath(string dataDirectory) => Path.Combine(dataDirectory, SocketFileName);
 
     /// <summary>
-    /// Listens on <paramref name="path"/>, handing each restart request to <paramref name="restart"/>; null, with the
+    /// Listens on <paramref name="path"/>, handing each request to <paramref name="handle"/>, which gives the answer line; null, with the
     /// reason in <paramref name="unavailable"/>, where the socket cannot be made (a path too long for a socket address).
     /// Call only once <see cref="IsAnsweringAsync"/> has said no launcher answers there: a file left behind is replaced.
     /// </summary>
-    public static LauncherControl? TryListen(string path, Func<int, CancellationToken, Task<RestartOutcome>> restart, out string? unavailable)
+    public static LauncherControl? TryListen(string path, Func<LauncherRequest, CancellationToken, Task<string>> handle, out string? unavailable)
     {
-        ArgumentNullException.ThrowIfNull(restart);
+        ArgumentNullException.ThrowIfNull(handle);
         if (!TryEndPoint(path, out var endPoint, out unavailable))
         {
             return null;
@@ -88,7 +94,7 @@ public sealed class LauncherControl : IAsyncDisposable
             return null;
         }
 
-        return new LauncherControl(listener, path, restart);
+        return new LauncherControl(listener, path, handle);
     }
 
     /// <summary>Whether a launcher listens on <paramref name="path"/> (a file there that refuses connections was left by a killed one).</summary>
@@ -125,6 +131,54 @@ public sealed class LauncherControl : IAsyncDisposable
     /// </summary>
     public static async Task<(bool Ok, string Message)> RestartAsync(string path, int id, CancellationToken cancellationToken)
     {
+        var (reached, answer) = await ExchangeAsync(path, new LauncherRequest(LauncherVerb.Restart, id), cancellationToken).ConfigureAwait(false);
+        if (!reached)
+        {
+            return (false, answer);
+        }
+
+        if (!TryParseStarted(answer, out var pid, out var endpoint, out var logPath))
+        {
+            return (false, Refusal(answer));
+        }
+
+        return await WaitUntilReadyAsync(id, pid, endpoint, logPath, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The client side of <c>cluster add</c>: asks the launcher on <paramref name="path"/> to start a new node that joins
+    /// the cluster, then waits until the node is a voter (it joins as a learner and asks to be promoted once caught up).
+    /// </summary>
+    public static async Task<(bool Ok, string Message)> AddAsync(string path, CancellationToken cancellationToken)
+    {
+        var (reached, answer) = await ExchangeAsync(path, new LauncherRequest(LauncherVerb.Add, 0), cancellationToken).ConfigureAwait(false);
+        if (!reached)
+        {
+            return (false, answer);
+        }
+
+        var parts = answer.Split(' ', 6);
+        if (parts.Length != 6 || parts[0] != "added" || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+            || !int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || !Uri.TryCreate(parts[3], UriKind.Absolute, out var endpoint))
+        {
+            return (false, Refusal(answer));
+        }
+
+        return await WaitUntilVoterAsync(id, pid, endpoint, parts[4], parts[5], cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The client side of <c>cluster remove ID</c>: the launcher removes node <paramref name="id"/> from the members and stops it.</summary>
+    public static async Task<(bool Ok, string Message)> RemoveAsync(string path, int id, CancellationToken cancellationToken)
+    {
+        var (reached, answer) = await ExchangeAsync(path, new LauncherRequest(LauncherVerb.Remove, id), cancellationToken).ConfigureAwait(false);
+        return !reached ? (false, answer)
+            : answer.StartsWith("removed ", StringComparison.Ordinal) ? (true, answer["removed ".Length..])
+            : (false, Refusal(answer));
+    }
+
+    // Reached: the launcher answered (the answer line); otherwise why it could not be asked.
+    private static async Task<(bool Reached, string Answer)> ExchangeAsync(string path, LauncherRequest request, CancellationToken cancellationToken)
+    {
         if (!File.Exists(path))
         {
             return (false, $"no launcher is running on {Path.GetDirectoryName(path)}: there is no {path} (start the cluster first, or name its --data)");
@@ -135,38 +189,66 @@ public sealed class LauncherControl : IAsyncDisposable
             return (false, unavailable!);
         }
 
-        string answer;
-        using (var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        using var exchange = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        exchange.CancelAfter(ExchangeTimeout);
+        try
         {
-            exchange.CancelAfter(ExchangeTimeout);
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(endPoint, exchange.Token).ConfigureAwait(false);
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(request.Line + "\n"), exchange.Token).ConfigureAwait(false);
+            return (true, await new StreamReader(stream, Encoding.UTF8).ReadLineAsync(exchange.Token).ConfigureAwait(false) ?? "refused the launcher closed the connection without an answer");
+        }
+        catch (SocketException e)
+        {
+            return (false, $"no launcher answers on {path} ({e.Message}): it was stopped or killed; start the cluster again");
+        }
+        catch (IOException e)
+        {
+            return (false, $"the launcher on {path} did not answer: {e.Message}");
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (false, $"the launcher on {path} did not answer within {ExchangeTimeout.TotalSeconds:F0} s");
+        }
+    }
+
+    private static string Refusal(string answer) =>
+        answer.StartsWith("refused ", StringComparison.Ordinal) ? answer["refused ".Length..] : $"unexpected answer from the launcher: {answer}";
+
+    private static async Task<(bool Ok, string Message)> WaitUntilVoterAsync(int id, int pid, Uri endpoint, string peer, string logPath, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var members = new Uri(endpoint, "/v1/cluster/members");
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < JoinTimeout)
+        {
+            if (!IsRunning(pid))
+            {
+                return (false, $"node {id} started (pid {pid}) but exited; see its log {logPath}");
+            }
+
             try
             {
-                using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await socket.ConnectAsync(endPoint, exchange.Token).ConfigureAwait(false);
-                await using var stream = new NetworkStream(socket, ownsSocket: false);
-                await stream.WriteAsync(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"restart {id}\n")), exchange.Token).ConfigureAwait(false);
-                answer = await new StreamReader(stream, Encoding.UTF8).ReadLineAsync(exchange.Token).ConfigureAwait(false) ?? "refused the launcher closed the connection without an answer";
+                using var response = await http.GetAsync(members, cancellationToken).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    var answer = await response.Content.ReadFromJsonAsync(Protocol.ProtocolJsonContext.Wire.MembersResponse, cancellationToken).ConfigureAwait(false);
+                    if (answer?.Members.Any(m => m.Id == id && m.Voter) == true)
+                    {
+                        return (true, $"node {id} joined as a learner, caught up and votes: {endpoint.ToString().TrimEnd('/')}  peers {peer}  pid {pid}  log {logPath}");
+                    }
+                }
             }
-            catch (SocketException e)
+            catch (Exception e) when (e is HttpRequestException or System.Text.Json.JsonException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
             {
-                return (false, $"no launcher answers on {path} ({e.Message}): it was stopped or killed; start the cluster again");
+                // Not listening yet, or too busy starting to answer in time.
             }
-            catch (IOException e)
-            {
-                return (false, $"the launcher on {path} did not answer: {e.Message}");
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return (false, $"the launcher on {path} did not answer within {ExchangeTimeout.TotalSeconds:F0} s");
-            }
+
+            await Task.Delay(ReadyPollInterval, cancellationToken).ConfigureAwait(false);
         }
 
-        if (!TryParseStarted(answer, out var pid, out var endpoint, out var logPath))
-        {
-            return (false, answer.StartsWith("refused ", StringComparison.Ordinal) ? answer["refused ".Length..] : $"unexpected answer from the launcher: {answer}");
-        }
-
-        return await WaitUntilReadyAsync(id, pid, endpoint, logPath, cancellationToken).ConfigureAwait(false);
+        return (false, $"node {id} started (pid {pid}) but is not a voter after {JoinTimeout.TotalSeconds:F0} s; see its log {logPath}");
     }
 
     public async ValueTask DisposeAsync()
@@ -303,9 +385,9 @@ public sealed class LauncherControl : IAsyncDisposable
                 return;
             }
 
-            var answer = TryParseRestart(request, out var id)
-                ? Format(await _restart(id, exchange.Token).ConfigureAwait(false))
-                : $"refused unknown request '{request}'; the launcher understands 'restart ID'";
+            var answer = LauncherRequest.TryParse(request, out var parsed)
+                ? await _handle(parsed, exchange.Token).ConfigureAwait(false)
+                : $"refused unknown request '{request}'; the launcher understands 'restart ID', 'add' and 'remove ID'";
             await stream.WriteAsync(Encoding.UTF8.GetBytes(answer + "\n"), exchange.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -342,16 +424,52 @@ public sealed class LauncherControl : IAsyncDisposable
         return null;
     }
 
-    private static bool TryParseRestart(string request, out int id)
-    {
-        id = 0;
-        return request.StartsWith("restart ", StringComparison.Ordinal)
-            && int.TryParse(request.AsSpan("restart ".Length), NumberStyles.None, CultureInfo.InvariantCulture, out id);
-    }
-
-    private static string Format(RestartOutcome outcome) => outcome.Refusal is { } refusal
+    /// <summary>The answer line to a restart.</summary>
+    public static string Format(RestartOutcome outcome) => outcome.Refusal is { } refusal
         ? $"refused {refusal}"
         : string.Create(CultureInfo.InvariantCulture, $"started {outcome.Pid} {outcome.Endpoint} {outcome.LogPath}");
+}
+
+/// <summary>What a request through the control socket asks of the launcher.</summary>
+public enum LauncherVerb
+{
+    Restart,
+    Add,
+    Remove,
+}
+
+/// <summary>One request through the control socket; <see cref="Id"/> is the node (0 for <see cref="LauncherVerb.Add"/>).</summary>
+public readonly record struct LauncherRequest(LauncherVerb Verb, int Id)
+{
+    public string Line => Verb switch
+    {
+        LauncherVerb.Add => "add",
+        LauncherVerb.Remove => string.Create(CultureInfo.InvariantCulture, $"remove {Id}"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"restart {Id}"),
+    };
+
+    public static bool TryParse(string line, out LauncherRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        request = default;
+        if (line == "add")
+        {
+            request = new LauncherRequest(LauncherVerb.Add, 0);
+            return true;
+        }
+
+        foreach (var (word, verb) in new[] { ("restart ", LauncherVerb.Restart), ("remove ", LauncherVerb.Remove) })
+        {
+            if (line.StartsWith(word, StringComparison.Ordinal)
+                && int.TryParse(line.AsSpan(word.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            {
+                request = new LauncherRequest(verb, id);
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
 
 /// <summary>What the launcher did with a restart request: started the node (its pid, HTTP endpoint and log), or refused, saying why.</summary>

@@ -16,7 +16,14 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
     private readonly HashSet<int> _paused = [];
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
 
+    // The command lines of nodes added to the running cluster (they join it); the others bootstrapped it.
+    private readonly Dictionary<int, IReadOnlyList<string>> _joined = [];
+    private readonly HashSet<int> _removed = [];
+
     public ClusterLaunchOptions Options => options;
+
+    /// <summary>The nodes this cluster runs or ran and did not remove, in order.</summary>
+    public IReadOnlyList<int> Ids => [.. _processes.Keys.Order()];
 
     public void Start()
     {
@@ -28,7 +35,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         Directory.CreateDirectory(options.DataDirectory);
         for (var id = 1; id <= options.Nodes; id++)
         {
-            _processes[id] = StartNode(id);
+            _processes[id] = StartNode(id, clusterStart: true);
         }
     }
 
@@ -79,8 +86,95 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         }
 
         // Started before the old one is let go, so a node that cannot start leaves the cluster as it was.
-        _processes[id] = StartNode(id);
+        _processes[id] = _joined.TryGetValue(id, out var joinArguments)
+            ? NodeProcess.Start(joinArguments, LogPath(id), options.ServerDll)
+            : StartNode(id, clusterStart: false);
         old.Dispose();
+    }
+
+    /// <summary>
+    /// Starts a new node, the next id after every node this cluster has had, on an empty data directory: it joins through
+    /// the running nodes as a learner and asks to be promoted once caught up. Returns its id.
+    /// </summary>
+    public int AddNode()
+    {
+        var id = _processes.Keys.Concat(_removed).Max() + 1;
+        if (id > ClusterLaunchOptions.NodesMax)
+        {
+            throw new InvalidOperationException($"this launcher runs nodes 1 to {ClusterLaunchOptions.NodesMax}, and has had {id - 1}");
+        }
+
+        var taken = _processes.Keys.SelectMany(n => new[] { options.HttpPort(n), options.PeerPort(n) }).ToHashSet();
+        if (taken.Contains(options.HttpPort(id)) || taken.Contains(options.PeerPort(id)) || options.HttpPort(id) == options.PeerPort(id))
+        {
+            throw new InvalidOperationException(
+                $"node {id}'s ports ({options.HttpPort(id)}, {options.PeerPort(id)}) are taken by the other nodes: start the cluster with --peer-base-port further from --base-port");
+        }
+
+        var running = _processes.Where(p => !p.Value.HasExited).Select(p => p.Key).ToArray();
+        if (running.Length == 0)
+        {
+            throw new InvalidOperationException("no node runs to join through");
+        }
+
+        var data = Path.Combine(options.DataDirectory, $"node-{id}");
+        if (Directory.Exists(data))
+        {
+            Directory.Delete(data, recursive: true);
+        }
+
+        var arguments = options.JoinArgumentsFor(id, running);
+        _processes[id] = NodeProcess.Start(arguments, LogPath(id), options.ServerDll);
+        _joined[id] = arguments;
+        return id;
+    }
+
+    /// <summary>
+    /// Removes node <paramref name="id"/> from the cluster's members (asked of the other running nodes, then of itself:
+    /// any of them passes it to the leader), then stops its process and forgets it. Returns what was done, in words;
+    /// throws <see cref="InvalidOperationException"/> with the reason when no node would remove it.
+    /// </summary>
+    public async Task<string> RemoveNodeAsync(int id, CancellationToken cancellationToken)
+    {
+        if (!_processes.TryGetValue(id, out var process))
+        {
+            throw new InvalidOperationException($"there is no node {id}: the nodes are {string.Join(", ", Ids)}");
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
+        string? failure = null;
+        var removed = false;
+        foreach (var asked in _processes.Where(p => !p.Value.HasExited).Select(p => p.Key).OrderBy(n => n == id ? 1 : 0).ThenBy(n => n))
+        {
+            try
+            {
+                using var response = await http.DeleteAsync(new Uri($"{options.HttpEndpoint(asked)}/v1/cluster/members/{id}"), cancellationToken).ConfigureAwait(false);
+                var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode || (response.StatusCode == System.Net.HttpStatusCode.NotFound && body.Contains("member_not_found", StringComparison.Ordinal)))
+                {
+                    removed = true;
+                    break;
+                }
+
+                failure = $"node {asked} answered {(int)response.StatusCode}: {body}";
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                failure = $"node {asked} did not answer: {e.Message}";
+            }
+        }
+
+        if (!removed)
+        {
+            throw new InvalidOperationException($"node {id} was not removed: {failure ?? "no node runs to ask"}");
+        }
+
+        var wasRunning = !process.HasExited;
+        await StopAsync(id, process).ConfigureAwait(false);
+        _processes.Remove(id);
+        _paused.Remove(id);
+        _removed.Add(id);
+        return wasRunning ? $"node {id} is no longer a member, and was stopped" : $"node {id} is no longer a member";
     }
 
     /// <summary>kill -9 every node still running, without waiting: for a caller that is itself going away.</summary>
@@ -104,7 +198,10 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         _paused.Clear();
     }
 
-    private Process StartNode(int id) => NodeProcess.Start(options.ArgumentsFor(id), LogPath(id), options.ServerDll);
+    // At the cluster's start a node without data is a new cluster's first start; started again later it must find its
+    // data (a node that lost it is refused rather than vote as if it never had).
+    private Process StartNode(int id, bool clusterStart) =>
+        NodeProcess.Start([.. options.ArgumentsFor(id), .. (clusterStart ? ["--Node:ClusterState=new"] : Array.Empty<string>())], LogPath(id), options.ServerDll);
 
     /// <summary>Polls every node's <c>/v1/cluster</c> until a majority name the same leader.</summary>
     public async Task<int?> WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)
@@ -132,7 +229,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
     public async Task PrintEndpointsAsync(int leader)
     {
-        for (var id = 1; id <= options.Nodes; id++)
+        foreach (var id in Ids)
         {
             await output.WriteLineAsync($"node {id}: {options.HttpEndpoint(id)}  peers 127.0.0.1:{options.PeerPort(id)}  pid {_processes[id].Id}  log {LogPath(id)}").ConfigureAwait(false);
         }
@@ -145,7 +242,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
     public async Task<int?> PollLeaderAsync(CancellationToken cancellationToken)
     {
         var votes = new Dictionary<int, int>();
-        for (var id = 1; id <= options.Nodes; id++)
+        foreach (var id in Ids)
         {
             if (_processes[id].HasExited)
             {
@@ -176,7 +273,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             }
         }
 
-        var majority = (options.Nodes / 2) + 1;
+        var majority = (_processes.Count / 2) + 1;
         foreach (var (candidate, count) in votes)
         {
             if (count >= majority)
@@ -208,19 +305,36 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
         foreach (var (id, process) in _processes)
         {
-            using var wait = new CancellationTokenSource(GracefulStop);
-            try
-            {
-                await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                await output.WriteLineAsync($"node {id} did not stop within {GracefulStop.TotalSeconds:F0} s: killing it").ConfigureAwait(false);
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-
-            process.Dispose();
+            await WaitOrKillAsync(id, process).ConfigureAwait(false);
         }
+    }
+
+    // SIGTERM (a leader hands over), then kill after the grace period.
+    private async Task StopAsync(int id, Process process)
+    {
+        if (_paused.Contains(id) && !process.HasExited)
+        {
+            NodeProcess.Resume(process);
+        }
+
+        NodeProcess.Terminate(process);
+        await WaitOrKillAsync(id, process).ConfigureAwait(false);
+    }
+
+    private async Task WaitOrKillAsync(int id, Process process)
+    {
+        using var wait = new CancellationTokenSource(GracefulStop);
+        try
+        {
+            await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await output.WriteLineAsync($"node {id} did not stop within {GracefulStop.TotalSeconds:F0} s: killing it").ConfigureAwait(false);
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
+        process.Dispose();
     }
 }
