@@ -9,6 +9,9 @@ public sealed partial class RaftNode
     private Membership _membership;
     private ulong _pendingMembershipIndex;
 
+    /// <summary>The log index of the membership in force: its entry's, or the snapshot's that carries it (0: the bootstrap one).</summary>
+    public ulong MembershipIndex => _membershipLog.Count > 0 ? _membershipLog[^1].Index : _latestSnapshot?.Index ?? 0;
+
     /// <summary>
     /// Proposes one single-server change. It is in force as soon as it is appended; the next may be
     /// proposed once it commits. <paramref name="error"/> says why a change is invalid.

@@ -198,6 +198,26 @@ public static class KvCommandCodec
     }
 
     /// <summary>Decodes untrusted bytes; false (never an exception) when they are not a valid command.</summary>
+    /// <summary>
+    /// What in <paramref name="source"/> this version does not know, or null: a command type or flag bit a newer version
+    /// proposed. A replica must not skip such an entry (others may apply it), so the store stops instead.
+    /// </summary>
+    public static string? UnknownToThisVersion(ReadOnlySpan<byte> source)
+    {
+        if (source.Length < 2)
+        {
+            return null;
+        }
+
+        if (!Enum.IsDefined((KvCommandType)source[0]))
+        {
+            return $"command type {source[0]}";
+        }
+
+        var unknownFlags = (KvCommandFlags)source[1] & ~KnownFlags;
+        return unknownFlags != 0 ? $"command flags 0x{(byte)unknownFlags:x2}" : null;
+    }
+
     public static bool TryDecode(ReadOnlySpan<byte> source, out KvCommand command)
     {
         command = default;

@@ -144,11 +144,20 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
     /// <summary>
     /// Applies the command at log <paramref name="index"/>, which must follow <see cref="AppliedIndex"/>; an invalid command
-    /// changes nothing but still consumes its index.
+    /// changes nothing but still consumes its index. A command of a type (or with flags) this version does not know
+    /// throws <see cref="UnknownCommandException"/> and changes nothing: a newer node proposed it, and skipping it here
+    /// while newer replicas apply it would make the replicas differ.
     /// </summary>
     public KvApplyResult Apply(ulong index, ReadOnlySpan<byte> command)
     {
         CheckNextIndex(index);
+        if (KvCommandCodec.UnknownToThisVersion(command) is { } unknown)
+        {
+            throw new UnknownCommandException(
+                $"log entry {index} holds {unknown}, which this version of the server does not know: a newer version proposed it. " +
+                "Upgrade this node before starting it again; it has applied nothing past entry " + (index - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         AppliedIndex = index;
         if (!KvCommandCodec.TryDecode(command, out var cmd))
         {
@@ -483,3 +492,6 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         public LinkedListNode<Session>? Node { get; set; }
     }
 }
+
+/// <summary>A committed entry holds a command this version does not know; the store applied nothing of it.</summary>
+public sealed class UnknownCommandException(string message) : Exception(message);

@@ -66,6 +66,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         return new NodeStatus(Id, _core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex, _core.LastIndex, members)
         {
             Membership = membership,
+            ConfigIndex = _core.MembershipIndex,
             ChangeInProgress = _membershipChange is { } change ? $"{Describe(change.Change)} at index {change.Index}" : null,
         };
     }

@@ -233,6 +233,9 @@ public sealed record NodeStatus(
     /// <summary>The configuration in force on this node, with its members' addresses.</summary>
     public Membership Membership { get; init; } = Membership.Empty;
 
+    /// <summary>The log index of the configuration in force (0: the one the cluster was bootstrapped with).</summary>
+    public ulong ConfigIndex { get; init; }
+
     /// <summary>The leader's membership change not committed yet (null when none, or on a follower).</summary>
     public string? ChangeInProgress { get; init; }
 }

@@ -73,6 +73,7 @@ public sealed record ClusterStatusResponse(
     ulong AppliedIndex,
     ulong LastIndex,
     IReadOnlyList<MemberStatusResponse> Members,
+    ulong ConfigIndex = 0,
     string? ChangeInProgress = null);
 
 /// <summary>One member of the replicated configuration, with the addresses it is reached at.</summary>

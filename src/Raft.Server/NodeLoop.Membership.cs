@@ -48,5 +48,6 @@ internal sealed partial class NodeLoop
         _transport.SetPeers(_options.PeerEndpoints(membership, _joinPeers));
         _metrics.Voters = membership.Voters.Length;
         _metrics.Learners = membership.Learners.Length;
+        _metrics.ConfigIndex = (long)_driver.Core.MembershipIndex;
     }
 }

@@ -37,6 +37,9 @@ public sealed record ClusterStatus(
     ulong LastIndex,
     IReadOnlyList<MemberStatus> Members)
 {
+    /// <summary>The log index of the configuration in force (0: the one the cluster was bootstrapped with).</summary>
+    public ulong ConfigIndex { get; init; }
+
     /// <summary>On the leader, the membership change proposed and not committed yet; null otherwise.</summary>
     public string? ChangeInProgress { get; init; }
 }

@@ -20,6 +20,7 @@ internal static class StatusView
         return new ClusterStatus(options.Id, self, status.Term, status.LeaderId, leaderSince,
             status.CommitIndex, status.AppliedIndex, status.LastIndex, members)
         {
+            ConfigIndex = status.ConfigIndex,
             ChangeInProgress = status.ChangeInProgress,
         };
     }

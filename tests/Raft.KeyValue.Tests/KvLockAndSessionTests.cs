@@ -246,7 +246,8 @@ public sealed class KvLockAndSessionTests
         Assert.Equal(KvApplyStatus.Invalid, kv.Apply(3, truncated.AsSpan(0, truncated.Length - 1)).Status);
         var unknownFlag = Acquire("l", "a", 100, 1_000);
         unknownFlag[1] |= 0x80;
-        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(4, unknownFlag).Status);
+        Assert.Throws<UnknownCommandException>(() => kv.Apply(4, unknownFlag));
+        Assert.Equal(3UL, kv.AppliedIndex);
         Assert.False(kv.TryGetLock("l", 0, out _));
         Assert.Throws<ArgumentException>(() => KvCommandCodec.EncodeLock(KvCommandType.LockAcquire, "l", new string('o', 129), 100, default));
     }

@@ -42,13 +42,31 @@ public sealed class KvStoreTests
     public void Invalid_commands_change_nothing_but_consume_their_index()
     {
         var kv = new KvStore();
-        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(1, [9, 0, 1, 0, (byte)'a']).Status);
+        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(1, [1, 0, 0, 0, (byte)'a']).Status);
         Assert.Equal(KvApplyStatus.Invalid, kv.Apply(2, [1, 0, 5, 0, (byte)'a']).Status);
         Assert.Equal(KvApplyStatus.Invalid, kv.Apply(3, [1, 0, 1, 0, 0xFF]).Status);
-        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(4, [1, 0x80, 1, 0, (byte)'a']).Status);
+        Assert.Equal(KvApplyStatus.Invalid, kv.Apply(4, [1]).Status);
         Assert.Equal(KvApplyStatus.Invalid, kv.Apply(5, []).Status);
         Assert.Equal(0, kv.Count);
         Assert.Equal(5UL, kv.AppliedIndex);
+    }
+
+    // Rolling upgrades: a command a newer version proposed must not be skipped by an older replica while newer ones
+    // apply it. The store stops instead, having applied nothing of it.
+    [Theory]
+    [InlineData(new byte[] { 9, 0, 1, 0, (byte)'a' }, "command type 9")]
+    [InlineData(new byte[] { 1, 0x80, 1, 0, (byte)'a' }, "command flags 0x80")]
+    public void A_command_this_version_does_not_know_stops_the_store_and_changes_nothing(byte[] command, string named)
+    {
+        var kv = new KvStore();
+        kv.Apply(1, KvCommandCodec.EncodePut("a", Bytes("1")));
+
+        var error = Assert.Throws<UnknownCommandException>(() => kv.Apply(2, command));
+
+        Assert.Contains($"log entry 2 holds {named}", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Upgrade this node", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1UL, kv.AppliedIndex);
+        Assert.Equal(1, kv.Count);
     }
 
     [Fact]

@@ -34,6 +34,8 @@ public sealed class WireFormatTests
         RoundTrip("{\"error\":\"lock_held\",\"detail\":\"'jobs/report' is held by 'worker-1'\",\"holder\":\"worker-1\",\"expiresAtMs\":1763784010123}", context.ErrorBody);
         RoundTrip("{\"status\":\"live\",\"leaderId\":2,\"commitIndex\":5,\"appliedIndex\":5}", context.HealthResponse);
         RoundTrip("{\"from\":1,\"to\":2,\"leaderId\":2,\"detail\":\"node 2 leads\"}", context.TransferResponse);
+        RoundTrip("{\"leaderId\":1,\"members\":[{\"id\":1,\"peerAddress\":\"127.0.0.1:7001\",\"httpEndpoint\":\"http://127.0.0.1:5001\",\"voter\":true,\"leader\":true},{\"id\":4,\"peerAddress\":\"127.0.0.1:7004\",\"httpEndpoint\":\"http://127.0.0.1:5004\",\"voter\":false,\"leader\":false}],\"index\":18,\"detail\":\"adding node 4 as a learner committed at index 18\"}", context.MembersResponse);
+        RoundTrip("{\"leaderId\":1,\"members\":[]}", context.MembersResponse);
         Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value));
     }
 
@@ -44,7 +46,7 @@ public sealed class WireFormatTests
             [new MemberStatusResponse(1, "127.0.0.1:7001", "http://127.0.0.1:5001", true, "voter", null, null)]);
         Assert.Equal(
             "{\"nodeId\":2,\"role\":\"follower\",\"term\":3,\"leaderId\":0,\"leaderSince\":null,\"commitIndex\":5,\"appliedIndex\":5,\"lastIndex\":5,"
-            + "\"members\":[{\"id\":1,\"peer\":\"127.0.0.1:7001\",\"http\":\"http://127.0.0.1:5001\",\"voter\":true,\"role\":\"voter\",\"matchIndex\":null,\"lag\":null}]}",
+            + "\"members\":[{\"id\":1,\"peer\":\"127.0.0.1:7001\",\"http\":\"http://127.0.0.1:5001\",\"voter\":true,\"role\":\"voter\",\"matchIndex\":null,\"lag\":null}],\"configIndex\":0}",
             Write(status, ProtocolJsonContext.Wire.ClusterStatusResponse));
     }
 

@@ -150,10 +150,25 @@ public sealed class MembershipApiTests
 
         // A learner that never started has nothing of the log: it is not promoted. Adding it again is no change.
         var add = $"{{\"id\":5,\"peerAddress\":\"127.0.0.1:7005\",\"httpEndpoint\":\"http://127.0.0.1:5005\"}}";
+        ulong addedAt;
         using (var added = await client.PostAsync("/v1/cluster/members", Json(add)))
         {
             Assert.True(added.StatusCode == HttpStatusCode.OK, await added.Content.ReadAsStringAsync());
+            using var json = await Read(added);
+            addedAt = json.RootElement.GetProperty("index").GetUInt64();
         }
+
+        // The leader's status and metrics show the learner and the configuration's index.
+        using (var status = await cluster.ClusterStatusAsync(leader))
+        {
+            Assert.Equal(addedAt, status.RootElement.GetProperty("configIndex").GetUInt64());
+            Assert.Equal("learner", status.RootElement.GetProperty("members").EnumerateArray().Single(m => m.GetProperty("id").GetInt32() == 5).GetProperty("role").GetString());
+        }
+
+        var metrics = await cluster.Client(leader).GetStringAsync("/metrics");
+        Assert.Contains("raft_learners 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("raft_voters 3\n", metrics, StringComparison.Ordinal);
+        Assert.Contains($"raft_config_index {addedAt}\n", metrics, StringComparison.Ordinal);
 
         using (var again = await client.PostAsync("/v1/cluster/members", Json(add)))
         {
@@ -279,5 +294,83 @@ public sealed class ClientMembershipTests
 
         var removed = await client.RemoveMemberAsync(6);
         Assert.Equal([1, 2, 3], removed.Members.Select(m => m.Id));
+    }
+}
+
+public sealed class UpgradeSafetyTests
+{
+    // A command of a type this version does not know (as a newer node would propose) is never skipped: every node that
+    // reaches it stops, with the reason, instead of applying it as nothing while newer replicas apply it.
+    [Fact]
+    public async Task A_committed_command_this_version_does_not_know_stops_every_node_that_reaches_it()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync();
+        var nodes = Enumerable.Range(1, 3).Select(cluster.Node).ToArray();
+
+        var outcome = await nodes[leader - 1].ProposeAsync([42, 0, 1, 0, (byte)'k'], CancellationToken.None)
+            .WaitAsync(TestCluster.WaitLimit);
+
+        Assert.NotEqual(Raft.Node.WriteStatus.Applied, outcome.Status);
+        foreach (var node in nodes)
+        {
+            await node.Stopped.WaitAsync(TestCluster.WaitLimit);
+            var failure = Assert.IsType<Raft.KeyValue.UnknownCommandException>(node.Failure);
+            Assert.Contains("holds command type 42, which this version of the server does not know", failure.Message, StringComparison.Ordinal);
+        }
+    }
+}
+
+public sealed class GrowAndShrinkTests
+{
+    // Over the production TCP transport, with a writer going all along: three voters become five (two nodes join and
+    // are promoted on their own), then two of the first three, the leader among them if it is one, are removed. Every
+    // write the writer saw acknowledged is then on every remaining member, once.
+    [Fact]
+    public async Task A_cluster_grows_from_three_to_five_and_shrinks_back_to_three_under_a_writer_without_losing_a_write()
+    {
+        await using var cluster = await TestCluster.StartAsync(size: 5, startCount: 3, tcp: true, voters: 3, extraArgs: id => id > 3 ? ["--Node:AutoPromote=true"] : []);
+        await cluster.WaitForLeaderAsync();
+        using var client = new Raft.Client.RaftKvClient(
+            Enumerable.Range(1, 5).ToDictionary(id => id, id => new Uri(cluster.HttpUrl(id))),
+            new Raft.Client.RaftKvClientOptions { RetryDeadline = TimeSpan.FromSeconds(30) });
+
+        var acknowledged = new List<string>();
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; !stop.IsCancellationRequested; i++)
+            {
+                await client.PutAsync($"w/{i:D5}", $"v{i}");
+                acknowledged.Add($"w/{i:D5}");
+            }
+        });
+
+        await cluster.StartNodeAsync(4);
+        await cluster.StartNodeAsync(5);
+        await TestCluster.WaitUntilAsync(async () => (await client.GetMembersAsync()).Members.Count(m => m.Voter) == 5, "five voters");
+
+        foreach (var removed in new[] { 1, 2 })
+        {
+            var after = await client.RemoveMemberAsync(removed);
+            Assert.DoesNotContain(after.Members, m => m.Id == removed);
+            await cluster.StopNodeAsync(removed);
+        }
+
+        var writes = acknowledged.Count;
+        await TestCluster.WaitUntilAsync(() => Task.FromResult(acknowledged.Count > writes + 20), "writes after the shrink");
+        await stop.CancelAsync();
+        await writer.WaitAsync(TestCluster.WaitLimit);
+
+        var members = await client.GetMembersAsync();
+        Assert.Equal([3, 4, 5], members.Members.Where(m => m.Voter).Select(m => m.Id));
+        foreach (var id in new[] { 3, 4, 5 })
+        {
+            using var list = await cluster.Client(id).GetAsync("/v1/kv?prefix=w/&limit=10000&consistency=linearizable");
+            using var json = JsonDocument.Parse(await list.Content.ReadAsStringAsync());
+            var keys = json.RootElement.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("key").GetString()!).ToList();
+            Assert.Equal(keys.Distinct().Count(), keys.Count);
+            Assert.Empty(acknowledged.Except(keys));
+        }
     }
 }

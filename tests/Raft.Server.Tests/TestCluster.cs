@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Raft.Server.Tests;
 
@@ -78,6 +79,9 @@ public sealed class TestCluster : IAsyncDisposable
     private string PeerArgument(int id) => $"--Node:Peers:{id}={PeerAddress(id)}";
 
     public HttpClient Client(int id) => _clients[id - 1];
+
+    /// <summary>Node <paramref name="id"/>'s node loop, while it runs.</summary>
+    internal NodeLoop Node(int id) => (_apps[id - 1] ?? throw new InvalidOperationException($"node {id} is not running")).Services.GetRequiredService<NodeLoop>();
 
     public async Task StartNodeAsync(int id, string[]? extraArgs = null)
     {

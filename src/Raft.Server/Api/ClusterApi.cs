@@ -103,5 +103,6 @@ internal static class ClusterApi
         status.AppliedIndex,
         status.LastIndex,
         [.. status.Members.Select(m => new MemberStatusResponse(m.Id, m.Peer, m.Http, m.Voter, m.Role, m.MatchIndex, m.Lag))],
+        status.ConfigIndex,
         status.ChangeInProgress);
 }
