@@ -221,6 +221,16 @@ public sealed partial class RaftNode
             ValidateAppend(m);
         }
 
+        // A campaign by a node outside this node's configuration (one removed that has not heard of it) is ignored
+        // like a lost message: it neither raises this node's term nor gets an answer, so a removed node cannot disrupt
+        // the cluster. A member that this node does not know of yet loses nothing it needs: the nodes that know it
+        // answer. A learner (or a node not yet in any configuration) has no vote to give, so it ignores every campaign
+        // and keeps following the leader it has.
+        if (m.Type is MessageType.Vote or MessageType.PreVote && (!_membership.Contains(m.From) || !IsPromotable))
+        {
+            return;
+        }
+
         if (!StepTerm(m))
         {
             return;
@@ -333,10 +343,12 @@ public sealed partial class RaftNode
 
         if (m.Term < _term)
         {
-            if (m.Type is MessageType.Append or MessageType.Heartbeat && (_options.CheckQuorum || _options.PreVote))
+            if (m.Type is MessageType.Append or MessageType.Heartbeat && (_options.CheckQuorum || _options.PreVote || !IsPromotable))
             {
                 // Tell a stale leader about the newer term, or it would never learn of it: a node that
-                // pre-votes does not raise its term, so its votes alone cannot depose the stale leader.
+                // pre-votes does not raise its term, so its votes alone cannot depose the stale leader; and a
+                // learner never campaigns, so without this answer a learner whose term is ahead would never be
+                // reached again.
                 Send(new Message { Type = MessageType.AppendResponse, To = m.From });
             }
             else if (m.Type == MessageType.PreVote)

@@ -188,6 +188,31 @@ public sealed class ProtocolTests
         Assert.Equal(0UL, node.Term);
     }
 
+    [Theory]
+    [InlineData(MessageType.Vote)]
+    [InlineData(MessageType.PreVote)]
+    public void A_campaign_from_outside_the_configuration_neither_raises_the_term_nor_gets_an_answer(MessageType type)
+    {
+        // Node 4 was removed (or never added): its campaign is ignored like a lost message.
+        var node = RaftNode.Bootstrap(new RaftOptions { Id = 1, PreVote = false, CheckQuorum = false, FastFailover = false }, new SeededRandom(1), Membership.Create([1, 2, 3]));
+
+        node.Step(new Message { Type = type, From = 4, To = 1, Term = 9, Index = 100, LogTerm = 9 });
+
+        Assert.Equal(0UL, node.Term);
+        Assert.False(node.HasReady);
+    }
+
+    [Fact]
+    public void A_learner_gives_no_vote_and_keeps_its_term()
+    {
+        var node = RaftNode.Bootstrap(new RaftOptions { Id = 3, PreVote = false, CheckQuorum = false, FastFailover = false }, new SeededRandom(1), Membership.Create([1, 2], [3]));
+
+        node.Step(new Message { Type = MessageType.Vote, From = 2, To = 3, Term = 9, Index = 100, LogTerm = 9 });
+
+        Assert.Equal(0UL, node.Term);
+        Assert.False(node.HasReady);
+    }
+
     [Fact]
     public void GetReady_WithoutAdvance_RefusesFurtherCalls()
     {

@@ -64,6 +64,9 @@ internal sealed record SimulationConfig
 
     public required double TransferRate { get; init; }
 
+    /// <summary>Removed nodes keep running with whatever they know, instead of being stopped once their removal commits.</summary>
+    public bool RemovedLinger { get; init; }
+
     /// <summary>The voter leadership goes back to once it is caught up (0: no failback).</summary>
     public int PreferredLeader { get; init; }
 
@@ -226,7 +229,14 @@ internal sealed record SimulationConfig
         {
             PreferredLeader = config.WatchLeaderStability ? 0 : preferred,
             FailbackDelayTicks = r.Next(1, 5 * et),
+            RemovedLinger = r.Chance(0.5),
         };
+
+        // Healing may leave a learner, or a node that was down, two snapshot transfers behind (the first one installed,
+        // the log already compacted past it): with tiny chunks that is thousands of round trips, which the deadline
+        // allows for, as it does for elections. A snapshot here is at most a few KiB.
+        var windows = (4096 + (config.SnapshotChunkBytes * config.SnapshotChunksInFlight) - 1) / (config.SnapshotChunkBytes * config.SnapshotChunksInFlight);
+        config = config with { LivenessTicks = config.LivenessTicks + (2 * windows * 2 * (config.MaxDelayTicks + 1)) };
 
         // Without pre-votes, candidates whose timeouts cannot differ by more than a round trip can split the vote
         // forever in lock step; a real cluster's spread must exceed a round trip, and so must this one's.
@@ -274,7 +284,7 @@ internal sealed record SimulationConfig
         $"nodes={InitialVoters}+{Spares} et={ElectionTimeoutTicks} hb={HeartbeatIntervalTicks} prevote={PreVote} checkquorum={CheckQuorum} fast={FastFailover} stagger={FastFailoverStaggerTicks} jitter={ElectionJitterTicks} " +
         $"inflight={MaxInflightAppends} appendBytes={MaxAppendBytes} delay={MinDelayTicks}..{MaxDelayTicks} loss={LossRate:F3} dup={DuplicateRate:F3} disk<={MaxDiskLatencyTicks} " +
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
-        $"transfer={TransferRate:F4} preferred={PreferredLeader}/{FailbackDelayTicks} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
+        $"transfer={TransferRate:F4} preferred={PreferredLeader}/{FailbackDelayTicks} removedLinger={RemovedLinger} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
         $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} inflightBytes={MaxInflightBytes} minLog={SnapshotMinLogPercent}% " +
         $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2}";
 }

@@ -8,6 +8,9 @@ internal sealed partial class Simulator
 {
     private readonly List<(long Tick, int Node, int Peer)> _scheduledReports = [];
     private readonly Dictionary<ulong, int> _pendingRemovals = [];
+
+    // Nodes whose removal committed (and that were not added again since).
+    private readonly HashSet<int> _removed = [];
     private readonly List<(long Tick, int Node, ulong Term)> _scheduledCrashes = [];
     private readonly List<(int Leader, ulong Term, int Follower, long From, long Until)> _stabilityWatches = [];
     private long _lastLinkBreakTick = -1_000_000;
@@ -349,6 +352,7 @@ internal sealed partial class Simulator
         var target = _nodes[change.NodeId];
         if (change.Kind == MembershipChangeKind.AddLearner)
         {
+            _removed.Remove(change.NodeId);
             target.Decommissioned = false;
             if (!target.Alive)
             {
@@ -361,7 +365,8 @@ internal sealed partial class Simulator
         }
     }
 
-    // A committed removal takes the node out of service, as an operator would.
+    // A committed removal takes the node out of service, as an operator would; or, where removed nodes linger, leaves it
+    // running with whatever it knows, to show it cannot disrupt the members.
     private void OnMembershipApplied(in Entry e)
     {
         if (!_pendingRemovals.Remove(e.Index, out var removed))
@@ -370,6 +375,12 @@ internal sealed partial class Simulator
         }
 
         if (Membership.Decode(e.Data.Span).Contains(removed))
+        {
+            return;
+        }
+
+        _removed.Add(removed);
+        if (_config.RemovedLinger)
         {
             return;
         }

@@ -308,6 +308,11 @@ internal sealed partial class Simulator
     // A new leader feeds election safety and leader completeness, and may meet a nemesis.
     private void OnBecameLeader(SimNode node, RaftNode raft)
     {
+        if (_removed.Contains(node.Id))
+        {
+            throw new SimulationViolation($"disruption: node {node.Id}, removed, became leader of term {raft.Term}");
+        }
+
         Trace($"node {node.Id} leads term {raft.Term}: {raft}");
         _safety.OnLeader(node.Id, raft.Term, raft);
         if (_faultPhase && _partitionHealTick == 0 && _random.Chance(_config.LeaderIsolationRate))
@@ -458,7 +463,17 @@ internal sealed partial class Simulator
 
             Trace($"deliver {m}");
 
+            // A removed node that has not heard of its removal may campaign: it must not push a member's term up. With
+            // pre-votes (the default) that holds for every member; without them, for those that know of the removal
+            // (one that does not yet still counts the sender as a member, and any Raft node answers a member's vote).
+            var fromRemoved = m.Type is MessageType.Vote or MessageType.PreVote && _removed.Contains(m.From) && !_removed.Contains(m.To) && !to.Paused
+                && (_config.PreVote || !to.Driver!.Core.Membership.Contains(m.From));
+            var termBefore = fromRemoved ? to.Driver!.Core.Term : 0;
             Input(to, driver => driver.Receive(m));
+            if (fromRemoved && to.Driver!.Core.Term > termBefore)
+            {
+                throw new SimulationViolation($"disruption: removed node {m.From}'s {m.Type} raised member {m.To}'s term from {termBefore} to {to.Driver.Core.Term}");
+            }
         }
     }
 
