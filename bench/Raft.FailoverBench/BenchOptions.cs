@@ -28,7 +28,9 @@ internal sealed record BenchOptions
         "options:\n" +
         "  --target ours|etcd|both     which clusters (default ours); etcd runs etcd-ours (50/300 ms) and etcd-default (100/1000 ms),\n" +
         "                              load and scale run etcd-ours only\n" +
-        "  --scenarios LIST            failover: comma-separated of crash,hang,switchover (default all)\n" +
+        "  --scenarios LIST            failover: comma-separated of crash,hang,switchover,replace (default crash,hang,switchover);\n" +
+        "                              replace kills a follower and replaces it with a new member (added as a learner,\n" +
+        "                              promoted, the dead one removed)\n" +
         "  --trials N                  failover: trials per target and scenario (default 20)\n" +
         "  --writers N                 failover: concurrent writers, one write in flight each (default 1)\n" +
         "  --request-timeout-ms N      failover: client timeout per request (default 250); scale: of the steady writers\n" +
@@ -52,13 +54,16 @@ internal sealed record BenchOptions
         "                              floor a three-node write is compared with\n" +
         "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
 
-    public static readonly IReadOnlyList<string> AllScenarios = ["crash", "hang", "switchover"];
+    public static readonly IReadOnlyList<string> AllScenarios = ["crash", "hang", "switchover", "replace"];
+
+    /// <summary>What runs without <c>--scenarios</c>: every scenario but replace, which changes the cluster's members.</summary>
+    public static readonly IReadOnlyList<string> DefaultScenarios = ["crash", "hang", "switchover"];
 
     public BenchMode Mode { get; init; } = BenchMode.Failover;
 
     public TargetChoice Target { get; init; } = TargetChoice.Ours;
 
-    public IReadOnlyList<string> Scenarios { get; init; } = AllScenarios;
+    public IReadOnlyList<string> Scenarios { get; init; } = DefaultScenarios;
 
     public int Trials { get; init; } = 20;
 
@@ -198,7 +203,7 @@ internal sealed record BenchOptions
                 var scenarios = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 if (scenarios.Length == 0 || scenarios.Any(s => !AllScenarios.Contains(s)))
                 {
-                    return $"--scenarios takes a comma-separated list of crash, hang, switchover (got '{value}')";
+                    return $"--scenarios takes a comma-separated list of crash, hang, switchover, replace (got '{value}')";
                 }
 
                 options = options with { Scenarios = [.. AllScenarios.Where(scenarios.Contains)] };

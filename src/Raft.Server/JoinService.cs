@@ -16,6 +16,11 @@ internal sealed class JoinService(NodeLoop node, NodeOptions options, ILogger<Jo
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(500);
 
+    // A learner is usually caught up within moments of joining: asked again soon, its promotion does not wait long.
+    private static readonly TimeSpan PromoteRetryDelay = TimeSpan.FromMilliseconds(50);
+
+    private const string NotPromotedYet = "not promoted yet, still catching up";
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var endpoints = options.JoinEndpoints();
@@ -40,6 +45,7 @@ internal sealed class JoinService(NodeLoop node, NodeOptions options, ILogger<Jo
             await Task.Delay(RetryDelay, stoppingToken).ConfigureAwait(false);
         }
 
+        var behindLogged = false;
         while (options.AutoPromote && !stoppingToken.IsCancellationRequested && !node.View.Membership.IsVoter(options.Id))
         {
             if (node.View.Membership.IsLearner(options.Id) && node.View.LeaderId != 0
@@ -51,10 +57,17 @@ internal sealed class JoinService(NodeLoop node, NodeOptions options, ILogger<Jo
                     break;
                 }
 
-                NodeLog.JoinRetry(logger, options.Id, what);
+                // Asked often while it catches up: that it is still behind is said once.
+                var behind = what.StartsWith(NotPromotedYet, StringComparison.Ordinal);
+                if (!behind || !behindLogged)
+                {
+                    NodeLog.JoinRetry(logger, options.Id, what);
+                }
+
+                behindLogged |= behind;
             }
 
-            await Task.Delay(RetryDelay, stoppingToken).ConfigureAwait(false);
+            await Task.Delay(PromoteRetryDelay, stoppingToken).ConfigureAwait(false);
         }
     }
 
@@ -101,7 +114,7 @@ internal sealed class JoinService(NodeLoop node, NodeOptions options, ILogger<Jo
 
             var error = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             return response.StatusCode == HttpStatusCode.Conflict && error.Contains(ErrorCodes.NotCaughtUp, StringComparison.Ordinal)
-                ? $"not promoted yet: {error}"
+                ? $"{NotPromotedYet}: {error}"
                 : $"asking to be promoted answered {(int)response.StatusCode}: {error}";
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)

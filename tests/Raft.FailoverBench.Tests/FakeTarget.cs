@@ -79,6 +79,9 @@ internal sealed class FakeTarget : IBenchTarget
 
     public int Pid(int node) => 0;
 
+
+    public Task ReplaceAsync(int dead, CancellationToken cancellationToken) => Task.CompletedTask;
+
     public void KillAll()
     {
     }

@@ -26,6 +26,8 @@ public sealed class OptionsTests
             out _));
         Assert.Equal(["ours", "etcd-ours", "etcd-default"], options.TargetNames());
         Assert.Equal(["crash", "switchover"], options.Scenarios);
+        Assert.True(BenchOptions.TryParse(["--scenarios", "replace,crash"], out var replace, out _));
+        Assert.Equal(["crash", "replace"], replace.Scenarios);
         Assert.Equal((5, 2, 400, 16001, 18001), (options.Trials, options.Writers, options.RequestTimeoutMs, options.BasePort, options.PeerBasePort));
         Assert.Equal("/tmp/fb", options.OutDirectory);
         Assert.Equal(["--Node:FastFailover=false"], options.NodeArguments);

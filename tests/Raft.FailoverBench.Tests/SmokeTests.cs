@@ -20,12 +20,14 @@ public sealed class SmokeTests
         try
         {
             var (exitCode, output) = await RunToolAsync(
-                "--trials", "1", "--out", outDir,
+                "--trials", "1", "--out", outDir, "--scenarios", "crash,hang,switchover,replace",
                 "--base-port", basePort.ToString(CultureInfo.InvariantCulture), "--peer-base-port", peerBasePort.ToString(CultureInfo.InvariantCulture));
             Assert.True(exitCode == 0, $"exit code {exitCode}:\n{output}");
             using var results = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(outDir, "results.json")));
             var trials = results.RootElement.GetProperty("trials").EnumerateArray().ToArray();
-            Assert.Equal("crash,hang,switchover", string.Join(",", trials.Select(t => t.GetProperty("scenario").GetString()).Order(StringComparer.Ordinal)));
+            Assert.Equal("crash,hang,replace,switchover", string.Join(",", trials.Select(t => t.GetProperty("scenario").GetString()).Order(StringComparer.Ordinal)));
+            Assert.Equal(JsonValueKind.Number, trials.Single(t => t.GetProperty("scenario").GetString() == "replace").GetProperty("replacedAfterMs").ValueKind);
+            Assert.Contains("replaced after p50 (ms)", output, StringComparison.Ordinal);
             foreach (var trial in trials)
             {
                 Assert.Equal("ours", trial.GetProperty("target").GetString());
@@ -171,7 +173,8 @@ internal static class Ports
         {
             var http = First + ((start - First + (attempt * 40)) % (Last - First - 40));
             var peer = http + 30;
-            if (AllFree(http, 3) && AllFree(peer, 3))
+            // Three nodes and the one a replacement adds.
+            if (AllFree(http, 4) && AllFree(peer, 4))
             {
                 return (http, peer);
             }

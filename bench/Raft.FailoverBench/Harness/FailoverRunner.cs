@@ -26,6 +26,7 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
         var started = Stopwatch.GetTimestamp();
         workload.Start();
         long fault;
+        double? replacedAfter = null;
         Task<(int Node, long At)?> newLeader;
         var recovered = false;
         try
@@ -39,9 +40,17 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
             }
 
             await Task.Delay(Settle, cancellationToken).ConfigureAwait(false);
-            newLeader = ClusterProbe.WatchForNewLeaderAsync(target, leader, LeaderTimeout, cancellationToken);
+
+            // A replacement keeps the leader: nothing to watch for.
+            newLeader = scenario == "replace"
+                ? Task.FromResult<(int Node, long At)?>(null)
+                : ClusterProbe.WatchForNewLeaderAsync(target, leader, LeaderTimeout, cancellationToken);
             fault = Stopwatch.GetTimestamp();
             var transferred = await InjectAsync(scenario, leader, cancellationToken).ConfigureAwait(false);
+            if (scenario == "replace")
+            {
+                replacedAfter = Gaps.Ms(fault, Stopwatch.GetTimestamp());
+            }
             if (scenario == "hang")
             {
                 var left = HangDuration - Stopwatch.GetElapsedTime(fault);
@@ -105,7 +114,10 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
             Gaps.ErrorCounts(writes.Select(w => w.Error)),
             Gaps.ErrorCounts(reads.Select(r => r.Error)),
             violations,
-            [.. writes.Select(w => new LatencyPoint(Round(Gaps.Ms(fault, w.Start)), Round(Gaps.Ms(w.Start, w.End)), w.Ok, w.Node, w.Error))]);
+            [.. writes.Select(w => new LatencyPoint(Round(Gaps.Ms(fault, w.Start)), Round(Gaps.Ms(w.Start, w.End)), w.Ok, w.Node, w.Error))])
+        {
+            ReplacedAfterMs = replacedAfter is { } ms ? Round(ms) : null,
+        };
         await output.WriteLineAsync(ProgressLine(result, trials)).ConfigureAwait(false);
         return result;
     }
@@ -116,7 +128,7 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
         var errors = result.WriteErrors.Count == 0 ? string.Empty : " (" + string.Join(", ", result.WriteErrors.Select(e => $"{e.Value} {e.Key}")) + ")";
         var line = string.Create(
             CultureInfo.InvariantCulture,
-            $"{result.Target} {result.Scenario} {result.Trial}/{trials}: write gap {Ms(result.WriteGapMs)}, read gap {Ms(result.ReadGapMs)}, leader after {Ms(result.LeaderAfterMs)}, {result.FailedWrites} failed writes{errors}, {result.FailedReads} failed reads, {result.AcknowledgedWrites} writes verified");
+            $"{result.Target} {result.Scenario} {result.Trial}/{trials}: write gap {Ms(result.WriteGapMs)}, read gap {Ms(result.ReadGapMs)}, {(result.ReplacedAfterMs is { } replaced ? $"replaced after {Ms(replaced)}" : $"leader after {Ms(result.LeaderAfterMs)}")}, {result.FailedWrites} failed writes{errors}, {result.FailedReads} failed reads, {result.AcknowledgedWrites} writes verified");
         return result.Violations.Count == 0 ? line : line + $", {result.Violations.Count} VIOLATIONS";
     }
 
@@ -132,6 +144,12 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
                 return true;
             case "switchover":
                 return await target.TransferLeadershipAsync(leader, cancellationToken).ConfigureAwait(false);
+            case "replace":
+                // A follower dies for good; the operator's procedure puts a new member in its place.
+                var victim = (leader % target.Nodes) + 1;
+                await target.CrashAsync(victim, cancellationToken).ConfigureAwait(false);
+                await target.ReplaceAsync(victim, cancellationToken).ConfigureAwait(false);
+                return true;
             default:
                 throw new ArgumentOutOfRangeException(nameof(scenario), scenario, "unknown scenario");
         }

@@ -24,7 +24,11 @@ internal sealed record TrialResult(
     IReadOnlyDictionary<string, int> WriteErrors,
     IReadOnlyDictionary<string, int> ReadErrors,
     IReadOnlyList<string> Violations,
-    IReadOnlyList<LatencyPoint> WriteLatencies);
+    IReadOnlyList<LatencyPoint> WriteLatencies)
+{
+    /// <summary>replace: from the kill until the dead member was removed (the new one added, caught up and promoted).</summary>
+    public double? ReplacedAfterMs { get; init; }
+}
 
 /// <summary>One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.</summary>
 internal sealed record LoadResult(string Target, int Concurrency, string Operation, double DurationS, long Operations, long Errors, double PerSecond, double? P50Ms, double? P99Ms);
@@ -67,4 +71,7 @@ internal sealed record BenchResults(
 [JsonSerializable(typeof(EtcdRangeResponse))]
 [JsonSerializable(typeof(EtcdStatusResponse))]
 [JsonSerializable(typeof(EtcdHealthResponse))]
+[JsonSerializable(typeof(EtcdMemberAddRequest))]
+[JsonSerializable(typeof(EtcdMemberIdRequest))]
+[JsonSerializable(typeof(EtcdMemberAddResponse))]
 internal sealed partial class BenchJsonContext : JsonSerializerContext;

@@ -35,10 +35,10 @@ internal static partial class Tables
             }
 
             text.Append(" |\n| --- |").Append(string.Concat(Enumerable.Repeat(" --: |", targets.Count + ratioTargets.Count))).Append('\n');
-            foreach (var (metric, pick) in new (string, Func<TrialResult, double?>)[]
-            {
-                ("write gap", r => r.WriteGapMs), ("read gap", r => r.ReadGapMs), ("leader after", r => r.LeaderAfterMs),
-            })
+            (string, Func<TrialResult, double?>)[] metrics = scenario == "replace"
+                ? [("write gap", r => r.WriteGapMs), ("read gap", r => r.ReadGapMs), ("replaced after", r => r.ReplacedAfterMs)]
+                : [("write gap", r => r.WriteGapMs), ("read gap", r => r.ReadGapMs), ("leader after", r => r.LeaderAfterMs)];
+            foreach (var (metric, pick) in metrics)
             {
                 var summaries = targets.ToDictionary(t => t, t => Summary.Of(byTarget[t].Select(pick).OfType<double>()));
                 foreach (var (label, stat) in StatColumns)

@@ -40,6 +40,8 @@ internal sealed class EtcdClusterTarget : IScaleTarget
     private readonly Process?[] _processes;
     private readonly long[] _logStart;
     private readonly ulong[] _memberIds;
+    private readonly string[] _names;
+    private int _replacements;
     private readonly ToolProcesses _tools = new();
     private readonly Lock _gate = new();
 
@@ -49,12 +51,14 @@ internal sealed class EtcdClusterTarget : IScaleTarget
         _http = http;
         _profile = profile;
         _dataDirectory = dataDirectory;
-        _clientPorts = [clientBasePort, clientBasePort + 1, clientBasePort + 2];
-        _peerPorts = [peerBasePort, peerBasePort + 1, peerBasePort + 2];
+        // Nodes 1 to 3, then the spare ports a replacement takes (and, once swapped in, the ports the replaced node freed).
+        _clientPorts = [clientBasePort, clientBasePort + 1, clientBasePort + 2, clientBasePort + 3];
+        _peerPorts = [peerBasePort, peerBasePort + 1, peerBasePort + 2, peerBasePort + 3];
+        _names = ["e1", "e2", "e3", "spare"];
         _extraArguments = extraArguments ?? [];
-        _processes = new Process?[3];
-        _logStart = new long[3];
-        _memberIds = new ulong[3];
+        _processes = new Process?[4];
+        _logStart = new long[4];
+        _memberIds = new ulong[4];
     }
 
     public string Name => _profile.Name;
@@ -239,6 +243,102 @@ internal sealed class EtcdClusterTarget : IScaleTarget
 
     public int Pid(int node) => _processes[node - 1]?.Id ?? throw new InvalidOperationException($"etcd node {node} was never started");
 
+    /// <summary>
+    /// etcd's procedure for a failed member (its runtime reconfiguration guide): <c>member remove</c> of the dead member,
+    /// <c>member add --learner</c> for a new member on the spare ports, start it with <c>--initial-cluster-state
+    /// existing</c> on an empty data directory, then <c>member promote</c> once etcd finds it in sync; through the JSON
+    /// gateway, as the workload. The new member then takes the dead one's number, and the dead one's ports become the spare.
+    /// </summary>
+    public async Task ReplaceAsync(int dead, CancellationToken cancellationToken)
+    {
+        const int Spare = 4;
+        var alive = Enumerable.Range(1, Nodes).First(n => n != dead && _processes[n - 1] is { HasExited: false });
+        _names[Spare - 1] = $"r{++_replacements}";
+        var dataDirectory = Path.Combine(_dataDirectory, _names[Spare - 1]);
+        if (Directory.Exists(dataDirectory))
+        {
+            Directory.Delete(dataDirectory, recursive: true);
+        }
+
+        // etcd refuses to add any member, a learner too, while a voter is down ("unhealthy cluster", its strict reconfig
+        // check, on by default): its procedure for a failed member removes it first.
+        var remove = JsonSerializer.SerializeToUtf8Bytes(new EtcdMemberIdRequest(_memberIds[dead - 1].ToString(CultureInfo.InvariantCulture)), BenchJsonContext.Default.EtcdMemberIdRequest);
+        var removed = await PostAsync(alive, "/v3/cluster/member/remove", remove, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+        if (removed.Error is not null || removed.Status != HttpStatusCode.OK)
+        {
+            throw new BenchException($"{Name}: member remove answered {removed.Error ?? ((int)removed.Status).ToString(CultureInfo.InvariantCulture)}: {Encoding.UTF8.GetString(removed.Body)}");
+        }
+
+        var peer = $"http://127.0.0.1:{_peerPorts[Spare - 1]}";
+        // Refused as "unhealthy cluster" until every voter has been connected for etcd's health interval: asked again.
+        var addBody = JsonSerializer.SerializeToUtf8Bytes(new EtcdMemberAddRequest([peer], IsLearner: true), BenchJsonContext.Default.EtcdMemberAddRequest);
+        using var addDeadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        addDeadline.CancelAfter(StartTimeout);
+        HttpAnswer add;
+        while (true)
+        {
+            add = await PostAsync(alive, "/v3/cluster/member/add", addBody, TimeSpan.FromSeconds(10), addDeadline.Token).ConfigureAwait(false);
+            if (add.Error is not null || add.Status == HttpStatusCode.OK || !Encoding.UTF8.GetString(add.Body).Contains("unhealthy cluster", StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            await Task.Delay(10, addDeadline.Token).ConfigureAwait(false);
+        }
+
+        var added = add.Error is null && add.Status == HttpStatusCode.OK ? Parse(add.Body, BenchJsonContext.Default.EtcdMemberAddResponse) : null;
+        if (added?.Member?.Id is not { } newId || added.Members is not { } members)
+        {
+            throw new BenchException($"{Name}: member add answered {add.Error ?? ((int)add.Status).ToString(CultureInfo.InvariantCulture)}: {Encoding.UTF8.GetString(add.Body)}");
+        }
+
+        var cluster = string.Join(',', members.Select(m => $"{(m.Id == newId ? _names[Spare - 1] : m.Name)}={m.PeerUrls![0]}"));
+        var client = $"http://127.0.0.1:{_clientPorts[Spare - 1]}";
+        StartNode(Spare,
+        [
+            "--name", _names[Spare - 1],
+            "--data-dir", dataDirectory,
+            "--listen-client-urls", client,
+            "--advertise-client-urls", client,
+            "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", cluster,
+            "--initial-cluster-state", "existing",
+            "--heartbeat-interval", _profile.HeartbeatMs.ToString(CultureInfo.InvariantCulture),
+            "--election-timeout", _profile.ElectionMs.ToString(CultureInfo.InvariantCulture),
+            "--logger", "zap",
+            "--log-outputs", "stderr",
+            .. _extraArguments,
+        ]);
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(StartTimeout);
+        var promote = JsonSerializer.SerializeToUtf8Bytes(new EtcdMemberIdRequest(newId), BenchJsonContext.Default.EtcdMemberIdRequest);
+        while (true)
+        {
+            // etcd refuses while the learner is not yet in sync with the leader.
+            var answer = await PostAsync(alive, "/v3/cluster/member/promote", promote, TimeSpan.FromSeconds(5), deadline.Token).ConfigureAwait(false);
+            if (answer.Error is null && answer.Status == HttpStatusCode.OK)
+            {
+                break;
+            }
+
+            await Task.Delay(10, deadline.Token).ConfigureAwait(false);
+        }
+
+        lock (_gate)
+        {
+            _processes[dead - 1]?.Dispose();
+            _processes[dead - 1] = null;
+            _memberIds[dead - 1] = ulong.Parse(newId, CultureInfo.InvariantCulture);
+            (_clientPorts[dead - 1], _clientPorts[Spare - 1]) = (_clientPorts[Spare - 1], _clientPorts[dead - 1]);
+            (_peerPorts[dead - 1], _peerPorts[Spare - 1]) = (_peerPorts[Spare - 1], _peerPorts[dead - 1]);
+            (_names[dead - 1], _names[Spare - 1]) = (_names[Spare - 1], "spare");
+            (_processes[dead - 1], _processes[Spare - 1]) = (_processes[Spare - 1], null);
+            (_logStart[dead - 1], _logStart[Spare - 1]) = (_logStart[Spare - 1], 0);
+        }
+    }
+
     public void KillAll()
     {
         _tools.KillAll();
@@ -278,13 +378,13 @@ internal sealed class EtcdClusterTarget : IScaleTarget
     /// <summary>The command line of node <paramref name="node"/>; a restart reuses it, and etcd ignores the initial-cluster flags once its data directory exists.</summary>
     internal IReadOnlyList<string> ArgumentsFor(int node)
     {
-        var cluster = string.Join(',', Enumerable.Range(1, Nodes).Select(n => $"e{n}=http://127.0.0.1:{_peerPorts[n - 1]}"));
+        var cluster = string.Join(',', Enumerable.Range(1, Nodes).Select(n => $"{_names[n - 1]}=http://127.0.0.1:{_peerPorts[n - 1]}"));
         var client = $"http://127.0.0.1:{_clientPorts[node - 1]}";
         var peer = $"http://127.0.0.1:{_peerPorts[node - 1]}";
         return
         [
-            "--name", $"e{node}",
-            "--data-dir", Path.Combine(_dataDirectory, $"e{node}"),
+            "--name", _names[node - 1],
+            "--data-dir", Path.Combine(_dataDirectory, _names[node - 1]),
             "--listen-client-urls", client,
             "--advertise-client-urls", client,
             "--listen-peer-urls", peer,
@@ -377,13 +477,13 @@ internal sealed class EtcdClusterTarget : IScaleTarget
         return _tools.RunAsync(info, ToolLimit, cancellationToken);
     }
 
-    private string LogPath(int node) => Path.Combine(_dataDirectory, $"e{node}.log");
+    private string LogPath(int node) => Path.Combine(_dataDirectory, $"{_names[node - 1]}.log");
 
-    private void StartNode(int node)
+    private void StartNode(int node, IReadOnlyList<string>? arguments = null)
     {
         var etcd = FindExecutable() ?? throw new BenchException(EtcdMissing);
         var info = new ProcessStartInfo(etcd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in ArgumentsFor(node))
+        foreach (var argument in arguments ?? ArgumentsFor(node))
         {
             info.ArgumentList.Add(argument);
         }

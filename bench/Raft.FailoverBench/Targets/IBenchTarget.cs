@@ -42,6 +42,13 @@ internal interface IBenchTarget : IAsyncDisposable
 
     int Pid(int node);
 
+    /// <summary>
+    /// Replaces crashed node <paramref name="dead"/> with a new node on an empty data directory and other ports: added as a
+    /// learner, promoted once caught up, then the dead member removed; returns once it is removed. The new node takes
+    /// the dead one's number from then on.
+    /// </summary>
+    Task ReplaceAsync(int dead, CancellationToken cancellationToken);
+
     /// <summary>kill -9 every process this target started, without waiting; safe to call more than once.</summary>
     void KillAll();
 }

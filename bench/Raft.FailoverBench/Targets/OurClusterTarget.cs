@@ -16,13 +16,15 @@ namespace Raft.FailoverBench.Targets;
 internal sealed class OurClusterTarget : IScaleTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan ReplaceTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan BackupLimit = TimeSpan.FromMinutes(30);
     private static readonly TimeSpan RestoreLimit = TimeSpan.FromMinutes(30);
     private const int CopyBufferBytes = 1 << 20;
 
     private readonly HttpClient _http;
     private readonly LocalCluster _cluster;
-    private readonly Uri[] _endpoints;
+    // The node id in each of the slots the harness numbers 1 to Nodes: a replaced node's slot goes to its replacement.
+    private readonly int[] _slots;
     private readonly ToolProcesses _tools = new();
 
     public OurClusterTarget(HttpClient http, ClusterLaunchOptions options, TextWriter log, string name = "ours")
@@ -31,12 +33,12 @@ internal sealed class OurClusterTarget : IScaleTarget
         ArgumentNullException.ThrowIfNull(options);
         _http = http;
         _cluster = new LocalCluster(options, log);
-        _endpoints = [.. Enumerable.Range(1, options.Nodes).Select(id => new Uri(options.HttpEndpoint(id)))];
+        _slots = [.. Enumerable.Range(1, options.Nodes)];
     }
 
     public string Name { get; }
 
-    public int Nodes => _endpoints.Length;
+    public int Nodes => _slots.Length;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -105,7 +107,7 @@ internal sealed class OurClusterTarget : IScaleTarget
     public async Task<bool?> ClaimsLeadershipAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
     {
         // /health/live answers from the node's published view, without a trip through its loop: a cheap poll.
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.HealthLive));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Endpoint(node), ApiPaths.HealthLive));
         var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
         if (answer.Error is not null || answer.Status != HttpStatusCode.OK)
         {
@@ -115,7 +117,7 @@ internal sealed class OurClusterTarget : IScaleTarget
         try
         {
             var health = JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Wire.HealthResponse);
-            return health is not null && health.LeaderId == node;
+            return health is not null && health.LeaderId == _slots[node - 1];
         }
         catch (JsonException)
         {
@@ -125,24 +127,70 @@ internal sealed class OurClusterTarget : IScaleTarget
 
     public async Task<bool> TransferLeadershipAsync(int leader, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_endpoints[leader - 1], ApiPaths.TransferLeader));
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Endpoint(leader), ApiPaths.TransferLeader));
         var answer = await BenchHttp.SendAsync(_http, request, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         return answer.Error is null && answer.Status == HttpStatusCode.OK;
     }
 
-    public Task CrashAsync(int node, CancellationToken cancellationToken) => _cluster.KillAsync(node, cancellationToken);
+    public Task CrashAsync(int node, CancellationToken cancellationToken) => _cluster.KillAsync(_slots[node - 1], cancellationToken);
 
-    public void Pause(int node) => _cluster.Stop(node);
+    public void Pause(int node) => _cluster.Stop(_slots[node - 1]);
 
-    public void Resume(int node) => _cluster.Continue(node);
+    public void Resume(int node) => _cluster.Continue(_slots[node - 1]);
 
     public Task RestartAsync(int node, CancellationToken cancellationToken)
     {
-        _cluster.Restart(node);
+        _cluster.Restart(_slots[node - 1]);
         return Task.CompletedTask;
     }
 
-    public int Pid(int node) => _cluster.Pid(node);
+    public int Pid(int node) => _cluster.Pid(_slots[node - 1]);
+
+    /// <summary>
+    /// Replaces the crashed node in slot <paramref name="dead"/> as the README's procedure does: a new node (the id the
+    /// last replacement freed, on its ports and an empty data directory) joins as a learner and is promoted once caught
+    /// up (it asks for that itself), then the dead member is removed. The slot is the new node's from then on.
+    /// </summary>
+    public async Task ReplaceAsync(int dead, CancellationToken cancellationToken)
+    {
+        var deadId = _slots[dead - 1];
+        var spare = Enumerable.Range(1, Nodes + 1).First(id => !_slots.Contains(id));
+        _cluster.AddNode(spare);
+        var members = new Uri(_cluster.Options.HttpEndpoint(spare) + ApiPaths.Members);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(ReplaceTimeout);
+        try
+        {
+            while (true)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, members);
+                var answer = await BenchHttp.SendAsync(_http, request, TimeSpan.FromSeconds(1), deadline.Token).ConfigureAwait(false);
+                if (answer.Error is null && answer.Status == HttpStatusCode.OK
+                    && JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Wire.MembersResponse)?.Members.Any(m => m.Id == spare && m.Voter) == true)
+                {
+                    break;
+                }
+
+                await Task.Delay(10, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            var state = _cluster.IsRunning(spare) ? "runs" : $"exited with code {_cluster.ExitCode(spare)}";
+            throw new BenchException($"{Name}: node {spare}, added to replace node {deadId}, was not a voter within {ReplaceTimeout.TotalSeconds:F0} s (it {state}); see {_cluster.LogPath(spare)}");
+        }
+
+        try
+        {
+            await _cluster.RemoveNodeAsync(deadId, deadline.Token).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new BenchException($"{Name}: {ex.Message}");
+        }
+
+        _slots[dead - 1] = spare;
+    }
 
     public void KillAll()
     {
@@ -159,7 +207,7 @@ internal sealed class OurClusterTarget : IScaleTarget
     /// <summary>From the node's <c>/metrics</c>, which it renders from the view its loop publishes, without a trip through the loop.</summary>
     public async Task<NodeState?> StateAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.Metrics));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Endpoint(node), ApiPaths.Metrics));
         var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
         if (answer.Error is not null || answer.Status != HttpStatusCode.OK)
         {
@@ -188,7 +236,7 @@ internal sealed class OurClusterTarget : IScaleTarget
 
     public async Task<bool> IsReadyAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.HealthReady));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Endpoint(node), ApiPaths.HealthReady));
         var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
         return answer.Error is null && answer.Status == HttpStatusCode.OK;
     }
@@ -199,7 +247,7 @@ internal sealed class OurClusterTarget : IScaleTarget
     /// <summary><c>GET /v1/snapshot</c> of the node's applied state, streamed into the file, then fsynced.</summary>
     public async Task<BackupOutcome> BackupAsync(int node, string file, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_endpoints[node - 1], ApiPaths.Snapshot));
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Endpoint(node), ApiPaths.Snapshot));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(BackupLimit);
         try
@@ -239,11 +287,14 @@ internal sealed class OurClusterTarget : IScaleTarget
         return _tools.RunAsync(info, RestoreLimit, cancellationToken);
     }
 
-    private Uri KeyUri(int node, string key) => new(_endpoints[node - 1], ApiPaths.KvPrefix + ResourceName.Escape(key));
+    private Uri Endpoint(int node) => new(_cluster.Options.HttpEndpoint(_slots[node - 1]));
+
+    private Uri KeyUri(int node, string key) => new(Endpoint(node), ApiPaths.KvPrefix + ResourceName.Escape(key));
 
     private static ulong? Header(HttpAnswer answer, string name) =>
         answer.Headers is not null && answer.Headers.TryGetValues(name, out var values)
             && ulong.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
 
-    private static int LeaderHint(HttpAnswer answer) => Header(answer, ApiHeaders.Leader) is { } id and <= int.MaxValue ? (int)id : 0;
+    // The slot of the node the answer names as leader (0: none, or a node in no slot).
+    private int LeaderHint(HttpAnswer answer) => Header(answer, ApiHeaders.Leader) is { } id and <= int.MaxValue ? Array.IndexOf(_slots, (int)id) + 1 : 0;
 }

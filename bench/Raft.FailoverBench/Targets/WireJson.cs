@@ -36,3 +36,18 @@ internal sealed record EtcdStatusResponse(
     [property: JsonPropertyName("dbSize")] string? DbSize = null);
 
 internal sealed record EtcdHealthResponse([property: JsonPropertyName("health")] string? Health);
+
+internal sealed record EtcdMemberAddRequest([property: JsonPropertyName("peerURLs")] IReadOnlyList<string> PeerUrls, [property: JsonPropertyName("isLearner")] bool IsLearner);
+
+/// <summary>A member id, as etcd's gateway writes 64-bit numbers: a string.</summary>
+internal sealed record EtcdMemberIdRequest([property: JsonPropertyName("ID")] string Id);
+
+internal sealed record EtcdMember(
+    [property: JsonPropertyName("ID")] string? Id,
+    [property: JsonPropertyName("name")] string? Name,
+    [property: JsonPropertyName("peerURLs")] IReadOnlyList<string>? PeerUrls,
+    [property: JsonPropertyName("isLearner")] bool IsLearner);
+
+internal sealed record EtcdMemberAddResponse(
+    [property: JsonPropertyName("member")] EtcdMember? Member,
+    [property: JsonPropertyName("members")] IReadOnlyList<EtcdMember>? Members);

@@ -93,12 +93,22 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
     }
 
     /// <summary>
-    /// Starts a new node, the next id after every node this cluster has had, on an empty data directory: it joins through
-    /// the running nodes as a learner and asks to be promoted once caught up. Returns its id.
+    /// Starts a new node on an empty data directory: <paramref name="id"/>, which must not be running (a removed node's
+    /// id may be given again: it joins as a new node), or by default the next id after every node this cluster has had.
+    /// It joins through the running nodes as a learner and asks to be promoted once caught up. Returns its id.
     /// </summary>
-    public int AddNode()
+    public int AddNode(int? id = null)
     {
-        var id = _processes.Keys.Concat(_removed).Max() + 1;
+        if (id is { } given && _processes.ContainsKey(given))
+        {
+            throw new InvalidOperationException($"node {given} is still a node of this cluster");
+        }
+
+        return AddNodeAs(id ?? (_processes.Keys.Concat(_removed).Max() + 1));
+    }
+
+    private int AddNodeAs(int id)
+    {
         if (id > ClusterLaunchOptions.NodesMax)
         {
             throw new InvalidOperationException($"this launcher runs nodes 1 to {ClusterLaunchOptions.NodesMax}, and has had {id - 1}");
@@ -126,6 +136,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         var arguments = options.JoinArgumentsFor(id, running);
         _processes[id] = NodeProcess.Start(arguments, LogPath(id), options.ServerDll);
         _joined[id] = arguments;
+        _removed.Remove(id);
         return id;
     }
 
