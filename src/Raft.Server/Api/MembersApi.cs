@@ -77,42 +77,14 @@ internal static class MembersApi
         return await ChangeAsync(context, node, options, new MembershipChange(kind, request.Id, addresses)).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> PromoteAsync(HttpContext context, string id, NodeLoop node, NodeOptions options, LeaderRouting routing)
-    {
-        if (ParseId(id, out var nodeId) is { } bad)
+    private static Task<IResult> PromoteAsync(HttpContext context, string id, NodeLoop node, NodeOptions options, LeaderRouting routing) =>
+        ServeMemberAsync(context, id, node, routing, async (view, nodeId) => view.Membership.IsVoter(nodeId)
+            ? Results.Json(Members(view.Membership, view.LeaderId, options, 0, $"node {nodeId} is already a voter"), ProtocolJsonContext.Wire.MembersResponse)
+            : await ChangeAsync(context, node, options, new MembershipChange(MembershipChangeKind.PromoteLearner, nodeId)).ConfigureAwait(false));
+
+    private static Task<IResult> RemoveAsync(HttpContext context, string id, NodeLoop node, NodeOptions options, LeaderRouting routing) =>
+        ServeMemberAsync(context, id, node, routing, async (view, nodeId) =>
         {
-            return bad;
-        }
-
-        return await routing.ServeAsync(context, node, null, 0, async () =>
-        {
-            var view = node.View;
-            if (!view.Membership.Contains(nodeId))
-            {
-                return NotFound(nodeId);
-            }
-
-            return view.Membership.IsVoter(nodeId)
-                ? Results.Json(Members(view.Membership, view.LeaderId, options, 0, $"node {nodeId} is already a voter"), ProtocolJsonContext.Wire.MembersResponse)
-                : await ChangeAsync(context, node, options, new MembershipChange(MembershipChangeKind.PromoteLearner, nodeId)).ConfigureAwait(false);
-        }).ConfigureAwait(false);
-    }
-
-    private static async Task<IResult> RemoveAsync(HttpContext context, string id, NodeLoop node, NodeOptions options, LeaderRouting routing)
-    {
-        if (ParseId(id, out var nodeId) is { } bad)
-        {
-            return bad;
-        }
-
-        return await routing.ServeAsync(context, node, null, 0, async () =>
-        {
-            var view = node.View;
-            if (!view.Membership.Contains(nodeId))
-            {
-                return NotFound(nodeId);
-            }
-
             if (nodeId == options.Id && view.Membership.Voters.Length > 1)
             {
                 // The leader removes itself only after handing over: the next leader then removes it, and writes
@@ -127,6 +99,20 @@ internal static class MembersApi
             }
 
             return await ChangeAsync(context, node, options, new MembershipChange(MembershipChangeKind.Remove, nodeId)).ConfigureAwait(false);
+        });
+
+    // A change to an existing member: the id checked, then served on the leader path, where the member must exist.
+    private static async Task<IResult> ServeMemberAsync(HttpContext context, string id, NodeLoop node, LeaderRouting routing, Func<NodeView, int, Task<IResult>> serveHere)
+    {
+        if (ParseId(id, out var nodeId) is { } bad)
+        {
+            return bad;
+        }
+
+        return await routing.ServeAsync(context, node, null, 0, () =>
+        {
+            var view = node.View;
+            return view.Membership.Contains(nodeId) ? serveHere(view, nodeId) : Task.FromResult(NotFound(nodeId));
         }).ConfigureAwait(false);
     }
 

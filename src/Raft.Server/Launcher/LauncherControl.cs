@@ -216,28 +216,60 @@ public sealed class LauncherControl : IAsyncDisposable
     private static string Refusal(string answer) =>
         answer.StartsWith("refused ", StringComparison.Ordinal) ? answer["refused ".Length..] : $"unexpected answer from the launcher: {answer}";
 
-    private static async Task<(bool Ok, string Message)> WaitUntilVoterAsync(int id, int pid, Uri endpoint, string peer, string logPath, CancellationToken cancellationToken)
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Dispose();
+        await _accepting.ConfigureAwait(false);
+        _stop.Dispose();
+        File.Delete(_path);
+    }
+
+    private static async Task<(bool Ok, string Message)> WaitUntilReadyAsync(int id, int pid, Uri endpoint, string logPath, CancellationToken cancellationToken) =>
+        await PollNodeAsync(pid, new Uri(endpoint, "/health/ready"), ReadyTimeout, (response, _) => Task.FromResult(response.StatusCode == HttpStatusCode.OK), cancellationToken).ConfigureAwait(false) switch
+        {
+            Polled.Done => (true, $"node {id} started again (pid {pid}) and is ready"),
+            Polled.Exited => (false, $"node {id} started again (pid {pid}) but exited; see its log {logPath}"),
+            _ => (false, $"node {id} started again (pid {pid}) but is not ready after {ReadyTimeout.TotalSeconds:F0} s: a node is ready once it knows a leader, " +
+                $"so a majority of the nodes must be running; see its log {logPath}"),
+        };
+
+    private static async Task<(bool Ok, string Message)> WaitUntilVoterAsync(int id, int pid, Uri endpoint, string peer, string logPath, CancellationToken cancellationToken) =>
+        await PollNodeAsync(pid, new Uri(endpoint, "/v1/cluster/members"), JoinTimeout, async (response, token) =>
+            response.StatusCode == HttpStatusCode.OK
+            && (await response.Content.ReadFromJsonAsync(Protocol.ProtocolJsonContext.Wire.MembersResponse, token).ConfigureAwait(false))?.Members.Any(m => m.Id == id && m.Voter) == true,
+            cancellationToken).ConfigureAwait(false) switch
+        {
+            Polled.Done => (true, $"node {id} joined as a learner, caught up and votes: {endpoint.ToString().TrimEnd('/')}  peers {peer}  pid {pid}  log {logPath}"),
+            Polled.Exited => (false, $"node {id} started (pid {pid}) but exited; see its log {logPath}"),
+            _ => (false, $"node {id} started (pid {pid}) but is not a voter after {JoinTimeout.TotalSeconds:F0} s; see its log {logPath}"),
+        };
+
+    private enum Polled
+    {
+        Done,
+        Exited,
+        TimedOut,
+    }
+
+    // Asks uri of the node with process pid until done says so, the process exits, or the time limit passes.
+    private static async Task<Polled> PollNodeAsync(int pid, Uri uri, TimeSpan limit, Func<HttpResponseMessage, CancellationToken, Task<bool>> done, CancellationToken cancellationToken)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var members = new Uri(endpoint, "/v1/cluster/members");
         var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < JoinTimeout)
+        while (deadline.Elapsed < limit)
         {
             if (!IsRunning(pid))
             {
-                return (false, $"node {id} started (pid {pid}) but exited; see its log {logPath}");
+                return Polled.Exited;
             }
 
             try
             {
-                using var response = await http.GetAsync(members, cancellationToken).ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.OK)
+                using var response = await http.GetAsync(uri, cancellationToken).ConfigureAwait(false);
+                if (await done(response, cancellationToken).ConfigureAwait(false))
                 {
-                    var answer = await response.Content.ReadFromJsonAsync(Protocol.ProtocolJsonContext.Wire.MembersResponse, cancellationToken).ConfigureAwait(false);
-                    if (answer?.Members.Any(m => m.Id == id && m.Voter) == true)
-                    {
-                        return (true, $"node {id} joined as a learner, caught up and votes: {endpoint.ToString().TrimEnd('/')}  peers {peer}  pid {pid}  log {logPath}");
-                    }
+                    return Polled.Done;
                 }
             }
             catch (Exception e) when (e is HttpRequestException or System.Text.Json.JsonException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
@@ -248,52 +280,7 @@ public sealed class LauncherControl : IAsyncDisposable
             await Task.Delay(ReadyPollInterval, cancellationToken).ConfigureAwait(false);
         }
 
-        return (false, $"node {id} started (pid {pid}) but is not a voter after {JoinTimeout.TotalSeconds:F0} s; see its log {logPath}");
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        _listener.Dispose();
-        await _accepting.ConfigureAwait(false);
-        _stop.Dispose();
-        File.Delete(_path);
-    }
-
-    private static async Task<(bool Ok, string Message)> WaitUntilReadyAsync(int id, int pid, Uri endpoint, string logPath, CancellationToken cancellationToken)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var ready = new Uri(endpoint, "/health/ready");
-        var deadline = Stopwatch.StartNew();
-        while (deadline.Elapsed < ReadyTimeout)
-        {
-            if (!IsRunning(pid))
-            {
-                return (false, $"node {id} started again (pid {pid}) but exited; see its log {logPath}");
-            }
-
-            try
-            {
-                using var response = await http.GetAsync(ready, cancellationToken).ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    return (true, $"node {id} started again (pid {pid}) and is ready");
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-            catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // Starting up too slowly to answer in time.
-            }
-
-            await Task.Delay(ReadyPollInterval, cancellationToken).ConfigureAwait(false);
-        }
-
-        return (false, $"node {id} started again (pid {pid}) but is not ready after {ReadyTimeout.TotalSeconds:F0} s: a node is ready once it knows a leader, " +
-            $"so a majority of the nodes must be running; see its log {logPath}");
+        return Polled.TimedOut;
     }
 
     private static bool IsRunning(int pid)
