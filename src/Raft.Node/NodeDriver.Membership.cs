@@ -6,6 +6,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 {
     private MembershipRequest? _membershipChange;
 
+    /// <summary>Whether this leader has a membership change proposed and not yet committed.</summary>
+    public bool MembershipChangePending => _membershipChange is not null;
+
     // The driver tick since which the preferred leader has been caught up and answering, while this node leads; 0: not.
     private ulong _preferredReadySince;
 

@@ -441,6 +441,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         }
 
         _metrics.LogMemoryBytes = _driver.Core.MemoryLogBytes;
+        _metrics.MembershipChangePending = _driver.MembershipChangePending;
     }
 
     private enum InputKind : byte

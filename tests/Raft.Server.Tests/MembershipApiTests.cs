@@ -169,6 +169,7 @@ public sealed class MembershipApiTests
         Assert.Contains("raft_learners 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("raft_voters 3\n", metrics, StringComparison.Ordinal);
         Assert.Contains($"raft_config_index {addedAt}\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("raft_membership_change_pending 0\n", metrics, StringComparison.Ordinal);
 
         using (var again = await client.PostAsync("/v1/cluster/members", Json(add)))
         {
