@@ -79,6 +79,9 @@ public sealed class Membership : IEquatable<Membership>
 
     public int Count => _voters.Length + _learners.Length;
 
+    /// <summary>Every member: the voters, then the learners, each in id order (the order of the encoded addresses).</summary>
+    public IEnumerable<int> Ids => _voters.Concat(_learners);
+
     /// <summary>Votes needed to win an election or commit: a strict majority of voters.</summary>
     public int Quorum => (_voters.Length / 2) + 1;
 
@@ -219,7 +222,7 @@ public sealed class Membership : IEquatable<Membership>
             var size = HeaderBytes + (4 * Count);
             if (_addresses.Count > 0)
             {
-                foreach (var id in _voters.Concat(_learners))
+                foreach (var id in Ids)
                 {
                     var a = _addresses.GetValueOrDefault(id, MemberAddresses.Unknown);
                     size += 2 + Encoding.UTF8.GetByteCount(a.Peer) + Encoding.UTF8.GetByteCount(a.Http);
@@ -255,7 +258,7 @@ public sealed class Membership : IEquatable<Membership>
 
         if (_addresses.Count > 0)
         {
-            foreach (var id in _voters.Concat(_learners))
+            foreach (var id in Ids)
             {
                 var a = _addresses.GetValueOrDefault(id, MemberAddresses.Unknown);
                 offset += WriteString(destination[offset..], a.Peer);

@@ -151,18 +151,22 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     public KvApplyResult Apply(ulong index, ReadOnlySpan<byte> command)
     {
         CheckNextIndex(index);
-        if (KvCommandCodec.UnknownToThisVersion(command) is { } unknown)
+        if (!KvCommandCodec.TryDecode(command, out var cmd))
         {
-            throw new UnknownCommandException(
-                $"log entry {index} holds {unknown}, which this version of the server does not know: a newer version proposed it. " +
-                "Upgrade this node before starting it again; it has applied nothing past entry " + (index - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // Only a command that does not decode can be one this version does not know: the check costs a decoded
+            // command nothing.
+            if (KvCommandCodec.UnknownToThisVersion(command) is { } unknown)
+            {
+                throw new UnknownCommandException(
+                    $"log entry {index} holds {unknown}, which this version of the server does not know: a newer version proposed it. " +
+                    "Upgrade this node before starting it again; it has applied nothing past entry " + (index - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            AppliedIndex = index;
+            return Invalid(index);
         }
 
         AppliedIndex = index;
-        if (!KvCommandCodec.TryDecode(command, out var cmd))
-        {
-            return Invalid(index);
-        }
 
         if (cmd.TimeMs > ClockMs)
         {

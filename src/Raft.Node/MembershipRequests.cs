@@ -23,6 +23,9 @@ public enum MembershipStatus : byte
     /// <summary>Proposed, but this node stopped leading before the change committed: it may still take effect.</summary>
     LeadershipLost,
 
+    /// <summary>The node's inbox was full. Nothing was proposed.</summary>
+    Overloaded,
+
     /// <summary>Not committed within the request timeout; it may still take effect.</summary>
     TimedOut,
 

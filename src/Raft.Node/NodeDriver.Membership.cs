@@ -9,8 +9,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     /// <summary>Whether this leader has a membership change proposed and not yet committed.</summary>
     public bool MembershipChangePending => _membershipChange is not null;
 
-    // The driver tick since which the preferred leader has been caught up and answering, while this node leads; 0: not.
-    private ulong _preferredReadySince;
+    // The driver tick since which the preferred leader has been caught up and answering, while this node leads.
+    private ulong? _preferredReadySince;
 
     /// <summary>
     /// Proposes a single-server membership change (add a learner or voter, promote a learner, remove a member); answered
@@ -24,7 +24,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         {
             if (!Enqueue(new Input(InputKind.Membership, default, 0, request, 0)))
             {
-                request.Finish(Outcome(MembershipStatus.ChangeInProgress, 0, "the node is overloaded"));
+                request.Finish(Outcome(MembershipStatus.Overloaded, 0, "the node is overloaded"));
             }
 
             return;
@@ -131,22 +131,17 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         if (preferred == 0 || preferred == Id || _core.Role != RaftRole.Leader || _transfer is not null || _membershipChange is not null
             || !_core.Membership.IsVoter(preferred) || !_core.IsCaughtUpAndResponsive(preferred))
         {
-            _preferredReadySince = 0;
+            _preferredReadySince = null;
             return;
         }
 
-        if (_preferredReadySince == 0)
-        {
-            _preferredReadySince = _ticks + 1;
-            return;
-        }
-
-        if (_ticks + 1 - _preferredReadySince < (ulong)_options.FailbackDelayTicks)
+        _preferredReadySince ??= _ticks;
+        if (_ticks - _preferredReadySince.Value < (ulong)_options.FailbackDelayTicks)
         {
             return;
         }
 
-        _preferredReadySince = 0;
+        _preferredReadySince = null;
         _events.Failback(preferred, started: true, $"node {preferred} is the preferred leader and has been caught up and answering for {_options.FailbackDelayTicks} ticks");
         TransferNow(new FailbackTransfer(preferred, _events));
     }

@@ -105,14 +105,21 @@ public static class MemberRequestReader
         return problem is null ? new MemberRequest(id!.Value, peer!, http!, learner) : null;
     }
 
+    /// <summary>Whether <paramref name="endpoint"/> is <c>host:port</c> with a port from 1 to 65535 and no blanks: a peer endpoint.</summary>
+    public static bool IsHostPort(string? endpoint)
+    {
+        var colon = endpoint?.LastIndexOf(':') ?? -1;
+        return colon > 0
+            && int.TryParse(endpoint.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            && port is >= 1 and <= 65535 && !endpoint!.Any(char.IsWhiteSpace);
+    }
+
     /// <summary>What is wrong with a member's addresses, or null: a host:port peer endpoint and an absolute http(s) URL, each at most 255 bytes.</summary>
     public static string? AddressProblem(string peer, string http)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(http);
-        var colon = peer.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(peer.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
-            || port is < 1 or > 65535 || peer.Length > 255 || peer.Any(char.IsWhiteSpace))
+        if (!IsHostPort(peer) || peer.Length > 255)
         {
             return $"peerAddress must be host:port (got '{peer}')";
         }

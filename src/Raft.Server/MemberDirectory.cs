@@ -32,7 +32,7 @@ internal static class MemberDirectory
     public static Dictionary<int, string> PeerEndpoints(this NodeOptions options, Membership membership, IReadOnlyDictionary<int, string>? extra = null)
     {
         var peers = new Dictionary<int, string>();
-        foreach (var id in membership.Voters.ToArray().Concat(membership.Learners.ToArray()))
+        foreach (var id in membership.Ids)
         {
             if (options.AddressesOf(membership, id) is { Peer.Length: > 0 } a)
             {

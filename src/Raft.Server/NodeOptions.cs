@@ -245,8 +245,7 @@ public sealed class NodeOptions
                 errors.Add($"Node:Peers:{id}: node ids are positive");
             }
 
-            var colon = endpoint?.LastIndexOf(':') ?? -1;
-            if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is 0 or > 65535)
+            if (!Protocol.MemberRequestReader.IsHostPort(endpoint))
             {
                 errors.Add($"Node:Peers:{id} must be host:port (got '{endpoint}')");
             }

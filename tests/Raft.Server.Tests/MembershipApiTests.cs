@@ -336,14 +336,14 @@ public sealed class GrowAndShrinkTests
             Enumerable.Range(1, 5).ToDictionary(id => id, id => new Uri(cluster.HttpUrl(id))),
             new Raft.Client.RaftKvClientOptions { RetryDeadline = TimeSpan.FromSeconds(30) });
 
-        var acknowledged = new List<string>();
+        var acknowledged = new System.Collections.Concurrent.ConcurrentQueue<string>();
         using var stop = new CancellationTokenSource();
         var writer = Task.Run(async () =>
         {
             for (var i = 0; !stop.IsCancellationRequested; i++)
             {
                 await client.PutAsync($"w/{i:D5}", $"v{i}");
-                acknowledged.Add($"w/{i:D5}");
+                acknowledged.Enqueue($"w/{i:D5}");
             }
         });
 

@@ -165,8 +165,7 @@ internal sealed class OurClusterTarget : IScaleTarget
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, members);
                 var answer = await BenchHttp.SendAsync(_http, request, TimeSpan.FromSeconds(1), deadline.Token).ConfigureAwait(false);
-                if (answer.Error is null && answer.Status == HttpStatusCode.OK
-                    && JsonSerializer.Deserialize(answer.Body, ProtocolJsonContext.Wire.MembersResponse)?.Members.Any(m => m.Id == spare && m.Voter) == true)
+                if (answer.Error is null && answer.Status == HttpStatusCode.OK && IsVoter(answer.Body, spare))
                 {
                     break;
                 }
@@ -285,6 +284,18 @@ internal sealed class OurClusterTarget : IScaleTarget
         var serverDll = _cluster.Options.ServerDll ?? throw new InvalidOperationException("our cluster runs without a server dll to restore with");
         var info = NodeProcess.StartInfo(["restore", "--snapshot", file, "--data", directory], serverDll);
         return _tools.RunAsync(info, RestoreLimit, cancellationToken);
+    }
+
+    private static bool IsVoter(byte[] members, int id)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(members, ProtocolJsonContext.Wire.MembersResponse)?.Members.Any(m => m.Id == id && m.Voter) == true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     private Uri Endpoint(int node) => new(_cluster.Options.HttpEndpoint(_slots[node - 1]));

@@ -27,7 +27,7 @@ internal static class MembersApi
     private static MembersResponse Members(Membership membership, int leaderId, NodeOptions options, ulong index = 0, string? detail = null)
     {
         var members = new List<MemberResponse>(membership.Count);
-        foreach (var id in membership.Voters.ToArray().Concat(membership.Learners.ToArray()).Order())
+        foreach (var id in membership.Ids.Order())
         {
             var addresses = options.AddressesOf(membership, id) ?? MemberAddresses.Unknown;
             members.Add(new MemberResponse(id, addresses.Peer, addresses.Http, membership.IsVoter(id), id == leaderId));
@@ -65,7 +65,7 @@ internal static class MembersApi
                 : ApiResults.Error(StatusCodes.Status409Conflict, ErrorCodes.MemberExists, $"node {request.Id} is already a member, with other addresses or another role: remove it first");
         }
 
-        foreach (var id in membership.Voters.ToArray().Concat(membership.Learners.ToArray()))
+        foreach (var id in membership.Ids)
         {
             if (options.AddressesOf(membership, id) is { } other && (other.Peer == addresses.Peer || other.Http == addresses.Http))
             {
@@ -128,7 +128,11 @@ internal static class MembersApi
             return ApiResults.Timeout("the membership change");
         }
 
-        context.Response.Headers[ApiHeaders.Index] = outcome.Index.ToString(CultureInfo.InvariantCulture);
+        if (outcome.Status == MembershipStatus.Committed)
+        {
+            context.Response.Headers[ApiHeaders.Index] = outcome.Index.ToString(CultureInfo.InvariantCulture);
+        }
+
         return outcome.Status switch
         {
             MembershipStatus.Committed => Results.Json(Members(outcome.Membership, outcome.LeaderId, options, outcome.Index, outcome.Detail), ProtocolJsonContext.Wire.MembersResponse),
@@ -138,6 +142,7 @@ internal static class MembersApi
             MembershipStatus.Invalid => ApiResults.Error(StatusCodes.Status409Conflict, ErrorCodes.InvalidChange, outcome.Detail),
             MembershipStatus.LeadershipLost => ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.LeadershipLost, outcome.Detail),
             MembershipStatus.TimedOut => ApiResults.Error(StatusCodes.Status504GatewayTimeout, ErrorCodes.Timeout, outcome.Detail),
+            MembershipStatus.Overloaded => ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Overloaded, outcome.Detail),
             _ => ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown, outcome.Detail),
         };
     }

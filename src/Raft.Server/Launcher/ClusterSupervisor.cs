@@ -12,11 +12,11 @@ namespace Raft.Server.Launcher;
 /// </summary>
 internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output) : IDisposable
 {
-    private const int PendingRestartsMax = 16;
+    private const int PendingRequestsMax = 16;
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
 
-    private readonly Channel<PendingRequest> _restarts = Channel.CreateBounded<PendingRequest>(
-        new BoundedChannelOptions(PendingRestartsMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly Channel<PendingRequest> _requests = Channel.CreateBounded<PendingRequest>(
+        new BoundedChannelOptions(PendingRequestsMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
     // Node id to the pid whose exit was reported: a restarted node's next exit is reported again.
     private readonly Dictionary<int, int> _reportedExits = [];
@@ -33,7 +33,7 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
     public async Task<string> HandleAsync(LauncherRequest request, CancellationToken cancellationToken)
     {
         var pending = new PendingRequest(request, new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_restarts.Writer.TryWrite(pending))
+        if (!_requests.Writer.TryWrite(pending))
         {
             return _stopping ? "refused the launcher is stopping every node" : "refused the launcher has too many requests queued; try again";
         }
@@ -46,19 +46,19 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
     {
         try
         {
-            Task<bool>? restartQueued = null;
+            Task<bool>? requestQueued = null;
             while (true)
             {
-                restartQueued ??= _restarts.Reader.WaitToReadAsync(cancellationToken).AsTask();
-                await Task.WhenAny(restartQueued, Task.Delay(PollInterval, cancellationToken)).ConfigureAwait(false);
+                requestQueued ??= _requests.Reader.WaitToReadAsync(cancellationToken).AsTask();
+                await Task.WhenAny(requestQueued, Task.Delay(PollInterval, cancellationToken)).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
 
                 // An exit is reported before a restart of the same node can replace its process.
                 await ReportExitsAsync().ConfigureAwait(false);
-                if (restartQueued.IsCompleted)
+                if (requestQueued.IsCompleted)
                 {
-                    restartQueued = null;
-                    while (_restarts.Reader.TryRead(out var pending))
+                    requestQueued = null;
+                    while (_requests.Reader.TryRead(out var pending))
                     {
                         pending.Outcome.TrySetResult(pending.Request.Verb switch
                         {
@@ -164,8 +164,8 @@ internal sealed class ClusterSupervisor(LocalCluster cluster, TextWriter output)
     private void RefusePending()
     {
         _stopping = true;
-        _restarts.Writer.TryComplete();
-        while (_restarts.Reader.TryRead(out var pending))
+        _requests.Writer.TryComplete();
+        while (_requests.Reader.TryRead(out var pending))
         {
             pending.Outcome.TrySetResult("refused the launcher is stopping every node");
         }
