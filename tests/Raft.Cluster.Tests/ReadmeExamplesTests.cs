@@ -60,7 +60,14 @@ public sealed partial class ReadmeExamplesTests
             {
                 foreach (var example in Examples(block))
                 {
-                    await replay.RunAsync(example);
+                    try
+                    {
+                        await replay.RunAsync(example);
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        throw new HttpRequestException($"README.md:{example.Line}: {example.Command}\n{e.Message}\nthe launcher printed:\n{string.Join('\n', launcher.Output.Snapshot())}", e);
+                    }
                 }
             }
         }

@@ -214,7 +214,10 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
     private Process StartNode(int id, bool clusterStart) =>
         NodeProcess.Start([.. options.ArgumentsFor(id), .. (clusterStart ? ["--Node:ClusterState=new"] : Array.Empty<string>())], LogPath(id), options.ServerDll);
 
-    /// <summary>Polls every node's <c>/v1/cluster</c> until a majority name the same leader.</summary>
+    /// <summary>
+    /// Polls every node's <c>/v1/cluster</c> until every running node answers and names the same leader, so that once
+    /// this returns each node the listing names takes requests.
+    /// </summary>
     public async Task<int?> WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -223,7 +226,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         {
             while (true)
             {
-                var leader = await PollLeaderAsync(deadline.Token).ConfigureAwait(false);
+                var leader = await PollLeaderAsync(everyRunningNode: true, deadline.Token).ConfigureAwait(false);
                 if (leader is not null)
                 {
                     return leader;
@@ -250,9 +253,16 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
     }
 
     /// <summary>Asks every running node's <c>/v1/cluster</c> once; the leader a majority of all nodes name, if any.</summary>
-    public async Task<int?> PollLeaderAsync(CancellationToken cancellationToken)
+    public Task<int?> PollLeaderAsync(CancellationToken cancellationToken) => PollLeaderAsync(everyRunningNode: false, cancellationToken);
+
+    /// <summary>
+    /// Asks every running node's <c>/v1/cluster</c> once: the leader a majority of all nodes name, or, with
+    /// <paramref name="everyRunningNode"/>, the leader every running node names (null if one does not answer yet).
+    /// </summary>
+    private async Task<int?> PollLeaderAsync(bool everyRunningNode, CancellationToken cancellationToken)
     {
         var votes = new Dictionary<int, int>();
+        var running = 0;
         foreach (var id in Ids)
         {
             if (_processes[id].HasExited)
@@ -260,6 +270,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
                 continue;
             }
 
+            running++;
             try
             {
                 using var response = await _http.GetAsync(new Uri($"{options.HttpEndpoint(id)}/v1/cluster"), cancellationToken).ConfigureAwait(false);
@@ -284,7 +295,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             }
         }
 
-        var majority = (_processes.Count / 2) + 1;
+        var majority = everyRunningNode ? Math.Max(running, (_processes.Count / 2) + 1) : (_processes.Count / 2) + 1;
         foreach (var (candidate, count) in votes)
         {
             if (count >= majority)
