@@ -17,6 +17,33 @@ public enum KvCommandType : byte
     LockAcquire = 5,
     LockRenew = 6,
     LockRelease = 7,
+
+    /// <summary>Raises the cluster version (<see cref="KvClusterVersion"/>); carries no key. Known from version 2.</summary>
+    SetClusterVersion = 8,
+
+    /// <summary>Compares, then one of two lists of operations, as one entry (<see cref="KvTxnCodec"/>); carries no key. Known from version 2.</summary>
+    Txn = 9,
+}
+
+/// <summary>
+/// The cluster version: which commands the leader may propose. It is the lowest version every voter supports, raised
+/// by a <see cref="KvCommandType.SetClusterVersion"/> entry once each voter has said it supports more, and it never goes
+/// down. A node never proposes a command its cluster version does not know, so during a rolling upgrade no replica
+/// meets a command it cannot apply.
+/// </summary>
+public static class KvClusterVersion
+{
+    /// <summary>Puts, deletes, conditional writes, locks and sessions: what every version knows.</summary>
+    public const int Initial = 1;
+
+    /// <summary>Adds <see cref="KvCommandType.SetClusterVersion"/>, <see cref="KvCommandType.Txn"/> and snapshot format 3.</summary>
+    public const int Transactions = 2;
+
+    /// <summary>The highest version this server supports.</summary>
+    public const int Supported = Transactions;
+
+    /// <summary>The cluster version a command needs before it may be proposed.</summary>
+    public static int Required(KvCommandType type) => type is KvCommandType.SetClusterVersion or KvCommandType.Txn ? Transactions : Initial;
 }
 
 /// <summary>Flags in the second byte of every command. Unknown bits make the command invalid.</summary>
@@ -93,6 +120,8 @@ public readonly ref struct KvCommand
 ///  LockAcquire     (5): body = ttl ms i64, O u8, owner (O bytes)        Timed required
 ///  LockRenew       (6): body = ttl ms i64, O u8, owner (O bytes)        Timed required
 ///  LockRelease     (7): body = O u8, owner (O bytes)                    Timed required
+///  SetClusterVersion (8): K = 0, no flags; body = version u32
+///  Txn             (9): K = 0; body = the transaction (KvTxnCodec)
 /// </code>
 /// The time sits at a fixed offset so the leader can stamp it into an encoded command just before it proposes
 /// (<see cref="TryStampTime"/>): replicas never read their own clock. Commands written before the flags existed
@@ -182,6 +211,29 @@ public static class KvCommandCodec
         return buffer;
     }
 
+    /// <summary>Encodes the entry that raises the cluster version to <paramref name="version"/>.</summary>
+    public static byte[] EncodeSetClusterVersion(int version)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(version, 1);
+        var buffer = new byte[HeaderBytes + 4];
+        buffer[0] = (byte)KvCommandType.SetClusterVersion;
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(HeaderBytes), (uint)version);
+        return buffer;
+    }
+
+    /// <summary>Encodes a transaction (checked by <see cref="KvTxnCodec.Encode"/>), with the session if any.</summary>
+    public static byte[] EncodeTxn(KvTxn txn, KvSession session)
+    {
+        ArgumentNullException.ThrowIfNull(txn);
+        var flags = session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Timed | KvCommandFlags.Session;
+        var buffer = Allocate(KvCommandType.Txn, flags, null, session, KvTxnCodec.EncodedBytes(txn), out var body);
+        KvTxnCodec.Encode(txn, body);
+        return buffer;
+    }
+
+    /// <summary>The type a command's first byte names (not checked: the command may not decode).</summary>
+    public static KvCommandType TypeOf(ReadOnlySpan<byte> command) => command.IsEmpty ? 0 : (KvCommandType)command[0];
+
     /// <summary>
     /// Writes <paramref name="timeMs"/> into a timed command; false (nothing written) when the command carries no
     /// time. The leader calls this on its own freshly encoded array just before proposing it.
@@ -229,7 +281,7 @@ public static class KvCommandCodec
         var type = (KvCommandType)source[0];
         var flags = (KvCommandFlags)source[1];
         int keyBytes = BinaryPrimitives.ReadUInt16LittleEndian(source[2..]);
-        if ((flags & ~KnownFlags) != 0 || keyBytes == 0)
+        if ((flags & ~KnownFlags) != 0 || (keyBytes == 0) != (type is KvCommandType.SetClusterVersion or KvCommandType.Txn))
         {
             return false;
         }
@@ -327,6 +379,22 @@ public static class KvCommandCodec
                 owner = rest[1..];
                 rest = default;
                 break;
+            case KvCommandType.SetClusterVersion:
+                if (flags != KvCommandFlags.None || rest.Length != 4 || BinaryPrimitives.ReadUInt32LittleEndian(rest) is 0 or > int.MaxValue)
+                {
+                    return false;
+                }
+
+                expected = BinaryPrimitives.ReadUInt32LittleEndian(rest);
+                rest = default;
+                break;
+            case KvCommandType.Txn:
+                if (!KvTxnCodec.IsValid(rest))
+                {
+                    return false;
+                }
+
+                break;
             default:
                 return false;
         }
@@ -348,10 +416,15 @@ public static class KvCommandCodec
     }
 
     // Lays out header, time, key and session, and hands back the body to fill.
-    private static byte[] Allocate(KvCommandType type, KvCommandFlags flags, string key, KvSession session, int bodyBytes, out Span<byte> body)
+    // A null key (transactions, the cluster version) is written as none.
+    private static byte[] Allocate(KvCommandType type, KvCommandFlags flags, string? key, KvSession session, int bodyBytes, out Span<byte> body)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        var keyBytes = CheckedBytes(key, KeyBytesMax, nameof(key));
+        if (key is null && type is not (KvCommandType.Txn or KvCommandType.SetClusterVersion))
+        {
+            throw new ArgumentNullException(nameof(key));
+        }
+
+        var keyBytes = key is null ? 0 : CheckedBytes(key, KeyBytesMax, nameof(key));
         var sessionBytes = 0;
         if (!session.IsEmpty)
         {
@@ -370,7 +443,7 @@ public static class KvCommandCodec
         span[1] = (byte)flags;
         BinaryPrimitives.WriteUInt16LittleEndian(span[2..], (ushort)keyBytes);
         var offset = HeaderBytes + timeBytes;
-        offset += StrictUtf8.GetBytes(key, span.Slice(offset, keyBytes));
+        offset += key is null ? 0 : StrictUtf8.GetBytes(key, span.Slice(offset, keyBytes));
         if (!session.IsEmpty)
         {
             var idBytes = sessionBytes - 9;
@@ -384,7 +457,7 @@ public static class KvCommandCodec
         return buffer;
     }
 
-    private static int CheckedBytes(string text, int max, string name)
+    internal static int CheckedBytes(string text, int max, string name)
     {
         int bytes;
         try

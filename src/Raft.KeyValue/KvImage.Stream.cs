@@ -175,12 +175,18 @@ public sealed partial class KvImage
             switch (_section)
             {
                 case Section.Header:
-                    var header = new FieldWriter(Reserve(KvStore.SnapshotHeaderBytes));
+                    var format = _image!.Format;
+                    var header = new FieldWriter(Reserve(format == 2 ? KvStore.SnapshotHeaderBytes : KvStore.SnapshotHeaderBytes + 4));
                     header.U32(KvStore.SnapshotMagic);
-                    header.U32(KvStore.SnapshotFormat);
-                    header.U64(_image!.Index);
+                    header.U32(format);
+                    header.U64(_image.Index);
                     header.U64((ulong)_keyCount);
                     header.U64((ulong)_image.ClockMs);
+                    if (format != 2)
+                    {
+                        header.U32((uint)_image.ClusterVersion);
+                    }
+
                     _section = Section.Keys;
                     return true;
                 case Section.Keys:
@@ -286,7 +292,9 @@ public sealed partial class KvImage
             var idBytes = FieldWriter.TextBytes(entry.ClientId, 1);
             var holder = entry.Result.Holder ?? string.Empty;
             var holderBytes = FieldWriter.TextBytes(holder, 1);
-            if (!TryReserve(1 + idBytes + 16 + 41 + 1 + holderBytes, out var span))
+            var txn = entry.Result.Txn;
+            var txnBytes = _image!.Format == 2 ? 0 : TxnBytes(txn);
+            if (!TryReserve(1 + idBytes + 16 + 41 + 1 + holderBytes + txnBytes, out var span))
             {
                 return false;
             }
@@ -303,7 +311,52 @@ public sealed partial class KvImage
             writer.U64(result.FencingToken);
             writer.U64((ulong)result.ExpiresAtMs);
             writer.Text(holder, holderBytes, 1);
+            if (_image.Format != 2)
+            {
+                WriteTxn(ref writer, txn);
+            }
+
             return true;
+        }
+
+        // Format 3: a session's remembered transaction, so that a retry after a restore answers as the first time did:
+        //    present u8 | succeeded u8 | R u16 | R results: kind u8 | found u8 | version u64 | create index u64 | deleted u64 | V u32 | value (V)
+        private static int TxnBytes(KvTxnResult? txn)
+        {
+            if (txn is null)
+            {
+                return 1;
+            }
+
+            var bytes = 4L;
+            foreach (var result in txn.Results)
+            {
+                bytes += 30 + (result.Value?.Length ?? 0);
+            }
+
+            return checked((int)bytes);
+        }
+
+        private static void WriteTxn(ref FieldWriter writer, KvTxnResult? txn)
+        {
+            writer.U8(txn is null ? (byte)0 : (byte)1);
+            if (txn is null)
+            {
+                return;
+            }
+
+            writer.U8(txn.Succeeded ? (byte)1 : (byte)0);
+            writer.U16((ushort)txn.Results.Length);
+            foreach (var result in txn.Results)
+            {
+                writer.U8((byte)result.Kind);
+                writer.U8(result.Found ? (byte)1 : (byte)0);
+                writer.U64(result.Version);
+                writer.U64(result.CreateIndex);
+                writer.U64(result.Deleted);
+                writer.U32((uint)(result.Value?.Length ?? 0));
+                writer.Bytes(result.Value);
+            }
         }
 
         // The next bytes of the buffer; false when they do not fit behind what it holds. An empty buffer too small
@@ -358,6 +411,12 @@ public sealed partial class KvImage
         }
 
         public void U8(byte value) => _span[_at++] = value;
+
+        public void U16(ushort value)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(_span[_at..], value);
+            _at += 2;
+        }
 
         public void U32(uint value)
         {

@@ -18,10 +18,11 @@ public sealed partial class KvImage : IStateMachineImage
     private SessionEntry[] _sessions;
     private volatile bool _disposed;
 
-    internal KvImage(ulong index, long clockMs, KvTree.Frozen keys, LockEntry[] locks, SessionEntry[] sessions)
+    internal KvImage(ulong index, long clockMs, int clusterVersion, KvTree.Frozen keys, LockEntry[] locks, SessionEntry[] sessions)
     {
         Index = index;
         ClockMs = clockMs;
+        ClusterVersion = clusterVersion;
         _keys = keys;
         _locks = locks;
         _sessions = sessions;
@@ -31,6 +32,12 @@ public sealed partial class KvImage : IStateMachineImage
     public ulong Index { get; }
 
     internal long ClockMs { get; }
+
+    /// <summary>The cluster version it was taken at; from <see cref="KvClusterVersion.Transactions"/> on, it is written in format 3.</summary>
+    internal int ClusterVersion { get; }
+
+    /// <summary>The snapshot format its bytes take: 2 while the cluster version is the initial one, so that nodes not yet upgraded can read it.</summary>
+    internal uint Format => ClusterVersion >= KvClusterVersion.Transactions ? KvStore.SnapshotFormat : 2;
 
     internal KvTree.Frozen Keys
     {

@@ -7,13 +7,14 @@ namespace Raft.KeyValue;
 
 public sealed partial class KvStore
 {
-    // Image layout, little-endian (format 2; format 1 is format 2 without clock, locks and sessions). Written by
-    // KvImage's stream, read by Load below.
+    // Image layout, little-endian (format 3; format 2 is format 3 without the cluster version and the sessions'
+    // transactions, written while the cluster version is 1; format 1 is format 2 without clock, locks and sessions).
+    // Written by KvImage's stream, read by Load below.
     //
     //  0        4         8               16              24 (format 2 only)
     //  +--------+---------+---------------+---------------+---------------+
-    //  | magic  | format  | applied index | key count     | clock ms i64  |   header
-    //  | "RKVS" | u32 = 2 | u64           | u64           |               |
+    //  | magic  | format  | applied index | key count     | clock ms i64  |   header, then (format 3)
+    //  | "RKVS" | u32 = 3 | u64           | u64           |               |   cluster version u32
     //  +--------+---------+---------------+---------------+---------------+
     //  keys, in ordinal key order:
     //    K u16 | key (K, UTF-8) | V u32 | value (V) | version u64 | create index u64
@@ -23,10 +24,11 @@ public sealed partial class KvStore
     //    C u8 | client id (C) | sequence u64 | last used ms i64 | result
     //  result:
     //    status u8 | index u64 | version u64 | create index u64 | token u64 | expires at ms i64 | H u8 | holder (H)
+    //    | transaction (format 3; drawn in KvImage.Stream.cs)
     //
     // The image ends with its last session: nothing says how long it is, so a reader must parse it to its end.
     internal const uint SnapshotMagic = 0x53564B52; // "RKVS"
-    internal const uint SnapshotFormat = 2;
+    internal const uint SnapshotFormat = 3;
     internal const int SnapshotHeaderBytes = 32;
 
     /// <summary>
@@ -50,7 +52,7 @@ public sealed partial class KvStore
             sessions[next++] = new KvImage.SessionEntry(session.ClientId, session.Sequence, session.LastUsedMs, session.Result);
         }
 
-        return new KvImage(AppliedIndex, ClockMs, _keys.Freeze(), locks, sessions);
+        return new KvImage(AppliedIndex, ClockMs, ClusterVersion, _keys.Freeze(), locks, sessions);
     }
 
     /// <summary>
@@ -102,6 +104,7 @@ public sealed partial class KvStore
 
         AppliedIndex = kv.Index;
         ClockMs = kv.ClockMs;
+        ClusterVersion = kv.ClusterVersion;
     }
 
     /// <summary>The whole state as snapshot bytes, taken at <see cref="AppliedIndex"/>: an image's bytes, in one array.</summary>
@@ -123,7 +126,7 @@ public sealed partial class KvStore
     {
         if (image.IsEmpty)
         {
-            using var initial = new KvImage(0, 0, new KvTree.Builder(0).Build(), [], []);
+            using var initial = new KvImage(0, 0, KvClusterVersion.Initial, new KvTree.Builder(0).Build(), [], []);
             InstallImage(initial);
             return;
         }
@@ -146,7 +149,7 @@ public sealed partial class KvStore
         }
 
         var format = reader.U32();
-        if (format is not (1 or SnapshotFormat))
+        if (format is not (1 or 2 or SnapshotFormat))
         {
             ThrowMalformed($"unknown format {format}");
         }
@@ -154,6 +157,16 @@ public sealed partial class KvStore
         var applied = reader.U64();
         var count = reader.U64();
         var clock = format == 1 ? 0L : (long)reader.U64();
+        var clusterVersion = format == SnapshotFormat ? reader.U32() : KvClusterVersion.Initial;
+        if (clusterVersion is < KvClusterVersion.Transactions and not KvClusterVersion.Initial || clusterVersion > int.MaxValue)
+        {
+            ThrowMalformed($"cluster version {clusterVersion} in format {format}");
+        }
+
+        if (clusterVersion > KvClusterVersion.Supported)
+        {
+            ThrowMalformed($"cluster version {clusterVersion}, above the {KvClusterVersion.Supported} this server supports (a newer server wrote it, or it is damaged)");
+        }
         if (count > int.MaxValue)
         {
             ThrowMalformed($"{count} keys");
@@ -183,7 +196,7 @@ public sealed partial class KvStore
 
         var locks = new List<KvImage.LockEntry>();
         var sessions = new List<KvImage.SessionEntry>();
-        if (format == SnapshotFormat)
+        if (format >= 2)
         {
             var lockCount = reader.U32();
             for (uint i = 0; i < lockCount; i++)
@@ -216,6 +229,11 @@ public sealed partial class KvStore
                     ExpiresAtMs = (long)reader.U64(),
                 };
                 var holder = reader.Text(1);
+                if (format == SnapshotFormat && ReadTxn(ref reader) is { } txn)
+                {
+                    result = result with { Txn = txn };
+                }
+
                 if (clientId.Length == 0 || sequence == 0 || status > KvApplyStatus.StaleSequence
                     || result.Index > applied || lastUsedMs < lastUsed || !seen.Add(clientId))
                 {
@@ -227,7 +245,47 @@ public sealed partial class KvStore
             }
         }
 
-        return new KvImage(applied, clock, keys.Build(), [.. locks], [.. sessions]);
+        return new KvImage(applied, clock, (int)clusterVersion, keys.Build(), [.. locks], [.. sessions]);
+    }
+
+    private static KvTxnResult? ReadTxn(ref ImageReader reader)
+    {
+        switch (reader.U8())
+        {
+            case 0:
+                return null;
+            case 1:
+                break;
+            default:
+                ThrowMalformed("a session's transaction marker");
+                break;
+        }
+
+        var succeeded = reader.U8() switch
+        {
+            0 => false,
+            1 => true,
+            _ => throw new InvalidDataException("malformed key-value snapshot: a transaction's branch"),
+        };
+        var results = new KvTxnOpResult[reader.U16()];
+        for (var i = 0; i < results.Length; i++)
+        {
+            var kind = (KvTxnOpKind)reader.U8();
+            var found = reader.U8();
+            var version = reader.U64();
+            var created = reader.U64();
+            var deleted = reader.U64();
+            var valueBytes = reader.U32();
+            if (!Enum.IsDefined(kind) || found > 1 || valueBytes > Array.MaxLength || (valueBytes > 0 && !(kind == KvTxnOpKind.Get && found == 1)))
+            {
+                ThrowMalformed("a session's transaction result");
+            }
+
+            var value = kind == KvTxnOpKind.Get && found == 1 ? reader.TakeArray((int)valueBytes) : null;
+            results[i] = new KvTxnOpResult(kind, found == 1, version, created, deleted, value);
+        }
+
+        return new KvTxnResult(succeeded, results);
     }
 
     [DoesNotReturn]

@@ -55,6 +55,9 @@ public readonly record struct KvApplyResult(KvApplyStatus Status, ulong Index, u
 
     /// <summary>For <see cref="KvApplyStatus.LockHeld"/>, the owner holding the lock.</summary>
     public string? Holder { get; init; }
+
+    /// <summary>For a transaction, which branch ran and what each of its operations did.</summary>
+    public KvTxnResult? Txn { get; init; }
 }
 
 /// <summary>A lock as the store holds it. It is held while the store's time is below <see cref="ExpiresAtMs"/>.</summary>
@@ -116,6 +119,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     private readonly LinkedList<Session> _sessionOrder = new();
     private Dictionary<string, LockSlot>.AlternateLookup<ReadOnlySpan<char>> _lockLookup;
     private Dictionary<string, Session>.AlternateLookup<ReadOnlySpan<char>> _sessionLookup;
+    private int _clusterVersion = KvClusterVersion.Initial;
 
     public KvStore()
         : this(new KvStoreOptions())
@@ -139,6 +143,16 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     public long ClockMs { get; private set; }
 
     public int Count => _keys.Count;
+
+    /// <summary>
+    /// The cluster version as of <see cref="AppliedIndex"/> (<see cref="KvClusterVersion"/>): which commands may be
+    /// proposed. Read from any thread; it only grows.
+    /// </summary>
+    public int ClusterVersion
+    {
+        get => Volatile.Read(ref _clusterVersion);
+        private set => Volatile.Write(ref _clusterVersion, value);
+    }
 
     public int SessionCount => _sessions.Count;
 
@@ -164,6 +178,13 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
             AppliedIndex = index;
             return Invalid(index);
+        }
+
+        if (cmd.Type == KvCommandType.SetClusterVersion && cmd.ExpectedVersion > KvClusterVersion.Supported)
+        {
+            throw new UnknownCommandException(
+                $"log entry {index} raises the cluster version to {cmd.ExpectedVersion}, and this server supports versions up to {KvClusterVersion.Supported}. " +
+                "Upgrade this node before starting it again; it has applied nothing past entry " + (index - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         AppliedIndex = index;
@@ -329,8 +350,114 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         KvCommandType.LockAcquire => Acquire(index, key, cmd.Owner, cmd.TtlMs),
         KvCommandType.LockRenew => Renew(index, key, cmd.Owner, cmd.TtlMs),
         KvCommandType.LockRelease => Release(index, key, cmd.Owner),
+        KvCommandType.SetClusterVersion => RaiseClusterVersion(index, (int)cmd.ExpectedVersion),
+        KvCommandType.Txn => ClusterVersion >= KvClusterVersion.Transactions ? ApplyTxn(index, cmd.Value) : Invalid(index),
         _ => Invalid(index),
     };
+
+    // A version above what this server supports was refused before anything was applied.
+    private KvApplyResult RaiseClusterVersion(ulong index, int version)
+    {
+        // Never lowered: a version, once agreed, may already have let commands into the log that need it.
+        ClusterVersion = Math.Max(ClusterVersion, version);
+        return new KvApplyResult(KvApplyStatus.Ok, index, (ulong)ClusterVersion, 0);
+    }
+
+    // The body was checked whole when the command decoded: every read below succeeds.
+    private KvApplyResult ApplyTxn(ulong index, ReadOnlySpan<byte> body)
+    {
+        var reader = new KvTxnReader(body);
+        reader.TryCount(out var compares);
+        var holds = true;
+        for (var i = 0; i < compares; i++)
+        {
+            reader.TryCompare(out var compare);
+            holds &= Holds(in compare);
+        }
+
+        reader.TryCount(out var count);
+        if (!holds)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                reader.TryOp(out _);
+            }
+
+            reader.TryCount(out count);
+        }
+
+        var results = new KvTxnOpResult[count];
+        for (var i = 0; i < count; i++)
+        {
+            reader.TryOp(out var op);
+            var key = StrictUtf8.GetString(op.Key);
+            results[i] = op.Kind switch
+            {
+                KvTxnOpKind.Put => Put(index, key, op.Value) is var put ? new KvTxnOpResult(op.Kind, true, put.Version, put.CreateIndex, 0, null) : default,
+                KvTxnOpKind.Delete => _keys.Remove(key, out var removed)
+                    ? new KvTxnOpResult(op.Kind, true, removed.Version, removed.CreateIndex, 0, null)
+                    : new KvTxnOpResult(op.Kind, false, 0, 0, 0, null),
+                KvTxnOpKind.DeletePrefix => new KvTxnOpResult(op.Kind, false, 0, 0, DeletePrefix(key), null),
+                _ => _keys.TryGetValue(key, out var value)
+                    ? new KvTxnOpResult(op.Kind, true, value.Version, value.CreateIndex, 0, value.Value)
+                    : new KvTxnOpResult(op.Kind, false, 0, 0, 0, null),
+            };
+        }
+
+        return new KvApplyResult(KvApplyStatus.Ok, index, 0, 0) { Txn = new KvTxnResult(holds, results) };
+    }
+
+    private bool Holds(in KvCompareView compare)
+    {
+        var found = _keys.TryGetValue(StrictUtf8.GetString(compare.Key), out var current);
+        int order;
+        switch (compare.Target)
+        {
+            case KvCompareTarget.Exists:
+                return found == (compare.Number == 1) == (compare.Op == KvCompareOp.Equal);
+            case KvCompareTarget.Value:
+                if (!found)
+                {
+                    return false;
+                }
+
+                order = current.Value.AsSpan().SequenceCompareTo(compare.Value);
+                break;
+            default:
+                var number = compare.Target == KvCompareTarget.Version ? current.Version : current.CreateIndex;
+                order = number.CompareTo(compare.Number);
+                break;
+        }
+
+        return compare.Op switch
+        {
+            KvCompareOp.Equal => order == 0,
+            KvCompareOp.NotEqual => order != 0,
+            KvCompareOp.Less => order < 0,
+            _ => order > 0,
+        };
+    }
+
+    private ulong DeletePrefix(string prefix)
+    {
+        var doomed = new List<string>();
+        foreach (var entry in _keys.From(prefix))
+        {
+            if (!entry.Key.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                break;
+            }
+
+            doomed.Add(entry.Key);
+        }
+
+        foreach (var key in doomed)
+        {
+            _keys.Remove(key, out _);
+        }
+
+        return (ulong)doomed.Count;
+    }
 
     private ulong CurrentVersion(ReadOnlySpan<char> key) => _keys.TryGetValue(key, out var value) ? value.Version : 0;
 

@@ -71,6 +71,9 @@ public static class ApiPaths
     /// <summary>A backup: this node's state as one snapshot stream (<c>GET</c>, <c>?consistency=stale|linearizable</c>).</summary>
     public const string Snapshot = "/v1/snapshot";
 
+    /// <summary>Transactions: compares, then one of two lists of operations, as one log entry.</summary>
+    public const string Txn = "/v1/txn";
+
     /// <summary>Alive, from the node's published view.</summary>
     public const string HealthLive = "/health/live";
 

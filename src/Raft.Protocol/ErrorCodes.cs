@@ -62,6 +62,18 @@ public static class ErrorCodes
     /// <summary>409: the change is not possible in the current configuration (removing the last voter, for one).</summary>
     public const string InvalidChange = "invalid_change";
 
+    /// <summary>409: a joining node supports only cluster versions below the one the cluster runs.</summary>
+    public const string VersionTooOld = "version_too_old";
+
+    /// <summary>409: the request needs a cluster version the cluster has not reached (a voter runs an older server).</summary>
+    public const string ClusterVersionTooLow = "cluster_version_too_low";
+
+    /// <summary>400: a transaction body that is not valid JSON of the transaction's shape, or names a bad key or operation.</summary>
+    public const string InvalidTxn = "invalid_txn";
+
+    /// <summary>413: a transaction with more compares and operations, or more bytes, than the node allows.</summary>
+    public const string TxnTooLarge = "txn_too_large";
+
     /// <summary>400: a lock body that is not one JSON object with each property once.</summary>
     public const string InvalidJson = "invalid_json";
 
@@ -153,5 +165,6 @@ public static class ErrorCodes
         TransferFailed, NotLeader, NoLeader, LeadershipLost, NotApplied, Overloaded, ReadFailed,
         ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
         InvalidMember, MemberNotFound, MemberExists, ChangeInProgress, NotCaughtUp, InvalidChange,
+        VersionTooOld, ClusterVersionTooLow, InvalidTxn, TxnTooLarge,
     };
 }

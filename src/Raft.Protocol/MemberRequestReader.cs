@@ -2,8 +2,11 @@ using System.Text.Json;
 
 namespace Raft.Protocol;
 
-/// <summary>The body of <c>POST /v1/cluster/members</c>: the new member's id, its two addresses, and whether it joins as a learner (the default).</summary>
-public sealed record MemberRequest(int Id, string PeerAddress, string HttpEndpoint, bool Learner);
+/// <summary>
+/// The body of <c>POST /v1/cluster/members</c>: the new member's id, its two addresses, whether it joins as a learner
+/// (the default), and, from a node joining on its own, the highest cluster version it supports.
+/// </summary>
+public sealed record MemberRequest(int Id, string PeerAddress, string HttpEndpoint, bool Learner, int? SupportsVersion = null);
 
 /// <summary>
 /// Reads a <see cref="MemberRequest"/> body field by field, so that every problem is named in the API's own words.
@@ -20,6 +23,7 @@ public static class MemberRequestReader
         string? peer = null;
         string? http = null;
         var learner = true;
+        int? supports = null;
         problem = null;
         if (utf8.Trim(" \t\r\n"u8).IsEmpty)
         {
@@ -67,6 +71,17 @@ public static class MemberRequestReader
                     http = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
                     problem ??= http is null ? "httpEndpoint must be a string, an absolute http(s) URL" : null;
                 }
+                else if (name.Equals("supportsVersion", StringComparison.OrdinalIgnoreCase))
+                {
+                    if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var value) && value > 0)
+                    {
+                        supports = value;
+                    }
+                    else
+                    {
+                        problem ??= "supportsVersion must be a positive integer";
+                    }
+                }
                 else if (name.Equals("learner", StringComparison.OrdinalIgnoreCase))
                 {
                     if (reader.TokenType is JsonTokenType.True or JsonTokenType.False)
@@ -102,7 +117,7 @@ public static class MemberRequestReader
             : peer is null ? "peerAddress is required"
             : http is null ? "httpEndpoint is required"
             : AddressProblem(peer, http);
-        return problem is null ? new MemberRequest(id!.Value, peer!, http!, learner) : null;
+        return problem is null ? new MemberRequest(id!.Value, peer!, http!, learner, supports) : null;
     }
 
     /// <summary>Whether <paramref name="endpoint"/> is <c>host:port</c> with a port from 1 to 65535 and no blanks: a peer endpoint.</summary>
@@ -135,5 +150,6 @@ public static class MemberRequestReader
 
     private static bool IsKnown(string name) =>
         name.Equals("id", StringComparison.OrdinalIgnoreCase) || name.Equals("peerAddress", StringComparison.OrdinalIgnoreCase)
-        || name.Equals("httpEndpoint", StringComparison.OrdinalIgnoreCase) || name.Equals("learner", StringComparison.OrdinalIgnoreCase);
+        || name.Equals("httpEndpoint", StringComparison.OrdinalIgnoreCase) || name.Equals("learner", StringComparison.OrdinalIgnoreCase)
+        || name.Equals("supportsVersion", StringComparison.OrdinalIgnoreCase);
 }

@@ -74,7 +74,9 @@ public sealed record ClusterStatusResponse(
     ulong LastIndex,
     IReadOnlyList<MemberStatusResponse> Members,
     ulong ConfigIndex = 0,
-    string? ChangeInProgress = null);
+    string? ChangeInProgress = null,
+    int ClusterVersion = 0,
+    int SupportsVersion = 0);
 
 /// <summary>One member of the replicated configuration, with the addresses it is reached at.</summary>
 public sealed record MemberResponse(int Id, string PeerAddress, string HttpEndpoint, bool Voter, bool Leader);
@@ -88,6 +90,28 @@ public sealed record MembersResponse(
     IReadOnlyList<MemberResponse> Members,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] ulong Index = 0,
     string? Detail = null);
+
+/// <summary>
+/// One condition of <c>POST /v1/txn</c>: a key, exactly one of <see cref="Version"/>, <see cref="CreateIndex"/>,
+/// <see cref="Value"/> (base64) or <see cref="Exists"/>, and <see cref="Op"/>: <c>=</c> (the default), <c>!=</c>,
+/// <c>&lt;</c> or <c>&gt;</c> (<c>exists</c> takes only <c>=</c> and <c>!=</c>).
+/// </summary>
+public sealed record TxnCompare(string Key, string? Op = null, ulong? Version = null, ulong? CreateIndex = null, byte[]? Value = null, bool? Exists = null);
+
+/// <summary>One operation of <c>POST /v1/txn</c>: <c>put</c> (key and value, base64), <c>delete</c>, <c>deletePrefix</c> (the key is the prefix) or <c>get</c>.</summary>
+public sealed record TxnOperation(string Op, string Key, byte[]? Value = null);
+
+/// <summary>The body of <c>POST /v1/txn</c>: when every compare holds, the success operations apply, otherwise the failure ones.</summary>
+public sealed record TxnRequest(IReadOnlyList<TxnCompare>? Compare = null, IReadOnlyList<TxnOperation>? Success = null, IReadOnlyList<TxnOperation>? Failure = null);
+
+/// <summary>
+/// What one operation did: a put's <see cref="Version"/> and <see cref="CreateIndex"/>; how many keys a delete or a
+/// prefix delete <see cref="Deleted"/>; whether a get <see cref="Found"/> its key, and the value with its versions.
+/// </summary>
+public sealed record TxnOpResult(string Op, bool? Found = null, ulong? Version = null, ulong? CreateIndex = null, ulong? Deleted = null, byte[]? Value = null);
+
+/// <summary>The answer to <c>POST /v1/txn</c>: which branch ran, the transaction's log index, and one result per operation of that branch.</summary>
+public sealed record TxnResponse(bool Succeeded, ulong Index, IReadOnlyList<TxnOpResult> Results);
 
 /// <summary>
 /// Source-generated serializers for every JSON shape of the API, for the server, the client and the bench alike:
@@ -113,6 +137,8 @@ public sealed record MembersResponse(
 [JsonSerializable(typeof(ClusterStatusResponse))]
 [JsonSerializable(typeof(MembersResponse))]
 [JsonSerializable(typeof(MemberRequest))]
+[JsonSerializable(typeof(TxnRequest))]
+[JsonSerializable(typeof(TxnResponse))]
 public sealed partial class ProtocolJsonContext : JsonSerializerContext
 {
     /// <summary>

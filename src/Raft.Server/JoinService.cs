@@ -74,7 +74,7 @@ internal sealed class JoinService(NodeLoop node, NodeOptions options, ILogger<Jo
     // Null once added (or found already added); otherwise what went wrong.
     private async Task<string?> TryJoinAsync(HttpClient client, string url, CancellationToken cancellationToken)
     {
-        var request = new MemberRequest(options.Id, options.Peers[options.Id], options.HttpEndpoints[options.Id], Learner: true);
+        var request = new MemberRequest(options.Id, options.Peers[options.Id], options.HttpEndpoints[options.Id], Learner: true, options.ClusterVersionMax);
         try
         {
             using var response = await client.PostAsJsonAsync(url + ApiPaths.Members, request, ProtocolJsonContext.Wire.MemberRequest, cancellationToken).ConfigureAwait(false);

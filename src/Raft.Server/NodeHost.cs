@@ -156,6 +156,7 @@ public static class NodeHost
         }));
         builder.Services.AddHostedService<NodeService>();
         builder.Services.AddHostedService<JoinService>();
+        builder.Services.AddHostedService<ClusterVersionService>();
 
         var app = builder.Build();
         app.Use(RaftHeadersAndMetrics);
@@ -166,6 +167,7 @@ public static class NodeHost
         ClusterApi.Map(app);
         MembersApi.Map(app);
         SnapshotApi.Map(app);
+        TxnApi.Map(app);
         return app;
     }
 

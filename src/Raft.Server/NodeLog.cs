@@ -67,4 +67,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(21, LogLevel.Information, "node {Id}: failback to node {Preferred}: {What}")]
     public static partial void Failback(ILogger logger, int id, int preferred, string what);
+
+    [LoggerMessage(22, LogLevel.Information, "node {Id}: cluster version {What}")]
+    public static partial void ClusterVersion(ILogger logger, int id, string what);
 }

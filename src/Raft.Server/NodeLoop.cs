@@ -98,6 +98,9 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     /// <summary>The latest published state; updated after every batch.</summary>
     public NodeView View => _view;
 
+    /// <summary>The cluster version this node has applied (<see cref="KvClusterVersion"/>); it only grows.</summary>
+    public int ClusterVersion => _driver.StateMachine.ClusterVersion;
+
     /// <summary>How long since this node last heard from the leader it names (meaningful on a follower).</summary>
     public TimeSpan LeaderSilence => Stopwatch.GetElapsedTime(Volatile.Read(ref _leaderContact));
 
@@ -402,7 +405,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
                 _driver.BackgroundDone((BackgroundJob)input.Request!);
                 break;
             case InputKind.Status:
-                ((StatusCall)input.Request!).Completion.TrySetResult(StatusView.Build(_driver.Status(), _options, _events.LeaderSince));
+                ((StatusCall)input.Request!).Completion.TrySetResult(StatusView.Build(_driver.Status(), _options, _events.LeaderSince, _driver.StateMachine.ClusterVersion));
                 break;
             default:
                 throw new UnreachableException($"input kind {input.Kind}");
@@ -442,6 +445,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
         _metrics.LogMemoryBytes = _driver.Core.MemoryLogBytes;
         _metrics.MembershipChangePending = _driver.MembershipChangePending;
+        _metrics.ClusterVersion = _driver.StateMachine.ClusterVersion;
     }
 
     private enum InputKind : byte

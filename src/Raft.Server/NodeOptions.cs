@@ -115,6 +115,16 @@ public sealed class NodeOptions
 
     public int MaxValueBytes { get; set; } = 1 << 20;
 
+    /// <summary>Compares and operations one transaction may hold, together.</summary>
+    public int MaxTxnOps { get; set; } = 128;
+
+    /// <summary>
+    /// The highest cluster version this node agrees to: the cluster runs the lowest its voters agree to. It defaults to
+    /// the highest this server supports; set lower while a rolling upgrade may still be rolled back, since a cluster
+    /// version, once reached, never goes down and older servers cannot apply what it allows.
+    /// </summary>
+    public int ClusterVersionMax { get; set; } = KeyValue.KvClusterVersion.Supported;
+
     /// <summary>Client sessions the state machine remembers; every node of a cluster must use the same value.</summary>
     public int SessionsMax { get; set; } = 10_000;
 
@@ -338,6 +348,16 @@ public sealed class NodeOptions
         if (MaxKeyBytes is < 1 or > ushort.MaxValue)
         {
             errors.Add($"Node:MaxKeyBytes must lie in [1, {ushort.MaxValue}] (got {MaxKeyBytes})");
+        }
+
+        if (MaxTxnOps is < 1 or > 10_000)
+        {
+            errors.Add($"Node:MaxTxnOps must lie in [1, 10000] (got {MaxTxnOps})");
+        }
+
+        if (ClusterVersionMax is < KeyValue.KvClusterVersion.Initial or > KeyValue.KvClusterVersion.Supported)
+        {
+            errors.Add($"Node:ClusterVersionMax must lie in [{KeyValue.KvClusterVersion.Initial}, {KeyValue.KvClusterVersion.Supported}], the versions this server supports (got {ClusterVersionMax})");
         }
 
         if (SessionsMax is < 1 or > 1_000_000)

@@ -42,6 +42,12 @@ public sealed record ClusterStatus(
 
     /// <summary>On the leader, the membership change proposed and not committed yet; null otherwise.</summary>
     public string? ChangeInProgress { get; init; }
+
+    /// <summary>The cluster version this node has applied.</summary>
+    public int ClusterVersion { get; init; }
+
+    /// <summary>The highest cluster version this node agrees to (<see cref="NodeOptions.ClusterVersionMax"/>).</summary>
+    public int SupportsVersion { get; init; }
 }
 
 /// <summary>A request the node's thread never got to: answered as the driver answers what it held when it stops.</summary>

@@ -6,7 +6,7 @@ namespace Raft.Server;
 /// <summary>The cluster status the HTTP API shows, from the driver's status and this node's configuration.</summary>
 internal static class StatusView
 {
-    public static ClusterStatus Build(NodeStatus status, NodeOptions options, DateTimeOffset? leaderSince)
+    public static ClusterStatus Build(NodeStatus status, NodeOptions options, DateTimeOffset? leaderSince, int clusterVersion)
     {
         var members = new List<MemberStatus>(status.Members.Count);
         foreach (var member in status.Members)
@@ -22,6 +22,8 @@ internal static class StatusView
         {
             ConfigIndex = status.ConfigIndex,
             ChangeInProgress = status.ChangeInProgress,
+            ClusterVersion = clusterVersion,
+            SupportsVersion = options.ClusterVersionMax,
         };
     }
 

@@ -25,8 +25,12 @@ namespace Raft.Cluster.Tests;
 /// What legitimately differs between README's run and this one, and nothing else, is normalised (<see cref="Normalise"/>,
 /// <see cref="ToReadmeTerms"/>): pids, the data directory, lock expiry times and the Date header; the ports, which are
 /// free ones here; which node won the election (README's leader is node 2: this cluster's leader and its node 2 swap
-/// names, in the requests sent and in the output compared), and which node wins the election after the kill.
-/// Response headers are compared as a set, as HttpClient does not keep their order on the wire.
+/// names, in the requests sent and in the output compared), and which node wins the election after the kill; and how
+/// many elections the start took: README's cluster starts at term 1 with two entries (the leader's and the one that
+/// raised the cluster version), and a start on a loaded machine may take another election, which moves every log
+/// index and term after it by the same amount (<see cref="Replay.Shift"/>), in README's requests and in its output.
+/// Response headers are compared as a set, as HttpClient does not keep their order on the wire. A <c>stale</c> read
+/// is sent once the node asked has applied the last write, as it has by the time a person types the next line.
 /// </para>
 /// </remarks>
 public sealed partial class ReadmeExamplesTests
@@ -37,6 +41,10 @@ public sealed partial class ReadmeExamplesTests
     private const int Nodes = 3;
     private const string ApiLeaderHeader = "X-Raft-Leader";
 
+    // What README's cluster has when the launcher lists it: the term and the commit index.
+    private const long ReadmeStartTerm = 1;
+    private const long ReadmeStartIndex = 2;
+
     [Fact]
     public async Task EveryExample_PastedInOrder_GivesTheOutputReadmeShows()
     {
@@ -46,6 +54,7 @@ public sealed partial class ReadmeExamplesTests
 
         await using var launcher = LauncherProcess.Start(defaultData: true, new Dictionary<string, string> { ["RAFT_CLUSTER_COMMAND"] = "./run-cluster.sh" });
         using var replay = new Replay(launcher, await launcher.WaitForListingAsync());
+        await replay.LearnStartAsync();
         foreach (var block in blocks)
         {
             if (block == listing)
@@ -141,6 +150,10 @@ public sealed partial class ReadmeExamplesTests
         // After the kill: the survivor that won here and the one README names, both in README's terms.
         private (int Actual, int Readme)? _newLeader;
 
+        // How far this run's log indexes and terms are ahead of README's, from the extra elections of its start.
+        private long _indexShift;
+        private long _termShift;
+
         /// <summary>The node README killed, by README's name; null before the kill.</summary>
         public int? Killed { get; private set; }
 
@@ -148,6 +161,35 @@ public sealed partial class ReadmeExamplesTests
         private int Rename(int id) => id == ReadmeLeader ? leader : id == leader ? ReadmeLeader : id;
 
         public void Dispose() => _http.Dispose();
+
+        /// <summary>Reads the term and commit index the cluster started with, against README's.</summary>
+        public async Task LearnStartAsync()
+        {
+            using var status = JsonDocument.Parse(await _http.GetStringAsync(new Uri(launcher.Endpoint(leader), "/v1/cluster")));
+            _indexShift = status.RootElement.GetProperty("commitIndex").GetInt64() - ReadmeStartIndex;
+            _termShift = status.RootElement.GetProperty("term").GetInt64() - ReadmeStartTerm;
+            Assert.True(_indexShift >= 0 && _termShift >= 0, $"the cluster started at term {_termShift + ReadmeStartTerm} with commit index {_indexShift + ReadmeStartIndex}, before README's");
+        }
+
+        /// <summary>
+        /// Moves the log indexes and terms in <paramref name="text"/> by <paramref name="direction"/> times this run's
+        /// shift: +1 for README's requests, -1 for this run's output.
+        /// </summary>
+        public string Shift(string text, int direction)
+        {
+            if (_indexShift == 0 && _termShift == 0)
+            {
+                return text;
+            }
+
+            text = IndexPattern().Replace(text, m => m.Groups["name"].Value + Moved(m.Groups["n"].Value, _indexShift * direction));
+            text = TermPattern().Replace(text, m => m.Groups["name"].Value + Moved(m.Groups["n"].Value, _termShift * direction));
+            return SnapshotNamePattern().Replace(text, m =>
+                $"raft-snapshot-{Moved(m.Groups["index"].Value, _indexShift * direction)}-{Moved(m.Groups["term"].Value, _termShift * direction)}");
+        }
+
+        private static string Moved(string number, long by) =>
+            (long.Parse(number, CultureInfo.InvariantCulture) + by).ToString(CultureInfo.InvariantCulture);
 
         public void CheckListing(Block block)
         {
@@ -170,7 +212,7 @@ public sealed partial class ReadmeExamplesTests
 
         public async Task RunAsync(Example example)
         {
-            var words = ShellWords.Split(example.Command);
+            var words = ShellWords.Split(Shift(example.Command, +1));
             switch (words[0])
             {
                 case "curl":
@@ -222,6 +264,11 @@ public sealed partial class ReadmeExamplesTests
         private async Task CurlAsync(Example example, List<string> words)
         {
             var (request, include, saveTo) = ParseCurl(example, words);
+            if (request.RequestUri!.Query.Contains("consistency=stale", StringComparison.Ordinal))
+            {
+                await AppliedAsync(request.RequestUri, _lastIndex);
+            }
+
             using (request)
             {
                 using var response = await _http.SendAsync(request);
@@ -258,6 +305,23 @@ public sealed partial class ReadmeExamplesTests
                 {
                     _lastIndex = long.Parse(index.Single(), CultureInfo.InvariantCulture);
                 }
+            }
+        }
+
+        /// <summary>Waits (bounded) until the node at <paramref name="node"/> has applied <paramref name="index"/>.</summary>
+        private async Task AppliedAsync(Uri node, long index)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (true)
+            {
+                using var status = JsonDocument.Parse(await _http.GetStringAsync(new Uri(node, "/v1/cluster")));
+                if (status.RootElement.GetProperty("appliedIndex").GetInt64() >= index)
+                {
+                    return;
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, $"{node} did not apply index {index} within 10 s");
+                await Task.Delay(20);
             }
         }
 
@@ -399,6 +463,7 @@ public sealed partial class ReadmeExamplesTests
         /// <summary>This run's output in README's terms: README's ports, and nodes by the names README gives them.</summary>
         private string ToReadmeTerms(string text)
         {
+            text = Shift(text, -1);
             text = LoopbackPortPattern().Replace(text, m =>
             {
                 var port = int.Parse(m.Groups["port"].Value, CultureInfo.InvariantCulture);
@@ -463,6 +528,16 @@ public sealed partial class ReadmeExamplesTests
 
     [GeneratedRegex(@"(?<before>\bnode |\bnode-|\brestart |\bremove |X-Raft-Leader: )(?<id>\d+)\b")]
     private static partial Regex NodeIdPattern();
+
+    // A log index as README shows one: in a JSON answer or request, an If-Match, or a header.
+    [GeneratedRegex(@"(?<name>""(?:index|version|createIndex|currentVersion|fencingToken)"":|If-Match: |X-Raft-Index: |X-Raft-Snapshot-Index: |is at version )(?<n>[1-9]\d*)")]
+    private static partial Regex IndexPattern();
+
+    [GeneratedRegex(@"(?<name>X-Raft-Term: |X-Raft-Snapshot-Term: )(?<n>\d+)")]
+    private static partial Regex TermPattern();
+
+    [GeneratedRegex(@"raft-snapshot-(?<index>\d+)-(?<term>\d+)")]
+    private static partial Regex SnapshotNamePattern();
 
     [GeneratedRegex(@"^\d{3}\b")]
     private static partial Regex StatusPattern();

@@ -36,6 +36,8 @@ public sealed class WireFormatTests
         RoundTrip("{\"from\":1,\"to\":2,\"leaderId\":2,\"detail\":\"node 2 leads\"}", context.TransferResponse);
         RoundTrip("{\"leaderId\":1,\"members\":[{\"id\":1,\"peerAddress\":\"127.0.0.1:7001\",\"httpEndpoint\":\"http://127.0.0.1:5001\",\"voter\":true,\"leader\":true},{\"id\":4,\"peerAddress\":\"127.0.0.1:7004\",\"httpEndpoint\":\"http://127.0.0.1:5004\",\"voter\":false,\"leader\":false}],\"index\":18,\"detail\":\"adding node 4 as a learner committed at index 18\"}", context.MembersResponse);
         RoundTrip("{\"leaderId\":1,\"members\":[]}", context.MembersResponse);
+        RoundTrip("{\"succeeded\":true,\"index\":12,\"results\":[{\"op\":\"put\",\"version\":12,\"createIndex\":4},{\"op\":\"deletePrefix\",\"deleted\":2},{\"op\":\"get\",\"found\":true,\"version\":12,\"createIndex\":4,\"value\":\"Nw==\"},{\"op\":\"get\",\"found\":false}]}", context.TxnResponse);
+        RoundTrip("{\"compare\":[{\"key\":\"a\",\"op\":\">\",\"version\":3},{\"key\":\"b\",\"exists\":false}],\"success\":[{\"op\":\"put\",\"key\":\"a\",\"value\":\"Nw==\"}],\"failure\":[{\"op\":\"get\",\"key\":\"a\"}]}", context.TxnRequest);
         Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value));
     }
 
@@ -43,10 +45,10 @@ public sealed class WireFormatTests
     public void The_cluster_status_writes_its_unknowns_as_null()
     {
         var status = new ClusterStatusResponse(2, "follower", 3, 0, null, 5, 5, 5,
-            [new MemberStatusResponse(1, "127.0.0.1:7001", "http://127.0.0.1:5001", true, "voter", null, null)]);
+            [new MemberStatusResponse(1, "127.0.0.1:7001", "http://127.0.0.1:5001", true, "voter", null, null)], ClusterVersion: 2, SupportsVersion: 2);
         Assert.Equal(
             "{\"nodeId\":2,\"role\":\"follower\",\"term\":3,\"leaderId\":0,\"leaderSince\":null,\"commitIndex\":5,\"appliedIndex\":5,\"lastIndex\":5,"
-            + "\"members\":[{\"id\":1,\"peer\":\"127.0.0.1:7001\",\"http\":\"http://127.0.0.1:5001\",\"voter\":true,\"role\":\"voter\",\"matchIndex\":null,\"lag\":null}],\"configIndex\":0}",
+            + "\"members\":[{\"id\":1,\"peer\":\"127.0.0.1:7001\",\"http\":\"http://127.0.0.1:5001\",\"voter\":true,\"role\":\"voter\",\"matchIndex\":null,\"lag\":null}],\"configIndex\":0,\"clusterVersion\":2,\"supportsVersion\":2}",
             Write(status, ProtocolJsonContext.Wire.ClusterStatusResponse));
     }
 

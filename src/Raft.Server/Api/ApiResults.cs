@@ -106,18 +106,27 @@ internal static class ApiResults
     /// Checks a key (or, with <paramref name="allowEmpty"/>, a prefix): non-empty, no control characters, valid
     /// UTF-16 (so valid UTF-8 on the wire), at most <paramref name="maxBytes"/> bytes of UTF-8. Null when valid.
     /// </summary>
-    public static IResult? CheckKey(string? key, int maxBytes, bool allowEmpty = false)
+    public static IResult? CheckKey(string? key, int maxBytes, bool allowEmpty = false) => KeyProblem(key, maxBytes, allowEmpty) switch
+    {
+        null => null,
+        var (tooLong, detail) => tooLong
+            ? Error(StatusCodes.Status414UriTooLong, ErrorCodes.KeyTooLong, detail)
+            : Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, detail),
+    };
+
+    /// <summary>What <see cref="CheckKey"/> finds wrong with a key, and whether that is its length; null when valid.</summary>
+    public static (bool TooLong, string Detail)? KeyProblem(string? key, int maxBytes, bool allowEmpty = false)
     {
         if (string.IsNullOrEmpty(key))
         {
-            return allowEmpty ? null : Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the key is empty");
+            return allowEmpty ? null : (false, "the key is empty");
         }
 
         foreach (var c in key)
         {
             if (char.IsControl(c))
             {
-                return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the key contains a control character");
+                return (false, "the key contains a control character");
             }
         }
 
@@ -128,12 +137,10 @@ internal static class ApiResults
         }
         catch (EncoderFallbackException)
         {
-            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the key is not valid Unicode");
+            return (false, "the key is not valid Unicode");
         }
 
-        return bytes > maxBytes
-            ? Error(StatusCodes.Status414UriTooLong, ErrorCodes.KeyTooLong, $"the key has {bytes} bytes of UTF-8; at most {maxBytes} are allowed")
-            : null;
+        return bytes > maxBytes ? (true, $"the key has {bytes} bytes of UTF-8; at most {maxBytes} are allowed") : null;
     }
 
     /// <summary>

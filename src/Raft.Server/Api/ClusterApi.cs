@@ -104,5 +104,7 @@ internal static class ClusterApi
         status.LastIndex,
         [.. status.Members.Select(m => new MemberStatusResponse(m.Id, m.Peer, m.Http, m.Voter, m.Role, m.MatchIndex, m.Lag))],
         status.ConfigIndex,
-        status.ChangeInProgress);
+        status.ChangeInProgress,
+        status.ClusterVersion,
+        status.SupportsVersion);
 }

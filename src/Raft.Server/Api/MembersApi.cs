@@ -73,6 +73,12 @@ internal static class MembersApi
             }
         }
 
+        if (request.SupportsVersion is { } supports && supports < node.ClusterVersion)
+        {
+            return ApiResults.Error(StatusCodes.Status409Conflict, ErrorCodes.VersionTooOld,
+                $"node {request.Id} supports cluster versions up to {supports}, and the cluster runs version {node.ClusterVersion}: it could not apply the log; upgrade it first");
+        }
+
         var kind = request.Learner ? MembershipChangeKind.AddLearner : MembershipChangeKind.AddVoter;
         return await ChangeAsync(context, node, options, new MembershipChange(kind, request.Id, addresses)).ConfigureAwait(false);
     }

@@ -215,8 +215,9 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         NodeProcess.Start([.. options.ArgumentsFor(id), .. (clusterStart ? ["--Node:ClusterState=new"] : Array.Empty<string>())], LogPath(id), options.ServerDll);
 
     /// <summary>
-    /// Polls every node's <c>/v1/cluster</c> until every running node answers and names the same leader, so that once
-    /// this returns each node the listing names takes requests.
+    /// Polls every node's <c>/v1/cluster</c> until every running node answers, names the same leader and runs the cluster
+    /// version they all support, so that once this returns each node the listing names takes every request, and the
+    /// entry that raised the version is behind the first write a user makes.
     /// </summary>
     public async Task<int?> WaitForLeaderAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
@@ -257,12 +258,14 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
     /// <summary>
     /// Asks every running node's <c>/v1/cluster</c> once: the leader a majority of all nodes name, or, with
-    /// <paramref name="everyRunningNode"/>, the leader every running node names (null if one does not answer yet).
+    /// <paramref name="everyRunningNode"/>, the leader every running node names once each has applied the highest cluster
+    /// version all of them support (null if one does not answer yet, or the version is not there yet).
     /// </summary>
     private async Task<int?> PollLeaderAsync(bool everyRunningNode, CancellationToken cancellationToken)
     {
         var votes = new Dictionary<int, int>();
         var running = 0;
+        var (lowestApplied, lowestSupported) = (int.MaxValue, int.MaxValue);
         foreach (var id in Ids)
         {
             if (_processes[id].HasExited)
@@ -280,6 +283,12 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
                 }
 
                 using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (doc.RootElement.TryGetProperty("clusterVersion", out var version) && version.TryGetInt32(out var applied)
+                    && doc.RootElement.TryGetProperty("supportsVersion", out var supports) && supports.TryGetInt32(out var supported))
+                {
+                    (lowestApplied, lowestSupported) = (Math.Min(lowestApplied, applied), Math.Min(lowestSupported, supported));
+                }
+
                 if (doc.RootElement.TryGetProperty("leaderId", out var leaderId) && leaderId.TryGetInt32(out var l) && l > 0)
                 {
                     votes[l] = votes.GetValueOrDefault(l) + 1;
@@ -293,6 +302,11 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             {
                 // This node did not answer in time.
             }
+        }
+
+        if (everyRunningNode && lowestApplied < lowestSupported)
+        {
+            return null;
         }
 
         var majority = everyRunningNode ? Math.Max(running, (_processes.Count / 2) + 1) : (_processes.Count / 2) + 1;
