@@ -36,7 +36,19 @@ public sealed class WireFormatTests
         RoundTrip("{\"from\":1,\"to\":2,\"leaderId\":2,\"detail\":\"node 2 leads\"}", context.TransferResponse);
         RoundTrip("{\"leaderId\":1,\"members\":[{\"id\":1,\"peerAddress\":\"127.0.0.1:7001\",\"httpEndpoint\":\"http://127.0.0.1:5001\",\"voter\":true,\"leader\":true},{\"id\":4,\"peerAddress\":\"127.0.0.1:7004\",\"httpEndpoint\":\"http://127.0.0.1:5004\",\"voter\":false,\"leader\":false}],\"index\":18,\"detail\":\"adding node 4 as a learner committed at index 18\"}", context.MembersResponse);
         RoundTrip("{\"leaderId\":1,\"members\":[]}", context.MembersResponse);
-        Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value));
+        Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value!));
+    }
+
+    [Fact]
+    public void A_listing_page_names_the_key_to_go_on_after_and_a_keys_only_item_has_no_value()
+    {
+        var context = ProtocolJsonContext.Wire;
+        RoundTrip("{\"items\":[{\"key\":\"jobs/a\",\"value\":\"aGVsbG8=\",\"version\":4,\"createIndex\":3}],\"more\":true,\"index\":9,\"next\":\"jobs/a\"}", context.ListResponse);
+        RoundTrip("{\"items\":[{\"key\":\"jobs/a\",\"version\":4,\"createIndex\":3}],\"more\":false,\"index\":9}", context.ListResponse);
+        Assert.Equal(
+            "{\"items\":[{\"key\":\"jobs/é\",\"version\":4,\"createIndex\":3}],\"more\":true,\"index\":9,\"next\":\"jobs/é\"}",
+            Write(new ListResponse([new ListItem("jobs/é", null, 4, 3)], true, 9) { Next = "jobs/é" }, context.ListResponse));
+        Assert.Equal("{\"items\":[],\"more\":false,\"index\":9}", Write(new ListResponse([], false, 9), context.ListResponse));
     }
 
     [Fact]
