@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -189,17 +190,81 @@ public sealed partial class RaftKvClient : IDisposable
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The entries, whether more matched, and the applied index the listing reflects.</returns>
     /// <exception cref="NoLeaderException">No node could serve the listing within the retry budget.</exception>
-    public async Task<KvListResult> ListAsync(string prefix, int limit = 100, CancellationToken cancellationToken = default)
+    public Task<KvListResult> ListAsync(string prefix, int limit = 100, CancellationToken cancellationToken = default) =>
+        ListAsync(prefix, limit, after: null, keysOnly: false, cancellationToken);
+
+    /// <summary>
+    /// Lists keys that start with <paramref name="prefix"/> and come after <paramref name="after"/>, in key order:
+    /// one page of a listing, the next one starting after <see cref="KvListResult.Next"/>.
+    /// </summary>
+    /// <param name="prefix">The prefix; empty lists every key.</param>
+    /// <param name="limit">The most entries to return, 1 to 10000.</param>
+    /// <param name="after">The key to go on after (ordinal order), usually the previous page's <see cref="KvListResult.Next"/>; <see langword="null"/> starts at the first key.</param>
+    /// <param name="keysOnly">Leave the values out: each entry's <see cref="KvEntry.Value"/> is then empty.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The entries, whether more matched, the key to go on after, and the applied index the listing reflects.</returns>
+    /// <exception cref="NoLeaderException">No node could serve the listing within the retry budget.</exception>
+    /// <exception cref="RaftKvException">The server refused the listing, for example <c>invalid_after</c>.</exception>
+    public async Task<KvListResult> ListAsync(string prefix, int limit, string? after, bool keysOnly, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prefix);
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
-        var path = $"{ApiPaths.Kv}?prefix={ResourceName.Escape(prefix)}&limit={limit.ToString(CultureInfo.InvariantCulture)}";
+        if (after is { Length: 0 })
+        {
+            throw new ArgumentException("a key to list after is not empty; pass null to start at the first key", nameof(after));
+        }
+
+        var path = $"{ApiPaths.Kv}?prefix={ResourceName.Escape(prefix)}&limit={limit.ToString(CultureInfo.InvariantCulture)}"
+            + (after is null ? string.Empty : $"&after={ResourceName.Escape(after)}")
+            + (keysOnly ? "&keys=true" : string.Empty);
         using var response = await SendAsync(new Call(HttpMethod.Get, path, null, null, null, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
         var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.ListResponse, cancellationToken).ConfigureAwait(false);
         // Read leniently: a field missing from the answer reads as null even where the shape says it is not.
         var items = (body.Items ?? []).Select(i => new KvEntry(i.Key, i.Value ?? [], i.Version, i.CreateIndex)).ToList();
-        return new KvListResult(items, body.More, body.Index);
+        // An answer without next (an older node's) still says where to go on: after its last key.
+        var next = body.More ? body.Next ?? (items.Count > 0 ? items[^1].Key : null) : null;
+        return new KvListResult(items, body.More, body.Index) { Next = next };
+    }
+
+    /// <summary>
+    /// Every key that starts with <paramref name="prefix"/>, in key order, read <paramref name="pageSize"/> at a
+    /// time, each page starting after the last key of the one before.
+    /// </summary>
+    /// <remarks>
+    /// Each page is its own linearizable read, not one snapshot: a key that exists throughout the walk is listed
+    /// exactly once, with its value as of its page's read, and keys created or deleted meanwhile may or may not
+    /// appear; every key appears at most once, in key order.
+    /// </remarks>
+    /// <param name="prefix">The prefix; empty lists every key.</param>
+    /// <param name="pageSize">Entries asked for per request, 1 to 10000.</param>
+    /// <param name="keysOnly">Leave the values out: each entry's <see cref="KvEntry.Value"/> is then empty.</param>
+    /// <param name="cancellationToken">Stops the walk.</param>
+    /// <returns>The entries, as the pages arrive.</returns>
+    /// <exception cref="NoLeaderException">No node could serve a page within the retry budget.</exception>
+    public async IAsyncEnumerable<KvEntry> ListAllAsync(string prefix, int pageSize = 100, bool keysOnly = false, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageSize, 1);
+        string? after = null;
+        do
+        {
+            var page = await ListAsync(prefix, pageSize, after, keysOnly, cancellationToken).ConfigureAwait(false);
+            foreach (var entry in page.Items)
+            {
+                // A node that ignored after (one older than paging) would list the same page forever.
+                if (after is not null && string.CompareOrdinal(entry.Key, after) <= 0)
+                {
+                    throw new RaftKvException(HttpStatusCode.OK, ErrorCodes.MalformedResponse, $"the server listed '{entry.Key}' after '{after}', out of key order: it does not page");
+                }
+
+                yield return entry;
+                after = entry.Key;
+            }
+
+            after = page.Next;
+        }
+        while (after is not null);
     }
 
     /// <summary>

@@ -25,7 +25,14 @@ public sealed record KvEntry(string Key, byte[] Value, ulong Version, ulong Crea
 /// <param name="Items">The entries, in key order.</param>
 /// <param name="More"><see langword="true"/> when more keys match than the limit allowed.</param>
 /// <param name="Index">The applied index the listing reflects.</param>
-public sealed record KvListResult(IReadOnlyList<KvEntry> Items, bool More, ulong Index);
+public sealed record KvListResult(IReadOnlyList<KvEntry> Items, bool More, ulong Index)
+{
+    /// <summary>
+    /// When <see cref="More"/>: the key to list after for the next page (the last key of this one); otherwise
+    /// <see langword="null"/>.
+    /// </summary>
+    public string? Next { get; init; }
+}
 
 /// <summary>A held lock.</summary>
 /// <param name="Name">The lock's name.</param>

@@ -266,14 +266,24 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     /// Adds to <paramref name="into"/> up to <paramref name="limit"/> keys starting with <paramref name="prefix"/>,
     /// in ordinal order; returns true when more keys match than were added.
     /// </summary>
-    public bool List(string prefix, int limit, List<KvListItem> into)
+    public bool List(string prefix, int limit, List<KvListItem> into) => List(prefix, null, limit, into);
+
+    /// <summary>
+    /// Adds to <paramref name="into"/> up to <paramref name="limit"/> keys starting with <paramref name="prefix"/>
+    /// and, unless <paramref name="after"/> is null, strictly after it, in ordinal order; returns true when more keys
+    /// match than were added. The walk seeks its start in O(log n), so paging on from the last key of a page costs
+    /// no more than the first page.
+    /// </summary>
+    public bool List(string prefix, string? after, int limit, List<KvListItem> into)
     {
         ArgumentNullException.ThrowIfNull(prefix);
         ArgumentNullException.ThrowIfNull(into);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
-        // Every key starting with the prefix comes at or after it, and those keys come one after another.
+        // Every key starting with the prefix comes at or after it, and those keys come one after another: a start
+        // before the prefix starts at it, and one past them finds none.
+        var keys = after is not null && string.CompareOrdinal(after, prefix) >= 0 ? _keys.After(after) : _keys.From(prefix);
         var added = 0;
-        foreach (var entry in _keys.From(prefix))
+        foreach (var entry in keys)
         {
             if (!entry.Key.StartsWith(prefix, StringComparison.Ordinal))
             {

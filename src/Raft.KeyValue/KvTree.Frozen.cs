@@ -5,7 +5,10 @@ namespace Raft.KeyValue;
 internal sealed partial class KvTree
 {
     /// <summary>Keys in order from the first at or after <paramref name="start"/>; valid until the next write.</summary>
-    public Enumerator From(ReadOnlySpan<char> start) => new(_root, _height, start);
+    public Enumerator From(ReadOnlySpan<char> start) => new(_root, _height, start, inclusive: true);
+
+    /// <summary>Keys in order from the first strictly after <paramref name="key"/>; valid until the next write.</summary>
+    public Enumerator After(ReadOnlySpan<char> key) => new(_root, _height, key, inclusive: false);
 
     /// <summary>A tree as it was when frozen: never written again, readable from any thread, by several at once.</summary>
     internal readonly struct Frozen
@@ -26,7 +29,10 @@ internal sealed partial class KvTree
         public bool TryGetValue(ReadOnlySpan<char> key, out KvValue value) => KvTree.TryGetValue(Root!, Height, key, out value);
 
         /// <summary>Keys in order from the first at or after <paramref name="start"/>.</summary>
-        public Enumerator From(ReadOnlySpan<char> start) => new(Root!, Height, start);
+        public Enumerator From(ReadOnlySpan<char> start) => new(Root!, Height, start, inclusive: true);
+
+        /// <summary>Keys in order from the first strictly after <paramref name="key"/>.</summary>
+        public Enumerator After(ReadOnlySpan<char> key) => new(Root!, Height, key, inclusive: false);
 
         /// <inheritdoc cref="KvTree.Validate"/>
         public void Validate()
@@ -124,8 +130,9 @@ internal sealed partial class KvTree
     }
 
     /// <summary>
-    /// Walks keys in order, from a start key on. A struct, so a walk allocates only its path (one small array, none
-    /// for a tree that is a single leaf).
+    /// Walks keys in order, from a start key on (the start itself included or not). The start is found by one
+    /// descent, as a lookup is, whatever the number of keys before it. A struct, so a walk allocates only its path
+    /// (one small array, none for a tree that is a single leaf).
     /// </summary>
     internal struct Enumerator
     {
@@ -134,7 +141,7 @@ internal sealed partial class KvTree
         private Leaf _leaf;
         private int _slot;
 
-        internal Enumerator(Node root, int height, ReadOnlySpan<char> start)
+        internal Enumerator(Node root, int height, ReadOnlySpan<char> start, bool inclusive)
         {
             _path = height > 1 ? new (Branch, int)[height - 1] : [];
             var node = root;
@@ -147,8 +154,9 @@ internal sealed partial class KvTree
             }
 
             _leaf = (Leaf)node;
+            // One slot before the first key to yield, as MoveNext steps before it reads (from a leaf's end into the next).
             var found = Search(_leaf, start);
-            _slot = (found >= 0 ? found : ~found) - 1;
+            _slot = found >= 0 ? (inclusive ? found - 1 : found) : ~found - 1;
         }
 
         public readonly Entry Current => new(_leaf.Keys[_slot], _leaf.Values[_slot]);

@@ -50,7 +50,7 @@ public static class ApiHeaders
 /// <summary>The paths of the API. A key or lock name follows its prefix, escaped by <see cref="ResourceName.Escape"/>.</summary>
 public static class ApiPaths
 {
-    /// <summary>Listing by prefix (<c>GET</c>, <c>?prefix=&amp;limit=</c>).</summary>
+    /// <summary>Listing by prefix (<c>GET</c>, <c>?prefix=&amp;limit=&amp;after=&amp;keys=</c>).</summary>
     public const string Kv = "/v1/kv";
 
     /// <summary>One key: <c>/v1/kv/{name}</c>.</summary>

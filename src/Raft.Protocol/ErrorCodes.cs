@@ -41,6 +41,12 @@ public static class ErrorCodes
     /// <summary>400: a listing's <c>limit</c> out of range.</summary>
     public const string InvalidLimit = "invalid_limit";
 
+    /// <summary>400: a listing's <c>after</c> that is not a valid key (empty, given twice, bad escapes or UTF-8, a control character, over <c>MaxKeyBytes</c>).</summary>
+    public const string InvalidAfter = "invalid_after";
+
+    /// <summary>400: a listing's <c>keys</c> other than <c>true</c> or <c>false</c>.</summary>
+    public const string InvalidKeys = "invalid_keys";
+
     /// <summary>400: a transfer's <c>to</c> names no member.</summary>
     public const string InvalidTarget = "invalid_target";
 
@@ -166,5 +172,6 @@ public static class ErrorCodes
         ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
         InvalidMember, MemberNotFound, MemberExists, ChangeInProgress, NotCaughtUp, InvalidChange,
         VersionTooOld, ClusterVersionTooLow, InvalidTxn, TxnTooLarge,
+        InvalidAfter, InvalidKeys,
     };
 }

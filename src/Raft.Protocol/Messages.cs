@@ -28,11 +28,21 @@ public sealed record PutResponse(ulong Index, ulong Version);
 /// <summary>A committed and applied delete; <see cref="Deleted"/> is false when the key did not exist.</summary>
 public sealed record DeleteResponse(ulong Index, bool Deleted);
 
-/// <summary>One key of a listing; <see cref="Value"/> is the raw value, base64 in the JSON.</summary>
-public sealed record ListItem(string Key, byte[] Value, ulong Version, ulong CreateIndex);
+/// <summary>
+/// One key of a listing; <see cref="Value"/> is the raw value, base64 in the JSON, and null (left out of the JSON)
+/// in a keys-only listing.
+/// </summary>
+public sealed record ListItem(string Key, byte[]? Value, ulong Version, ulong CreateIndex);
 
 /// <summary>A listing as of applied index <see cref="Index"/>; <see cref="More"/> says the limit cut it short.</summary>
-public sealed record ListResponse(IReadOnlyList<ListItem> Items, bool More, ulong Index);
+public sealed record ListResponse(IReadOnlyList<ListItem> Items, bool More, ulong Index)
+{
+    /// <summary>
+    /// When <see cref="More"/>: the last key listed, to pass as <c>after</c> for the next page; null (left out of the
+    /// JSON) otherwise.
+    /// </summary>
+    public string? Next { get; init; }
+}
 
 /// <summary>
 /// The body of a lock request: acquire and renew need both fields, release only the owner. Read it with

@@ -177,8 +177,9 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     public Task<ReadOutcome<GetOutcome>> GetAsync(string key, ReadConsistency consistency, CancellationToken cancellationToken) =>
         ReadAsync(new GetRead(key, consistency), cancellationToken);
 
-    public Task<ReadOutcome<ListOutcome>> ListAsync(string prefix, int limit, ReadConsistency consistency, CancellationToken cancellationToken) =>
-        ReadAsync(new ListRead(prefix, limit, consistency), cancellationToken);
+    /// <summary>Up to <paramref name="limit"/> keys under <paramref name="prefix"/>, from the first after <paramref name="after"/> (null: from the first).</summary>
+    public Task<ReadOutcome<ListOutcome>> ListAsync(string prefix, string? after, int limit, ReadConsistency consistency, CancellationToken cancellationToken) =>
+        ReadAsync(new ListRead(prefix, after, limit, consistency), cancellationToken);
 
     /// <summary>Reads a lock; held or not is judged at max(the store's time, this node's clock now).</summary>
     public Task<ReadOutcome<LockOutcome>> GetLockAsync(string name, ReadConsistency consistency, CancellationToken cancellationToken) =>

@@ -95,12 +95,12 @@ internal sealed class GetRead(string key, ReadConsistency consistency) : StoreRe
     protected override GetOutcome Read(KvStore store) => new(store.TryGet(key, out var value), value, store.AppliedIndex);
 }
 
-internal sealed class ListRead(string prefix, int limit, ReadConsistency consistency) : StoreRead<ListOutcome>(consistency)
+internal sealed class ListRead(string prefix, string? after, int limit, ReadConsistency consistency) : StoreRead<ListOutcome>(consistency)
 {
     protected override ListOutcome Read(KvStore store)
     {
         var items = new List<KvListItem>(Math.Min(limit, 256));
-        var more = store.List(prefix, limit, items);
+        var more = store.List(prefix, after, limit, items);
         return new ListOutcome(items, more, store.AppliedIndex);
     }
 }

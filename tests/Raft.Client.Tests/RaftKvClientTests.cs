@@ -352,6 +352,75 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task List_SendsAfterAndKeysOnly_AndReadsNext()
+    {
+        var handler = new ScriptedHandler((_, _) => ScriptedHandler.Json(HttpStatusCode.OK, """{"items":[{"key":"p/b","version":3,"createIndex":2}],"more":true,"index":9,"next":"p/b"}""", 1));
+        var (client, _) = Create(handler);
+        using (client)
+        {
+            var list = await client.ListAsync("p/", 1, "p/a b+&", keysOnly: true);
+
+            Assert.Equal("?prefix=p%2F&limit=1&after=p%2Fa%20b%2B%26&keys=true", handler.Seen[0].Uri.Query);
+            var item = Assert.Single(list.Items);
+            Assert.Equal(("p/b", 3ul, 2ul), (item.Key, item.Version, item.CreateIndex));
+            Assert.Empty(item.Value);
+            Assert.True(list.More);
+            Assert.Equal("p/b", list.Next);
+            await Assert.ThrowsAsync<ArgumentException>(() => client.ListAsync("p/", 1, string.Empty, keysOnly: false));
+        }
+    }
+
+    [Fact]
+    public async Task ListAll_AsksForEachPageAfterTheLastKeyOfTheOneBefore_UntilNoMoreMatch()
+    {
+        string[] pages =
+        [
+            """{"items":[{"key":"p/a","value":"YQ==","version":1,"createIndex":1},{"key":"p/b","value":"Yg==","version":2,"createIndex":2}],"more":true,"index":5,"next":"p/b"}""",
+            """{"items":[{"key":"p/c","value":"Yw==","version":3,"createIndex":3},{"key":"p/d","value":"ZA==","version":4,"createIndex":4}],"more":true,"index":5,"next":"p/d"}""",
+            """{"items":[{"key":"p/e","value":"ZQ==","version":5,"createIndex":5}],"more":false,"index":5}""",
+        ];
+        var handler = new ScriptedHandler((_, n) => ScriptedHandler.Json(HttpStatusCode.OK, pages[n], 1));
+        var (client, _) = Create(handler);
+        using (client)
+        {
+            var entries = new List<KvEntry>();
+            await foreach (var entry in client.ListAllAsync("p/", pageSize: 2))
+            {
+                entries.Add(entry);
+            }
+
+            Assert.Equal(["p/a", "p/b", "p/c", "p/d", "p/e"], entries.Select(e => e.Key));
+            Assert.Equal(["a", "b", "c", "d", "e"], entries.Select(e => e.ValueAsString()));
+            Assert.Equal(
+                ["?prefix=p%2F&limit=2", "?prefix=p%2F&limit=2&after=p%2Fb", "?prefix=p%2F&limit=2&after=p%2Fd"],
+                handler.Seen.Select(r => r.Uri.Query));
+        }
+    }
+
+    [Fact]
+    public async Task ListAll_RefusesAServerThatIgnoresAfter_RatherThanListTheSamePageForever()
+    {
+        // A node older than paging: no next, and after ignored, so every page is the first.
+        var handler = new ScriptedHandler((_, _) => ScriptedHandler.Json(HttpStatusCode.OK, """{"items":[{"key":"p/a","value":"","version":1,"createIndex":1},{"key":"p/b","value":"","version":2,"createIndex":2}],"more":true,"index":5}""", 1));
+        var (client, _) = Create(handler);
+        using (client)
+        {
+            var listed = new List<string>();
+            var error = await Assert.ThrowsAsync<RaftKvException>(async () =>
+            {
+                await foreach (var entry in client.ListAllAsync("p/", pageSize: 2, keysOnly: true))
+                {
+                    listed.Add(entry.Key);
+                }
+            });
+
+            Assert.Equal("malformed_response", error.ErrorCode);
+            Assert.Equal(["p/a", "p/b"], listed);
+            Assert.Equal(["?prefix=p%2F&limit=2&keys=true", "?prefix=p%2F&limit=2&after=p%2Fb&keys=true"], handler.Seen.Select(r => r.Uri.Query));
+        }
+    }
+
+    [Fact]
     public async Task ServerError_ThrowsRaftKvException_WithItsCode()
     {
         var handler = new ScriptedHandler((_, _) => ScriptedHandler.Json(HttpStatusCode.RequestEntityTooLarge, """{"error":"value_too_large","detail":"too big"}""", 1));

@@ -107,6 +107,88 @@ public sealed class KvStoreTests
     }
 
     [Fact]
+    public void List_after_a_key_goes_on_strictly_after_it_within_the_prefix()
+    {
+        var kv = new KvStore();
+        ulong i = 0;
+        foreach (var key in new[] { "b/2", "a", "b/", "b/1", "b", "c", "b/3", "ba" })
+        {
+            kv.Apply(++i, KvCommandCodec.EncodePut(key, Bytes(key)));
+        }
+
+        // The keys listed, then "..." when more match.
+        string List(string prefix, string? after, int limit)
+        {
+            var items = new List<KvListItem>();
+            var more = kv.List(prefix, after, limit, items);
+            return string.Join(' ', items.Select(x => x.Key).Append(more ? "..." : string.Empty)).TrimEnd();
+        }
+
+        // Before the prefix: the listing starts at the prefix, as without after.
+        Assert.Equal("b/ b/1 b/2 b/3", List("b/", null, 10));
+        Assert.Equal("b/ b/1 b/2 b/3", List("b/", "a", 10));
+        Assert.Equal("b/ b/1 b/2 b/3", List("b/", "b", 10));
+
+        // Equal to the prefix or to a stored key: that key is left out.
+        Assert.Equal("b/1 b/2 b/3", List("b/", "b/", 10));
+        Assert.Equal("b/3", List("b/", "b/2", 10));
+
+        // Between keys, and cut by the limit.
+        Assert.Equal("b/2 b/3", List("b/", "b/1x", 10));
+        Assert.Equal("b/2 ...", List("b/", "b/1", 1));
+        Assert.Equal("b/2 b/3 ba c", List(string.Empty, "b/1\uffff", 10));
+
+        // Past every key of the prefix: nothing, and no more.
+        Assert.Equal(string.Empty, List("b/", "b/3", 10));
+        Assert.Equal(string.Empty, List("b/", "b/9", 10));
+        Assert.Equal(string.Empty, List("b/", "ba", 10));
+        Assert.Equal(string.Empty, List("b/", "zz", 10));
+        Assert.Equal(string.Empty, List(string.Empty, "c", 10));
+    }
+
+    [Fact]
+    public void Paging_after_the_last_key_follows_ordinal_utf16_order_through_multi_byte_keys()
+    {
+        // Ordinal UTF-16 order, which is not UTF-8 byte order: the surrogate pair (D83D DE00, 4 bytes of UTF-8) sorts
+        // below U+E000 and U+FFFD (3 bytes each), and U+00E9 (2 bytes) above z.
+        string[] ordered = ["k/a", "k/z", "k/\u00e9", "k/\u00e9a", "k/\u4e2d", "k/\ud83d\ude00", "k/\ud83d\ude00x", "k/\ue000", "k/\ufffd"];
+        Assert.Equal(ordered, ordered.Order(StringComparer.Ordinal));
+        var kv = new KvStore();
+        ulong i = 0;
+        foreach (var key in ordered.Reverse())
+        {
+            kv.Apply(++i, KvCommandCodec.EncodePut(key, Bytes(key)));
+        }
+
+        kv.Apply(++i, KvCommandCodec.EncodePut("k0", Bytes("outside")));
+        foreach (var limit in new[] { 1, 2, 4, 9 })
+        {
+            var walked = new List<string>();
+            string? after = null;
+            var more = true;
+            for (var pages = 0; more; pages++)
+            {
+                Assert.True(pages < ordered.Length, $"limit {limit}: paging does not end");
+                var items = new List<KvListItem>();
+                more = kv.List("k/", after, limit, items);
+                walked.AddRange(items.Select(x => x.Key));
+                after = more ? items[^1].Key : null;
+            }
+
+            Assert.Equal(ordered, walked);
+        }
+
+        var rest = new List<KvListItem>();
+        Assert.False(kv.List("k/", "k/\ud83d\ude00", 10, rest));
+        Assert.Equal(["k/\ud83d\ude00x", "k/\ue000", "k/\ufffd"], rest.Select(x => x.Key));
+
+        // A lone high surrogate sorts before every pair that starts with it.
+        rest.Clear();
+        Assert.False(kv.List("k/", "k/\ud83d", 10, rest));
+        Assert.Equal(["k/\ud83d\ude00", "k/\ud83d\ude00x", "k/\ue000", "k/\ufffd"], rest.Select(x => x.Key));
+    }
+
+    [Fact]
     public void Snapshot_round_trips()
     {
         var kv = new KvStore();

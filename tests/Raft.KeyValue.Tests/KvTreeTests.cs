@@ -52,6 +52,7 @@ public sealed class KvTreeTests
                 var prefix = key[..random.Next(key.Length + 1)];
                 var limit = random.Next(1, 100);
                 Assert.Equal(ReferenceFrom(reference, prefix).Take(limit), Listing(tree.From(prefix)).Take(limit));
+                Assert.Equal(ReferenceAfter(reference, key).Take(limit), Listing(tree.After(key)).Take(limit));
             }
         }
 
@@ -294,6 +295,46 @@ public sealed class KvTreeTests
         Assert.Throws<InvalidOperationException>(() => new KvTree.Builder(2).Build());
     }
 
+    [Theory]
+    [MemberData(nameof(SeedsAndCapacities))]
+    public void A_walk_after_a_key_starts_at_the_next_key_whether_the_key_is_stored_or_not(int seed, int capacity)
+    {
+        var random = new Random(seed);
+        var tree = new KvTree(capacity, capacity);
+        var reference = new SortedDictionary<string, KvValue>(StringComparer.Ordinal);
+        var known = new List<string>();
+        for (ulong i = 1; i <= 2_000; i++)
+        {
+            var key = RandomKey(random, known);
+            var value = new KvValue([], i, i);
+            tree.GetValueRefOrAddDefault(key, out _) = value;
+            reference[key] = value;
+        }
+
+        var frozen = tree.Freeze();
+        var stored = reference.Keys.ToList();
+        var probes = new List<string> { string.Empty, stored[0], stored[^1], stored[^1] + "a", "￿￿" };
+        probes.AddRange(Enumerable.Range(0, 200).Select(_ => stored[random.Next(stored.Count)]));
+        probes.AddRange(Enumerable.Range(0, 200).Select(_ => RandomKey(random, [])));
+        foreach (var probe in probes)
+        {
+            var expected = ReferenceAfter(reference, probe).Take(5).ToList();
+            Assert.Equal(expected, Listing(tree.After(probe)).Take(5));
+            Assert.Equal(expected, Listing(frozen.After(probe)).Take(5));
+        }
+
+        // Paging by the last key of each page walks every key once, in order.
+        var walked = new List<string>();
+        var page = Listing(tree.From(string.Empty)).Take(7).ToList();
+        while (page.Count > 0)
+        {
+            walked.AddRange(page.Select(e => e.Key));
+            page = Listing(tree.After(page[^1].Key)).Take(7).ToList();
+        }
+
+        Assert.Equal(stored, walked);
+    }
+
     private static void CheckFrozen(KvTree.Frozen view, KeyValuePair<string, KvValue>[] expected, Random random)
     {
         Assert.Equal(expected.Length, view.Count);
@@ -335,6 +376,9 @@ public sealed class KvTreeTests
 
     private static IEnumerable<KeyValuePair<string, KvValue>> ReferenceFrom(SortedDictionary<string, KvValue> reference, string prefix) =>
         reference.Where(e => string.CompareOrdinal(e.Key, prefix) >= 0);
+
+    private static IEnumerable<KeyValuePair<string, KvValue>> ReferenceAfter(SortedDictionary<string, KvValue> reference, string key) =>
+        reference.Where(e => string.CompareOrdinal(e.Key, key) > 0);
 
     private static List<KeyValuePair<string, KvValue>> Listing(KvTree.Enumerator enumerator)
     {

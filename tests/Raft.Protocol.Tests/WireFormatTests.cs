@@ -38,7 +38,19 @@ public sealed class WireFormatTests
         RoundTrip("{\"leaderId\":1,\"members\":[]}", context.MembersResponse);
         RoundTrip("{\"succeeded\":true,\"index\":12,\"results\":[{\"op\":\"put\",\"version\":12,\"createIndex\":4},{\"op\":\"deletePrefix\",\"deleted\":2},{\"op\":\"get\",\"found\":true,\"version\":12,\"createIndex\":4,\"value\":\"Nw==\"},{\"op\":\"get\",\"found\":false}]}", context.TxnResponse);
         RoundTrip("{\"compare\":[{\"key\":\"a\",\"op\":\">\",\"version\":3},{\"key\":\"b\",\"exists\":false}],\"success\":[{\"op\":\"put\",\"key\":\"a\",\"value\":\"Nw==\"}],\"failure\":[{\"op\":\"get\",\"key\":\"a\"}]}", context.TxnRequest);
-        Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value));
+        Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value!));
+    }
+
+    [Fact]
+    public void A_listing_page_names_the_key_to_go_on_after_and_a_keys_only_item_has_no_value()
+    {
+        var context = ProtocolJsonContext.Wire;
+        RoundTrip("{\"items\":[{\"key\":\"jobs/a\",\"value\":\"aGVsbG8=\",\"version\":4,\"createIndex\":3}],\"more\":true,\"index\":9,\"next\":\"jobs/a\"}", context.ListResponse);
+        RoundTrip("{\"items\":[{\"key\":\"jobs/a\",\"version\":4,\"createIndex\":3}],\"more\":false,\"index\":9}", context.ListResponse);
+        Assert.Equal(
+            "{\"items\":[{\"key\":\"jobs/é\",\"version\":4,\"createIndex\":3}],\"more\":true,\"index\":9,\"next\":\"jobs/é\"}",
+            Write(new ListResponse([new ListItem("jobs/é", null, 4, 3)], true, 9) { Next = "jobs/é" }, context.ListResponse));
+        Assert.Equal("{\"items\":[],\"more\":false,\"index\":9}", Write(new ListResponse([], false, 9), context.ListResponse));
     }
 
     [Fact]

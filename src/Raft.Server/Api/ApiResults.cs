@@ -35,37 +35,61 @@ internal static class ApiResults
         }
 
         var problem = ResourceName.TryUnescape(path.AsSpan(prefix.Length), plusIsSpace: false, checkSegments: true, out name);
-        return NameProblem(problem) ?? CheckKey(name, maxBytes);
+        return NameProblem(problem, ErrorCodes.InvalidKey) ?? CheckKey(name, maxBytes);
     }
 
     /// <summary>The listing prefix from the raw query string (<c>+</c> is a space there), checked like a key but allowed empty.</summary>
     public static IResult? ReadPrefix(HttpContext context, int maxBytes, out string prefix)
     {
-        prefix = string.Empty;
-        var query = context.Request.QueryString.Value.AsSpan();
-        var found = false;
-        foreach (var range in query.TrimStart('?').Split('&'))
+        var problem = ReadQueryName(context, "prefix", ErrorCodes.InvalidKey, out var read);
+        prefix = read ?? string.Empty;
+        return problem ?? CheckKey(prefix, maxBytes, allowEmpty: true);
+    }
+
+    /// <summary>
+    /// The listing's <c>after</c> from the raw query string, read as the prefix is; null when absent. It must be a
+    /// key (the last one of a page), and anything else about it is <c>400 invalid_after</c>, its length included.
+    /// </summary>
+    public static IResult? ReadAfter(HttpContext context, int maxBytes, out string? after)
+    {
+        if (ReadQueryName(context, "after", ErrorCodes.InvalidAfter, out after) is { } problem)
         {
-            var pair = query.TrimStart('?')[range];
+            return problem;
+        }
+
+        return after is null || CheckKey(after, maxBytes) is null
+            ? null
+            : Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidAfter, $"after must be a key: not empty, no control characters, valid Unicode, at most {maxBytes} bytes of UTF-8");
+    }
+
+    // A name given as a query parameter, percent-decoded once (+ is a space there); null when the query lacks it.
+    private static IResult? ReadQueryName(HttpContext context, string parameter, string invalidCode, out string? name)
+    {
+        name = null;
+        var query = context.Request.QueryString.Value.AsSpan().TrimStart('?');
+        foreach (var range in query.Split('&'))
+        {
+            var pair = query[range];
             var equals = pair.IndexOf('=');
-            if (!(equals < 0 ? pair : pair[..equals]).SequenceEqual("prefix"))
+            if (!(equals < 0 ? pair : pair[..equals]).SequenceEqual(parameter))
             {
                 continue;
             }
 
-            if (found)
+            if (name is not null)
             {
-                return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "prefix is given more than once");
+                return Error(StatusCodes.Status400BadRequest, invalidCode, $"{parameter} is given more than once");
             }
 
-            found = true;
-            if (NameProblem(ResourceName.TryUnescape(equals < 0 ? default : pair[(equals + 1)..], plusIsSpace: true, checkSegments: false, out prefix)) is { } bad)
+            if (NameProblem(ResourceName.TryUnescape(equals < 0 ? default : pair[(equals + 1)..], plusIsSpace: true, checkSegments: false, out var decoded), invalidCode) is { } bad)
             {
                 return bad;
             }
+
+            name = decoded;
         }
 
-        return CheckKey(prefix, maxBytes, allowEmpty: true);
+        return null;
     }
 
     /// <summary>The path and query as the client sent them (an absolute-form target loses its scheme and authority).</summary>
@@ -94,11 +118,11 @@ internal static class ApiResults
         return query < 0 ? target : target[..query];
     }
 
-    private static IResult? NameProblem(NameProblem problem) => problem switch
+    private static IResult? NameProblem(NameProblem problem, string code) => problem switch
     {
-        Protocol.NameProblem.BadEscape => Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "a % in a name must be followed by two hexadecimal digits"),
-        Protocol.NameProblem.NotUtf8 => Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "the name is not valid UTF-8 once its escapes are decoded"),
-        Protocol.NameProblem.DotSegment => Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, "a name may not have . or .. segments: HTTP clients resolve them before sending"),
+        Protocol.NameProblem.BadEscape => Error(StatusCodes.Status400BadRequest, code, "a % in a name must be followed by two hexadecimal digits"),
+        Protocol.NameProblem.NotUtf8 => Error(StatusCodes.Status400BadRequest, code, "the name is not valid UTF-8 once its escapes are decoded"),
+        Protocol.NameProblem.DotSegment => Error(StatusCodes.Status400BadRequest, code, "a name may not have . or .. segments: HTTP clients resolve them before sending"),
         _ => null,
     };
 

@@ -166,11 +166,16 @@ internal static class KvApi
         return Results.Bytes(outcome.Value.Value, "application/octet-stream");
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? keys, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
         if (ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) is { } invalid)
         {
             return invalid;
+        }
+
+        if (ApiResults.ReadAfter(context, options.MaxKeyBytes, out var after) is { } badAfter)
+        {
+            return badAfter;
         }
 
         var count = ListLimitDefault;
@@ -179,22 +184,29 @@ internal static class KvApi
             return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidLimit, $"limit must be an integer in [1, {ListLimitMax}]");
         }
 
+        var keysOnly = false;
+        if (keys is not null && !TryParseFlag(keys, out keysOnly))
+        {
+            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKeys, $"keys must be true or false (got '{keys}')");
+        }
+
         if (!TryParseConsistency(consistency, out var level))
         {
             return BadConsistency(consistency);
         }
 
+        var page = new ListPage(prefix, after, count, keysOnly);
         return level == ReadConsistency.Lease
-            ? await routing.ServeAsync(context, node, null, 0, () => ListHereAsync(context, prefix, count, level, node, options)).ConfigureAwait(false)
-            : await ListHereAsync(context, prefix, count, level, node, options).ConfigureAwait(false);
+            ? await routing.ServeAsync(context, node, null, 0, () => ListHereAsync(context, page, level, node, options)).ConfigureAwait(false)
+            : await ListHereAsync(context, page, level, node, options).ConfigureAwait(false);
     }
 
-    private static async Task<IResult> ListHereAsync(HttpContext context, string prefix, int count, ReadConsistency level, NodeLoop node, NodeOptions options)
+    private static async Task<IResult> ListHereAsync(HttpContext context, ListPage page, ReadConsistency level, NodeLoop node, NodeOptions options)
     {
         ReadOutcome<ListOutcome> read;
         try
         {
-            read = await node.ListAsync(prefix, count, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            read = await node.ListAsync(page.Prefix, page.After, page.Limit, level, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -206,16 +218,31 @@ internal static class KvApi
             return ApiResults.FromReadFailure(context, read.Failure, read.LeaderId);
         }
 
+        // Values are the store's own arrays, never written again, so an item refers to them rather than copying.
         var outcome = read.Value;
         var items = new ListItem[outcome.Items.Count];
         for (var i = 0; i < items.Length; i++)
         {
             var (itemKey, value) = outcome.Items[i];
-            items[i] = new ListItem(itemKey, value.Value, value.Version, value.CreateIndex);
+            items[i] = new ListItem(itemKey, page.KeysOnly ? null : value.Value, value.Version, value.CreateIndex);
+        }
+
+        // The store says more only past a full page, so a listing with more has a last key to go on after.
+        if (outcome.More && items.Length != page.Limit)
+        {
+            throw new InvalidOperationException($"the store listed {items.Length} of {page.Limit} keys and said more match");
         }
 
         context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
-        return Results.Json(new ListResponse(items, outcome.More, outcome.AppliedIndex), ProtocolJsonContext.Wire.ListResponse);
+        var response = new ListResponse(items, outcome.More, outcome.AppliedIndex) { Next = outcome.More ? items[^1].Key : null };
+        return Results.Json(response, ProtocolJsonContext.Wire.ListResponse);
+    }
+
+    // true or false, in any case, as consistency names are read.
+    private static bool TryParseFlag(string value, out bool flag)
+    {
+        flag = value.Equals("true", StringComparison.OrdinalIgnoreCase);
+        return flag || value.Equals("false", StringComparison.OrdinalIgnoreCase);
     }
 
     internal static bool TryParseConsistency(string? value, out ReadConsistency level)
@@ -283,3 +310,9 @@ internal static class KvApi
         return filled == buffer.Length ? buffer : buffer.AsSpan(0, filled).ToArray();
     }
 }
+
+/// <summary>
+/// What a listing asks for: at most <see cref="Limit"/> keys under <see cref="Prefix"/> after <see cref="After"/>
+/// (null: from the first), with their values unless <see cref="KeysOnly"/>.
+/// </summary>
+internal readonly record struct ListPage(string Prefix, string? After, int Limit, bool KeysOnly);
