@@ -10,6 +10,12 @@ public sealed class RaftKvClientOptions
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// A watch that hears nothing for this long, not even a progress line (a node sends one every 5 s while quiet), goes
+    /// on through another node. Default 20 s.
+    /// </summary>
+    public TimeSpan WatchIdleTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
     /// How long one operation keeps retrying through failover before it gives up with
     /// <see cref="NoLeaderException"/>. Default 15 s, several election timeouts.
     /// </summary>
@@ -53,6 +59,7 @@ public sealed class RaftKvClientOptions
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RequestTimeout, TimeSpan.Zero, nameof(RequestTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(WatchIdleTimeout, TimeSpan.Zero, nameof(WatchIdleTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryDeadline, TimeSpan.Zero, nameof(RetryDeadline));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxAttempts, 1, nameof(MaxAttempts));
         ArgumentOutOfRangeException.ThrowIfLessThan(BackoffBase, TimeSpan.Zero, nameof(BackoffBase));

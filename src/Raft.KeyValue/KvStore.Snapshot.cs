@@ -105,6 +105,7 @@ public sealed partial class KvStore
         AppliedIndex = kv.Index;
         ClockMs = kv.ClockMs;
         ClusterVersion = kv.ClusterVersion;
+        _options.Restored?.Invoke(kv.Index);
     }
 
     /// <summary>The whole state as snapshot bytes, taken at <see cref="AppliedIndex"/>: an image's bytes, in one array.</summary>

@@ -70,6 +70,33 @@ public readonly record struct KvLock(string Owner, ulong FencingToken, long Expi
 /// </summary>
 public delegate void KvLockChanged(ReadOnlySpan<char> name);
 
+/// <summary>
+/// One key's change as an applied command made it: a put (<see cref="Value"/> set) or a delete (<see cref="Value"/>
+/// null). <see cref="Key"/> is valid only during the call; <see cref="Value"/> is the stored array, never written again.
+/// </summary>
+public readonly ref struct KvChange
+{
+    /// <summary>The log index of the command that made the change (one command may change several keys).</summary>
+    public ulong Index { get; init; }
+
+    public ReadOnlySpan<char> Key { get; init; }
+
+    /// <summary>The new value; null for a delete.</summary>
+    public byte[]? Value { get; init; }
+
+    /// <summary>A put's new version (<see cref="Index"/>); 0 for a delete.</summary>
+    public ulong Version { get; init; }
+
+    /// <summary>A put's create index; 0 for a delete.</summary>
+    public ulong CreateIndex { get; init; }
+}
+
+/// <summary>
+/// Called by <see cref="KvStore.Apply"/> for every key a command put or deleted, in the order it did. Same rules as
+/// <see cref="KvLockChanged"/>: on the applying thread, mid-apply; record or signal, never block, throw or call back.
+/// </summary>
+public delegate void KvKeyChanged(in KvChange change);
+
 /// <summary>Limits of the client session table. Every replica must use the same values: they shape the state.</summary>
 public sealed record KvStoreOptions
 {
@@ -78,6 +105,18 @@ public sealed record KvStoreOptions
     /// marks, nor of a snapshot restored). Observes only: the state is the same with or without it.
     /// </summary>
     public KvLockChanged? LockChanged { get; init; }
+
+    /// <summary>
+    /// Told of every key an applied command put or deleted (a deduplicated retry changes nothing and tells nothing).
+    /// Observes only, like <see cref="LockChanged"/>.
+    /// </summary>
+    public KvKeyChanged? KeyChanged { get; init; }
+
+    /// <summary>
+    /// Told, with its index, that a whole state replaced the store's (<see cref="KvStore.InstallImage"/>): what changed
+    /// between the last command applied and that index was never applied here, so no <see cref="KeyChanged"/> told of it.
+    /// </summary>
+    public Action<ulong>? Restored { get; init; }
 
     /// <summary>Clients remembered at most; a new client beyond this evicts the least recently used one.</summary>
     public int SessionsMax { get; init; } = 10_000;
@@ -404,10 +443,10 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             results[i] = op.Kind switch
             {
                 KvTxnOpKind.Put => Put(index, key, op.Value) is var put ? new KvTxnOpResult(op.Kind, true, put.Version, put.CreateIndex, 0, null) : default,
-                KvTxnOpKind.Delete => _keys.Remove(key, out var removed)
+                KvTxnOpKind.Delete => Delete(index, key) is { Status: KvApplyStatus.Ok } removed
                     ? new KvTxnOpResult(op.Kind, true, removed.Version, removed.CreateIndex, 0, null)
                     : new KvTxnOpResult(op.Kind, false, 0, 0, 0, null),
-                KvTxnOpKind.DeletePrefix => new KvTxnOpResult(op.Kind, false, 0, 0, DeletePrefix(key), null),
+                KvTxnOpKind.DeletePrefix => new KvTxnOpResult(op.Kind, false, 0, 0, DeletePrefix(index, key), null),
                 _ => _keys.TryGetValue(key, out var value)
                     ? new KvTxnOpResult(op.Kind, true, value.Version, value.CreateIndex, 0, value.Value)
                     : new KvTxnOpResult(op.Kind, false, 0, 0, 0, null),
@@ -448,7 +487,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         };
     }
 
-    private ulong DeletePrefix(string prefix)
+    private ulong DeletePrefix(ulong index, string prefix)
     {
         var doomed = new List<string>();
         foreach (var entry in _keys.From(prefix))
@@ -463,7 +502,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
         foreach (var key in doomed)
         {
-            _keys.Remove(key, out _);
+            Delete(index, key);
         }
 
         return (ulong)doomed.Count;
@@ -477,6 +516,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         ref var slot = ref _keys.GetValueRefOrAddDefault(key, out var exists);
         var created = exists ? slot.CreateIndex : index;
         slot = new KvValue(copy, index, created);
+        _options.KeyChanged?.Invoke(new KvChange { Index = index, Key = key, Value = copy, Version = index, CreateIndex = created });
         return new KvApplyResult(KvApplyStatus.Ok, index, index, created);
     }
 
@@ -487,6 +527,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             return new KvApplyResult(KvApplyStatus.NotFound, index, 0, 0);
         }
 
+        _options.KeyChanged?.Invoke(new KvChange { Index = index, Key = key });
         return new KvApplyResult(KvApplyStatus.Ok, index, removed.Version, removed.CreateIndex);
     }
 

@@ -71,6 +71,9 @@ public static class ApiPaths
     /// <summary>A backup: this node's state as one snapshot stream (<c>GET</c>, <c>?consistency=stale|linearizable</c>).</summary>
     public const string Snapshot = "/v1/snapshot";
 
+    /// <summary>Watches: a stream of the changes to a key or a prefix after an index.</summary>
+    public const string Watch = "/v1/watch";
+
     /// <summary>Transactions: compares, then one of two lists of operations, as one log entry.</summary>
     public const string Txn = "/v1/txn";
 

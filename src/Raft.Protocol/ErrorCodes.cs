@@ -92,6 +92,18 @@ public static class ErrorCodes
     /// <summary>400: <c>waitMs</c> out of range.</summary>
     public const string InvalidWait = "invalid_wait";
 
+    /// <summary>400: <c>fromIndex</c> or <c>waitIndex</c> not an unsigned integer, or a watch without exactly one of <c>key</c> and <c>prefix</c>.</summary>
+    public const string InvalidWatch = "invalid_watch";
+
+    /// <summary>410: the changes after <c>fromIndex</c> are no longer all kept on this node; <c>oldestIndex</c> says where a watch may start.</summary>
+    public const string Compacted = "compacted";
+
+    /// <summary>429: the node serves <c>WatchersMax</c> watches already.</summary>
+    public const string TooManyWatchers = "too_many_watchers";
+
+    /// <summary>The last line of a watch the node ended because it fell further behind than the history holds.</summary>
+    public const string WatchDropped = "watch_dropped";
+
     /// <summary>400: an <c>If-Match</c> that is not one version number.</summary>
     public const string InvalidIfMatch = "invalid_if_match";
 
@@ -172,6 +184,6 @@ public static class ErrorCodes
         ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
         InvalidMember, MemberNotFound, MemberExists, ChangeInProgress, NotCaughtUp, InvalidChange,
         VersionTooOld, ClusterVersionTooLow, InvalidTxn, TxnTooLarge,
-        InvalidAfter, InvalidKeys,
+        InvalidAfter, InvalidKeys, InvalidWatch, Compacted, TooManyWatchers, WatchDropped,
     };
 }

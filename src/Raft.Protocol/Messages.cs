@@ -20,6 +20,9 @@ public sealed record ErrorBody(string Error, string Detail)
 
     /// <summary>With <see cref="ErrorCodes.LockHeld"/>: when the holder's lease ends (Unix ms, leader time).</summary>
     public long? ExpiresAtMs { get; init; }
+
+    /// <summary>With <see cref="ErrorCodes.Compacted"/>: the lowest <c>fromIndex</c> a watch on this node may start from now.</summary>
+    public ulong? OldestIndex { get; init; }
 }
 
 /// <summary>A committed and applied put: the entry's log index and the key's new version (equal to it).</summary>
@@ -123,6 +126,16 @@ public sealed record TxnOpResult(string Op, bool? Found = null, ulong? Version =
 /// <summary>The answer to <c>POST /v1/txn</c>: which branch ran, the transaction's log index, and one result per operation of that branch.</summary>
 public sealed record TxnResponse(bool Succeeded, ulong Index, IReadOnlyList<TxnOpResult> Results);
 
+/// <summary>One key's change in a watch: <c>put</c> with the value (base64), version and create index, or <c>delete</c>.</summary>
+public sealed record WatchChangeResponse(string Key, string Type, byte[]? Value = null, ulong? Version = null, ulong? CreateIndex = null);
+
+/// <summary>
+/// One line of a watch (<c>GET /v1/watch</c>, newline-delimited JSON): every matching change made by the entry at
+/// <see cref="Index"/>; without changes, a progress line (everything up to <see cref="Index"/> was sent); with
+/// <see cref="Error"/>, the last line of a watch the node ended (<c>watch_dropped</c>: resume from <see cref="Index"/>).
+/// </summary>
+public sealed record WatchEventResponse(ulong Index, IReadOnlyList<WatchChangeResponse>? Changes = null, string? Error = null, string? Detail = null);
+
 /// <summary>
 /// Source-generated serializers for every JSON shape of the API, for the server, the client and the bench alike:
 /// camelCase names, nulls left out (except where a shape says otherwise), numbers only as JSON numbers, and on
@@ -149,6 +162,7 @@ public sealed record TxnResponse(bool Succeeded, ulong Index, IReadOnlyList<TxnO
 [JsonSerializable(typeof(MemberRequest))]
 [JsonSerializable(typeof(TxnRequest))]
 [JsonSerializable(typeof(TxnResponse))]
+[JsonSerializable(typeof(WatchEventResponse))]
 public sealed partial class ProtocolJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -137,13 +137,15 @@ public static class NodeHost
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<LockChanges>();
+        builder.Services.AddSingleton(new WatchHub(options.WatchHistoryChanges, options.WatchHistoryBytes, options.WatchersMax));
         builder.Services.AddSingleton(services => new NodeLoop(
             options,
             sink => transportFactory is null ? CreateTcpTransport(options, sink, services.GetRequiredService<ILoggerFactory>()) : transportFactory(options, sink),
             services.GetRequiredService<NodeMetrics>(),
             services.GetRequiredService<ILoggerFactory>(),
             services.GetRequiredService<TimeProvider>(),
-            services.GetRequiredService<LockChanges>().Raise));
+            services.GetRequiredService<LockChanges>().Raise,
+            services.GetRequiredService<WatchHub>()));
         builder.Services.AddSingleton(_ => new LeaderRouting(options, new HttpClient(new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
@@ -168,6 +170,7 @@ public static class NodeHost
         MembersApi.Map(app);
         SnapshotApi.Map(app);
         TxnApi.Map(app);
+        WatchApi.Map(app);
         return app;
     }
 

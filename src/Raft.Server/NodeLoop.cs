@@ -30,6 +30,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private readonly NodeOptions _options;
     private readonly NodeStorage _storage;
     private readonly NodeDriver<KvStore, KvApplyResult> _driver;
+    private readonly WatchHub? _watches;
     private readonly NodeEvents _events;
     private readonly NodeMetrics _metrics;
     private readonly ILogger _logger;
@@ -50,7 +51,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private int _disposed;
     private volatile NodeView _view = NodeView.Initial;
 
-    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILoggerFactory loggers, TimeProvider time, KvLockChanged? lockChanged = null)
+    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILoggerFactory loggers, TimeProvider time, KvLockChanged? lockChanged = null, WatchHub? watches = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transportFactory);
@@ -76,7 +77,15 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         try
         {
             _events = new NodeEvents(options.Id, metrics, _logger, WriteTrace.Create(options.Id, loggers), time);
-            var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs, LockChanged = lockChanged });
+            _watches = watches;
+            var store = new KvStore(new KvStoreOptions
+            {
+                SessionsMax = options.SessionsMax,
+                SessionIdleMs = options.SessionIdleMs,
+                LockChanged = lockChanged,
+                KeyChanged = watches is null ? null : watches.OnChanged,
+                Restored = watches is null ? null : watches.OnRestored,
+            });
             var seed = (ulong)Random.Shared.NextInt64() ^ (ulong)options.Id;
             _driver = new NodeDriver<KvStore, KvApplyResult>(options.ToDriverOptions(), new SeededRandom(seed), NodeBootstrap.Resolve(options, _storage.Stores),
                 _storage.Stores, store, new TransportOutbox(this), new BackgroundWorker(this), _events);
@@ -425,6 +434,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
 
     private void Publish()
     {
+        _watches?.Publish(_driver.StateMachine.AppliedIndex);
         var view = _driver.View;
         if (!ReferenceEquals(view, _view))
         {
@@ -447,6 +457,10 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _metrics.LogMemoryBytes = _driver.Core.MemoryLogBytes;
         _metrics.MembershipChangePending = _driver.MembershipChangePending;
         _metrics.ClusterVersion = _driver.StateMachine.ClusterVersion;
+        if (_watches is not null)
+        {
+            (_metrics.Watchers, _metrics.WatchesDropped) = (_watches.Watchers, _watches.Dropped);
+        }
     }
 
     private enum InputKind : byte

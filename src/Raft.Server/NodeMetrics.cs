@@ -51,6 +51,12 @@ public sealed class NodeMetrics
     /// <summary>The cluster version this node has applied.</summary>
     public int ClusterVersion { get; set; }
 
+    /// <summary>Watches this node serves now.</summary>
+    public int Watchers { get; set; }
+
+    /// <summary>Watches this node ended because they fell behind its history.</summary>
+    public long WatchesDropped { get; set; }
+
     /// <summary>On the leader, a membership change proposed and not committed yet.</summary>
     public bool MembershipChangePending { get; set; }
 
@@ -93,6 +99,8 @@ public sealed class NodeMetrics
         Gauge(sb, "raft_voters", "Voters in the configuration in force on this node.", Voters);
         Gauge(sb, "raft_learners", "Learners in the configuration in force on this node.", Learners);
         Gauge(sb, "raft_config_index", "The log index of the configuration in force on this node (0: the bootstrap one).", ConfigIndex);
+        Gauge(sb, "raft_watchers", "Watches this node serves now.", Watchers);
+        Counter(sb, "raft_watches_dropped_total", "Watches this node ended because they fell further behind than its history holds.", WatchesDropped);
         Gauge(sb, "raft_cluster_version", "The cluster version this node has applied: which commands the cluster may propose.", ClusterVersion);
         Gauge(sb, "raft_membership_change_pending", "1 while this leader has a membership change proposed and not committed.", MembershipChangePending ? 1 : 0);
         Counter(sb, "raft_leader_changes_total", "Times this node saw the leader change.", Interlocked.Read(ref _leaderChanges));

@@ -115,6 +115,18 @@ public sealed class NodeOptions
 
     public int MaxValueBytes { get; set; } = 1 << 20;
 
+    /// <summary>Key changes the watch history keeps: a watch resumes from an index whose changes are all still kept.</summary>
+    public int WatchHistoryChanges { get; set; } = 100_000;
+
+    /// <summary>Bytes (keys and values) the watch history may hold; the oldest changes go first past either bound.</summary>
+    public long WatchHistoryBytes { get; set; } = 64L << 20;
+
+    /// <summary>Watches one node serves at once; more are answered <c>429 too_many_watchers</c>.</summary>
+    public int WatchersMax { get; set; } = 10_000;
+
+    /// <summary>A watch with nothing to send sends the index it has seen everything up to this often.</summary>
+    public int WatchProgressMs { get; set; } = 5000;
+
     /// <summary>Compares and operations one transaction may hold, together.</summary>
     public int MaxTxnOps { get; set; } = 128;
 
@@ -348,6 +360,26 @@ public sealed class NodeOptions
         if (MaxKeyBytes is < 1 or > ushort.MaxValue)
         {
             errors.Add($"Node:MaxKeyBytes must lie in [1, {ushort.MaxValue}] (got {MaxKeyBytes})");
+        }
+
+        if (WatchHistoryChanges is < 1 or > 10_000_000)
+        {
+            errors.Add($"Node:WatchHistoryChanges must lie in [1, 10000000] (got {WatchHistoryChanges})");
+        }
+
+        if (WatchHistoryBytes < 1 << 20)
+        {
+            errors.Add($"Node:WatchHistoryBytes must be at least 1 MiB (got {WatchHistoryBytes})");
+        }
+
+        if (WatchersMax < 0)
+        {
+            errors.Add($"Node:WatchersMax must not be negative (got {WatchersMax})");
+        }
+
+        if (WatchProgressMs < 10)
+        {
+            errors.Add($"Node:WatchProgressMs must be at least 10 (got {WatchProgressMs})");
         }
 
         if (MaxTxnOps is < 1 or > 10_000)

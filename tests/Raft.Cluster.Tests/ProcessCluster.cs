@@ -94,7 +94,10 @@ internal sealed class ProcessCluster : IAsyncDisposable
         await process.WaitForExitAsync().WaitAsync(Patience);
     }
 
-    /// <summary>Polls /v1/cluster until a majority of running nodes name the same leader.</summary>
+    /// <summary>
+    /// Polls /v1/cluster until a majority of running nodes name the same leader, which has raised the cluster version
+    /// to what it supports (the entry that does so comes right after the first election).
+    /// </summary>
     public async Task<int> WaitForLeaderAsync(TimeSpan? timeout = null, int? notThis = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? Patience);
@@ -131,7 +134,8 @@ internal sealed class ProcessCluster : IAsyncDisposable
         {
             using var doc = await GetClusterAsync(id);
             return doc.RootElement.TryGetProperty("role", out var role)
-                && string.Equals(role.GetString(), "leader", StringComparison.OrdinalIgnoreCase);
+                && string.Equals(role.GetString(), "leader", StringComparison.OrdinalIgnoreCase)
+                && doc.RootElement.GetProperty("clusterVersion").GetInt32() >= doc.RootElement.GetProperty("supportsVersion").GetInt32();
         }
         catch (HttpRequestException)
         {

@@ -37,6 +37,11 @@ public sealed class WireFormatTests
         RoundTrip("{\"leaderId\":1,\"members\":[{\"id\":1,\"peerAddress\":\"127.0.0.1:7001\",\"httpEndpoint\":\"http://127.0.0.1:5001\",\"voter\":true,\"leader\":true},{\"id\":4,\"peerAddress\":\"127.0.0.1:7004\",\"httpEndpoint\":\"http://127.0.0.1:5004\",\"voter\":false,\"leader\":false}],\"index\":18,\"detail\":\"adding node 4 as a learner committed at index 18\"}", context.MembersResponse);
         RoundTrip("{\"leaderId\":1,\"members\":[]}", context.MembersResponse);
         RoundTrip("{\"succeeded\":true,\"index\":12,\"results\":[{\"op\":\"put\",\"version\":12,\"createIndex\":4},{\"op\":\"deletePrefix\",\"deleted\":2},{\"op\":\"get\",\"found\":true,\"version\":12,\"createIndex\":4,\"value\":\"Nw==\"},{\"op\":\"get\",\"found\":false}]}", context.TxnResponse);
+        RoundTrip("{\"index\":3,\"changes\":[{\"key\":\"app/mode\",\"type\":\"put\",\"value\":\"Ymx1ZQ==\",\"version\":3,\"createIndex\":3}]}", context.WatchEventResponse);
+        RoundTrip("{\"index\":4,\"changes\":[{\"key\":\"app/mode\",\"type\":\"delete\"}]}", context.WatchEventResponse);
+        RoundTrip("{\"index\":5}", context.WatchEventResponse);
+        RoundTrip("{\"index\":5,\"error\":\"watch_dropped\",\"detail\":\"watch again from index 5\"}", context.WatchEventResponse);
+        RoundTrip("{\"error\":\"compacted\",\"detail\":\"gone\",\"oldestIndex\":7}", context.ErrorBody);
         RoundTrip("{\"compare\":[{\"key\":\"a\",\"op\":\">\",\"version\":3},{\"key\":\"b\",\"exists\":false}],\"success\":[{\"op\":\"put\",\"key\":\"a\",\"value\":\"Nw==\"}],\"failure\":[{\"op\":\"get\",\"key\":\"a\"}]}", context.TxnRequest);
         Assert.Equal("hello", Encoding.UTF8.GetString(JsonSerializer.Deserialize("{\"items\":[{\"key\":\"greeting\",\"value\":\"aGVsbG8=\",\"version\":2,\"createIndex\":2}],\"more\":false,\"index\":2}", context.ListResponse)!.Items[0].Value!));
     }

@@ -129,13 +129,17 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until every running node names the same leader in the same term; returns the leader.</summary>
+    /// <summary>
+    /// Waits until every running node names the same leader in the same term and has applied the highest cluster
+    /// version they all support (the entry that raises it comes right after an election); returns the leader.
+    /// </summary>
     public async Task<int> WaitForLeaderAsync(int? excluding = null)
     {
         return await WaitUntilAsync(async () =>
         {
             int leader = 0;
             long term = -1;
+            var (lowestApplied, lowestSupported) = (int.MaxValue, int.MaxValue);
             for (var id = 1; id <= Size; id++)
             {
                 if (_apps[id - 1] is null || id == excluding)
@@ -153,9 +157,11 @@ public sealed class TestCluster : IAsyncDisposable
 
                 leader = nodeLeader;
                 term = nodeTerm;
+                lowestApplied = Math.Min(lowestApplied, status.RootElement.GetProperty("clusterVersion").GetInt32());
+                lowestSupported = Math.Min(lowestSupported, status.RootElement.GetProperty("supportsVersion").GetInt32());
             }
 
-            return leader;
+            return lowestApplied < lowestSupported ? 0 : leader;
         }, "a leader known to every node");
     }
 

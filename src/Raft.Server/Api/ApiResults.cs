@@ -63,7 +63,7 @@ internal static class ApiResults
     }
 
     // A name given as a query parameter, percent-decoded once (+ is a space there); null when the query lacks it.
-    private static IResult? ReadQueryName(HttpContext context, string parameter, string invalidCode, out string? name)
+    public static IResult? ReadQueryName(HttpContext context, string parameter, string invalidCode, out string? name)
     {
         name = null;
         var query = context.Request.QueryString.Value.AsSpan().TrimStart('?');

@@ -17,6 +17,8 @@ internal static class KvApi
 {
     private const int ListLimitDefault = 100;
     private const int ListLimitMax = 10_000;
+    private const int BlockingWaitMsDefault = 60_000;
+    private const int BlockingWaitMsMax = 600_000;
 
     public static void Map(IEndpointRouteBuilder routes)
     {
@@ -108,10 +110,38 @@ internal static class KvApi
         return ApiResults.Refused(outcome.Result, name) ?? answer(context, outcome);
     }
 
+    /// <summary>
+    /// A blocking read, as Consul's: with <c>waitIndex=N</c>, waits until this node applies a change to the key (or under
+    /// the prefix) after index N, or for <c>waitMs</c> (default 60 s, at most 10 min), then reads as asked. Answers at once
+    /// when this node's history no longer holds every change after N. Null when the read may go on.
+    /// </summary>
+    private static async Task<IResult?> WaitForChangeAsync(HttpContext context, WatchFilter filter, string? waitIndex, string? waitMs, WatchHub hub)
+    {
+        if (WatchApi.ReadIndex(waitIndex, "waitIndex", out var after) is { } badIndex)
+        {
+            return badIndex;
+        }
+
+        var wait = BlockingWaitMsDefault;
+        if (waitMs is not null && (after is null || !int.TryParse(waitMs, NumberStyles.None, CultureInfo.InvariantCulture, out wait) || wait > BlockingWaitMsMax))
+        {
+            return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidWait, after is null
+                ? "waitMs goes with waitIndex: a blocking read waits for a change after that index"
+                : $"waitMs must be an integer in [0, {BlockingWaitMsMax}]");
+        }
+
+        if (after is { } index)
+        {
+            await hub.WaitForChangeAsync(filter, index, TimeSpan.FromMilliseconds(wait), context.RequestAborted).ConfigureAwait(false);
+        }
+
+        return null;
+    }
+
     /// <summary>How long a handler waits for the node before it gives up on it: past the node's own request timeout.</summary>
     internal static TimeSpan StallLimit(NodeOptions options) => TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 1000);
 
-    private static async Task<IResult> GetAsync(HttpContext context, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> GetAsync(HttpContext context, string? consistency, string? waitIndex, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, WatchHub hub)
     {
         if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
@@ -121,6 +151,11 @@ internal static class KvApi
         if (!TryParseConsistency(consistency, out var level))
         {
             return BadConsistency(consistency);
+        }
+
+        if (await WaitForChangeAsync(context, new WatchFilter(key, IsPrefix: false), waitIndex, waitMs, hub).ConfigureAwait(false) is { } badWait)
+        {
+            return badWait;
         }
 
         if (level == ReadConsistency.Lease)
@@ -166,7 +201,7 @@ internal static class KvApi
         return Results.Bytes(outcome.Value.Value, "application/octet-stream");
     }
 
-    private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? keys, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? keys, string? consistency, string? waitIndex, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, WatchHub hub)
     {
         if (ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) is { } invalid)
         {
@@ -193,6 +228,11 @@ internal static class KvApi
         if (!TryParseConsistency(consistency, out var level))
         {
             return BadConsistency(consistency);
+        }
+
+        if (await WaitForChangeAsync(context, new WatchFilter(prefix, IsPrefix: true), waitIndex, waitMs, hub).ConfigureAwait(false) is { } badWait)
+        {
+            return badWait;
         }
 
         var page = new ListPage(prefix, after, count, keysOnly);
