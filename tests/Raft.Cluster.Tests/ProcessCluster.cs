@@ -36,6 +36,14 @@ internal sealed class ProcessCluster : IAsyncDisposable
 
     public int Size { get; }
 
+    /// <summary>
+    /// The nodes that bootstrap the cluster (1 to this; all by default). A node above it starts on an empty data directory
+    /// and joins through them as a learner, promoted once caught up (<c>--Node:Join</c>, <c>--Node:AutoPromote</c>).
+    /// </summary>
+    public int Voters { get; init; }
+
+    private int BootstrapVoters => Voters == 0 ? Size : Voters;
+
     public string DataDirectory { get; }
 
     public Dictionary<int, int> HttpPorts { get; } = [];
@@ -52,7 +60,7 @@ internal sealed class ProcessCluster : IAsyncDisposable
 
     public void StartAll()
     {
-        for (var id = 1; id <= Size; id++)
+        for (var id = 1; id <= BootstrapVoters; id++)
         {
             Start(id);
         }
@@ -64,13 +72,23 @@ internal sealed class ProcessCluster : IAsyncDisposable
         info.ArgumentList.Add(ServerDll);
         info.ArgumentList.Add($"--Node:Id={id}");
         info.ArgumentList.Add($"--Node:DataDirectory={Path.Combine(DataDirectory, $"node-{id}")}");
-        for (var j = 1; j <= Size; j++)
+        if (id <= BootstrapVoters)
         {
-            info.ArgumentList.Add($"--Node:Peers:{j}=127.0.0.1:{PeerPorts[j]}");
-            info.ArgumentList.Add($"--Node:HttpEndpoints:{j}=http://127.0.0.1:{HttpPorts[j]}");
-        }
+            for (var j = 1; j <= BootstrapVoters; j++)
+            {
+                info.ArgumentList.Add($"--Node:Peers:{j}=127.0.0.1:{PeerPorts[j]}");
+                info.ArgumentList.Add($"--Node:HttpEndpoints:{j}=http://127.0.0.1:{HttpPorts[j]}");
+            }
 
-        info.ArgumentList.Add("--Node:ClusterState=new");
+            info.ArgumentList.Add("--Node:ClusterState=new");
+        }
+        else
+        {
+            info.ArgumentList.Add($"--Node:Peers:{id}=127.0.0.1:{PeerPorts[id]}");
+            info.ArgumentList.Add($"--Node:HttpEndpoints:{id}=http://127.0.0.1:{HttpPorts[id]}");
+            info.ArgumentList.Add($"--Node:Join={string.Join(',', Enumerable.Range(1, BootstrapVoters).Select(j => Endpoint(j).ToString().TrimEnd('/')))}");
+            info.ArgumentList.Add("--Node:AutoPromote=true");
+        }
 
         foreach (var argument in _extraArguments.Concat(moreArguments))
         {
