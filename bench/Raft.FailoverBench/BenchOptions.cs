@@ -16,6 +16,28 @@ internal enum TargetChoice
     Both,
 }
 
+/// <summary>What the watches of a load row with watchers do.</summary>
+internal enum WatcherKind
+{
+    /// <summary>No watch open: the row the others are compared with.</summary>
+    None,
+
+    /// <summary>Watches of a prefix the load never writes: each receives progress lines only.</summary>
+    Idle,
+
+    /// <summary>Watches of the prefix the load writes: each receives, parses and checks every write.</summary>
+    Busy,
+}
+
+/// <summary>One row of the load mode's watcher table: <see cref="Count"/> watches of <see cref="Kind"/> open while writers write.</summary>
+internal readonly record struct WatcherRow(WatcherKind Kind, int Count)
+{
+    public static readonly WatcherRow None = new(WatcherKind.None, 0);
+
+    /// <summary>As the tables and results.json name it: <c>none</c>, <c>idle 1000</c>, <c>busy 100</c>.</summary>
+    public string Label => Kind == WatcherKind.None ? "none" : string.Create(CultureInfo.InvariantCulture, $"{Kind.ToString().ToLowerInvariant()} {Count}");
+}
+
 /// <summary>Parsed and validated command line.</summary>
 internal sealed record BenchOptions
 {
@@ -39,6 +61,12 @@ internal sealed record BenchOptions
         "  --warmup-s N                load: seconds of the same writes before each concurrency's measured ones, not\n" +
         "                              counted, so neither the client's nor the servers' first calls are timed (default 2; 0: none)\n" +
         "  --concurrency LIST          load: comma-separated client counts (default 1,16,64)\n" +
+        "  --watchers LIST             load, our three nodes only (etcd and ours-1node are skipped): after the other rows,\n" +
+        "                              writes at the highest --concurrency again, first with no watch open, then once per item\n" +
+        "                              of LIST, comma-separated: idle:N (N watches, spread over the nodes, of a prefix never\n" +
+        "                              written: progress lines only) or busy:N (N watches of the prefix written, each parsing\n" +
+        "                              every line, checked to see every acknowledged write once, in index order); N from 1 to\n" +
+        "                              10000, e.g. idle:1000,busy:100; the same warm-up and duration as the other rows\n" +
         "  --data-mib LIST             scale: comma-separated data sizes in MiB, each on fresh clusters (default 100)\n" +
         "  --value-bytes N             scale: bytes of every value written (default 4096)\n" +
         "  --fill-writers N            scale: concurrent writers of the fill (default 64)\n" +
@@ -53,6 +81,9 @@ internal sealed record BenchOptions
         "  --one-node                  load: also measure a one-node cluster of ours (ours-1node, ports P+30 and Q+30), the\n" +
         "                              floor a three-node write is compared with\n" +
         "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
+
+    /// <summary>The most watches one row opens (the watchers are this process; each node serves up to 10,000 by default).</summary>
+    public const int WatchersMax = 10_000;
 
     public static readonly IReadOnlyList<string> AllScenarios = ["crash", "hang", "switchover", "replace"];
 
@@ -79,6 +110,9 @@ internal sealed record BenchOptions
     public int WarmupS { get; init; } = 2;
 
     public IReadOnlyList<int> Concurrency { get; init; } = [1, 16, 64];
+
+    /// <summary>Load mode: the watcher rows after <see cref="WatcherRow.None"/>, in the order given; empty: no watcher rows.</summary>
+    public IReadOnlyList<WatcherRow> Watchers { get; init; } = [];
 
     /// <summary>Scale mode: the data sizes, in MiB of values, each measured on clusters started afresh.</summary>
     public IReadOnlyList<int> DataMib { get; init; } = [100];
@@ -184,6 +218,18 @@ internal sealed record BenchOptions
             return false;
         }
 
+        if (options.Watchers.Count > 0 && options.Mode != BenchMode.Load)
+        {
+            error = "--watchers is an option of the load mode (load --watchers ...)";
+            return false;
+        }
+
+        if (options.Watchers.Count > 0 && options.Target == TargetChoice.Etcd)
+        {
+            error = "--watchers measures our cluster only: use --target ours or both";
+            return false;
+        }
+
         return true;
     }
 
@@ -226,6 +272,8 @@ internal sealed record BenchOptions
                 return null;
             case "--concurrency":
                 return PositiveList(arg, value, 4_096, out var levels) ?? Set(ref options, options with { Concurrency = levels });
+            case "--watchers":
+                return WatcherRows(value, out var watchers) ?? Set(ref options, options with { Watchers = watchers });
             case "--data-mib":
                 return PositiveList(arg, value, 65_536, out var sizes) ?? Set(ref options, options with { DataMib = sizes });
             case "--value-bytes":
@@ -277,6 +325,33 @@ internal sealed record BenchOptions
         }
 
         return list.Count == 0 ? $"{arg} needs at least one number" : null;
+    }
+
+    /// <summary><c>idle:N</c> and <c>busy:N</c>, comma-separated, each a row of its own.</summary>
+    private static string? WatcherRows(string value, out IReadOnlyList<WatcherRow> rows)
+    {
+        var list = new List<WatcherRow>();
+        rows = list;
+        foreach (var item in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var colon = item.IndexOf(':', StringComparison.Ordinal);
+            var kind = colon < 0 ? item : item[..colon];
+            if (kind is not ("idle" or "busy"))
+            {
+                return $"--watchers takes idle:N and busy:N, comma-separated (got '{item}'; a row without watchers is always measured first)";
+            }
+
+            if (colon < 0
+                || !int.TryParse(item.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+                || count < 1 || count > WatchersMax)
+            {
+                return $"--watchers: the N of {kind}:N must be an integer from 1 to {WatchersMax} (got '{item}')";
+            }
+
+            list.Add(new WatcherRow(kind == "idle" ? WatcherKind.Idle : WatcherKind.Busy, count));
+        }
+
+        return list.Count == 0 ? "--watchers needs at least one of idle:N and busy:N" : null;
     }
 
     private static string? Port(string arg, string value, out int result) =>

@@ -11,10 +11,11 @@ namespace Raft.FailoverBench;
 
 /// <summary>
 /// Measures what clients see while a three-node cluster fails over (crash, hang, planned switchover), for our cluster
-/// and etcd under the same client harness, throughput under load, and how both handle a large state (catch-up by
-/// snapshot, snapshots under writes, backup, restore, restart, memory). Exit code 0: done, no violation; 1: a safety
-/// violation (a lost, duplicated or stale acknowledged write; in scale mode also a catch-up that saw a failed write or
-/// an election or never ended, an election while snapshots were taken, a restarted node never ready); 2: bad arguments
+/// and etcd under the same client harness, throughput under load (also with watches open), and how both handle a large
+/// state (catch-up by snapshot, snapshots under writes, backup, restore, restart, memory). Exit code 0: done, no
+/// violation; 1: a safety violation (a lost, duplicated or stale acknowledged write; in load mode a watch that missed,
+/// repeated or reordered a write, or ended early; in scale mode also a catch-up that saw a failed write or an election
+/// or never ended, an election while snapshots were taken, a restarted node never ready); 2: bad arguments
 /// or a cluster that could not run. Every process it starts is killed by id when it ends, however it ends.
 /// </summary>
 internal static class Program
@@ -102,6 +103,8 @@ internal static class Program
             _ => options.Writers + 8,
         };
         using var http = BenchHttp.CreateClient(maxConcurrency + 8);
+        // The watches' own client, a connection per watch, so that the writers' pool stays as it is in the other rows.
+        using var watchHttp = options.Watchers.Count > 0 ? BenchHttp.CreateClient(options.Watchers.Max(w => w.Count) + 8) : null;
         if (options.Mode == BenchMode.Scale)
         {
             return await RunScaleAsync(options, work, output, http, serverDll, runId, machine, cancellationToken).ConfigureAwait(false);
@@ -109,6 +112,7 @@ internal static class Program
 
         var trials = new List<TrialResult>();
         var load = new List<LoadResult>();
+        var watcherLoad = new List<WatcherLoadResult>();
         var violations = new List<string>();
         var startedAt = DateTimeOffset.UtcNow;
         for (var t = 0; t < targetNames.Count && violations.Count == 0; t++)
@@ -143,6 +147,17 @@ internal static class Program
                     {
                         load.AddRange(await runner.RunAsync(concurrency, cancellationToken).ConfigureAwait(false));
                     }
+
+                    if (watchHttp is not null && target.Name == "ours")
+                    {
+                        var rows = await runner.RunWatchersAsync(options.Concurrency.Max(), options.Watchers, watchHttp, cancellationToken).ConfigureAwait(false);
+                        watcherLoad.AddRange(rows);
+                        violations.AddRange(rows.SelectMany(r => r.Violations));
+                    }
+                    else if (watchHttp is not null)
+                    {
+                        await output.WriteLineAsync($"{target.Name}: no watcher rows (they measure our three-node cluster only)").ConfigureAwait(false);
+                    }
                 }
             }
             finally
@@ -156,12 +171,13 @@ internal static class Program
         }
 
         var settings = new BenchSettings(
-            options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency, options.WarmupS);
+            options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency, options.WarmupS,
+            options.Watchers.Count > 0 ? [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)] : null);
         var resultsPath = Path.Combine(options.OutDirectory, "results.json");
         var earlier = ReadEarlierResults(resultsPath);
         var results = options.Mode == BenchMode.Failover
-            ? new BenchResults(startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [], earlier?.ScaleSettings, earlier?.Scale)
-            : new BenchResults(startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load, earlier?.ScaleSettings, earlier?.Scale);
+            ? new BenchResults(startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [], earlier?.ScaleSettings, earlier?.Scale, earlier?.WatcherLoad)
+            : new BenchResults(startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load, earlier?.ScaleSettings, earlier?.Scale, watcherLoad);
         Directory.CreateDirectory(options.OutDirectory);
         await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(results, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync().ConfigureAwait(false);
@@ -174,12 +190,22 @@ internal static class Program
         else
         {
             await output.WriteAsync(Tables.Load(load, targetNames)).ConfigureAwait(false);
+            if (watcherLoad.Count > 0)
+            {
+                await output.WriteLineAsync().ConfigureAwait(false);
+                var skipped = targetNames.Where(t => t != "ours").ToArray();
+                await output.WriteLineAsync($"writes with watches open, ours only{(skipped.Length > 0 ? $" ({string.Join(", ", skipped)} not measured)" : string.Empty)}:").ConfigureAwait(false);
+                await output.WriteLineAsync().ConfigureAwait(false);
+                await output.WriteAsync(Tables.WatcherLoad(watcherLoad)).ConfigureAwait(false);
+            }
+
             await output.WriteLineAsync($"results: {resultsPath}").ConfigureAwait(false);
         }
 
         if (violations.Count > 0)
         {
-            await output.WriteLineAsync($"FAILED: {violations.Count} violation(s); the run stopped after the trial that found them:").ConfigureAwait(false);
+            var where = options.Mode == BenchMode.Failover ? "the run stopped after the trial that found them" : "the run stopped after the watcher rows that found them";
+            await output.WriteLineAsync($"FAILED: {violations.Count} violation(s); {where}:").ConfigureAwait(false);
             foreach (var violation in violations)
             {
                 await output.WriteLineAsync("  " + violation).ConfigureAwait(false);
@@ -246,7 +272,7 @@ internal static class Program
 
                 Directory.CreateDirectory(options.OutDirectory);
                 var all = new BenchResults(
-                    startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], earlier?.LoadSettings, earlier?.Load ?? [], settings, results);
+                    startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], earlier?.LoadSettings, earlier?.Load ?? [], settings, results, earlier?.WatcherLoad);
                 await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(all, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
             }
 

@@ -48,6 +48,41 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void Watchers_AreRowsInTheOrderGiven_AfterARowWithout()
+    {
+        Assert.True(BenchOptions.TryParse(["load"], out var none, out _));
+        Assert.Empty(none.Watchers);
+
+        Assert.True(BenchOptions.TryParse(["load", "--concurrency", "64", "--watchers", "idle:1000, busy:100,idle:10000"], out var options, out var error), error);
+        Assert.Equal([new WatcherRow(WatcherKind.Idle, 1000), new WatcherRow(WatcherKind.Busy, 100), new WatcherRow(WatcherKind.Idle, 10_000)], options.Watchers);
+        Assert.Equal(["none", "idle 1000", "busy 100", "idle 10000"], [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)]);
+
+        Assert.True(BenchOptions.TryParse(["load", "--target", "both", "--watchers", "busy:1"], out var both, out error), error);
+        Assert.Equal([new WatcherRow(WatcherKind.Busy, 1)], both.Watchers);
+    }
+
+    [Theory]
+    [InlineData("load --watchers idle", "--watchers: the N of idle:N must be an integer from 1 to 10000 (got 'idle')")]
+    [InlineData("load --watchers idle:", "--watchers: the N of idle:N must be an integer from 1 to 10000 (got 'idle:')")]
+    [InlineData("load --watchers busy:0", "--watchers: the N of busy:N must be an integer from 1 to 10000 (got 'busy:0')")]
+    [InlineData("load --watchers busy:-5", "--watchers: the N of busy:N must be an integer from 1 to 10000 (got 'busy:-5')")]
+    [InlineData("load --watchers idle:10001", "--watchers: the N of idle:N must be an integer from 1 to 10000 (got 'idle:10001')")]
+    [InlineData("load --watchers idle:1k", "--watchers: the N of idle:N must be an integer from 1 to 10000 (got 'idle:1k')")]
+    [InlineData("load --watchers lazy:3", "--watchers takes idle:N and busy:N, comma-separated (got 'lazy:3'")]
+    [InlineData("load --watchers none", "--watchers takes idle:N and busy:N, comma-separated (got 'none'; a row without watchers is always measured first)")]
+    [InlineData("load --watchers 1000", "--watchers takes idle:N and busy:N, comma-separated (got '1000'")]
+    [InlineData("load --watchers ,", "--watchers needs at least one of idle:N and busy:N")]
+    [InlineData("load --watchers", "--watchers needs a value")]
+    [InlineData("--watchers idle:10", "--watchers is an option of the load mode")]
+    [InlineData("scale --watchers idle:10", "--watchers is an option of the load mode")]
+    [InlineData("load --target etcd --watchers idle:10", "--watchers measures our cluster only: use --target ours or both")]
+    public void BadWatchers_AreRefusedWithAReason(string args, string expected)
+    {
+        Assert.False(BenchOptions.TryParse(args.Split(' '), out _, out var error));
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ScaleMode_Parses_WithItsOwnDefaults()
     {
         Assert.True(BenchOptions.TryParse(["scale"], out var defaults, out _));

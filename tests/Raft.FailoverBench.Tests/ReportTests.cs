@@ -77,6 +77,22 @@ public sealed class ReportTests
         Assert.Contains("| 1 | read | 1000 | 1.00 | 2.00 | 500 | 2.00 | 3.00 | 0.50 | 2.00 | 1.50 |", table, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void WatcherTable_ComparesEachRowWithTheRowWithoutWatches()
+    {
+        WatcherLoadResult Row(string watchers, int count, double perSecond, double p50, double p99, long[] changes, int passed, double? caughtUp) =>
+            new("ours", watchers, count, new LoadResult("ours", 64, "write", 10, (long)perSecond * 10, 0, perSecond, p50, p99), 1000, changes, 0, passed, caughtUp, []);
+        var table = Tables.WatcherLoad(
+        [
+            Row("none", 0, 10_000, 5, 20, [], 0, null),
+            Row("idle 3", 3, 9_000, 5.5, 22, [0, 0, 0], 3, null),
+            Row("busy 2", 2, 5_000, 10, 40, [1000, 1001], 1, 12.5),
+        ]);
+        Assert.Contains("| 64 | none | 10000 | 5.00 | 20.00 | 1.00 | 1.00 | 1.00 | – | – | – |", table, StringComparison.Ordinal);
+        Assert.Contains("| 64 | idle 3 | 9000 | 5.50 | 22.00 | 0.90 | 1.10 | 1.10 | 0 | 3/3 | – |", table, StringComparison.Ordinal);
+        Assert.Contains("| 64 | busy 2 | 5000 | 10.00 | 40.00 | 0.50 | 2.00 | 2.00 | 1000–1001 | 1/2 | 12.5 |", table, StringComparison.Ordinal);
+    }
+
     private static ScaleResult Scale(string target, double catchUpSeconds, long rssMib, SnapshotPhaseResult? snapshots)
     {
         var steady = new LatencySummary(100, 0, 1, 4, 9);

@@ -11,7 +11,7 @@ namespace Raft.FailoverBench.Harness;
 /// Each concurrency starts with a warm-up of the same writes that is not counted, so that neither the client's nor the
 /// servers' first calls (code not yet compiled, connections not yet open) are timed; every target gets the same one.
 /// </summary>
-internal sealed class LoadRunner(IBenchTarget target, string runId, TimeSpan duration, TimeSpan warmup, TimeSpan requestTimeout, TextWriter output)
+internal sealed partial class LoadRunner(IBenchTarget target, string runId, TimeSpan duration, TimeSpan warmup, TimeSpan requestTimeout, TextWriter output)
 {
     public async Task<IReadOnlyList<LoadResult>> RunAsync(int concurrency, CancellationToken cancellationToken)
     {

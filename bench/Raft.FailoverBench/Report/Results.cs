@@ -33,6 +33,26 @@ internal sealed record TrialResult(
 /// <summary>One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.</summary>
 internal sealed record LoadResult(string Target, int Concurrency, string Operation, double DurationS, long Operations, long Errors, double PerSecond, double? P50Ms, double? P99Ms);
 
+/// <summary>
+/// One watcher row of the load mode: <see cref="Write"/> measured with <see cref="WatcherCount"/> watches open
+/// (<see cref="Watchers"/>: <c>none</c>, <c>idle N</c>, <c>busy N</c>). <see cref="AcknowledgedWrites"/> counts the row's
+/// warm-up and measured writes, every one of which a busy watch must see once; <see cref="ChangesPerWatch"/> is what
+/// each watch received. <see cref="WatchesPassed"/>: watches open to the end that saw every acknowledged write once, in
+/// index order (busy) or nothing but progress lines (idle). <see cref="CaughtUpAfterMs"/>: from the end of the measured
+/// window until the last busy watch had received the last acknowledged write; null if one never did.
+/// </summary>
+internal sealed record WatcherLoadResult(
+    string Target,
+    string Watchers,
+    int WatcherCount,
+    LoadResult Write,
+    long AcknowledgedWrites,
+    IReadOnlyList<long> ChangesPerWatch,
+    long ProgressLines,
+    int WatchesPassed,
+    double? CaughtUpAfterMs,
+    IReadOnlyList<string> Violations);
+
 internal sealed record MachineInfo(int Cores, string Os, string Architecture, string DotNet, string? Etcd);
 
 internal sealed record BenchSettings(
@@ -44,11 +64,12 @@ internal sealed record BenchSettings(
     int RequestTimeoutMs,
     int DurationS,
     IReadOnlyList<int> Concurrency,
-    int WarmupS = 0);
+    int WarmupS = 0,
+    IReadOnlyList<string>? Watchers = null);
 
 /// <summary>
 /// results.json. A failover run, a load run and a scale run written to the same directory share the file: each
-/// replaces its own part (settings and results) and keeps the others'.
+/// replaces its own part (settings and results) and keeps the others'. The watcher rows are the load run's.
 /// </summary>
 internal sealed record BenchResults(
     DateTimeOffset StartedAt,
@@ -59,7 +80,8 @@ internal sealed record BenchResults(
     BenchSettings? LoadSettings,
     IReadOnlyList<LoadResult> Load,
     ScaleSettings? ScaleSettings = null,
-    IReadOnlyList<ScaleResult>? Scale = null);
+    IReadOnlyList<ScaleResult>? Scale = null,
+    IReadOnlyList<WatcherLoadResult>? WatcherLoad = null);
 
 /// <summary>Source-generated serializers for results.json and for etcd's wire shapes (ours are Raft.Protocol's).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

@@ -13,7 +13,7 @@ namespace Raft.FailoverBench.Targets;
 /// Nodes of this repository's server (three, or one for the unreplicated floor), started by the same <see cref="LocalCluster"/> that
 /// <c>run-cluster.sh</c> uses, with the server dll given explicitly because this process is not the server.
 /// </summary>
-internal sealed class OurClusterTarget : IScaleTarget
+internal sealed class OurClusterTarget : IScaleTarget, IWatchTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan ReplaceTimeout = TimeSpan.FromSeconds(60);
@@ -285,6 +285,8 @@ internal sealed class OurClusterTarget : IScaleTarget
         var info = NodeProcess.StartInfo(["restore", "--snapshot", file, "--data", directory], serverDll);
         return _tools.RunAsync(info, RestoreLimit, cancellationToken);
     }
+
+    public Uri WatchUri(int node, string prefix) => new(Endpoint(node), $"{ApiPaths.Watch}?prefix={ResourceName.Escape(prefix)}");
 
     private static bool IsVoter(byte[] members, int id)
     {
