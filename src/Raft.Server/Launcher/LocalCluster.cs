@@ -12,6 +12,9 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 {
     private static readonly TimeSpan GracefulStop = TimeSpan.FromSeconds(10);
 
+    // How long a removal waits for a membership change still committing before it gives up.
+    private static readonly TimeSpan ChangeInProgressPatience = TimeSpan.FromSeconds(15);
+
     private readonly Dictionary<int, Process> _processes = [];
     private readonly HashSet<int> _paused = [];
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
@@ -155,24 +158,18 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
         string? failure = null;
         var removed = false;
-        foreach (var asked in _processes.Where(p => !p.Value.HasExited).Select(p => p.Key).OrderBy(n => n == id ? 1 : 0).ThenBy(n => n))
-        {
-            try
-            {
-                using var response = await http.DeleteAsync(new Uri($"{options.HttpEndpoint(asked)}/v1/cluster/members/{id}"), cancellationToken).ConfigureAwait(false);
-                var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode || (response.StatusCode == System.Net.HttpStatusCode.NotFound && body.Contains("member_not_found", StringComparison.Ordinal)))
-                {
-                    removed = true;
-                    break;
-                }
 
-                failure = $"node {asked} answered {(int)response.StatusCode}: {body}";
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        // A change still committing (a node just added is promoted once caught up) answers 409 change_in_progress:
+        // asked again shortly, for a while.
+        var deadline = DateTime.UtcNow + ChangeInProgressPatience;
+        while (!removed && (failure is null || (failure.Contains("change_in_progress", StringComparison.Ordinal) && DateTime.UtcNow < deadline)))
+        {
+            if (failure is not null)
             {
-                failure = $"node {asked} did not answer: {e.Message}";
+                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             }
+
+            (removed, failure) = await TryRemoveAsync(http, id, cancellationToken).ConfigureAwait(false);
         }
 
         if (!removed)
@@ -186,6 +183,32 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         _paused.Remove(id);
         _removed.Add(id);
         return wasRunning ? $"node {id} is no longer a member, and was stopped" : $"node {id} is no longer a member";
+    }
+
+    // Asks the running nodes, the one removed last, until one removes it; otherwise the last refusal.
+    private async Task<(bool Removed, string? Failure)> TryRemoveAsync(HttpClient http, int id, CancellationToken cancellationToken)
+    {
+        string? failure = "no node runs to ask";
+        foreach (var asked in _processes.Where(p => !p.Value.HasExited).Select(p => p.Key).OrderBy(n => n == id ? 1 : 0).ThenBy(n => n))
+        {
+            try
+            {
+                using var response = await http.DeleteAsync(new Uri($"{options.HttpEndpoint(asked)}/v1/cluster/members/{id}"), cancellationToken).ConfigureAwait(false);
+                var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode || (response.StatusCode == System.Net.HttpStatusCode.NotFound && body.Contains("member_not_found", StringComparison.Ordinal)))
+                {
+                    return (true, null);
+                }
+
+                failure = $"node {asked} answered {(int)response.StatusCode}: {body}";
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                failure = $"node {asked} did not answer: {e.Message}";
+            }
+        }
+
+        return (false, failure);
     }
 
     /// <summary>kill -9 every node still running, without waiting: for a caller that is itself going away.</summary>
