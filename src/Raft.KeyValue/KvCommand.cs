@@ -267,7 +267,16 @@ public static class KvCommandCodec
         }
 
         var unknownFlags = (KvCommandFlags)source[1] & ~KnownFlags;
-        return unknownFlags != 0 ? $"command flags 0x{(byte)unknownFlags:x2}" : null;
+        if (unknownFlags != 0)
+        {
+            return $"command flags 0x{(byte)unknownFlags:x2}";
+        }
+
+        // A version this server does not support: the cluster reached it once every voter did, this one among them not.
+        return (KvCommandType)source[0] == KvCommandType.SetClusterVersion && source.Length == HeaderBytes + 4
+            && BinaryPrimitives.ReadUInt32LittleEndian(source[HeaderBytes..]) is var version and > KvClusterVersion.Supported
+            ? $"cluster version {version} (this server supports versions up to {KvClusterVersion.Supported})"
+            : null;
     }
 
     public static bool TryDecode(ReadOnlySpan<byte> source, out KvCommand command)
@@ -380,7 +389,7 @@ public static class KvCommandCodec
                 rest = default;
                 break;
             case KvCommandType.SetClusterVersion:
-                if (flags != KvCommandFlags.None || rest.Length != 4 || BinaryPrimitives.ReadUInt32LittleEndian(rest) is 0 or > int.MaxValue)
+                if (flags != KvCommandFlags.None || rest.Length != 4 || BinaryPrimitives.ReadUInt32LittleEndian(rest) is 0 or > KvClusterVersion.Supported)
                 {
                     return false;
                 }

@@ -219,13 +219,6 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             return Invalid(index);
         }
 
-        if (cmd.Type == KvCommandType.SetClusterVersion && cmd.ExpectedVersion > KvClusterVersion.Supported)
-        {
-            throw new UnknownCommandException(
-                $"log entry {index} raises the cluster version to {cmd.ExpectedVersion}, and this server supports versions up to {KvClusterVersion.Supported}. " +
-                "Upgrade this node before starting it again; it has applied nothing past entry " + (index - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        }
-
         AppliedIndex = index;
 
         if (cmd.TimeMs > ClockMs)
@@ -404,7 +397,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         _ => Invalid(index),
     };
 
-    // A version above what this server supports was refused before anything was applied.
+    // A version above what this server supports does not decode: Apply stopped on it as on any unknown command.
     private KvApplyResult RaiseClusterVersion(ulong index, int version)
     {
         // Never lowered: a version, once agreed, may already have let commands into the log that need it.

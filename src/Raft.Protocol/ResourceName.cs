@@ -95,7 +95,8 @@ public static class ResourceName
         return checkSegments && HasDotSegment(name) ? NameProblem.DotSegment : NameProblem.None;
     }
 
-    private static bool HasDotSegment(string name)
+    /// <summary>Whether <paramref name="name"/> has a <c>.</c> or <c>..</c> segment between slashes.</summary>
+    public static bool HasDotSegment(string name)
     {
         foreach (var segment in name.AsSpan().Split('/'))
         {

@@ -25,9 +25,10 @@ internal sealed class ClusterVersionService(NodeLoop node, NodeOptions options, 
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs) };
         string? held = null;
-        while (!stoppingToken.IsCancellationRequested)
+        // The version only grows and this node's bound is fixed: once there, there is nothing left to do.
+        while (!stoppingToken.IsCancellationRequested && node.ClusterVersion < options.ClusterVersionMax)
         {
-            if (node.View.Role == RaftRole.Leader && node.ClusterVersion < options.ClusterVersionMax)
+            if (node.View.Role == RaftRole.Leader)
             {
                 var (agreed, holder) = await AgreedVersionAsync(client, stoppingToken).ConfigureAwait(false);
                 var current = node.ClusterVersion;

@@ -66,9 +66,9 @@ internal static class TxnApi
             return TooLarge($"the transaction has {txn.Count} compares and operations; at most {options.MaxTxnOps} are allowed");
         }
 
-        if (KvTxnCodec.EncodedBytes(txn) > EncodedBytesMax(options))
+        if (KvTxnCodec.EncodedBytes(txn) is var bytes && bytes > EncodedBytesMax(options))
         {
-            return TooLarge($"the transaction takes {KvTxnCodec.EncodedBytes(txn)} bytes as a log entry; at most {EncodedBytesMax(options)} are allowed");
+            return TooLarge($"the transaction takes {bytes} bytes as a log entry; at most {EncodedBytesMax(options)} are allowed");
         }
 
         if (ApiResults.ParseSession(context.Request, out var session) is { } badSession)
@@ -242,7 +242,7 @@ internal static class TxnApi
                 tooLong ? ErrorCodes.KeyTooLong : ErrorCodes.InvalidKey, $"{where}: {detail}");
         }
 
-        if (!prefix && key!.Split('/').Any(segment => segment is "." or ".."))
+        if (!prefix && ResourceName.HasDotSegment(key!))
         {
             return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidKey, $"{where}: a key may not have . or .. segments");
         }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -150,7 +151,7 @@ internal static class WatchApi
         var progress = TimeSpan.FromMilliseconds(options.WatchProgressMs);
         var seen = after;
         var said = after;
-        var quietSince = DateTime.UtcNow;
+        var quietSince = Stopwatch.GetTimestamp();
         while (!aborted.IsCancellationRequested)
         {
             changes.Clear();
@@ -187,7 +188,7 @@ internal static class WatchApi
             }
 
             seen = Math.Max(seen, published);
-            if (buffer.WrittenCount == 0 && DateTime.UtcNow - quietSince >= progress)
+            if (buffer.WrittenCount == 0 && Stopwatch.GetElapsedTime(quietSince) >= progress)
             {
                 // Quiet for WatchProgressMs: say how far this watch has seen; it also tells the client the node is there.
                 Write(buffer, new WatchEventResponse(Math.Max(seen, said)));
@@ -198,13 +199,13 @@ internal static class WatchApi
             {
                 await body.WriteAsync(buffer.WrittenMemory, aborted).ConfigureAwait(false);
                 await body.FlushAsync(aborted).ConfigureAwait(false);
-                quietSince = DateTime.UtcNow;
+                quietSince = Stopwatch.GetTimestamp();
                 continue;
             }
 
             if (changes.Count == 0)
             {
-                var wait = progress - (DateTime.UtcNow - quietSince);
+                var wait = progress - Stopwatch.GetElapsedTime(quietSince);
                 try
                 {
                     await next.WaitAsync(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, aborted).ConfigureAwait(false);
