@@ -54,6 +54,9 @@ public sealed class Transaction
     /// <summary>When every compare holds, stores <paramref name="value"/> (as UTF-8) under <paramref name="key"/>.</summary>
     public Transaction ThenPut(string key, string value) => Add(_success, "put", key, Utf8(value));
 
+    /// <summary>Puts <paramref name="value"/> as UTF-8, bound to <paramref name="lease"/>, when every compare holds (the election recipe: <c>IfMissing(k).ThenPut(k, me, lease)</c>).</summary>
+    public Transaction ThenPut(string key, string value, ulong lease) => Add(_success, "put", key, Utf8(value), lease);
+
     /// <summary>When every compare holds, removes <paramref name="key"/>.</summary>
     public Transaction ThenDelete(string key) => Add(_success, "delete", key, null);
 
@@ -68,6 +71,9 @@ public sealed class Transaction
 
     /// <summary>When a compare fails, stores <paramref name="value"/> (as UTF-8) under <paramref name="key"/>.</summary>
     public Transaction ElsePut(string key, string value) => Add(_failure, "put", key, Utf8(value));
+
+    /// <summary>Puts <paramref name="value"/> as UTF-8, bound to <paramref name="lease"/>, when a compare fails.</summary>
+    public Transaction ElsePut(string key, string value, ulong lease) => Add(_failure, "put", key, Utf8(value), lease);
 
     /// <summary>When a compare fails, removes <paramref name="key"/>.</summary>
     public Transaction ElseDelete(string key) => Add(_failure, "delete", key, null);
@@ -86,9 +92,9 @@ public sealed class Transaction
         return this;
     }
 
-    private Transaction Add(List<TxnOperation> list, string op, string key, byte[]? value)
+    private Transaction Add(List<TxnOperation> list, string op, string key, byte[]? value, ulong lease = 0)
     {
-        list.Add(new TxnOperation(op, Key(key), value));
+        list.Add(new TxnOperation(op, Key(key), value, lease == 0 ? null : lease));
         return this;
     }
 

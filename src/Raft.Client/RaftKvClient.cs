@@ -342,10 +342,11 @@ public sealed partial class RaftKvClient : IDisposable
         _writeGate.Dispose();
     }
 
-    private async Task<PutResult> PutCoreAsync(string key, ReadOnlyMemory<byte> value, ulong? expectedVersion, CancellationToken cancellationToken)
+    private async Task<PutResult> PutCoreAsync(string key, ReadOnlyMemory<byte> value, ulong? expectedVersion, CancellationToken cancellationToken, ulong lease = 0)
     {
         var ifMatch = expectedVersion?.ToString(CultureInfo.InvariantCulture);
-        using var response = await WriteAsync(HttpMethod.Put, KeyPath(key), value, ifMatch, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
+        var path = lease == 0 ? KeyPath(key) : KeyPath(key) + "?lease=" + lease.ToString(CultureInfo.InvariantCulture);
+        using var response = await WriteAsync(HttpMethod.Put, path, value, ifMatch, TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
         var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.PutResponse, cancellationToken).ConfigureAwait(false);
         return new PutResult(body.Index, body.Version);
@@ -405,6 +406,7 @@ public sealed partial class RaftKvClient : IDisposable
         {
             (HttpStatusCode.PreconditionFailed, _) or (_, ErrorCodes.PreconditionFailed) => new PreconditionFailedException(code, detail, error?.CurrentVersion ?? 0),
             (_, ErrorCodes.LockHeld) => new LockHeldException(code, detail, error?.Holder, error?.ExpiresAtMs ?? 0),
+            (_, ErrorCodes.LeaseNotFound) => new LeaseNotFoundException(detail),
             _ => new RaftKvException(status, code, detail),
         };
     }

@@ -35,6 +35,19 @@ public interface IReplicatedStateMachine<TResult>
     bool TryStampTime(Span<byte> command, long leaderTimeMs);
 
     /// <summary>
+    /// The leader's duties at its time <paramref name="leaderTimeMs"/>: commands that something in the state has come
+    /// due (a lease whose time ran out), added to <paramref name="into"/>. The driver asks on a leader that has applied
+    /// its own term's first commands, again once what it proposed for the last answer has applied. Reads the state only.
+    /// </summary>
+    void CollectDueCommands(long leaderTimeMs, List<byte[]> into);
+
+    /// <summary>
+    /// A new leader's first command, proposed before any other it proposes in its term: what carries time-bound state
+    /// across the <paramref name="gapMs"/> the cluster spent without a leader (as the new leader measured it); null for none.
+    /// </summary>
+    byte[]? TakeOverCommand(long gapMs);
+
+    /// <summary>
     /// Freezes the state as it is now, at <see cref="AppliedIndex"/>, in time that does not grow with its size. The image
     /// may be written out from another thread while this goes on applying; the caller disposes it.
     /// </summary>

@@ -23,6 +23,27 @@ public enum KvCommandType : byte
 
     /// <summary>Compares, then one of two lists of operations, as one entry (<see cref="KvTxnCodec"/>); carries no key. Known from version 2.</summary>
     Txn = 9,
+
+    /// <summary>Grants a lease whose id is the entry's index; carries no key. Known from version 3, as are the lease commands below.</summary>
+    LeaseGrant = 10,
+
+    /// <summary>Starts a live lease's time to live again from the command's time.</summary>
+    LeaseKeepAlive = 11,
+
+    /// <summary>Ends a lease: its keys are deleted and its locks released, in this one entry.</summary>
+    LeaseRevoke = 12,
+
+    /// <summary>
+    /// The leader's: ends the listed leases whose time ran out by the command's time (one a keep-alive renewed in
+    /// between is left alone), deleting their keys and releasing their locks in this one entry.
+    /// </summary>
+    LeaseExpire = 13,
+
+    /// <summary>
+    /// A new leader's first command: moves on by the time the cluster spent without a leader the end of every lease
+    /// still live when the last one was heard from, so that no lease runs out because of the failover itself.
+    /// </summary>
+    LeaseExtend = 14,
 }
 
 /// <summary>
@@ -39,11 +60,22 @@ public static class KvClusterVersion
     /// <summary>Adds <see cref="KvCommandType.SetClusterVersion"/>, <see cref="KvCommandType.Txn"/> and snapshot format 3.</summary>
     public const int Transactions = 2;
 
-    /// <summary>The highest version this server supports.</summary>
-    public const int Supported = Transactions;
+    /// <summary>
+    /// Adds leases: the lease commands, keys and locks bound to a lease (<see cref="KvCommandFlags.Lease"/>), a
+    /// transaction's put with a lease, and snapshot format 4.
+    /// </summary>
+    public const int Leases = 3;
 
-    /// <summary>The cluster version a command needs before it may be proposed.</summary>
-    public static int Required(KvCommandType type) => type is KvCommandType.SetClusterVersion or KvCommandType.Txn ? Transactions : Initial;
+    /// <summary>The highest version this server supports.</summary>
+    public const int Supported = Leases;
+
+    /// <summary>The cluster version a command needs before it may be proposed (a command bound to a lease needs <see cref="Leases"/>).</summary>
+    public static int Required(KvCommandType type) => type switch
+    {
+        KvCommandType.SetClusterVersion or KvCommandType.Txn => Transactions,
+        >= KvCommandType.LeaseGrant and <= KvCommandType.LeaseExtend => Leases,
+        _ => Initial,
+    };
 }
 
 /// <summary>Flags in the second byte of every command. Unknown bits make the command invalid.</summary>
@@ -57,6 +89,9 @@ public enum KvCommandFlags : byte
 
     /// <summary>A client session (id, sequence) follows the key.</summary>
     Session = 2,
+
+    /// <summary>A lease id u64 follows the session: the put's key, or the acquired lock, is bound to that lease. Known from version 3.</summary>
+    Lease = 4,
 }
 
 /// <summary>A client session as a write carries it; <see cref="ClientId"/> null means "no session".</summary>
@@ -91,8 +126,14 @@ public readonly ref struct KvCommand
     /// <summary>The version a conditional write expects.</summary>
     public ulong ExpectedVersion { get; init; }
 
-    /// <summary>A lock's lease for acquire and renew.</summary>
+    /// <summary>A lock's time to live for acquire and renew; a lease's for a grant; how far a lease extension moves leases.</summary>
     public long TtlMs { get; init; }
+
+    /// <summary>
+    /// The lease a put's key or an acquired lock is bound to (<see cref="KvCommandFlags.Lease"/>), or the lease a keep-alive
+    /// or revoke names; 0 for none.
+    /// </summary>
+    public ulong LeaseId { get; init; }
 
     /// <summary>A lock command's owner as UTF-8.</summary>
     public ReadOnlySpan<byte> Owner { get; init; }
@@ -109,19 +150,26 @@ public readonly ref struct KvCommand
 /// <code>
 ///  0      1       2        4                   4+T        4+T+K
 ///  +------+-------+--------+-------------------+----------+----------------------------+-----------------+
-///  | type | flags | K (u16)| time i64 (T = 8   | key (K)  | session (if Session flag): | body (by type)  |
-///  |      |       |        | if Timed, else 0) |          | C u8, id (C), seq u64      |                 |
-///  +------+-------+--------+-------------------+----------+----------------------------+-----------------+
+///  | type | flags | K (u16)| time i64 (T = 8   | key (K)  | session (if Session flag): | lease id u64 (if  | body (by type) |
+///  |      |       |        | if Timed, else 0) |          | C u8, id (C), seq u64      | Lease flag)       |                |
+///  +------+-------+--------+-------------------+----------+----------------------------+-------------------+----------------+
 ///
 ///  Put             (1): body = the value, every remaining byte
 ///  Delete          (2): body = empty
 ///  PutIfVersion    (3): body = expected version u64, then the value
 ///  DeleteIfVersion (4): body = expected version u64
 ///  LockAcquire     (5): body = ttl ms i64, O u8, owner (O bytes)        Timed required
+///                       with the Lease flag: body = O u8, owner (the lock lives as long as the lease)
 ///  LockRenew       (6): body = ttl ms i64, O u8, owner (O bytes)        Timed required
 ///  LockRelease     (7): body = O u8, owner (O bytes)                    Timed required
 ///  SetClusterVersion (8): K = 0, no flags; body = version u32
 ///  Txn             (9): K = 0; body = the transaction (KvTxnCodec)
+///  LeaseGrant     (10): K = 0; body = ttl ms i64                        Timed required
+///  LeaseKeepAlive (11): K = 0; body = lease id u64                      Timed required
+///  LeaseRevoke    (12): K = 0; body = lease id u64
+///  LeaseExpire    (13): K = 0, no session; body = N u16, N lease ids u64 Timed required
+///  LeaseExtend    (14): K = 0, no session; body = by ms i64             Timed required
+/// The Lease flag is valid on Put, PutIfVersion and LockAcquire only.
 /// </code>
 /// The time sits at a fixed offset so the leader can stamp it into an encoded command just before it proposes
 /// (<see cref="TryStampTime"/>): replicas never read their own clock. Commands written before the flags existed
@@ -141,12 +189,15 @@ public static class KvCommandCodec
 
     private const int TimeBytes = 8;
 
-    private const KvCommandFlags KnownFlags = KvCommandFlags.Timed | KvCommandFlags.Session;
+    /// <summary>Leases one <see cref="KvCommandType.LeaseExpire"/> command ends at most.</summary>
+    public const int ExpireLeasesMax = 1024;
+
+    private const KvCommandFlags KnownFlags = KvCommandFlags.Timed | KvCommandFlags.Session | KvCommandFlags.Lease;
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    /// <summary>The largest put of this size can take, with time and the longest session.</summary>
-    public static int PutBytes(int keyBytes, int valueBytes) => HeaderBytes + TimeBytes + keyBytes + 1 + ClientIdBytesMax + 8 + 8 + valueBytes;
+    /// <summary>The largest put of this size can take, with time, the longest session and a lease.</summary>
+    public static int PutBytes(int keyBytes, int valueBytes) => HeaderBytes + TimeBytes + keyBytes + 1 + ClientIdBytesMax + 8 + 8 + 8 + valueBytes;
 
     /// <summary>Encodes an unconditional put without time or session (the log format's original put).</summary>
     public static byte[] EncodePut(string key, ReadOnlySpan<byte> value) => EncodePut(key, value, null, default);
@@ -156,12 +207,19 @@ public static class KvCommandCodec
     /// <param name="value">The value.</param>
     /// <param name="expectedVersion">When set, the put applies only if the key's version equals it (0: must not exist).</param>
     /// <param name="session">The client session, or empty.</param>
-    public static byte[] EncodePut(string key, ReadOnlySpan<byte> value, ulong? expectedVersion, KvSession session)
+    /// <param name="lease">The lease the key is bound to (0: none; the put unbinds the key from any lease it had).</param>
+    public static byte[] EncodePut(string key, ReadOnlySpan<byte> value, ulong? expectedVersion, KvSession session, ulong lease = 0)
     {
         var type = expectedVersion is null ? KvCommandType.Put : KvCommandType.PutIfVersion;
         var flags = session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Timed | KvCommandFlags.Session;
+        if (lease != 0)
+        {
+            // Timed: the store checks the lease is live at the command's time.
+            flags |= KvCommandFlags.Timed | KvCommandFlags.Lease;
+        }
+
         var bodyBytes = (expectedVersion is null ? 0 : 8) + value.Length;
-        var buffer = Allocate(type, flags, key, session, bodyBytes, out var body);
+        var buffer = Allocate(type, flags, key, session, bodyBytes, out var body, lease);
         if (expectedVersion is { } expected)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(body, expected);
@@ -188,18 +246,24 @@ public static class KvCommandCodec
     }
 
     /// <summary>Encodes a lock acquire or renew with time 0; the leader stamps its time before proposing.</summary>
-    public static byte[] EncodeLock(KvCommandType type, string name, string owner, long ttlMs, KvSession session)
+    /// <param name="lease">For an acquire, the lease the lock is bound to instead of a time to live of its own (0: none).</param>
+    public static byte[] EncodeLock(KvCommandType type, string name, string owner, long ttlMs, KvSession session, ulong lease = 0)
     {
         if (type is not (KvCommandType.LockAcquire or KvCommandType.LockRenew or KvCommandType.LockRelease))
         {
             throw new ArgumentOutOfRangeException(nameof(type), type, "not a lock command");
         }
 
+        if (lease != 0 && type != KvCommandType.LockAcquire)
+        {
+            throw new ArgumentException("only an acquire binds a lock to a lease", nameof(lease));
+        }
+
         ArgumentNullException.ThrowIfNull(owner);
         var ownerBytes = CheckedBytes(owner, OwnerBytesMax, nameof(owner));
-        var flags = KvCommandFlags.Timed | (session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Session);
-        var withTtl = type != KvCommandType.LockRelease;
-        var buffer = Allocate(type, flags, name, session, (withTtl ? 8 : 0) + 1 + ownerBytes, out var body);
+        var flags = KvCommandFlags.Timed | (session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Session) | (lease == 0 ? KvCommandFlags.None : KvCommandFlags.Lease);
+        var withTtl = type != KvCommandType.LockRelease && lease == 0;
+        var buffer = Allocate(type, flags, name, session, (withTtl ? 8 : 0) + 1 + ownerBytes, out var body, lease);
         if (withTtl)
         {
             BinaryPrimitives.WriteInt64LittleEndian(body, ttlMs);
@@ -221,15 +285,80 @@ public static class KvCommandCodec
         return buffer;
     }
 
-    /// <summary>Encodes a transaction (checked by <see cref="KvTxnCodec.Encode"/>), with the session if any.</summary>
+    /// <summary>
+    /// Encodes a transaction (checked by <see cref="KvTxnCodec.Encode"/>), with the session if any; one that binds a key
+    /// to a lease carries time, for the leader to stamp.
+    /// </summary>
     public static byte[] EncodeTxn(KvTxn txn, KvSession session)
     {
         ArgumentNullException.ThrowIfNull(txn);
         var flags = session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Timed | KvCommandFlags.Session;
+        if (txn.Success.Any(static op => op.Lease != 0) || txn.Failure.Any(static op => op.Lease != 0))
+        {
+            // Timed: the store checks each lease is live at the command's time.
+            flags |= KvCommandFlags.Timed;
+        }
+
         var buffer = Allocate(KvCommandType.Txn, flags, null, session, KvTxnCodec.EncodedBytes(txn), out var body);
         KvTxnCodec.Encode(txn, body);
         return buffer;
     }
+
+    /// <summary>Encodes a lease grant with time 0; the leader stamps its time before proposing.</summary>
+    public static byte[] EncodeLeaseGrant(long ttlMs, KvSession session)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ttlMs, 1);
+        var buffer = Allocate(KvCommandType.LeaseGrant, KvCommandFlags.Timed | SessionFlag(session), null, session, 8, out var body);
+        BinaryPrimitives.WriteInt64LittleEndian(body, ttlMs);
+        return buffer;
+    }
+
+    /// <summary>Encodes a keep-alive (<see cref="KvCommandType.LeaseKeepAlive"/>) or a revoke (<see cref="KvCommandType.LeaseRevoke"/>) of lease <paramref name="id"/>.</summary>
+    public static byte[] EncodeLease(KvCommandType type, ulong id, KvSession session)
+    {
+        if (type is not (KvCommandType.LeaseKeepAlive or KvCommandType.LeaseRevoke))
+        {
+            throw new ArgumentOutOfRangeException(nameof(type), type, "not a keep-alive or a revoke");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfZero(id);
+        var buffer = Allocate(type, KvCommandFlags.Timed | SessionFlag(session), null, session, 8, out var body);
+        BinaryPrimitives.WriteUInt64LittleEndian(body, id);
+        return buffer;
+    }
+
+    /// <summary>Encodes the leader's expiry of up to <see cref="ExpireLeasesMax"/> leases.</summary>
+    public static byte[] EncodeLeaseExpire(ReadOnlySpan<ulong> ids)
+    {
+        if (ids.IsEmpty || ids.Length > ExpireLeasesMax)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ids), ids.Length, $"an expiry names 1 to {ExpireLeasesMax} leases");
+        }
+
+        var buffer = Allocate(KvCommandType.LeaseExpire, KvCommandFlags.Timed, null, default, 2 + (8 * ids.Length), out var body);
+        BinaryPrimitives.WriteUInt16LittleEndian(body, (ushort)ids.Length);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(body[(2 + (8 * i))..], ids[i]);
+        }
+
+        return buffer;
+    }
+
+    /// <summary>Encodes a new leader's extension of every live lease by <paramref name="byMs"/>.</summary>
+    public static byte[] EncodeLeaseExtend(long byMs)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(byMs, 1);
+        var buffer = Allocate(KvCommandType.LeaseExtend, KvCommandFlags.Timed, null, default, 8, out var body);
+        BinaryPrimitives.WriteInt64LittleEndian(body, byMs);
+        return buffer;
+    }
+
+    /// <summary>The lease ids a decoded <see cref="KvCommandType.LeaseExpire"/> command's <see cref="KvCommand.Value"/> holds.</summary>
+    public static int LeaseIdCount(ReadOnlySpan<byte> expireBody) => BinaryPrimitives.ReadUInt16LittleEndian(expireBody);
+
+    /// <summary>The <paramref name="i"/>th lease id of a decoded <see cref="KvCommandType.LeaseExpire"/> body.</summary>
+    public static ulong LeaseIdAt(ReadOnlySpan<byte> expireBody, int i) => BinaryPrimitives.ReadUInt64LittleEndian(expireBody[(2 + (8 * i))..]);
 
     /// <summary>The type a command's first byte names (not checked: the command may not decode).</summary>
     public static KvCommandType TypeOf(ReadOnlySpan<byte> command) => command.IsEmpty ? 0 : (KvCommandType)command[0];
@@ -249,7 +378,6 @@ public static class KvCommandCodec
         return true;
     }
 
-    /// <summary>Decodes untrusted bytes; false (never an exception) when they are not a valid command.</summary>
     /// <summary>
     /// What in <paramref name="source"/> this version does not know, or null: a command type or flag bit a newer version
     /// proposed. A replica must not skip such an entry (others may apply it), so the store stops instead.
@@ -279,6 +407,7 @@ public static class KvCommandCodec
             : null;
     }
 
+    /// <summary>Decodes untrusted bytes; false (never an exception) when they are not a valid command.</summary>
     public static bool TryDecode(ReadOnlySpan<byte> source, out KvCommand command)
     {
         command = default;
@@ -290,7 +419,8 @@ public static class KvCommandCodec
         var type = (KvCommandType)source[0];
         var flags = (KvCommandFlags)source[1];
         int keyBytes = BinaryPrimitives.ReadUInt16LittleEndian(source[2..]);
-        if ((flags & ~KnownFlags) != 0 || (keyBytes == 0) != (type is KvCommandType.SetClusterVersion or KvCommandType.Txn))
+        if ((flags & ~KnownFlags) != 0 || (keyBytes == 0) != HasNoKey(type)
+            || ((flags & KvCommandFlags.Lease) != 0 && type is not (KvCommandType.Put or KvCommandType.PutIfVersion or KvCommandType.LockAcquire)))
         {
             return false;
         }
@@ -333,6 +463,22 @@ public static class KvCommandCodec
             }
         }
 
+        ulong leaseId = 0;
+        if ((flags & KvCommandFlags.Lease) != 0)
+        {
+            if (rest.Length < 8 || (flags & KvCommandFlags.Timed) == 0)
+            {
+                return false;
+            }
+
+            leaseId = BinaryPrimitives.ReadUInt64LittleEndian(rest);
+            rest = rest[8..];
+            if (leaseId == 0)
+            {
+                return false;
+            }
+        }
+
         ulong expected = 0;
         long ttl = 0;
         ReadOnlySpan<byte> owner = default;
@@ -365,7 +511,7 @@ public static class KvCommandCodec
                     return false;
                 }
 
-                if (type != KvCommandType.LockRelease)
+                if (type != KvCommandType.LockRelease && leaseId == 0)
                 {
                     if (rest.Length < 8)
                     {
@@ -404,6 +550,35 @@ public static class KvCommandCodec
                 }
 
                 break;
+            case KvCommandType.LeaseGrant:
+            case KvCommandType.LeaseExtend:
+                if ((flags & KvCommandFlags.Timed) == 0 || rest.Length != 8 || BinaryPrimitives.ReadInt64LittleEndian(rest) <= 0
+                    || (type == KvCommandType.LeaseExtend && (flags & KvCommandFlags.Session) != 0))
+                {
+                    return false;
+                }
+
+                ttl = BinaryPrimitives.ReadInt64LittleEndian(rest);
+                rest = default;
+                break;
+            case KvCommandType.LeaseKeepAlive:
+            case KvCommandType.LeaseRevoke:
+                if ((flags & KvCommandFlags.Timed) == 0 || rest.Length != 8 || BinaryPrimitives.ReadUInt64LittleEndian(rest) == 0)
+                {
+                    return false;
+                }
+
+                leaseId = BinaryPrimitives.ReadUInt64LittleEndian(rest);
+                rest = default;
+                break;
+            case KvCommandType.LeaseExpire:
+                if (flags != KvCommandFlags.Timed || rest.Length < 2 || BinaryPrimitives.ReadUInt16LittleEndian(rest) is 0 or > ExpireLeasesMax
+                    || rest.Length != 2 + (8 * BinaryPrimitives.ReadUInt16LittleEndian(rest)))
+                {
+                    return false;
+                }
+
+                break;
             default:
                 return false;
         }
@@ -420,15 +595,21 @@ public static class KvCommandCodec
             ExpectedVersion = expected,
             TtlMs = ttl,
             Owner = owner,
+            LeaseId = leaseId,
         };
         return true;
     }
 
-    // Lays out header, time, key and session, and hands back the body to fill.
-    // A null key (transactions, the cluster version) is written as none.
-    private static byte[] Allocate(KvCommandType type, KvCommandFlags flags, string? key, KvSession session, int bodyBytes, out Span<byte> body)
+    // Commands that act on the whole store rather than on one key.
+    private static bool HasNoKey(KvCommandType type) => type is KvCommandType.SetClusterVersion or KvCommandType.Txn or (>= KvCommandType.LeaseGrant and <= KvCommandType.LeaseExtend);
+
+    private static KvCommandFlags SessionFlag(KvSession session) => session.IsEmpty ? KvCommandFlags.None : KvCommandFlags.Session;
+
+    // Lays out header, time, key, session and lease, and hands back the body to fill.
+    // A null key (transactions, the cluster version, leases) is written as none.
+    private static byte[] Allocate(KvCommandType type, KvCommandFlags flags, string? key, KvSession session, int bodyBytes, out Span<byte> body, ulong lease = 0)
     {
-        if (key is null && type is not (KvCommandType.Txn or KvCommandType.SetClusterVersion))
+        if (key is null && !HasNoKey(type))
         {
             throw new ArgumentNullException(nameof(key));
         }
@@ -446,7 +627,8 @@ public static class KvCommandCodec
         }
 
         var timeBytes = (flags & KvCommandFlags.Timed) != 0 ? TimeBytes : 0;
-        var buffer = new byte[HeaderBytes + timeBytes + keyBytes + sessionBytes + bodyBytes];
+        var leaseBytes = (flags & KvCommandFlags.Lease) != 0 ? 8 : 0;
+        var buffer = new byte[HeaderBytes + timeBytes + keyBytes + sessionBytes + leaseBytes + bodyBytes];
         var span = buffer.AsSpan();
         span[0] = (byte)type;
         span[1] = (byte)flags;
@@ -460,6 +642,12 @@ public static class KvCommandCodec
             StrictUtf8.GetBytes(session.ClientId!, span.Slice(offset + 1, idBytes));
             BinaryPrimitives.WriteUInt64LittleEndian(span[(offset + 1 + idBytes)..], session.Sequence);
             offset += sessionBytes;
+        }
+
+        if (leaseBytes != 0)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(span[offset..], lease);
+            offset += leaseBytes;
         }
 
         body = span[offset..];

@@ -19,6 +19,8 @@ public sealed partial class KvImage
         private KvTree.Enumerator _keys;
         private LockEntry[] _locks;
         private SessionEntry[] _sessions;
+        private LeaseEntry[] _leases;
+        private readonly bool _withLeases;
         private byte[] _buffer = new byte[BufferBytes];
 
         // _buffer[_read, _written) is encoded and not yet read.
@@ -31,6 +33,7 @@ public sealed partial class KvImage
         private bool _valueTailPending;
         private ulong _valueVersion;
         private ulong _valueCreateIndex;
+        private ulong _valueLease;
 
         private Section _section;
         private bool _keyPending;
@@ -44,11 +47,14 @@ public sealed partial class KvImage
             _keys = image._keys.From(string.Empty);
             _locks = image._locks;
             _sessions = image._sessions;
+            _leases = image._leases;
+            _withLeases = image.Format >= 4;
         }
 
         private enum Section
         {
             Header,
+            Leases,
             Keys,
             Locks,
             Sessions,
@@ -143,6 +149,7 @@ public sealed partial class KvImage
             _keys = default;
             _locks = [];
             _sessions = [];
+            _leases = [];
             _value = null;
             _buffer = [];
             base.Dispose(disposing);
@@ -156,9 +163,14 @@ public sealed partial class KvImage
             _written = 0;
             if (_valueTailPending)
             {
-                var tail = new FieldWriter(Reserve(16));
+                var tail = new FieldWriter(Reserve(_withLeases ? 24 : 16));
                 tail.U64(_valueVersion);
                 tail.U64(_valueCreateIndex);
+                if (_withLeases)
+                {
+                    tail.U64(_valueLease);
+                }
+
                 _valueTailPending = false;
             }
 
@@ -187,8 +199,10 @@ public sealed partial class KvImage
                         header.U32((uint)_image.ClusterVersion);
                     }
 
-                    _section = Section.Keys;
+                    (_section, _next) = (_withLeases ? Section.Leases : Section.Keys, -1);
                     return true;
+                case Section.Leases:
+                    return TryWriteCounted(_leases.Length, Section.Keys, static (stream, i) => stream.TryWriteLease(stream._leases[i]));
                 case Section.Keys:
                     if (!_keyPending && !_keys.MoveNext())
                     {
@@ -239,7 +253,7 @@ public sealed partial class KvImage
             var keyBytes = FieldWriter.TextBytes(entry.Key, 2);
             var value = entry.Value.Value;
             var headBytes = 2 + keyBytes + 4;
-            var wholeBytes = headBytes + (long)value.Length + 16;
+            var wholeBytes = headBytes + (long)value.Length + (_withLeases ? 24 : 16);
             var whole = wholeBytes <= _buffer.Length - _written;
             if (!whole && _written > 0 && wholeBytes <= _buffer.Length)
             {
@@ -260,13 +274,31 @@ public sealed partial class KvImage
                 writer.Bytes(value);
                 writer.U64(entry.Value.Version);
                 writer.U64(entry.Value.CreateIndex);
+                if (_withLeases)
+                {
+                    writer.U64(entry.Value.Lease);
+                }
             }
             else
             {
                 (_value, _valueRead) = (value, 0);
-                (_valueTailPending, _valueVersion, _valueCreateIndex) = (true, entry.Value.Version, entry.Value.CreateIndex);
+                (_valueTailPending, _valueVersion, _valueCreateIndex, _valueLease) = (true, entry.Value.Version, entry.Value.CreateIndex, entry.Value.Lease);
             }
 
+            return true;
+        }
+
+        private bool TryWriteLease(in LeaseEntry entry)
+        {
+            if (!TryReserve(24, out var span))
+            {
+                return false;
+            }
+
+            var writer = new FieldWriter(span);
+            writer.U64(entry.Id);
+            writer.U64((ulong)entry.TtlMs);
+            writer.U64((ulong)entry.ExpiresAtMs);
             return true;
         }
 
@@ -274,7 +306,7 @@ public sealed partial class KvImage
         {
             var nameBytes = FieldWriter.TextBytes(entry.Name, 2);
             var ownerBytes = FieldWriter.TextBytes(entry.Slot.Owner, 1);
-            if (!TryReserve(2 + nameBytes + 1 + ownerBytes + 16, out var span))
+            if (!TryReserve(2 + nameBytes + 1 + ownerBytes + (_withLeases ? 24 : 16), out var span))
             {
                 return false;
             }
@@ -284,6 +316,11 @@ public sealed partial class KvImage
             writer.Text(entry.Slot.Owner, ownerBytes, 1);
             writer.U64(entry.Slot.FencingToken);
             writer.U64((ulong)entry.Slot.ExpiresAtMs);
+            if (_withLeases)
+            {
+                writer.U64(entry.Slot.Lease);
+            }
+
             return true;
         }
 
@@ -294,7 +331,7 @@ public sealed partial class KvImage
             var holderBytes = FieldWriter.TextBytes(holder, 1);
             var txn = entry.Result.Txn;
             var txnBytes = _image!.Format == 2 ? 0 : TxnBytes(txn);
-            if (!TryReserve(1 + idBytes + 16 + 41 + 1 + holderBytes + txnBytes, out var span))
+            if (!TryReserve(1 + idBytes + 16 + 41 + 1 + holderBytes + txnBytes + (_withLeases ? 16 : 0), out var span))
             {
                 return false;
             }
@@ -314,6 +351,12 @@ public sealed partial class KvImage
             if (_image.Format != 2)
             {
                 WriteTxn(ref writer, txn);
+            }
+
+            if (_withLeases)
+            {
+                writer.U64(result.Lease);
+                writer.U64((ulong)result.TtlMs);
             }
 
             return true;

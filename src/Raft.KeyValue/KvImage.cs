@@ -16,9 +16,10 @@ public sealed partial class KvImage : IStateMachineImage
     private KvTree.Frozen _keys;
     private LockEntry[] _locks;
     private SessionEntry[] _sessions;
+    private LeaseEntry[] _leases;
     private volatile bool _disposed;
 
-    internal KvImage(ulong index, long clockMs, int clusterVersion, KvTree.Frozen keys, LockEntry[] locks, SessionEntry[] sessions)
+    internal KvImage(ulong index, long clockMs, int clusterVersion, KvTree.Frozen keys, LockEntry[] locks, SessionEntry[] sessions, LeaseEntry[] leases)
     {
         Index = index;
         ClockMs = clockMs;
@@ -26,6 +27,7 @@ public sealed partial class KvImage : IStateMachineImage
         _keys = keys;
         _locks = locks;
         _sessions = sessions;
+        _leases = leases;
     }
 
     /// <summary>The applied index of the store the image was taken from.</summary>
@@ -36,8 +38,16 @@ public sealed partial class KvImage : IStateMachineImage
     /// <summary>The cluster version it was taken at; from <see cref="KvClusterVersion.Transactions"/> on, it is written in format 3.</summary>
     internal int ClusterVersion { get; }
 
-    /// <summary>The snapshot format its bytes take: 2 while the cluster version is the initial one, so that nodes not yet upgraded can read it.</summary>
-    internal uint Format => ClusterVersion >= KvClusterVersion.Transactions ? KvStore.SnapshotFormat : 2;
+    /// <summary>
+    /// The snapshot format its bytes take: the newest the cluster version allows (2 at the initial version, 3 with
+    /// transactions, 4 with leases), so that every node the cluster version admits can read it.
+    /// </summary>
+    internal uint Format => ClusterVersion switch
+    {
+        >= KvClusterVersion.Leases => KvStore.SnapshotFormat,
+        KvClusterVersion.Transactions => 3,
+        _ => 2,
+    };
 
     internal KvTree.Frozen Keys
     {
@@ -55,6 +65,16 @@ public sealed partial class KvImage : IStateMachineImage
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             return _locks;
+        }
+    }
+
+    /// <summary>The leases in ascending id order, with the keys and locks bound to each.</summary>
+    internal ReadOnlySpan<LeaseEntry> Leases
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _leases;
         }
     }
 
@@ -84,7 +104,10 @@ public sealed partial class KvImage : IStateMachineImage
         _keys = default;
         _locks = [];
         _sessions = [];
+        _leases = [];
     }
+
+    internal readonly record struct LeaseEntry(ulong Id, long TtlMs, long ExpiresAtMs, string[] Keys, string[] Locks);
 
     internal readonly record struct LockEntry(string Name, KvStore.LockSlot Slot);
 

@@ -7,34 +7,38 @@ namespace Raft.KeyValue;
 
 public sealed partial class KvStore
 {
-    // Image layout, little-endian (format 3; format 2 is format 3 without the cluster version and the sessions'
-    // transactions, written while the cluster version is 1; format 1 is format 2 without clock, locks and sessions).
+    // Image layout, little-endian (format 4, written from cluster version 3; format 3 is format 4 without the leases
+    // and every [format 4] field, written at cluster version 2; format 2 is format 3 without the cluster version and
+    // the sessions' transactions, written at cluster version 1; format 1 is format 2 without clock, locks and sessions).
     // Written by KvImage's stream, read by Load below.
     //
-    //  0        4         8               16              24 (format 2 only)
+    //  0        4         8               16              24              32
     //  +--------+---------+---------------+---------------+---------------+
-    //  | magic  | format  | applied index | key count     | clock ms i64  |   header, then (format 3)
-    //  | "RKVS" | u32 = 3 | u64           | u64           |               |   cluster version u32
+    //  | magic  | format  | applied index | key count     | clock ms i64  |   header, then (format 3 on)
+    //  | "RKVS" | u32 = 4 | u64           | u64           |               |   cluster version u32
     //  +--------+---------+---------------+---------------+---------------+
+    //  [format 4] lease count u32, then leases in ascending id order:
+    //    id u64 | ttl ms i64 | expires at ms i64
     //  keys, in ordinal key order:
-    //    K u16 | key (K, UTF-8) | V u32 | value (V) | version u64 | create index u64
+    //    K u16 | key (K, UTF-8) | V u32 | value (V) | version u64 | create index u64 | [format 4] lease id u64 (0: none)
     //  lock count u32, then locks in ordinal name order:
-    //    N u16 | name (N) | O u8 | owner (O) | fencing token u64 | expires at ms i64
+    //    N u16 | name (N) | O u8 | owner (O) | fencing token u64 | expires at ms i64 | [format 4] lease id u64
     //  session count u32, then sessions from least to most recently used:
     //    C u8 | client id (C) | sequence u64 | last used ms i64 | result
     //  result:
     //    status u8 | index u64 | version u64 | create index u64 | token u64 | expires at ms i64 | H u8 | holder (H)
-    //    | transaction (format 3; drawn in KvImage.Stream.cs)
+    //    | transaction (format 3 on; drawn in KvImage.Stream.cs) | [format 4] lease u64 | ttl ms i64
     //
+    // The keys and locks bound to a lease are not listed with it: each names its lease, and a load gathers them.
     // The image ends with its last session: nothing says how long it is, so a reader must parse it to its end.
     internal const uint SnapshotMagic = 0x53564B52; // "RKVS"
-    internal const uint SnapshotFormat = 3;
+    internal const uint SnapshotFormat = 4;
     internal const int SnapshotHeaderBytes = 32;
 
     /// <summary>
     /// Freezes the state at <see cref="AppliedIndex"/> into a <see cref="KvImage"/>, on the thread that owns the store.
     /// The key tree is frozen, not copied, in O(1) (each part of it is copied on the store's first write to it
-    /// afterwards); locks and sessions are copied, in O(locks + sessions).
+    /// afterwards); locks, sessions and leases (with the names bound to them) are copied, in time that grows with them.
     /// </summary>
     public IStateMachineImage CaptureImage()
     {
@@ -52,7 +56,15 @@ public sealed partial class KvStore
             sessions[next++] = new KvImage.SessionEntry(session.ClientId, session.Sequence, session.LastUsedMs, session.Result);
         }
 
-        return new KvImage(AppliedIndex, ClockMs, ClusterVersion, _keys.Freeze(), locks, sessions);
+        var leases = new KvImage.LeaseEntry[_leases.Count];
+        next = 0;
+        foreach (var lease in _leases.Values)
+        {
+            leases[next++] = new KvImage.LeaseEntry(lease.Id, lease.TtlMs, lease.ExpiresAtMs, [.. lease.Keys], [.. lease.Locks]);
+        }
+
+        Array.Sort(leases, static (a, b) => a.Id.CompareTo(b.Id));
+        return new KvImage(AppliedIndex, ClockMs, ClusterVersion, _keys.Freeze(), locks, sessions, leases);
     }
 
     /// <summary>
@@ -102,6 +114,17 @@ public sealed partial class KvStore
             _sessions.Add(session.ClientId, session);
         }
 
+        _leases.Clear();
+        _leaseEnds.Clear();
+        foreach (var entry in kv.Leases)
+        {
+            var lease = new Lease(entry.Id, entry.TtlMs, entry.ExpiresAtMs);
+            lease.Keys.UnionWith(entry.Keys);
+            lease.Locks.UnionWith(entry.Locks);
+            _leases.Add(entry.Id, lease);
+            _leaseEnds.Add((entry.ExpiresAtMs, entry.Id));
+        }
+
         AppliedIndex = kv.Index;
         ClockMs = kv.ClockMs;
         ClusterVersion = kv.ClusterVersion;
@@ -127,7 +150,7 @@ public sealed partial class KvStore
     {
         if (image.IsEmpty)
         {
-            using var initial = new KvImage(0, 0, KvClusterVersion.Initial, new KvTree.Builder(0).Build(), [], []);
+            using var initial = new KvImage(0, 0, KvClusterVersion.Initial, new KvTree.Builder(0).Build(), [], [], []);
             InstallImage(initial);
             return;
         }
@@ -150,7 +173,7 @@ public sealed partial class KvStore
         }
 
         var format = reader.U32();
-        if (format is not (1 or 2 or SnapshotFormat))
+        if (format is < 1 or > SnapshotFormat)
         {
             ThrowMalformed($"unknown format {format}");
         }
@@ -158,8 +181,11 @@ public sealed partial class KvStore
         var applied = reader.U64();
         var count = reader.U64();
         var clock = format == 1 ? 0L : (long)reader.U64();
-        var clusterVersion = format == SnapshotFormat ? reader.U32() : KvClusterVersion.Initial;
-        if (clusterVersion is < KvClusterVersion.Transactions and not KvClusterVersion.Initial || clusterVersion > int.MaxValue)
+        var clusterVersion = format >= 3 ? reader.U32() : KvClusterVersion.Initial;
+        var withLeases = format >= 4;
+
+        // Each format is written at the versions that choose it, and only at those.
+        if ((format == 3 && clusterVersion != KvClusterVersion.Transactions) || (withLeases && clusterVersion < KvClusterVersion.Leases) || clusterVersion > int.MaxValue)
         {
             ThrowMalformed($"cluster version {clusterVersion} in format {format}");
         }
@@ -171,6 +197,26 @@ public sealed partial class KvStore
         if (count > int.MaxValue)
         {
             ThrowMalformed($"{count} keys");
+        }
+
+        var leases = new Dictionary<ulong, (KvImage.LeaseEntry Entry, List<string> Keys, List<string> Locks)>();
+        var leaseOrder = new List<ulong>();
+        if (withLeases)
+        {
+            var leaseCount = reader.U32();
+            for (uint i = 0; i < leaseCount; i++)
+            {
+                var id = reader.U64();
+                var ttl = (long)reader.U64();
+                var expires = (long)reader.U64();
+                if (id == 0 || id > applied || ttl <= 0 || (leaseOrder.Count > 0 && leaseOrder[^1] >= id))
+                {
+                    ThrowMalformed($"inconsistent lease {id}");
+                }
+
+                leaseOrder.Add(id);
+                leases.Add(id, (new KvImage.LeaseEntry(id, ttl, expires, [], []), [], []));
+            }
         }
 
         var keys = new KvTree.Builder((int)count);
@@ -188,10 +234,17 @@ public sealed partial class KvStore
             var value = reader.TakeArray((int)valueBytes);
             var version = reader.U64();
             var created = reader.U64();
+            var lease = withLeases ? reader.U64() : 0;
             if (key.Length == 0 || version == 0 || created == 0 || created > version || version > applied
-                || !keys.TryAdd(key, new KvValue(value, version, created)))
+                || (lease != 0 && !leases.ContainsKey(lease))
+                || !keys.TryAdd(key, new KvValue(value, version, created, lease)))
             {
                 ThrowMalformed($"inconsistent key '{key}'");
+            }
+
+            if (lease != 0)
+            {
+                leases[lease].Keys.Add(key);
             }
         }
 
@@ -206,13 +259,20 @@ public sealed partial class KvStore
                 var owner = reader.Text(1);
                 var token = reader.U64();
                 var expires = (long)reader.U64();
+                var lease = withLeases ? reader.U64() : 0;
                 if (name.Length == 0 || owner.Length == 0 || token == 0 || token > applied
-                    || (locks.Count > 0 && string.CompareOrdinal(locks[^1].Name, name) >= 0))
+                    || (locks.Count > 0 && string.CompareOrdinal(locks[^1].Name, name) >= 0)
+                    || (lease != 0 && !leases.ContainsKey(lease)))
                 {
                     ThrowMalformed($"inconsistent lock '{name}'");
                 }
 
-                locks.Add(new KvImage.LockEntry(name, new LockSlot(owner, StrictUtf8.GetBytes(owner), token, expires)));
+                if (lease != 0)
+                {
+                    leases[lease].Locks.Add(name);
+                }
+
+                locks.Add(new KvImage.LockEntry(name, new LockSlot(owner, StrictUtf8.GetBytes(owner), token, expires) { Lease = lease }));
             }
 
             var sessionCount = reader.U32();
@@ -230,12 +290,17 @@ public sealed partial class KvStore
                     ExpiresAtMs = (long)reader.U64(),
                 };
                 var holder = reader.Text(1);
-                if (format == SnapshotFormat && ReadTxn(ref reader) is { } txn)
+                if (format >= 3 && ReadTxn(ref reader) is { } txn)
                 {
                     result = result with { Txn = txn };
                 }
 
-                if (clientId.Length == 0 || sequence == 0 || status > KvApplyStatus.StaleSequence
+                if (withLeases)
+                {
+                    result = result with { Lease = reader.U64(), TtlMs = (long)reader.U64() };
+                }
+
+                if (clientId.Length == 0 || sequence == 0 || status > KvApplyStatus.TooManyLeases
                     || result.Index > applied || lastUsedMs < lastUsed || !seen.Add(clientId))
                 {
                     ThrowMalformed($"inconsistent session '{clientId}'");
@@ -246,7 +311,8 @@ public sealed partial class KvStore
             }
         }
 
-        return new KvImage(applied, clock, (int)clusterVersion, keys.Build(), [.. locks], [.. sessions]);
+        var leaseEntries = leaseOrder.Select(id => leases[id] is var (entry, boundKeys, boundLocks) ? entry with { Keys = [.. boundKeys], Locks = [.. boundLocks] } : default).ToArray();
+        return new KvImage(applied, clock, (int)clusterVersion, keys.Build(), [.. locks], [.. sessions], leaseEntries);
     }
 
     private static KvTxnResult? ReadTxn(ref ImageReader reader)

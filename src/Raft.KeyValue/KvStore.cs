@@ -11,7 +11,8 @@ namespace Raft.KeyValue;
 /// <param name="Value">The value's bytes.</param>
 /// <param name="Version">The log index of the key's last write.</param>
 /// <param name="CreateIndex">The log index that created the key (after its last delete, if any).</param>
-public readonly record struct KvValue(byte[] Value, ulong Version, ulong CreateIndex);
+/// <param name="Lease">The lease the key is bound to (deleted when it ends); 0 for none.</param>
+public readonly record struct KvValue(byte[] Value, ulong Version, ulong CreateIndex, ulong Lease = 0);
 
 /// <summary>One key of a listing.</summary>
 public readonly record struct KvListItem(string Key, KvValue Value);
@@ -35,6 +36,12 @@ public enum KvApplyStatus : byte
 
     /// <summary>The session already applied a later sequence: nothing changed.</summary>
     StaleSequence,
+
+    /// <summary>The lease named does not exist or its time ran out: nothing changed.</summary>
+    LeaseNotFound,
+
+    /// <summary>A grant beyond <see cref="KvStoreOptions.LeasesMax"/> live leases: nothing changed.</summary>
+    TooManyLeases,
 }
 
 /// <summary>The outcome of one applied command.</summary>
@@ -58,6 +65,12 @@ public readonly record struct KvApplyResult(KvApplyStatus Status, ulong Index, u
 
     /// <summary>For a transaction, which branch ran and what each of its operations did.</summary>
     public KvTxnResult? Txn { get; init; }
+
+    /// <summary>For a lease grant, keep-alive or revoke, the lease's id; for a lease expiry, how many leases it ended.</summary>
+    public ulong Lease { get; init; }
+
+    /// <summary>For a lease grant or keep-alive, the lease's time to live.</summary>
+    public long TtlMs { get; init; }
 }
 
 /// <summary>A lock as the store holds it. It is held while the store's time is below <see cref="ExpiresAtMs"/>.</summary>
@@ -89,6 +102,9 @@ public readonly ref struct KvChange
 
     /// <summary>A put's create index; 0 for a delete.</summary>
     public ulong CreateIndex { get; init; }
+
+    /// <summary>The lease a put bound the key to; 0 for none and for a delete.</summary>
+    public ulong Lease { get; init; }
 }
 
 /// <summary>
@@ -123,6 +139,9 @@ public sealed record KvStoreOptions
 
     /// <summary>A client silent for this long (in command time) is forgotten.</summary>
     public long SessionIdleMs { get; init; } = 60 * 60 * 1000;
+
+    /// <summary>Leases held at most; a grant beyond it is refused (<see cref="KvApplyStatus.TooManyLeases"/>).</summary>
+    public int LeasesMax { get; init; } = 100_000;
 }
 
 /// <summary>
@@ -170,6 +189,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SessionsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.SessionIdleMs, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.LeasesMax, 1);
         _options = options;
         _lockLookup = _locks.GetAlternateLookup<ReadOnlySpan<char>>();
         _sessionLookup = _sessions.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -220,7 +240,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         }
 
         AppliedIndex = index;
-
+        _clockBeforeCommandMs = ClockMs;
         if (cmd.TimeMs > ClockMs)
         {
             ClockMs = cmd.TimeMs;
@@ -289,6 +309,16 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
         value = default;
         return false;
+    }
+
+    /// <summary>
+    /// The lock named <paramref name="name"/> if it is held at <paramref name="nowMs"/>, with the lease it is bound to (0
+    /// for none).
+    /// </summary>
+    public bool TryGetLock(string name, long nowMs, out KvLock value, out ulong lease)
+    {
+        lease = _locks.TryGetValue(name, out var slot) ? slot.Lease : 0;
+        return TryGetLock(name, nowMs, out value);
     }
 
     /// <summary>The highest sequence remembered for <paramref name="clientId"/>, or 0.</summary>
@@ -379,23 +409,43 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         return result;
     }
 
-    private KvApplyResult Execute(ulong index, ReadOnlySpan<char> key, in KvCommand cmd) => cmd.Type switch
+    private KvApplyResult Execute(ulong index, ReadOnlySpan<char> key, in KvCommand cmd)
     {
-        KvCommandType.Put => Put(index, key, cmd.Value),
-        KvCommandType.Delete => Delete(index, key),
-        KvCommandType.PutIfVersion => CurrentVersion(key) is var current && current == cmd.ExpectedVersion
-            ? Put(index, key, cmd.Value)
-            : new KvApplyResult(KvApplyStatus.PreconditionFailed, index, current, 0),
-        KvCommandType.DeleteIfVersion => CurrentVersion(key) is var current && current == cmd.ExpectedVersion
-            ? Delete(index, key)
-            : new KvApplyResult(KvApplyStatus.PreconditionFailed, index, current, 0),
-        KvCommandType.LockAcquire => Acquire(index, key, cmd.Owner, cmd.TtlMs),
-        KvCommandType.LockRenew => Renew(index, key, cmd.Owner, cmd.TtlMs),
-        KvCommandType.LockRelease => Release(index, key, cmd.Owner),
-        KvCommandType.SetClusterVersion => RaiseClusterVersion(index, (int)cmd.ExpectedVersion),
-        KvCommandType.Txn => ClusterVersion >= KvClusterVersion.Transactions ? ApplyTxn(index, cmd.Value) : Invalid(index),
-        _ => Invalid(index),
-    };
+        // The entry that raises the version is the one command that may come before the version it needs.
+        if ((cmd.Type != KvCommandType.SetClusterVersion && ClusterVersion < KvClusterVersion.Required(cmd.Type))
+            || (cmd.LeaseId != 0 && ClusterVersion < KvClusterVersion.Leases))
+        {
+            return Invalid(index);
+        }
+
+        if ((cmd.Flags & KvCommandFlags.Lease) != 0 && !IsLive(cmd.LeaseId))
+        {
+            return new KvApplyResult(KvApplyStatus.LeaseNotFound, index, 0, 0) { Lease = cmd.LeaseId };
+        }
+
+        return cmd.Type switch
+        {
+            KvCommandType.Put => Put(index, key, cmd.Value, cmd.LeaseId),
+            KvCommandType.Delete => Delete(index, key),
+            KvCommandType.PutIfVersion => CurrentVersion(key) is var current && current == cmd.ExpectedVersion
+                ? Put(index, key, cmd.Value, cmd.LeaseId)
+                : new KvApplyResult(KvApplyStatus.PreconditionFailed, index, current, 0),
+            KvCommandType.DeleteIfVersion => CurrentVersion(key) is var current && current == cmd.ExpectedVersion
+                ? Delete(index, key)
+                : new KvApplyResult(KvApplyStatus.PreconditionFailed, index, current, 0),
+            KvCommandType.LockAcquire => Acquire(index, key, cmd.Owner, cmd.TtlMs, cmd.LeaseId),
+            KvCommandType.LockRenew => Renew(index, key, cmd.Owner, cmd.TtlMs),
+            KvCommandType.LockRelease => Release(index, key, cmd.Owner),
+            KvCommandType.SetClusterVersion => RaiseClusterVersion(index, (int)cmd.ExpectedVersion),
+            KvCommandType.Txn => ApplyTxn(index, cmd.Value),
+            KvCommandType.LeaseGrant => GrantLease(index, cmd.TtlMs),
+            KvCommandType.LeaseKeepAlive => KeepAlive(index, cmd.LeaseId),
+            KvCommandType.LeaseRevoke => RevokeLease(index, cmd.LeaseId),
+            KvCommandType.LeaseExpire => ExpireLeases(index, cmd.Value),
+            KvCommandType.LeaseExtend => ExtendLeases(index, cmd.TtlMs),
+            _ => Invalid(index),
+        };
+    }
 
     // A version above what this server supports does not decode: Apply stopped on it as on any unknown command.
     private KvApplyResult RaiseClusterVersion(ulong index, int version)
@@ -428,6 +478,17 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             reader.TryCount(out count);
         }
 
+        // Every lease the branch binds a key to must be live, or none of it applies: checked before anything changes.
+        var ops = reader;
+        for (var i = 0; i < count; i++)
+        {
+            ops.TryOp(out var op);
+            if (op.Lease != 0 && (ClusterVersion < KvClusterVersion.Leases || !IsLive(op.Lease)))
+            {
+                return ClusterVersion < KvClusterVersion.Leases ? Invalid(index) : new KvApplyResult(KvApplyStatus.LeaseNotFound, index, 0, 0) { Lease = op.Lease };
+            }
+        }
+
         var results = new KvTxnOpResult[count];
         for (var i = 0; i < count; i++)
         {
@@ -435,7 +496,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             var key = StrictUtf8.GetString(op.Key);
             results[i] = op.Kind switch
             {
-                KvTxnOpKind.Put => Put(index, key, op.Value) is var put ? new KvTxnOpResult(op.Kind, true, put.Version, put.CreateIndex, 0, null) : default,
+                KvTxnOpKind.Put => Put(index, key, op.Value, op.Lease) is var put ? new KvTxnOpResult(op.Kind, true, put.Version, put.CreateIndex, 0, null) : default,
                 KvTxnOpKind.Delete => Delete(index, key) is { Status: KvApplyStatus.Ok } removed
                     ? new KvTxnOpResult(op.Kind, true, removed.Version, removed.CreateIndex, 0, null)
                     : new KvTxnOpResult(op.Kind, false, 0, 0, 0, null),
@@ -503,13 +564,21 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
     private ulong CurrentVersion(ReadOnlySpan<char> key) => _keys.TryGetValue(key, out var value) ? value.Version : 0;
 
-    private KvApplyResult Put(ulong index, ReadOnlySpan<char> key, ReadOnlySpan<byte> value)
+    // A put binds the key to its lease, or to none: a key moves with each put to the lease that put names.
+    private KvApplyResult Put(ulong index, ReadOnlySpan<char> key, ReadOnlySpan<byte> value, ulong lease)
     {
         var copy = value.ToArray();
         ref var slot = ref _keys.GetValueRefOrAddDefault(key, out var exists);
         var created = exists ? slot.CreateIndex : index;
-        slot = new KvValue(copy, index, created);
-        _options.KeyChanged?.Invoke(new KvChange { Index = index, Key = key, Value = copy, Version = index, CreateIndex = created });
+        var previousLease = exists ? slot.Lease : 0;
+        slot = new KvValue(copy, index, created, lease);
+        if (previousLease != lease)
+        {
+            Unbind(previousLease, key);
+            Bind(lease, key);
+        }
+
+        _options.KeyChanged?.Invoke(new KvChange { Index = index, Key = key, Value = copy, Version = index, CreateIndex = created, Lease = lease });
         return new KvApplyResult(KvApplyStatus.Ok, index, index, created);
     }
 
@@ -520,13 +589,16 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             return new KvApplyResult(KvApplyStatus.NotFound, index, 0, 0);
         }
 
+        Unbind(removed.Lease, key);
         _options.KeyChanged?.Invoke(new KvChange { Index = index, Key = key });
         return new KvApplyResult(KvApplyStatus.Ok, index, removed.Version, removed.CreateIndex);
     }
 
-    private KvApplyResult Acquire(ulong index, ReadOnlySpan<char> name, ReadOnlySpan<byte> owner, long ttlMs)
+    // A lock bound to a lease (lease != 0, checked live) ends when the lease does: its end is the lease's, and moves with it.
+    private KvApplyResult Acquire(ulong index, ReadOnlySpan<char> name, ReadOnlySpan<byte> owner, long ttlMs, ulong lease)
     {
         var now = ClockMs;
+        var expiresAt = lease == 0 ? ExpiryAt(now, ttlMs) : _leases[lease].ExpiresAtMs;
         ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_lockLookup, name);
         if (!Unsafe.IsNullRef(ref slot) && slot.ExpiresAtMs > now)
         {
@@ -535,23 +607,32 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
                 return Held(index, in slot);
             }
 
-            // The holder acquiring again renews: same token, a new lease from now.
-            slot.ExpiresAtMs = ExpiryAt(now, ttlMs);
+            // The holder acquiring again renews: same token, a new time to live from now (or the lease it names now).
+            if (slot.Lease != lease)
+            {
+                UnbindLock(slot.Lease, name);
+                BindLock(lease, name);
+            }
+
+            slot.ExpiresAtMs = expiresAt;
+            slot.Lease = lease;
             _options.LockChanged?.Invoke(name);
             return Granted(index, in slot);
         }
 
         // Free or expired: granted by this entry, whose index is larger than any token this lock had before.
-        var granted = new LockSlot(StrictUtf8.GetString(owner), owner.ToArray(), index, ExpiryAt(now, ttlMs));
+        var granted = new LockSlot(StrictUtf8.GetString(owner), owner.ToArray(), index, expiresAt) { Lease = lease };
         if (Unsafe.IsNullRef(ref slot))
         {
             _locks.Add(new string(name), granted);
         }
         else
         {
+            UnbindLock(slot.Lease, name);
             slot = granted;
         }
 
+        BindLock(lease, name);
         _options.LockChanged?.Invoke(name);
         return Granted(index, in granted);
     }
@@ -570,8 +651,13 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
             return Held(index, in slot);
         }
 
-        slot.ExpiresAtMs = ExpiryAt(now, ttlMs);
-        _options.LockChanged?.Invoke(name);
+        // A lock bound to a lease lives as long as the lease: its keep-alives renew it, and a renew changes nothing.
+        if (slot.Lease == 0)
+        {
+            slot.ExpiresAtMs = ExpiryAt(now, ttlMs);
+            _options.LockChanged?.Invoke(name);
+        }
+
         return Granted(index, in slot);
     }
 
@@ -586,6 +672,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         if (slot.ExpiresAtMs <= ClockMs)
         {
             // Expired: nobody holds it; forget it so released and expired names do not accumulate.
+            UnbindLock(slot.Lease, name);
             _lockLookup.Remove(name);
             return new KvApplyResult(KvApplyStatus.NotFound, index, 0, 0);
         }
@@ -596,6 +683,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         }
 
         var token = slot.FencingToken;
+        UnbindLock(slot.Lease, name);
         _lockLookup.Remove(name);
         _options.LockChanged?.Invoke(name);
         return new KvApplyResult(KvApplyStatus.Ok, index, 0, 0) { FencingToken = token };
@@ -604,7 +692,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     private static long ExpiryAt(long now, long ttlMs) => ttlMs > long.MaxValue - now ? long.MaxValue : now + ttlMs;
 
     private static KvApplyResult Granted(ulong index, in LockSlot slot) =>
-        new(KvApplyStatus.Ok, index, 0, 0) { FencingToken = slot.FencingToken, ExpiresAtMs = slot.ExpiresAtMs };
+        new(KvApplyStatus.Ok, index, 0, 0) { FencingToken = slot.FencingToken, ExpiresAtMs = slot.ExpiresAtMs, Lease = slot.Lease };
 
     private static KvApplyResult Held(ulong index, in LockSlot slot) =>
         new(KvApplyStatus.LockHeld, index, 0, 0) { ExpiresAtMs = slot.ExpiresAtMs, Holder = slot.Owner };
@@ -644,13 +732,17 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
         }
     }
 
-    /// <summary>A lock's state; <see cref="OwnerUtf8"/> lets an owner be compared with a command's bytes without decoding.</summary>
+    /// <summary>
+    /// A lock's state; <see cref="OwnerUtf8"/> lets an owner be compared with a command's bytes without decoding. A lock
+    /// bound to a lease (<see cref="Lease"/> not 0) has the lease's end as its own, kept equal as the lease moves.
+    /// </summary>
     internal struct LockSlot(string owner, byte[] ownerUtf8, ulong fencingToken, long expiresAtMs)
     {
         public readonly string Owner = owner;
         public readonly byte[] OwnerUtf8 = ownerUtf8;
         public readonly ulong FencingToken = fencingToken;
         public long ExpiresAtMs = expiresAtMs;
+        public ulong Lease;
     }
 
     /// <summary>What the store remembers of one client: its last sequence and that write's result.</summary>

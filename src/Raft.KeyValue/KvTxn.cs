@@ -47,8 +47,11 @@ public enum KvTxnOpKind : byte
 /// <param name="Value">The operand of a value compare.</param>
 public sealed record KvCompare(string Key, KvCompareTarget Target, KvCompareOp Op, ulong Number = 0, byte[]? Value = null);
 
-/// <summary>One operation of a transaction: a put (with its value), a delete, a delete of a prefix, or a get.</summary>
-public sealed record KvTxnOp(KvTxnOpKind Kind, string Key, byte[]? Value = null);
+/// <summary>
+/// One operation of a transaction: a put (with its value, and the lease its key is bound to, 0 for none), a delete, a
+/// delete of a prefix, or a get.
+/// </summary>
+public sealed record KvTxnOp(KvTxnOpKind Kind, string Key, byte[]? Value = null, ulong Lease = 0);
 
 /// <summary>
 /// A transaction: when every compare holds, the <see cref="Success"/> operations apply, otherwise the
@@ -76,8 +79,10 @@ public sealed record KvTxnResult(bool Succeeded, KvTxnOpResult[] Results);
 ///  compare count u16 | compares | success count u16 | operations | failure count u16 | operations
 ///  compare:   target u8 | op u8 | K u16 | key (K) | operand
 ///             operand: version, create index: u64; value: V u32, value (V); exists: u8 (0 or 1)
-///  operation: kind u8 | K u16 | key (K) | put only: V u32, value (V)
+///  operation: kind u8 | K u16 | key (K) | put only: [lease id u64 when kind has bit 0x80,] V u32, value (V)
 /// </code>
+/// A put's kind byte with bit 0x80 set (<see cref="LeaseBit"/>) binds its key to the lease whose id follows the key;
+/// the store applies such a transaction only from cluster version <see cref="KvClusterVersion.Leases"/>.
 /// Keys are 1 to <see cref="KvCommandCodec.KeyBytesMax"/> bytes of UTF-8 (a prefix delete's too: deleting every key
 /// takes a prefix). A body that does not parse to its last byte is not a transaction.
 /// </summary>
@@ -85,6 +90,9 @@ public static class KvTxnCodec
 {
     /// <summary>Compares or operations in one list at most.</summary>
     public const int ListMax = ushort.MaxValue;
+
+    /// <summary>Set in a put's kind byte when a lease id follows its key.</summary>
+    public const byte LeaseBit = 0x80;
 
     /// <summary>The bytes <see cref="Encode"/> writes for <paramref name="txn"/>; checks every key and list.</summary>
     public static int EncodedBytes(KvTxn txn)
@@ -115,7 +123,8 @@ public static class KvTxnCodec
             {
                 bytes += 3 + KvCommandCodec.CheckedBytes(op.Key, KvCommandCodec.KeyBytesMax, nameof(txn)) + op.Kind switch
                 {
-                    KvTxnOpKind.Put => 4L + (op.Value ?? throw new ArgumentException("a put needs a value", nameof(txn))).Length,
+                    KvTxnOpKind.Put => 4L + (op.Lease == 0 ? 0 : 8) + (op.Value ?? throw new ArgumentException("a put needs a value", nameof(txn))).Length,
+                    _ when op.Lease != 0 => throw new ArgumentException("only a put binds a key to a lease", nameof(txn)),
                     KvTxnOpKind.Delete or KvTxnOpKind.DeletePrefix or KvTxnOpKind.Get => 0,
                     _ => throw new ArgumentException($"unknown operation {op.Kind}", nameof(txn)),
                 };
@@ -155,8 +164,13 @@ public static class KvTxnCodec
             writer.U16(list.Count);
             foreach (var op in list)
             {
-                writer.U8((byte)op.Kind);
+                writer.U8((byte)((byte)op.Kind | (op.Lease == 0 ? 0 : LeaseBit)));
                 writer.Key(op.Key);
+                if (op.Lease != 0)
+                {
+                    writer.U64(op.Lease);
+                }
+
                 if (op.Kind == KvTxnOpKind.Put)
                 {
                     writer.Bytes(op.Value!);
@@ -271,6 +285,9 @@ public readonly ref struct KvTxnOpView
     public ReadOnlySpan<byte> Key { get; init; }
 
     public ReadOnlySpan<byte> Value { get; init; }
+
+    /// <summary>The lease a put binds its key to; 0 for none.</summary>
+    public ulong Lease { get; init; }
 }
 
 /// <summary>Reads a transaction's body front to back (<see cref="KvTxnCodec"/>); each read is false on bytes that are not one.</summary>
@@ -339,11 +356,24 @@ public ref struct KvTxnReader(ReadOnlySpan<byte> body)
             return false;
         }
 
-        var kind = (KvTxnOpKind)_rest[0];
+        var withLease = (_rest[0] & KvTxnCodec.LeaseBit) != 0;
+        var kind = (KvTxnOpKind)(_rest[0] & ~KvTxnCodec.LeaseBit);
         _rest = _rest[1..];
-        if (!Enum.IsDefined(kind) || !TryKey(out var key))
+        if (!Enum.IsDefined(kind) || (withLease && kind != KvTxnOpKind.Put) || !TryKey(out var key))
         {
             return false;
+        }
+
+        ulong lease = 0;
+        if (withLease)
+        {
+            if (_rest.Length < 8 || BinaryPrimitives.ReadUInt64LittleEndian(_rest) == 0)
+            {
+                return false;
+            }
+
+            lease = BinaryPrimitives.ReadUInt64LittleEndian(_rest);
+            _rest = _rest[8..];
         }
 
         ReadOnlySpan<byte> value = default;
@@ -352,7 +382,7 @@ public ref struct KvTxnReader(ReadOnlySpan<byte> body)
             return false;
         }
 
-        op = new KvTxnOpView { Kind = kind, Key = key, Value = value };
+        op = new KvTxnOpView { Kind = kind, Key = key, Value = value, Lease = lease };
         return true;
     }
 

@@ -169,6 +169,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     // The work that follows the ready batches of one Process: it may propose and ask, so it runs only between batches.
     private void AfterReadies()
     {
+        if (_takeOverPending && _core.Role == RaftRole.Leader && _core.LeadTransferee == 0)
+        {
+            ProposeTakeOver();
+        }
+
         ReleaseHeldWrites();
         ExpireOrphanedWrites();
         if (_core.LeaderId != _readsLeader || _readsToAsk.Count > 0)

@@ -70,9 +70,14 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             return;
         }
 
+        if (_takeOverPending && _core.LeadTransferee == 0)
+        {
+            ProposeTakeOver();
+        }
+
         // The stamp is at least the state machine's clock and every earlier stamp, so a leader whose clock is behind
         // its predecessor's never goes back in time.
-        var now = Math.Max(_wallClockMs, Math.Max(_stateMachine.ClockMs, _lastStampMs));
+        var now = StampNow();
         if (_stateMachine.TryStampTime(request.Command, now))
         {
             _lastStampMs = now;

@@ -266,6 +266,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _core.Tick(elapsedTicks);
         _ticks += elapsedTicks;
         ExpireOverdue();
+        PerformDuties();
         RetrySnapshotChunks();
         DropStalledInbound();
     }
@@ -299,6 +300,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         try
         {
             _core.Step(message);
+            NoteLeaderContact(message);
         }
         catch (RaftProtocolException ex)
         {
@@ -436,6 +438,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         // A campaign begins with a pre-vote, or directly as a candidate when a leadership transfer asks for it.
         var campaignStarted = role != _lastRole && (role == RaftRole.PreCandidate || (role == RaftRole.Candidate && _lastRole != RaftRole.PreCandidate));
+        if (role == RaftRole.Leader && _lastRole != RaftRole.Leader)
+        {
+            BecameLeader();
+        }
+
         _lastRole = role;
         _events.RoleChanged(role, leaderId, _core.Term, campaignStarted);
     }

@@ -18,6 +18,9 @@ public static class ApiHeaders
     /// <summary>On a key read: the log index that created the key.</summary>
     public const string CreateIndex = "X-Raft-Create-Index";
 
+    /// <summary>On a key read: the lease the key is bound to (absent for none).</summary>
+    public const string Lease = "X-Raft-Lease";
+
     /// <summary>On a backup (<see cref="ApiPaths.Snapshot"/>): the log index the image reflects.</summary>
     public const string SnapshotIndex = "X-Raft-Snapshot-Index";
 
@@ -73,6 +76,12 @@ public static class ApiPaths
 
     /// <summary>Watches: a stream of the changes to a key or a prefix after an index.</summary>
     public const string Watch = "/v1/watch";
+
+    /// <summary>Leases: granted (<c>POST</c>) and listed (<c>GET</c>) here.</summary>
+    public const string Leases = "/v1/leases";
+
+    /// <summary>One lease: <c>/v1/leases/{id}</c> (<c>GET</c>, <c>DELETE</c>), and <c>/v1/leases/{id}/keepalive</c> (<c>POST</c>).</summary>
+    public const string LeasesPrefix = "/v1/leases/";
 
     /// <summary>Transactions: compares, then one of two lists of operations, as one log entry.</summary>
     public const string Txn = "/v1/txn";

@@ -89,6 +89,9 @@ public static class ErrorCodes
     /// <summary>400: a lock body whose <c>ttlMs</c> is missing, not an integer, or out of range.</summary>
     public const string InvalidTtl = "invalid_ttl";
 
+    /// <summary>400: a lease id (in the path, <c>?lease=</c> or a body) that is not a positive integer, or a lock acquire with both or neither of <c>ttlMs</c> and <c>lease</c>.</summary>
+    public const string InvalidLease = "invalid_lease";
+
     /// <summary>400: <c>waitMs</c> out of range.</summary>
     public const string InvalidWait = "invalid_wait";
 
@@ -123,6 +126,12 @@ public static class ErrorCodes
 
     /// <summary>404: nobody holds the lock.</summary>
     public const string LockNotHeld = "lock_not_held";
+
+    /// <summary>404: the lease does not exist or its time ran out; nothing was written.</summary>
+    public const string LeaseNotFound = "lease_not_found";
+
+    /// <summary>409: the cluster holds as many leases as it allows.</summary>
+    public const string TooManyLeases = "too_many_leases";
 
     /// <summary>409: the session already applied a later sequence.</summary>
     public const string StaleSequence = "stale_sequence";
@@ -178,8 +187,8 @@ public static class ErrorCodes
     public static IReadOnlySet<string> All { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
         NoRoute, MethodNotAllowed, BadRequest, RequestTimeout, HeadersTooLarge, InvalidKey, KeyTooLong, ValueTooLarge,
-        BodyTooLarge, InvalidConsistency, InvalidLimit, InvalidTarget, InvalidJson, InvalidOwner, InvalidTtl, InvalidWait,
-        InvalidIfMatch, InvalidSession, NotFound, PreconditionFailed, LockHeld, LockNotHeld, StaleSequence, AlreadyLeader,
+        BodyTooLarge, InvalidConsistency, InvalidLimit, InvalidTarget, InvalidJson, InvalidOwner, InvalidTtl, InvalidLease, InvalidWait,
+        InvalidIfMatch, InvalidSession, NotFound, PreconditionFailed, LockHeld, LockNotHeld, LeaseNotFound, TooManyLeases, StaleSequence, AlreadyLeader,
         TransferFailed, NotLeader, NoLeader, LeadershipLost, NotApplied, Overloaded, ReadFailed,
         ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
         InvalidMember, MemberNotFound, MemberExists, ChangeInProgress, NotCaughtUp, InvalidChange,

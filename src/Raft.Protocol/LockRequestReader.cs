@@ -22,6 +22,9 @@ public enum LockRequestProblem
 
     /// <summary><c>ttlMs</c> is not a JSON integer (a string such as <c>"10000"</c>, a fraction, or beyond 64 bits).</summary>
     TtlNotAnInteger,
+
+    /// <summary><c>lease</c> is not a JSON integer in [0, 2^64).</summary>
+    LeaseNotAnInteger,
 }
 
 /// <summary>
@@ -34,10 +37,14 @@ public static class LockRequestReader
     private static readonly JsonReaderOptions Options = new() { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = 16 };
 
     /// <summary>Reads <paramref name="utf8"/>; on <see cref="LockRequestProblem.None"/> the fields found are set (null when absent or null).</summary>
-    public static LockRequestProblem TryRead(ReadOnlySpan<byte> utf8, out string? owner, out long? ttlMs)
+    public static LockRequestProblem TryRead(ReadOnlySpan<byte> utf8, out string? owner, out long? ttlMs) => TryRead(utf8, out owner, out ttlMs, out _);
+
+    /// <summary>Reads <paramref name="utf8"/> with its <c>lease</c> field too (an acquire may name one instead of <c>ttlMs</c>).</summary>
+    public static LockRequestProblem TryRead(ReadOnlySpan<byte> utf8, out string? owner, out long? ttlMs, out ulong? lease)
     {
         owner = null;
         ttlMs = null;
+        lease = null;
         try
         {
             var reader = new Utf8JsonReader(utf8, Options);
@@ -53,7 +60,7 @@ public static class LockRequestReader
                     problem = LockRequestProblem.None;
                     break;
                 case JsonTokenType.StartObject:
-                    problem = ReadFields(ref reader, out owner, out ttlMs);
+                    problem = ReadFields(ref reader, out owner, out ttlMs, out lease);
                     break;
                 default:
                     reader.Skip();
@@ -71,6 +78,7 @@ public static class LockRequestReader
             {
                 owner = null;
                 ttlMs = null;
+                lease = null;
             }
 
             return problem;
@@ -79,14 +87,16 @@ public static class LockRequestReader
         {
             owner = null;
             ttlMs = null;
+            lease = null;
             return LockRequestProblem.NotJson;
         }
     }
 
-    private static LockRequestProblem ReadFields(ref Utf8JsonReader reader, out string? owner, out long? ttlMs)
+    private static LockRequestProblem ReadFields(ref Utf8JsonReader reader, out string? owner, out long? ttlMs, out ulong? lease)
     {
         owner = null;
         ttlMs = null;
+        lease = null;
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         var duplicate = false;
         var wrongType = LockRequestProblem.None;
@@ -115,6 +125,17 @@ public static class LockRequestReader
                 else if (reader.TokenType != JsonTokenType.Null && wrongType == LockRequestProblem.None)
                 {
                     wrongType = LockRequestProblem.TtlNotAnInteger;
+                }
+            }
+            else if (name.Equals("lease", StringComparison.OrdinalIgnoreCase))
+            {
+                if (reader.TokenType == JsonTokenType.Number && reader.TryGetUInt64(out var value))
+                {
+                    lease = value;
+                }
+                else if (reader.TokenType != JsonTokenType.Null && wrongType == LockRequestProblem.None)
+                {
+                    wrongType = LockRequestProblem.LeaseNotAnInteger;
                 }
             }
 

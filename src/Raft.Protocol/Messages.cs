@@ -35,7 +35,11 @@ public sealed record DeleteResponse(ulong Index, bool Deleted);
 /// One key of a listing; <see cref="Value"/> is the raw value, base64 in the JSON, and null (left out of the JSON)
 /// in a keys-only listing.
 /// </summary>
-public sealed record ListItem(string Key, byte[]? Value, ulong Version, ulong CreateIndex);
+public sealed record ListItem(string Key, byte[]? Value, ulong Version, ulong CreateIndex)
+{
+    /// <summary>The lease the key is bound to; null (left out of the JSON) for none.</summary>
+    public ulong? Lease { get; init; }
+}
 
 /// <summary>A listing as of applied index <see cref="Index"/>; <see cref="More"/> says the limit cut it short.</summary>
 public sealed record ListResponse(IReadOnlyList<ListItem> Items, bool More, ulong Index)
@@ -51,13 +55,39 @@ public sealed record ListResponse(IReadOnlyList<ListItem> Items, bool More, ulon
 /// The body of a lock request: acquire and renew need both fields, release only the owner. Read it with
 /// <see cref="LockRequestReader"/>, which judges its shape field by field.
 /// </summary>
-public sealed record LockRequest(string Owner, long? TtlMs);
+public sealed record LockRequest(string Owner, long? TtlMs)
+{
+    /// <summary>On an acquire, instead of <see cref="TtlMs"/>: the lease the lock is bound to, which it lives as long as.</summary>
+    public ulong? Lease { get; init; }
+}
 
 /// <summary>A held lock: its owner, the fencing token (the log index that granted it) and its expiry (Unix ms, leader time).</summary>
-public sealed record LockResponse(string Name, string Owner, ulong FencingToken, long ExpiresAtMs);
+public sealed record LockResponse(string Name, string Owner, ulong FencingToken, long ExpiresAtMs)
+{
+    /// <summary>The lease the lock is bound to; null (left out of the JSON) for none.</summary>
+    public ulong? Lease { get; init; }
+}
 
 /// <summary>A released lock, the token it had, and the index of the release.</summary>
 public sealed record LockReleasedResponse(string Name, ulong FencingToken, ulong Index);
+
+/// <summary>The body of a lease grant: its time to live.</summary>
+public sealed record LeaseGrantRequest(long? TtlMs);
+
+/// <summary>
+/// A granted or kept-alive lease: its id (the log index that granted it), its time to live, and when it ends unless kept
+/// alive (Unix ms, leader time).
+/// </summary>
+public sealed record LeaseResponse(ulong Id, long TtlMs, long ExpiresAtMs);
+
+/// <summary>A lease as a read finds it: also the time it has left by the reading node's clock, and what is bound to it.</summary>
+public sealed record LeaseStatusResponse(ulong Id, long TtlMs, long ExpiresAtMs, long RemainingMs, IReadOnlyList<string> Keys, IReadOnlyList<string> Locks, ulong Index);
+
+/// <summary>A revoked lease and the index of the entry that ended it and deleted its keys.</summary>
+public sealed record LeaseRevokedResponse(ulong Id, ulong Index);
+
+/// <summary>The ids of the live leases, ascending, as of applied index <see cref="Index"/>.</summary>
+public sealed record LeasesResponse(IReadOnlyList<ulong> Leases, bool More, ulong Index);
 
 /// <summary>A completed leadership transfer.</summary>
 public sealed record TransferResponse(int From, int To, int LeaderId, string Detail);
@@ -111,8 +141,11 @@ public sealed record MembersResponse(
 /// </summary>
 public sealed record TxnCompare(string Key, string? Op = null, ulong? Version = null, ulong? CreateIndex = null, byte[]? Value = null, bool? Exists = null);
 
-/// <summary>One operation of <c>POST /v1/txn</c>: <c>put</c> (key and value, base64), <c>delete</c>, <c>deletePrefix</c> (the key is the prefix) or <c>get</c>.</summary>
-public sealed record TxnOperation(string Op, string Key, byte[]? Value = null);
+/// <summary>
+/// One operation of <c>POST /v1/txn</c>: <c>put</c> (key and value, base64, and optionally the lease the key is bound
+/// to), <c>delete</c>, <c>deletePrefix</c> (the key is the prefix) or <c>get</c>.
+/// </summary>
+public sealed record TxnOperation(string Op, string Key, byte[]? Value = null, ulong? Lease = null);
 
 /// <summary>The body of <c>POST /v1/txn</c>: when every compare holds, the success operations apply, otherwise the failure ones.</summary>
 public sealed record TxnRequest(IReadOnlyList<TxnCompare>? Compare = null, IReadOnlyList<TxnOperation>? Success = null, IReadOnlyList<TxnOperation>? Failure = null);
@@ -126,8 +159,8 @@ public sealed record TxnOpResult(string Op, bool? Found = null, ulong? Version =
 /// <summary>The answer to <c>POST /v1/txn</c>: which branch ran, the transaction's log index, and one result per operation of that branch.</summary>
 public sealed record TxnResponse(bool Succeeded, ulong Index, IReadOnlyList<TxnOpResult> Results);
 
-/// <summary>One key's change in a watch: <c>put</c> with the value (base64), version and create index, or <c>delete</c>.</summary>
-public sealed record WatchChangeResponse(string Key, string Type, byte[]? Value = null, ulong? Version = null, ulong? CreateIndex = null);
+/// <summary>One key's change in a watch: <c>put</c> with the value (base64), version, create index and lease (if any), or <c>delete</c>.</summary>
+public sealed record WatchChangeResponse(string Key, string Type, byte[]? Value = null, ulong? Version = null, ulong? CreateIndex = null, ulong? Lease = null);
 
 /// <summary>
 /// One line of a watch (<c>GET /v1/watch</c>, newline-delimited JSON): every matching change made by the entry at
@@ -155,6 +188,11 @@ public sealed record WatchEventResponse(ulong Index, IReadOnlyList<WatchChangeRe
 [JsonSerializable(typeof(LockRequest))]
 [JsonSerializable(typeof(LockResponse))]
 [JsonSerializable(typeof(LockReleasedResponse))]
+[JsonSerializable(typeof(LeaseGrantRequest))]
+[JsonSerializable(typeof(LeaseResponse))]
+[JsonSerializable(typeof(LeaseStatusResponse))]
+[JsonSerializable(typeof(LeaseRevokedResponse))]
+[JsonSerializable(typeof(LeasesResponse))]
 [JsonSerializable(typeof(TransferResponse))]
 [JsonSerializable(typeof(HealthResponse))]
 [JsonSerializable(typeof(ClusterStatusResponse))]

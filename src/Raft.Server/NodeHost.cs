@@ -170,6 +170,7 @@ public static class NodeHost
         MembersApi.Map(app);
         SnapshotApi.Map(app);
         TxnApi.Map(app);
+        LeaseApi.Map(app);
         WatchApi.Map(app);
         return app;
     }

@@ -81,6 +81,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             var store = new KvStore(new KvStoreOptions
             {
                 SessionsMax = options.SessionsMax,
+                LeasesMax = options.LeasesMax,
                 SessionIdleMs = options.SessionIdleMs,
                 LockChanged = lockChanged,
                 KeyChanged = watches is null ? null : watches.OnChanged,
@@ -193,6 +194,10 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     /// <summary>Reads a lock; held or not is judged at max(the store's time, this node's clock now).</summary>
     public Task<ReadOutcome<LockOutcome>> GetLockAsync(string name, ReadConsistency consistency, CancellationToken cancellationToken) =>
         ReadAsync(new LockRead(name, _time.GetUtcNow().ToUnixTimeMilliseconds(), consistency), cancellationToken);
+
+    /// <summary>What <paramref name="read"/> takes from the store, on the node's thread, once the read may be served at <paramref name="consistency"/>.</summary>
+    public Task<ReadOutcome<T>> QueryAsync<T>(Func<KvStore, T> read, ReadConsistency consistency, CancellationToken cancellationToken) =>
+        ReadAsync(new StoreQuery<T>(read, consistency), cancellationToken);
 
     /// <summary>A frozen image of this node's state for a backup: its applied state, or, linearizable, the leader's commit index first.</summary>
     public Task<ReadOutcome<CapturedImage>> CaptureImageAsync(ReadConsistency consistency, CancellationToken cancellationToken) =>

@@ -140,6 +140,12 @@ public sealed class NodeOptions
     /// <summary>Client sessions the state machine remembers; every node of a cluster must use the same value.</summary>
     public int SessionsMax { get; set; } = 10_000;
 
+    /// <summary>
+    /// Leases the cluster holds at most; a grant beyond it is refused (409 too_many_leases). It shapes the replicated
+    /// state, so every node must have the same value.
+    /// </summary>
+    public int LeasesMax { get; set; } = 100_000;
+
     /// <summary>A client session unused for this long (leader time) is forgotten; the same on every node.</summary>
     public long SessionIdleMs { get; set; } = 60 * 60 * 1000;
 
@@ -390,6 +396,11 @@ public sealed class NodeOptions
         if (ClusterVersionMax is < KeyValue.KvClusterVersion.Initial or > KeyValue.KvClusterVersion.Supported)
         {
             errors.Add($"Node:ClusterVersionMax must lie in [{KeyValue.KvClusterVersion.Initial}, {KeyValue.KvClusterVersion.Supported}], the versions this server supports (got {ClusterVersionMax})");
+        }
+
+        if (LeasesMax is < 1 or > 10_000_000)
+        {
+            errors.Add($"Node:LeasesMax must lie in [1, 10000000] (got {LeasesMax})");
         }
 
         if (SessionsMax is < 1 or > 1_000_000)

@@ -20,7 +20,7 @@ public readonly record struct GetOutcome(bool Found, KvValue Value, ulong Applie
 public sealed record ListOutcome(List<KvListItem> Items, bool More, ulong AppliedIndex);
 
 /// <summary>A lock as of the applied index; <see cref="Held"/> false when nobody holds it.</summary>
-public readonly record struct LockOutcome(bool Held, KvLock Lock, ulong AppliedIndex);
+public readonly record struct LockOutcome(bool Held, KvLock Lock, ulong AppliedIndex, ulong Lease = 0);
 
 /// <summary>One member as the cluster endpoint reports it.</summary>
 public sealed record MemberStatus(int Id, string? Peer, string? Http, bool Voter, string Role, ulong? MatchIndex, ulong? Lag);
@@ -108,7 +108,13 @@ internal sealed class ListRead(string prefix, string? after, int limit, ReadCons
 /// <summary>Held or not is judged at max(the store's time, the reading node's clock when the read was made).</summary>
 internal sealed class LockRead(string name, long nowMs, ReadConsistency consistency) : StoreRead<LockOutcome>(consistency)
 {
-    protected override LockOutcome Read(KvStore store) => new(store.TryGetLock(name, nowMs, out var value), value, store.AppliedIndex);
+    protected override LockOutcome Read(KvStore store) => new(store.TryGetLock(name, nowMs, out var value, out var lease), value, store.AppliedIndex, lease);
+}
+
+/// <summary>Any read of the store: <paramref name="read"/> runs on the node's thread once the read may be served.</summary>
+internal sealed class StoreQuery<T>(Func<KvStore, T> read, ReadConsistency consistency) : StoreRead<T>(consistency)
+{
+    protected override T Read(KvStore store) => read(store);
 }
 
 /// <summary>A frozen image of the state at the applied index and the snapshot metadata it carries: what a backup streams.</summary>

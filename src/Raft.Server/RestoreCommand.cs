@@ -120,7 +120,7 @@ public static class RestoreCommand
                 // Buffered: the store reads its image a field at a time.
                 using (var check = new BufferedStream(staged.OpenBody(), CopyBufferBytes))
                 {
-                    var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs });
+                    var store = new KvStore(new KvStoreOptions { SessionsMax = options.SessionsMax, SessionIdleMs = options.SessionIdleMs, LeasesMax = options.LeasesMax });
                     using var image = store.LoadImage(check);
                     if (image.Index != metadata.Index || check.Read(new byte[1]) != 0)
                     {

@@ -360,6 +360,12 @@ internal sealed class TestCluster
 
         public bool TryStampTime(Span<byte> command, long leaderTimeMs) => false;
 
+        public void CollectDueCommands(long leaderTimeMs, List<byte[]> into)
+        {
+        }
+
+        public byte[]? TakeOverCommand(long gapMs) => null;
+
         public IStateMachineImage CaptureImage() => new IndexImage(AppliedIndex);
 
         public IStateMachineImage LoadImage(Stream source)

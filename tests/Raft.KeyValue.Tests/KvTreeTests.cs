@@ -194,9 +194,9 @@ public sealed class KvTreeTests
         tree.GetValueRefOrAddDefault("key/0000000043", out _) = new KvValue([], 3, 1);
         var sameLeafAgain = GC.GetAllocatedBytesForCurrentThread() - before;
 
-        // One leaf (arrays of 64 keys, heads and 24-byte values) and one branch per level above it (arrays of 64
+        // One leaf (arrays of 64 keys, heads and 32-byte values) and one branch per level above it (arrays of 64
         // keys, heads and children).
-        Assert.InRange(firstWrite, 2_600, 2_800 + ((tree.Height - 1) * 1_700));
+        Assert.InRange(firstWrite, 3_100, 3_300 + ((tree.Height - 1) * 1_700));
         Assert.Equal(0, sameLeafAgain);
         Assert.True(frozen.TryGetValue("key/0000000042", out var old));
         Assert.Equal(1UL, old.Version);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Raft.KeyValue;
 
 namespace Raft.Server.Tests;
 
@@ -60,7 +61,7 @@ public sealed class TxnApiTests
         await using var cluster = await TestCluster.StartAsync();
         var leader = await cluster.WaitForLeaderAsync();
         var follower = leader % 3 + 1;
-        await ClusterVersionEverywhereAsync(cluster, 2, 1, 2, 3);
+        await ClusterVersionEverywhereAsync(cluster, KvClusterVersion.Supported, 1, 2, 3);
         var client = cluster.Client(leader);
         var version = await PutAsync(client, "acct/a", "10");
         await PutAsync(client, "tmp/1", "x");
@@ -110,7 +111,7 @@ public sealed class TxnApiTests
     {
         await using var cluster = await TestCluster.StartAsync();
         var leader = await cluster.WaitForLeaderAsync();
-        await ClusterVersionEverywhereAsync(cluster, 2, 1, 2, 3);
+        await ClusterVersionEverywhereAsync(cluster, KvClusterVersion.Supported, 1, 2, 3);
         var txn = $$"""{"success":[{"op":"put","key":"once","value":"{{B64("1")}}"},{"op":"get","key":"once"}]}""";
         (string, string)[] session = [("X-Client-Id", "txn-client"), ("X-Client-Seq", "1")];
 
@@ -150,7 +151,7 @@ public sealed class TxnApiTests
     {
         await using var cluster = await TestCluster.StartAsync(extraArgs: _ => ["--Node:MaxTxnOps=4"]);
         var leader = await cluster.WaitForLeaderAsync();
-        await ClusterVersionEverywhereAsync(cluster, 2, 1, 2, 3);
+        await ClusterVersionEverywhereAsync(cluster, KvClusterVersion.Supported, 1, 2, 3);
         var before = (await cluster.ClusterStatusAsync(leader)).RootElement.GetProperty("commitIndex").GetUInt64();
 
         var (status, body, text) = await PostTxn(cluster.Client(leader), json);
@@ -172,7 +173,7 @@ public sealed class TxnApiTests
 
         using (var status = await cluster.ClusterStatusAsync(leader == 3 ? 1 : leader))
         {
-            Assert.Equal(2, status.RootElement.GetProperty("supportsVersion").GetInt32());
+            Assert.Equal(KvClusterVersion.Supported, status.RootElement.GetProperty("supportsVersion").GetInt32());
         }
 
         var txn = $$"""{"success":[{"op":"put","key":"v","value":"{{B64("x")}}"}]}""";

@@ -201,6 +201,33 @@ internal static class ApiResults
         return null;
     }
 
+    /// <summary>
+    /// Reads a lease id (a positive integer) from <paramref name="text"/>, where <paramref name="what"/> names it; null
+    /// text is no lease (0). Null when valid or absent.
+    /// </summary>
+    public static IResult? ParseLease(string? text, string what, out ulong lease)
+    {
+        lease = 0;
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (!ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out lease) || lease == 0)
+        {
+            lease = 0;
+            return Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidLease, $"{what} must be a lease id, a positive integer (got '{text}')");
+        }
+
+        return null;
+    }
+
+    /// <summary>409 <c>cluster_version_too_low</c> when the node has not applied <paramref name="version"/>, which <paramref name="what"/> needs; null otherwise.</summary>
+    public static IResult? NeedsClusterVersion(NodeLoop node, int version, string what) => node.ClusterVersion >= version
+        ? null
+        : Error(StatusCodes.Status409Conflict, ErrorCodes.ClusterVersionTooLow,
+            $"{what} need cluster version {version}; the cluster runs version {node.ClusterVersion} until every voter's server supports {version} (GET {ApiPaths.Cluster} on each shows supportsVersion)");
+
     /// <summary>Reads <c>If-Match: &lt;version&gt;</c> (quotes allowed; 0 means "must not exist"). Null when valid or absent.</summary>
     public static IResult? ParseIfMatch(HttpRequest request, out ulong? expectedVersion)
     {
@@ -229,6 +256,10 @@ internal static class ApiResults
             $"this client already applied sequence {result.Version}; a lower sequence is never applied"),
         KvApplyStatus.LockHeld => Json(StatusCodes.Status409Conflict,
             new ErrorBody(ErrorCodes.LockHeld, $"'{name}' is held by '{result.Holder}'") { Holder = result.Holder ?? string.Empty, ExpiresAtMs = result.ExpiresAtMs }),
+        KvApplyStatus.LeaseNotFound => Error(StatusCodes.Status404NotFound, ErrorCodes.LeaseNotFound,
+            $"lease {result.Lease} does not exist or its time ran out; nothing was written"),
+        KvApplyStatus.TooManyLeases => Error(StatusCodes.Status409Conflict, ErrorCodes.TooManyLeases,
+            "the cluster holds as many leases as it allows (Node:LeasesMax); revoke one or let one expire"),
         KvApplyStatus.Invalid =>
             // Only a bug could get here: the command was encoded by this process from checked input.
             Error(StatusCodes.Status500InternalServerError, ErrorCodes.InvalidCommand, $"entry {result.Index} was refused by the state machine"),

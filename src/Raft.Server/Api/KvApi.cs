@@ -29,7 +29,7 @@ internal static class KvApi
         routes.MapGet(ApiPaths.Kv, ListAsync);
     }
 
-    private static async Task<IResult> PutAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
+    private static async Task<IResult> PutAsync(HttpContext context, string? lease, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
         if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
@@ -58,8 +58,16 @@ internal static class KvApi
             return badSession;
         }
 
-        return await routing.ServeAsync(context, node, value, 0, () => WriteAsync(context, node, options, KvCommandCodec.EncodePut(key, value, expected, session), key, static (context, outcome) =>
-            Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ProtocolJsonContext.Wire.PutResponse))).ConfigureAwait(false);
+        if (ApiResults.ParseLease(lease, "lease", out var leaseId) is { } badLease)
+        {
+            return badLease;
+        }
+
+        return await routing.ServeAsync(context, node, value, 0, () =>
+            leaseId != 0 && ApiResults.NeedsClusterVersion(node, KvClusterVersion.Leases, "keys bound to leases") is { } tooLow
+                ? Task.FromResult(tooLow)
+                : WriteAsync(context, node, options, KvCommandCodec.EncodePut(key, value, expected, session, leaseId), key, static (context, outcome) =>
+                    Results.Json(new PutResponse(outcome.Result.Index, outcome.Result.Version), ProtocolJsonContext.Wire.PutResponse))).ConfigureAwait(false);
     }
 
     private static async Task<IResult> DeleteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
@@ -198,6 +206,11 @@ internal static class KvApi
 
         context.Response.Headers[ApiHeaders.Version] = outcome.Value.Version.ToString(CultureInfo.InvariantCulture);
         context.Response.Headers[ApiHeaders.CreateIndex] = outcome.Value.CreateIndex.ToString(CultureInfo.InvariantCulture);
+        if (outcome.Value.Lease != 0)
+        {
+            context.Response.Headers[ApiHeaders.Lease] = outcome.Value.Lease.ToString(CultureInfo.InvariantCulture);
+        }
+
         return Results.Bytes(outcome.Value.Value, "application/octet-stream");
     }
 
@@ -264,7 +277,7 @@ internal static class KvApi
         for (var i = 0; i < items.Length; i++)
         {
             var (itemKey, value) = outcome.Items[i];
-            items[i] = new ListItem(itemKey, page.KeysOnly ? null : value.Value, value.Version, value.CreateIndex);
+            items[i] = new ListItem(itemKey, page.KeysOnly ? null : value.Value, value.Version, value.CreateIndex) { Lease = value.Lease == 0 ? null : value.Lease };
         }
 
         // The store says more only past a full page, so a listing with more has a last key to go on after.

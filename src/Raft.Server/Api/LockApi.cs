@@ -40,7 +40,7 @@ internal static class LockApi
             return ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidWait, $"waitMs must be an integer in [0, {WaitMsMax}]");
         }
 
-        var (request, body, invalid) = await ReadRequestAsync(context, options, needTtl: true).ConfigureAwait(false);
+        var (request, body, invalid) = await ReadRequestAsync(context, options, needTtl: true, leaseAllowed: true).ConfigureAwait(false);
         if (invalid is not null)
         {
             return invalid;
@@ -65,8 +65,13 @@ internal static class LockApi
         {
             while (true)
             {
+                if (request.Lease != 0 && ApiResults.NeedsClusterVersion(node, KvClusterVersion.Leases, "locks bound to leases") is { } tooLow)
+                {
+                    return tooLow;
+                }
+
                 // A fresh array per attempt: the loop stamps its time into the array it proposes, which the log keeps.
-                var command = KvCommandCodec.EncodeLock(KvCommandType.LockAcquire, request.Name, request.Owner, request.TtlMs, request.Session);
+                var command = KvCommandCodec.EncodeLock(KvCommandType.LockAcquire, request.Name, request.Owner, request.TtlMs, request.Session, request.Lease);
                 var answer = await KvApi.WriteAsync(context, node, options, command, request.Name, (_, outcome) =>
                     Granted(request.Name, request.Owner, outcome.Result)).ConfigureAwait(false);
                 if (!IsLockHeld(answer, out var expiresAtMs))
@@ -206,12 +211,12 @@ internal static class LockApi
         var outcome = read.Value;
         context.Response.Headers[ApiHeaders.Index] = outcome.AppliedIndex.ToString(CultureInfo.InvariantCulture);
         return outcome.Held
-            ? Results.Json(new LockResponse(name, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs), ProtocolJsonContext.Wire.LockResponse)
+            ? Results.Json(new LockResponse(name, outcome.Lock.Owner, outcome.Lock.FencingToken, outcome.Lock.ExpiresAtMs) { Lease = outcome.Lease == 0 ? null : outcome.Lease }, ProtocolJsonContext.Wire.LockResponse)
             : NotHeld(name);
     }
 
     /// <summary>Checks the name, the session headers and the JSON body; on any problem answers 400 (or 413) and nothing is proposed.</summary>
-    private static async Task<(ParsedRequest Request, byte[]? Body, IResult? Invalid)> ReadRequestAsync(HttpContext context, NodeOptions options, bool needTtl)
+    private static async Task<(ParsedRequest Request, byte[]? Body, IResult? Invalid)> ReadRequestAsync(HttpContext context, NodeOptions options, bool needTtl, bool leaseAllowed = false)
     {
         if (ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) is { } badName)
         {
@@ -234,8 +239,9 @@ internal static class LockApi
             return (default, null, TooLarge());
         }
 
-        var what = needTtl ? "{\"owner\": string, \"ttlMs\": integer}" : "{\"owner\": string}";
-        var problem = LockRequestReader.TryRead(body, out var owner, out var ttlMs);
+        var what = leaseAllowed ? "{\"owner\": string, \"ttlMs\": integer} or {\"owner\": string, \"lease\": id}"
+            : needTtl ? "{\"owner\": string, \"ttlMs\": integer}" : "{\"owner\": string}";
+        var problem = LockRequestReader.TryRead(body, out var owner, out var ttlMs, out var lease);
         var refusal = problem switch
         {
             LockRequestProblem.NotJson => (ErrorCodes.InvalidJson, $"the body is not JSON; it must be {what}"),
@@ -243,6 +249,7 @@ internal static class LockApi
             LockRequestProblem.DuplicateField => (ErrorCodes.InvalidJson, $"the body names a field more than once; it must be {what}"),
             LockRequestProblem.OwnerNotAString => (ErrorCodes.InvalidOwner, $"owner must be a JSON string; the body must be {what}"),
             LockRequestProblem.TtlNotAnInteger => (ErrorCodes.InvalidTtl, $"ttlMs must be a JSON integer in [1, {TtlMsMax}], not a string or a fraction"),
+            LockRequestProblem.LeaseNotAnInteger => (ErrorCodes.InvalidLease, "lease must be a lease id, a positive JSON integer"),
             _ => default((string, string)?),
         };
         if (refusal is var (code, detail))
@@ -256,8 +263,15 @@ internal static class LockApi
                 $"the body must be {what}; owner has 1 to {KvCommandCodec.OwnerBytesMax} bytes of UTF-8 without control characters"));
         }
 
+        if (lease is not null && (!leaseAllowed || lease == 0 || ttlMs is not null))
+        {
+            return (default, null, ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidLease, !leaseAllowed
+                ? "only an acquire names a lease: a lock bound to one is renewed by the lease's keep-alives"
+                : lease == 0 ? "lease must be a lease id, a positive integer" : $"the body must be {what}: a lock bound to a lease has no ttlMs of its own"));
+        }
+
         long ttl = 0;
-        if (needTtl)
+        if (needTtl && lease is null)
         {
             if (ttlMs is not { } value || value is < 1 or > TtlMsMax)
             {
@@ -267,11 +281,11 @@ internal static class LockApi
             ttl = value;
         }
 
-        return (new ParsedRequest(name, owner, ttl, session), body, null);
+        return (new ParsedRequest(name, owner, ttl, session, lease ?? 0), body, null);
     }
 
     private static IResult Granted(string name, string owner, KvApplyResult result) =>
-        Results.Json(new LockResponse(name, owner, result.FencingToken, result.ExpiresAtMs), ProtocolJsonContext.Wire.LockResponse);
+        Results.Json(new LockResponse(name, owner, result.FencingToken, result.ExpiresAtMs) { Lease = result.Lease == 0 ? null : result.Lease }, ProtocolJsonContext.Wire.LockResponse);
 
     private static IResult NotHeld(string name) =>
         ApiResults.Error(StatusCodes.Status404NotFound, ErrorCodes.LockNotHeld, $"nobody holds '{name}'");
@@ -292,5 +306,5 @@ internal static class LockApi
         return false;
     }
 
-    private readonly record struct ParsedRequest(string Name, string Owner, long TtlMs, KvSession Session);
+    private readonly record struct ParsedRequest(string Name, string Owner, long TtlMs, KvSession Session, ulong Lease);
 }

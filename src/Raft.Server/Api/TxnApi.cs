@@ -81,10 +81,10 @@ internal static class TxnApi
 
     private static async Task<IResult> TxnHereAsync(HttpContext context, NodeLoop node, NodeOptions options, KvTxn txn, KvSession session)
     {
-        if (node.ClusterVersion < KvClusterVersion.Transactions)
+        var leased = txn.Success.Any(static op => op.Lease != 0) || txn.Failure.Any(static op => op.Lease != 0);
+        if (ApiResults.NeedsClusterVersion(node, leased ? KvClusterVersion.Leases : KvClusterVersion.Transactions, leased ? "transactions that bind keys to leases" : "transactions") is { } tooLow)
         {
-            return ApiResults.Error(StatusCodes.Status409Conflict, ErrorCodes.ClusterVersionTooLow,
-                $"transactions need cluster version {KvClusterVersion.Transactions}; the cluster runs version {node.ClusterVersion} until every voter's server supports {KvClusterVersion.Transactions} (GET {ApiPaths.Cluster} on each shows supportsVersion)");
+            return tooLow;
         }
 
         return await KvApi.WriteAsync(context, node, options, KvCommandCodec.EncodeTxn(txn, session), "the transaction", static (_, outcome) =>
@@ -226,7 +226,14 @@ internal static class TxnApi
                 return null;
             }
 
-            ops.Add(new KvTxnOp(kind.Value, operation.Key, operation.Value));
+            if (operation.Lease is { } lease && (kind != KvTxnOpKind.Put || lease == 0))
+            {
+                problem = ApiResults.Error(StatusCodes.Status400BadRequest, ErrorCodes.InvalidLease,
+                    kind != KvTxnOpKind.Put ? $"{where}: only a put takes a lease" : $"{where}: lease must be a lease id, a positive integer");
+                return null;
+            }
+
+            ops.Add(new KvTxnOp(kind.Value, operation.Key, operation.Value, operation.Lease ?? 0));
         }
 
         return ops;
