@@ -156,9 +156,17 @@ public sealed partial class KvStore
     // The cluster had no leader from (this command's time - byMs) on, by the new leader's clock. A lease live then, and
     // not seen run out by any command applied since, moves on by byMs: what its holder could not renew while there was
     // nobody to renew it with. One that ran out before is left to expire; one seen run out stays so, since a lock bound
-    // to it may already be someone else's.
+    // to it may already be someone else's. The gap is at most the time since the last command applied before this one:
+    // the old leader stamped that one while it led, so no longer could have gone without a leader. This bounds what a
+    // new leader that had been cut off (and so heard no leader for long) can give.
     private KvApplyResult ExtendLeases(ulong index, long byMs)
     {
+        byMs = Math.Min(byMs, ClockMs - _clockBeforeCommandMs);
+        if (byMs <= 0)
+        {
+            return new KvApplyResult(KvApplyStatus.Ok, index, 0, 0);
+        }
+
         var liveAfter = Math.Max(_clockBeforeCommandMs, ClockMs - byMs);
         foreach (var lease in _leases.Values)
         {

@@ -128,7 +128,7 @@ public sealed partial class ReadmeExamplesTests
     {
         text = PidPattern().Replace(text, "pid <pid>");
         text = LogPathPattern().Replace(text, "log <data>/node-");
-        text = ExpiresPattern().Replace(text, "\"expiresAtMs\":<ms>");
+        text = ExpiresPattern().Replace(text, "\"${name}\":<ms>");
         return DatePattern().Replace(text, "Date: <date>");
     }
 
@@ -183,6 +183,7 @@ public sealed partial class ReadmeExamplesTests
             }
 
             text = IndexPattern().Replace(text, m => m.Groups["name"].Value + Moved(m.Groups["n"].Value, _indexShift * direction));
+            text = LeaseIdPattern().Replace(text, m => m.Groups["name"].Value + Moved(m.Groups["n"].Value, _indexShift * direction));
             text = TermPattern().Replace(text, m => m.Groups["name"].Value + Moved(m.Groups["n"].Value, _termShift * direction));
             return SnapshotNamePattern().Replace(text, m =>
                 $"raft-snapshot-{Moved(m.Groups["index"].Value, _indexShift * direction)}-{Moved(m.Groups["term"].Value, _termShift * direction)}");
@@ -505,7 +506,7 @@ public sealed partial class ReadmeExamplesTests
     [GeneratedRegex(@"\blog \S+/node-")]
     private static partial Regex LogPathPattern();
 
-    [GeneratedRegex(@"""expiresAtMs"":\d+")]
+    [GeneratedRegex(@"""(?<name>expiresAtMs|remainingMs)"":\d+")]
     private static partial Regex ExpiresPattern();
 
     [GeneratedRegex(@"^Date: .*$", RegexOptions.Multiline)]
@@ -532,6 +533,10 @@ public sealed partial class ReadmeExamplesTests
     // A log index as README shows one: in a JSON answer or request, an If-Match, or a header.
     [GeneratedRegex(@"(?<name>""(?:index|version|createIndex|currentVersion|fencingToken)"":|If-Match: |X-Raft-Index: |X-Raft-Snapshot-Index: |is at version )(?<n>[1-9]\d*)")]
     private static partial Regex IndexPattern();
+
+    // A lease's id is the index that granted it, wherever it appears: answers, bodies, paths, queries and details.
+    [GeneratedRegex(@"(?<name>""lease"":|""leases"":\[|/v1/leases/|[?&]lease=|\blease |""id"":(?=\d+,""(?:ttlMs|index)""))(?<n>[1-9]\d*)")]
+    private static partial Regex LeaseIdPattern();
 
     [GeneratedRegex(@"(?<name>X-Raft-Term: |X-Raft-Snapshot-Term: )(?<n>\d+)")]
     private static partial Regex TermPattern();

@@ -208,6 +208,19 @@ public sealed class KvLeaseTests
     }
 
     [Fact]
+    public void An_extension_gives_back_at_most_the_time_since_the_last_command_applied()
+    {
+        var kv = Upgraded();
+        var lease = Grant(kv, 10_000);
+        Next(kv, At(Start + 2_000, KvCommandCodec.EncodeLease(KvCommandType.LeaseKeepAlive, lease, default)));
+
+        // A new leader that had been cut off for a minute measures a gap of 60 s; the log shows a command 1 s ago.
+        Next(kv, At(Start + 3_000, KvCommandCodec.EncodeLeaseExtend(60_000)));
+        Assert.True(kv.TryGetLease(lease, Start + 3_000, out var extended));
+        Assert.Equal(Start + 12_000 + 1_000, extended.ExpiresAtMs);
+    }
+
+    [Fact]
     public void The_leader_is_owed_an_expiry_only_for_leases_whose_time_ran_out_and_a_take_over_only_when_leases_exist()
     {
         var kv = Upgraded();
