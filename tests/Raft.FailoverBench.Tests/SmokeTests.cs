@@ -36,6 +36,7 @@ public sealed class SmokeTests
                 Assert.Equal(JsonValueKind.Number, trial.GetProperty("readGapMs").ValueKind);
                 Assert.Equal(JsonValueKind.Number, trial.GetProperty("watchGapMs").ValueKind);
                 Assert.True(trial.GetProperty("watchChanges").GetInt32() >= trial.GetProperty("acknowledgedWrites").GetInt32());
+                Assert.Equal(trial.GetProperty("watchChanges").GetInt32(), trial.GetProperty("watchDeliveries").GetArrayLength());
                 Assert.True(trial.GetProperty("acknowledgedWrites").GetInt32() > 0);
                 Assert.Empty(trial.GetProperty("violations").EnumerateArray());
             }

@@ -157,6 +157,7 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
             WatchGapMs = watch is null ? null : Round(Gaps.WatchGap(delivered, fault)),
             WatchChanges = watch is null ? null : delivered.Count,
             WatchReconnects = watch?.Reconnects,
+            WatchDeliveries = watch is null ? null : WatchPoints(delivered, writes, fault),
         };
         await output.WriteLineAsync(ProgressLine(result, trials)).ConfigureAwait(false);
         return result;
@@ -170,6 +171,14 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
             CultureInfo.InvariantCulture,
             $"{result.Target} {result.Scenario} {result.Trial}/{trials}: write gap {Ms(result.WriteGapMs)}, read gap {Ms(result.ReadGapMs)}, {(result.ReplacedAfterMs is { } replaced ? $"replaced after {Ms(replaced)}" : $"leader after {Ms(result.LeaderAfterMs)}")}, {result.FailedWrites} failed writes{errors}, {result.FailedReads} failed reads, {result.AcknowledgedWrites} writes verified{WatchPart(result)}");
         return result.Violations.Count == 0 ? line : line + $", {result.Violations.Count} VIOLATIONS";
+    }
+
+    // Each delivered change against the fault, and whether its write was acknowledged: a change that arrives before its
+    // write's answer, or of a write whose client gave up, shows where the watch's outage and the writer's differ.
+    private static List<WatchPoint> WatchPoints(IReadOnlyList<DeliveredChange> delivered, IReadOnlyList<WriteRecord> writes, long fault)
+    {
+        var acknowledged = writes.Where(w => w.Ok).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
+        return [.. delivered.Select(d => new WatchPoint(Round(Gaps.Ms(fault, d.At)), d.Index, acknowledged.Contains(d.Key)))];
     }
 
     // ", watch gap 14.1 ms (+1.2 over the write gap) on node 3, 512 changes" and the streams resumed, if any; nothing without a watch.
