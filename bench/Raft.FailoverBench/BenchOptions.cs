@@ -43,7 +43,8 @@ internal sealed record BenchOptions
 {
     public const string Usage =
         "usage: Raft.FailoverBench [load|scale] [options] [-- node options]\n" +
-        "  failover (default): crash, hang and switchover trials against 3-node clusters, with a client workload\n" +
+        "  failover (default): crash, hang and switchover trials against 3-node clusters, with a client workload and a\n" +
+        "         watch of its keys on a node the fault leaves alone (its longest silence, every acknowledged write checked)\n" +
         "  load: writes/s and latency at several concurrencies, then linearizable reads\n" +
         "  scale: per data size, a fill with a node down, its catch-up by snapshot, writes while a snapshot is taken,\n" +
         "         a backup from a follower, a restore, a restart to ready and each node's memory\n" +

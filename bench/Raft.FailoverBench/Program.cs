@@ -13,7 +13,8 @@ namespace Raft.FailoverBench;
 /// Measures what clients see while a three-node cluster fails over (crash, hang, planned switchover), for our cluster
 /// and etcd under the same client harness, throughput under load (also with watches open), and how both handle a large
 /// state (catch-up by snapshot, snapshots under writes, backup, restore, restart, memory). Exit code 0: done, no
-/// violation; 1: a safety violation (a lost, duplicated or stale acknowledged write; in load mode a watch that missed,
+/// violation; 1: a safety violation (a lost, duplicated or stale acknowledged write; in failover mode also a trial's watch
+/// that missed, repeated or reordered one, or delivered a change no writer made; in load mode a watch that missed,
 /// repeated or reordered a write, or ended early; in scale mode also a catch-up that saw a failed write or an election
 /// or never ended, an election while snapshots were taken, a restarted node never ready); 2: bad arguments
 /// or a cluster that could not run. Every process it starts is killed by id when it ends, however it ends.

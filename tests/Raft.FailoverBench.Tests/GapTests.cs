@@ -55,6 +55,29 @@ public sealed class GapTests
         Assert.Equal(2, errors.Count);
     }
 
+    [Fact]
+    public void WatchGap_IsTheLongestSilenceBetweenDeliveries_FromTheLastBeforeTheFault()
+    {
+        // Changes arrive every 2 ms; the fault at 21; one the old leader had committed arrives at 22, then nothing until
+        // 61, where two arrive in one line; then every 2 ms again.
+        DeliveredChange[] delivered =
+        [
+            Change(1, 16), Change(2, 18), Change(3, 20), Change(4, 22), Change(5, 61), Change(6, 61), Change(7, 63), Change(8, 65),
+        ];
+        Assert.Equal(39, Gaps.WatchGap(delivered, T(21))!.Value, 3);
+    }
+
+    [Fact]
+    public void WatchGap_OrdersArrivalsByTime_AndIsNull_WithoutADeliveryAfterTheFault()
+    {
+        // The gap is over arrival times, whatever order the list holds them in.
+        Assert.Equal(30, Gaps.WatchGap([Change(3, 50), Change(1, 10), Change(2, 20)], T(15))!.Value, 3);
+        Assert.Null(Gaps.WatchGap([Change(1, 10), Change(2, 12)], T(15)));
+        Assert.Null(Gaps.WatchGap([Change(1, 30)], T(15)));
+    }
+
+    private static DeliveredChange Change(ulong index, double atMs) => new(index, $"fb/t/crash-1/0/{index}", false, T(atMs));
+
     [Theory]
     [InlineData(1, 0, 3, 2)]
     [InlineData(3, 0, 3, 1)]

@@ -63,6 +63,44 @@ public sealed class ReportTests
     }
 
     [Fact]
+    public void FailoverTable_WithoutWatches_HasNoWatchRows()
+    {
+        Assert.DoesNotContain("watch", Tables.Failover(Sample(), Targets, Scenarios), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FailoverTable_WithWatches_ShowsTheWatchGap_AndWhatItAddsToTheWriteGap()
+    {
+        // ours: write gaps 10, 20, 30, watch gaps 12, 21, 35 (over the write gap: 2, 1, 5); etcd-ours: write gaps 400,
+        // 800, 1200, watch gaps 390, 800, 1300 (-10, 0, 100); one ours stream resumed.
+        TrialResult Watched(string target, int trial, double writeGap, double watchGap, int reconnects) =>
+            Trial(target, "crash", trial, writeGap) with { WatchNode = 3, WatchGapMs = watchGap, WatchChanges = 50, WatchReconnects = reconnects };
+        TrialResult[] trials =
+        [
+            Watched("ours", 1, 10, 12, 0), Watched("ours", 2, 20, 21, 1), Watched("ours", 3, 30, 35, 0),
+            Watched("etcd-ours", 1, 400, 390, 0), Watched("etcd-ours", 2, 800, 800, 0), Watched("etcd-ours", 3, 1200, 1300, 0),
+        ];
+        var table = Tables.Failover(trials, ["ours", "etcd-ours"], ["crash"]);
+        Assert.Contains("| watch gap p50 (ms) | 21.0 | 800.0 | 38.10 |", table, StringComparison.Ordinal);
+        Assert.Contains("| watch gap max (ms) | 35.0 | 1300.0 | 37.14 |", table, StringComparison.Ordinal);
+        Assert.Contains("| watch gap − write gap min (ms) | 1.0 | -10.0 | |", table, StringComparison.Ordinal);
+        Assert.Contains("| watch gap − write gap p50 (ms) | 2.0 | 0.0 | |", table, StringComparison.Ordinal);
+        Assert.Contains("| watch gap − write gap max (ms) | 5.0 | 100.0 | |", table, StringComparison.Ordinal);
+        Assert.Contains("| watch changes delivered (total) | 150 | 150 | |", table, StringComparison.Ordinal);
+        Assert.Contains("| watch streams resumed (total) | 1 | 0 | |", table, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ProgressLine_NamesTheWatchGap_AndWhatItAdds()
+    {
+        var watched = Trial("ours", "crash", 1, 12.5) with { WatchNode = 3, WatchGapMs = 14.0, WatchChanges = 480, WatchReconnects = 0 };
+        Assert.EndsWith(", 100 writes verified, watch gap 14.0 ms (+1.5 over the write gap) on node 3, 480 changes", FailoverRunner.ProgressLine(watched, 20), StringComparison.Ordinal);
+        var resumed = watched with { WatchGapMs = 11.0, WatchReconnects = 2 };
+        Assert.EndsWith("watch gap 11.0 ms (-1.5 over the write gap) on node 3, 480 changes, resumed 2 times", FailoverRunner.ProgressLine(resumed, 20), StringComparison.Ordinal);
+        Assert.EndsWith("100 writes verified", FailoverRunner.ProgressLine(Trial("ours", "crash", 1, 12.5), 20), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void LoadTable_HasARowPerConcurrencyAndOperation()
     {
         LoadResult[] load =

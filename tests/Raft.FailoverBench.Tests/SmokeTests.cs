@@ -34,6 +34,9 @@ public sealed class SmokeTests
                 Assert.Equal(1, trial.GetProperty("trial").GetInt32());
                 Assert.Equal(JsonValueKind.Number, trial.GetProperty("writeGapMs").ValueKind);
                 Assert.Equal(JsonValueKind.Number, trial.GetProperty("readGapMs").ValueKind);
+                Assert.Equal(JsonValueKind.Number, trial.GetProperty("watchGapMs").ValueKind);
+                Assert.True(trial.GetProperty("watchChanges").GetInt32() >= trial.GetProperty("acknowledgedWrites").GetInt32());
+                Assert.Equal(trial.GetProperty("watchChanges").GetInt32(), trial.GetProperty("watchDeliveries").GetArrayLength());
                 Assert.True(trial.GetProperty("acknowledgedWrites").GetInt32() > 0);
                 Assert.Empty(trial.GetProperty("violations").EnumerateArray());
             }
@@ -41,6 +44,7 @@ public sealed class SmokeTests
             Assert.Empty(results.RootElement.GetProperty("violations").EnumerateArray());
             Assert.True(File.Exists(Path.Combine(outDir, "failover.svg")));
             Assert.Contains("| write gap p50 (ms) |", output, StringComparison.Ordinal);
+            Assert.Contains("| watch gap p50 (ms) |", output, StringComparison.Ordinal);
         }
         finally
         {

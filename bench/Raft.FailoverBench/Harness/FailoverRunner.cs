@@ -6,9 +6,11 @@ using Raft.FailoverBench.Targets;
 namespace Raft.FailoverBench.Harness;
 
 /// <summary>
-/// Runs the failover trials of one scenario against one running cluster. A trial: find the leader, run the workload
-/// ~300 ms, inject the fault, wait until writes and reads succeed again, run ~300 ms more, stop the workload, heal
-/// (restart a crashed node), wait until the cluster is whole, then read back every acknowledged write.
+/// Runs the failover trials of one scenario against one running cluster. A trial: find the leader, open a watch of the
+/// trial's keys on a node the fault leaves alone, run the workload ~300 ms, inject the fault, wait until writes and
+/// reads succeed again, run ~300 ms more, stop the workload, wait until the watch has delivered the last acknowledged
+/// write and close it, heal (restart a crashed node), wait until the cluster is whole, then read back every
+/// acknowledged write and check that the watch delivered each once, in order.
 /// </summary>
 internal sealed class FailoverRunner(IBenchTarget target, string runId, int writers, TimeSpan requestTimeout, TextWriter output)
 {
@@ -17,18 +19,35 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
     private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan LeaderTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan HealthyTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan WatchPlacedTimeout = TimeSpan.FromSeconds(20);
+
+    // How long after the workload stopped the watch may take to deliver the last acknowledged write before it is checked.
+    private static readonly TimeSpan WatchCatchUpLimit = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// Where a trial's watch is opened: the node two after the leader, which no scenario stops (a crash, hang or
+    /// switchover hits the leader; a replacement kills the node after it).
+    /// </summary>
+    public static int WatchNode(int leader, int nodes) => ((leader + 1) % nodes) + 1;
 
     public async Task<TrialResult> RunTrialAsync(string scenario, int trial, int trials, CancellationToken cancellationToken)
     {
         var leader = await ClusterProbe.FindLeaderAsync(target, LeaderTimeout, cancellationToken).ConfigureAwait(false)
             ?? throw new BenchException($"{target.Name} {scenario} {trial}: no node claims leadership");
-        var workload = new Workload(target, writers, requestTimeout, $"fb/{runId}/{scenario}-{trial}", leader);
-        var started = Stopwatch.GetTimestamp();
-        workload.Start();
+        var keyPrefix = $"fb/{runId}/{scenario}-{trial}";
+        var workload = new Workload(target, writers, requestTimeout, keyPrefix, leader);
+        // Opened before the first write, so every write of the trial is one the watch must deliver; closed once it has
+        // delivered the last acknowledged one (and on the way out whatever happens).
+        await using var watch = target is IFailoverWatchTarget watchable
+            ? await TrialWatch.OpenAsync(watchable, WatchNode(leader, target.Nodes), keyPrefix + "/", WatchPlacedTimeout, cancellationToken).ConfigureAwait(false)
+            : null;
         long fault;
         double? replacedAfter = null;
         Task<(int Node, long At)?> newLeader;
         var recovered = false;
+        var watchCaughtUp = true;
+        var started = Stopwatch.GetTimestamp();
+        workload.Start();
         try
         {
             // Gaps are measured from the last success before the fault, so both clients must have had one (on a busy
@@ -76,6 +95,13 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
             await workload.StopAsync().ConfigureAwait(false);
         }
 
+        if (watch is not null)
+        {
+            var lastAcknowledged = workload.Writes().Where(w => w.Ok).Select(w => w.Index).DefaultIfEmpty().Max();
+            watchCaughtUp = await watch.WaitThroughAsync(lastAcknowledged, WatchCatchUpLimit, cancellationToken).ConfigureAwait(false);
+            await watch.DisposeAsync().ConfigureAwait(false);
+        }
+
         var elected = await newLeader.ConfigureAwait(false);
         if (scenario == "crash")
         {
@@ -89,8 +115,18 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
 
         var writes = workload.Writes();
         var reads = workload.Reads();
+        var delivered = watch?.Delivered ?? [];
+        var watchProblem = watch is null ? null : WatchCheck.CheckTrial(writes, delivered);
+        if (watchProblem is not null)
+        {
+            var caughtUp = watchCaughtUp ? string.Empty : $"; it had not delivered the last acknowledged write {WatchCatchUpLimit.TotalSeconds:F0} s after the workload stopped";
+            var breaks = watch!.Breaks.Count == 0 ? string.Empty : $"; its streams: {string.Join("; ", watch.Breaks)}";
+            watchProblem = $"the watch opened on node {watch.Node}: {watchProblem}{caughtUp}{breaks}";
+        }
+
         var violations = workload.Violations().Concat(
             await Verifier.VerifyAsync(target, writes, TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false))
+            .Concat(watchProblem is null ? [] : [watchProblem])
             .Select(v => $"{target.Name} {scenario} trial {trial}: {v}")
             .ToList();
         if (!recovered)
@@ -117,6 +153,11 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
             [.. writes.Select(w => new LatencyPoint(Round(Gaps.Ms(fault, w.Start)), Round(Gaps.Ms(w.Start, w.End)), w.Ok, w.Node, w.Error))])
         {
             ReplacedAfterMs = replacedAfter is { } ms ? Round(ms) : null,
+            WatchNode = watch?.Node,
+            WatchGapMs = watch is null ? null : Round(Gaps.WatchGap(delivered, fault)),
+            WatchChanges = watch is null ? null : delivered.Count,
+            WatchReconnects = watch?.Reconnects,
+            WatchDeliveries = watch is null ? null : WatchPoints(delivered, writes, fault),
         };
         await output.WriteLineAsync(ProgressLine(result, trials)).ConfigureAwait(false);
         return result;
@@ -128,8 +169,29 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
         var errors = result.WriteErrors.Count == 0 ? string.Empty : " (" + string.Join(", ", result.WriteErrors.Select(e => $"{e.Value} {e.Key}")) + ")";
         var line = string.Create(
             CultureInfo.InvariantCulture,
-            $"{result.Target} {result.Scenario} {result.Trial}/{trials}: write gap {Ms(result.WriteGapMs)}, read gap {Ms(result.ReadGapMs)}, {(result.ReplacedAfterMs is { } replaced ? $"replaced after {Ms(replaced)}" : $"leader after {Ms(result.LeaderAfterMs)}")}, {result.FailedWrites} failed writes{errors}, {result.FailedReads} failed reads, {result.AcknowledgedWrites} writes verified");
+            $"{result.Target} {result.Scenario} {result.Trial}/{trials}: write gap {Ms(result.WriteGapMs)}, read gap {Ms(result.ReadGapMs)}, {(result.ReplacedAfterMs is { } replaced ? $"replaced after {Ms(replaced)}" : $"leader after {Ms(result.LeaderAfterMs)}")}, {result.FailedWrites} failed writes{errors}, {result.FailedReads} failed reads, {result.AcknowledgedWrites} writes verified{WatchPart(result)}");
         return result.Violations.Count == 0 ? line : line + $", {result.Violations.Count} VIOLATIONS";
+    }
+
+    // Each delivered change against the fault, and whether its write was acknowledged: a change that arrives before its
+    // write's answer, or of a write whose client gave up, shows where the watch's outage and the writer's differ.
+    private static List<WatchPoint> WatchPoints(IReadOnlyList<DeliveredChange> delivered, IReadOnlyList<WriteRecord> writes, long fault)
+    {
+        var acknowledged = writes.Where(w => w.Ok).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
+        return [.. delivered.Select(d => new WatchPoint(Round(Gaps.Ms(fault, d.At)), d.Index, acknowledged.Contains(d.Key)))];
+    }
+
+    // ", watch gap 14.1 ms (+1.2 over the write gap) on node 3, 512 changes" and the streams resumed, if any; nothing without a watch.
+    private static string WatchPart(TrialResult result)
+    {
+        if (result.WatchNode is not { } node)
+        {
+            return string.Empty;
+        }
+
+        var over = result.WatchGapOverWriteGapMs is { } o ? string.Create(CultureInfo.InvariantCulture, $" ({o:+0.0;-0.0;0.0} over the write gap)") : string.Empty;
+        var reconnects = result.WatchReconnects is > 0 and var r ? string.Create(CultureInfo.InvariantCulture, $", resumed {r} times") : string.Empty;
+        return string.Create(CultureInfo.InvariantCulture, $", watch gap {Ms(result.WatchGapMs)}{over} on node {node}, {result.WatchChanges} changes{reconnects}");
     }
 
     private async Task<bool> InjectAsync(string scenario, int leader, CancellationToken cancellationToken)

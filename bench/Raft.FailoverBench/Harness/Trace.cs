@@ -54,6 +54,14 @@ internal static class Gaps
     public static double? ReadGap(IEnumerable<ReadRecord> reads, long fault) =>
         Compute(reads.Where(r => r.Ok).Select(r => r.End), fault);
 
+    /// <summary>
+    /// The watcher's outage around <paramref name="fault"/>, as <see cref="Compute"/> over the arrivals of its changes:
+    /// the longest silence between deliveries from the last one before the fault on, so a change the old leader had
+    /// committed that arrives just after the fault cannot hide the silence that follows it.
+    /// </summary>
+    public static double? WatchGap(IEnumerable<DeliveredChange> delivered, long fault) =>
+        Compute(delivered.Select(d => d.At), fault);
+
     /// <summary>How many failed attempts of each kind, sorted by kind.</summary>
     public static SortedDictionary<string, int> ErrorCounts(IEnumerable<string?> errors)
     {

@@ -7,6 +7,9 @@ namespace Raft.FailoverBench.Report;
 /// <summary>One write attempt on the timeline: when it started relative to the fault, how long it took, whether it was acknowledged, the node it went to and how it failed.</summary>
 internal sealed record LatencyPoint(double StartMs, double LatencyMs, bool Ok, int Node, string? Error);
 
+/// <summary>A change the trial's watch delivered: when it arrived relative to the fault, its position, and whether its write's client was answered with success.</summary>
+internal sealed record WatchPoint(double AtMs, ulong Index, bool Acknowledged);
+
 /// <summary>Everything measured in one failover trial. Times are milliseconds; a null gap means no success after the fault.</summary>
 internal sealed record TrialResult(
     string Target,
@@ -28,6 +31,24 @@ internal sealed record TrialResult(
 {
     /// <summary>replace: from the kill until the dead member was removed (the new one added, caught up and promoted).</summary>
     public double? ReplacedAfterMs { get; init; }
+
+    /// <summary>The node the trial's watch of its keys was opened on (none where the target serves no watch).</summary>
+    public int? WatchNode { get; init; }
+
+    /// <summary>The watcher's outage: the longest silence between delivered changes from the last one before the fault on.</summary>
+    public double? WatchGapMs { get; init; }
+
+    /// <summary>Changes the watch delivered, every one checked.</summary>
+    public int? WatchChanges { get; init; }
+
+    /// <summary>Watch streams that broke or ended during the trial, each resumed on the next node.</summary>
+    public int? WatchReconnects { get; init; }
+
+    /// <summary>Every change the watch delivered, in the order it arrived.</summary>
+    public IReadOnlyList<WatchPoint>? WatchDeliveries { get; init; }
+
+    /// <summary>What watch delivery adds to the write outage: the watch gap minus the write gap (negative: the watch's was shorter).</summary>
+    public double? WatchGapOverWriteGapMs => WatchGapMs - WriteGapMs is { } over ? Math.Round(over, 3) : null;
 }
 
 /// <summary>One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.</summary>
@@ -96,4 +117,6 @@ internal sealed record BenchResults(
 [JsonSerializable(typeof(EtcdMemberAddRequest))]
 [JsonSerializable(typeof(EtcdMemberIdRequest))]
 [JsonSerializable(typeof(EtcdMemberAddResponse))]
+[JsonSerializable(typeof(EtcdWatchRequest))]
+[JsonSerializable(typeof(EtcdWatchLine))]
 internal sealed partial class BenchJsonContext : JsonSerializerContext;

@@ -35,21 +35,39 @@ internal static partial class Tables
             }
 
             text.Append(" |\n| --- |").Append(string.Concat(Enumerable.Repeat(" --: |", targets.Count + ratioTargets.Count))).Append('\n');
-            (string, Func<TrialResult, double?>)[] metrics = scenario == "replace"
-                ? [("write gap", r => r.WriteGapMs), ("read gap", r => r.ReadGapMs), ("replaced after", r => r.ReplacedAfterMs)]
-                : [("write gap", r => r.WriteGapMs), ("read gap", r => r.ReadGapMs), ("leader after", r => r.LeaderAfterMs)];
-            foreach (var (metric, pick) in metrics)
+            // The watch rows appear once a trial had a watch (results of runs before it had none).
+            var watched = byTarget.Values.Any(r => r.Any(t => t.WatchNode is not null));
+            List<(string Metric, Func<TrialResult, double?> Pick, bool Ratios)> metrics =
+            [
+                ("write gap", r => r.WriteGapMs, true),
+                ("read gap", r => r.ReadGapMs, true),
+                scenario == "replace" ? ("replaced after", r => r.ReplacedAfterMs, true) : ("leader after", r => r.LeaderAfterMs, true),
+            ];
+            if (watched)
+            {
+                // A difference may be negative or near zero: a ratio of two would say nothing.
+                metrics.Add(("watch gap", r => r.WatchGapMs, true));
+                metrics.Add(("watch gap − write gap", r => r.WatchGapOverWriteGapMs, false));
+            }
+
+            foreach (var (metric, pick, ratios) in metrics)
             {
                 var summaries = targets.ToDictionary(t => t, t => Summary.Of(byTarget[t].Select(pick).OfType<double>()));
                 foreach (var (label, stat) in StatColumns)
                 {
                     var values = targets.ToDictionary(t => t, t => summaries[t] is { } s ? stat(s) : (double?)null);
-                    Row(text, $"{metric} {label} (ms)", targets, ratioTargets, values);
+                    Row(text, $"{metric} {label} (ms)", targets, ratioTargets, values, ratios: ratios);
                 }
             }
 
             Row(text, "failed writes (total)", targets, ratioTargets, targets.ToDictionary(t => t, t => (double?)byTarget[t].Sum(r => r.FailedWrites)), integers: true);
             Row(text, "failed reads (total)", targets, ratioTargets, targets.ToDictionary(t => t, t => (double?)byTarget[t].Sum(r => r.FailedReads)), integers: true);
+            if (watched)
+            {
+                Row(text, "watch changes delivered (total)", targets, ratioTargets, targets.ToDictionary(t => t, t => (double?)byTarget[t].Sum(r => r.WatchChanges ?? 0)), integers: true, ratios: false);
+                Row(text, "watch streams resumed (total)", targets, ratioTargets, targets.ToDictionary(t => t, t => (double?)byTarget[t].Sum(r => r.WatchReconnects ?? 0)), integers: true, ratios: false);
+            }
+
             text.Append("| trials with ≥ 1 failed write |");
             foreach (var t in targets)
             {
@@ -118,7 +136,8 @@ internal static partial class Tables
     private static IReadOnlyList<string> RatioTargets(IReadOnlyList<string> targets) =>
         targets.Contains("ours") ? [.. targets.Where(t => t != "ours")] : [];
 
-    private static void Row(StringBuilder text, string label, IReadOnlyList<string> targets, IReadOnlyList<string> ratioTargets, Dictionary<string, double?> values, bool integers = false)
+    private static void Row(
+        StringBuilder text, string label, IReadOnlyList<string> targets, IReadOnlyList<string> ratioTargets, Dictionary<string, double?> values, bool integers = false, bool ratios = true)
     {
         text.Append(CultureInfo.InvariantCulture, $"| {label} |");
         foreach (var t in targets)
@@ -128,7 +147,7 @@ internal static partial class Tables
 
         foreach (var t in ratioTargets)
         {
-            text.Append(CultureInfo.InvariantCulture, $" {Ratio(values[t], values["ours"])} |");
+            text.Append(ratios ? $" {Ratio(values[t], values["ours"])} |" : " |");
         }
 
         text.Append('\n');

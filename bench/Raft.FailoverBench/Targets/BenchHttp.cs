@@ -54,6 +54,43 @@ internal static class BenchHttp
         }
     }
 
+    /// <summary>
+    /// Sends a request whose answer is a stream and returns once its headers arrived, within <paramref name="timeout"/>
+    /// (the body may take as long as it likes): the response, which the caller owns, when the status is 200; else
+    /// the kind of failure. Only cancellation of <paramref name="cancellationToken"/> throws.
+    /// </summary>
+    public static async Task<(string? Error, HttpResponseMessage? Response)> OpenStreamAsync(
+        HttpClient http, HttpRequestMessage request, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(request);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                return (null, response);
+            }
+
+            response.Dispose();
+            return (ErrorKinds.Status((int)response.StatusCode), null);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (ErrorKinds.Timeout, null);
+        }
+        catch (HttpRequestException ex)
+        {
+            return (Classify(ex), null);
+        }
+        catch (IOException)
+        {
+            return (ErrorKinds.Reset, null);
+        }
+    }
+
     public static string Classify(HttpRequestException exception)
     {
         ArgumentNullException.ThrowIfNull(exception);

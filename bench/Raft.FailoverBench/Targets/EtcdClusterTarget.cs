@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -23,7 +24,7 @@ internal sealed record EtcdProfile(string Name, int HeartbeatMs, int ElectionMs)
 /// that JSON are 64-bit integers written as strings. A linearizable range is etcd's default. Backups and restores go
 /// through <c>etcdctl</c> (the Debian package etcd-client), as an operator's would.
 /// </summary>
-internal sealed class EtcdClusterTarget : IScaleTarget
+internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan ToolLimit = TimeSpan.FromMinutes(30);
@@ -196,6 +197,90 @@ internal sealed class EtcdClusterTarget : IScaleTarget
             ParseOrZero(kv.CreateRevision),
             (long)ParseOrZero(kv.Version),
             0);
+    }
+
+    /// <summary>
+    /// <c>POST /v3/watch</c> with a create request for the prefix's range, from revision <paramref name="after"/> + 1. The
+    /// gateway sends its headers with the first response, the watch's created response, so the watch is in place once
+    /// this returns.
+    /// </summary>
+    public async Task<WatchOpening> OpenWatchAsync(int node, string prefix, ulong? after, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var key = Encoding.UTF8.GetBytes(prefix);
+        var create = new EtcdWatchCreateRequest(key, PrefixEnd(key), after is { } revision ? (revision + 1).ToString(CultureInfo.InvariantCulture) : null);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri($"http://127.0.0.1:{_clientPorts[node - 1]}/v3/watch"))
+        {
+            Content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(new EtcdWatchRequest(create), BenchJsonContext.Default.EtcdWatchRequest)),
+        };
+        var (error, response) = await BenchHttp.OpenStreamAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
+        return new WatchOpening(error, response, null);
+    }
+
+    /// <summary>
+    /// A line of the gateway: <c>{"result": WatchResponse}</c> (the created response, whose header revision a watch from
+    /// now streams after; a batch of events; a cancellation) or <c>{"error": ...}</c>.
+    /// </summary>
+    public WatchLine ReadWatchLine(ReadOnlySequence<byte> line) => ParseWatchLine(line);
+
+    internal static WatchLine ParseWatchLine(ReadOnlySequence<byte> line)
+    {
+        EtcdWatchLine? parsed;
+        try
+        {
+            var json = new Utf8JsonReader(line);
+            parsed = JsonSerializer.Deserialize(ref json, BenchJsonContext.Default.EtcdWatchLine);
+        }
+        catch (JsonException ex)
+        {
+            return WatchLine.Failed($"an unreadable line: {ex.Message}");
+        }
+
+        if (parsed?.Error is { } gatewayError)
+        {
+            return WatchLine.Failed($"the gateway ended the watch: {gatewayError.HttpCode} {gatewayError.Message}");
+        }
+
+        if (parsed?.Result is not { } result)
+        {
+            return WatchLine.Failed("a line with neither result nor error");
+        }
+
+        if (result.Canceled)
+        {
+            return WatchLine.Failed($"etcd canceled the watch: {result.CancelReason} (compact revision {result.CompactRevision})");
+        }
+
+        var start = result.Created && ulong.TryParse(result.Header?.Revision, CultureInfo.InvariantCulture, out var created) ? created : (ulong?)null;
+        var changes = new List<WatchedChange>(result.Events?.Count ?? 0);
+        foreach (var watchEvent in result.Events ?? [])
+        {
+            if (watchEvent.Kv is not { Key: { } key } kv || !ulong.TryParse(kv.ModRevision, CultureInfo.InvariantCulture, out var revision))
+            {
+                return WatchLine.Failed("an event without a key or a mod_revision");
+            }
+
+            changes.Add(new WatchedChange(revision, Encoding.UTF8.GetString(key), watchEvent.Type == "DELETE"));
+        }
+
+        return new WatchLine(null, start, changes.Count > 0 ? changes.Max(c => c.Index) : null, changes);
+    }
+
+    /// <summary>The end of the range of every key that starts with <paramref name="prefix"/> (etcd's <c>GetPrefixRangeEnd</c>): its last byte below 0xff plus one, what follows it cut.</summary>
+    internal static byte[] PrefixEnd(byte[] prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        for (var i = prefix.Length - 1; i >= 0; i--)
+        {
+            if (prefix[i] < 0xff)
+            {
+                var end = prefix[..(i + 1)];
+                end[i]++;
+                return end;
+            }
+        }
+
+        // Every byte 0xff (or none): the range runs to the end of the key space, which etcd writes as one zero byte.
+        return [0];
     }
 
     public async Task<bool?> ClaimsLeadershipAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)

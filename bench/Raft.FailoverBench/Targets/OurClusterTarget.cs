@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -13,7 +14,7 @@ namespace Raft.FailoverBench.Targets;
 /// Nodes of this repository's server (three, or one for the unreplicated floor), started by the same <see cref="LocalCluster"/> that
 /// <c>run-cluster.sh</c> uses, with the server dll given explicitly because this process is not the server.
 /// </summary>
-internal sealed class OurClusterTarget : IScaleTarget, IWatchTarget
+internal sealed class OurClusterTarget : IScaleTarget, IWatchTarget, IFailoverWatchTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan ReplaceTimeout = TimeSpan.FromSeconds(60);
@@ -287,6 +288,61 @@ internal sealed class OurClusterTarget : IScaleTarget, IWatchTarget
     }
 
     public Uri WatchUri(int node, string prefix) => new(Endpoint(node), $"{ApiPaths.Watch}?prefix={ResourceName.Escape(prefix)}");
+
+    /// <summary><c>GET /v1/watch?prefix=&amp;fromIndex=</c>; the node names the index it streams after in <c>X-Raft-Index</c>.</summary>
+    public async Task<WatchOpening> OpenWatchAsync(int node, string prefix, ulong? after, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var uri = WatchUri(node, prefix);
+        using var request = new HttpRequestMessage(
+            HttpMethod.Get, after is { } index ? new Uri(uri + string.Create(CultureInfo.InvariantCulture, $"&fromIndex={index}")) : uri);
+        var (error, response) = await BenchHttp.OpenStreamAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
+        if (response is null)
+        {
+            return new WatchOpening(error, null, null);
+        }
+
+        var start = response.Headers.TryGetValues(ApiHeaders.Index, out var values)
+            && ulong.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : (ulong?)null;
+        if (start is null)
+        {
+            response.Dispose();
+            return new WatchOpening(ErrorKinds.BadAnswer, null, null);
+        }
+
+        return new WatchOpening(null, response, start);
+    }
+
+    /// <summary>A line of ours: changes at one index, a progress line, or the last line of a watch the node ended.</summary>
+    public WatchLine ReadWatchLine(ReadOnlySequence<byte> line) => ParseWatchLine(line);
+
+    internal static WatchLine ParseWatchLine(ReadOnlySequence<byte> line)
+    {
+        WatchEventResponse? watchEvent;
+        try
+        {
+            var json = new Utf8JsonReader(line);
+            watchEvent = JsonSerializer.Deserialize(ref json, ProtocolJsonContext.Wire.WatchEventResponse);
+        }
+        catch (JsonException ex)
+        {
+            return WatchLine.Failed($"an unreadable line: {ex.Message}");
+        }
+
+        if (watchEvent is null)
+        {
+            return WatchLine.Failed("a line of null");
+        }
+
+        if (watchEvent.Error is not null)
+        {
+            return WatchLine.Failed($"the node ended the watch at index {watchEvent.Index}: {watchEvent.Error} ({watchEvent.Detail})");
+        }
+
+        IReadOnlyList<WatchedChange> changes = watchEvent.Changes is { Count: > 0 } list
+            ? [.. list.Select(c => new WatchedChange(watchEvent.Index, c.Key, c.Type == "delete"))]
+            : [];
+        return new WatchLine(null, null, watchEvent.Index, changes);
+    }
 
     private static bool IsVoter(byte[] members, int id)
     {

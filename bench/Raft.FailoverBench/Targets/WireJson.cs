@@ -51,3 +51,33 @@ internal sealed record EtcdMember(
 internal sealed record EtcdMemberAddResponse(
     [property: JsonPropertyName("member")] EtcdMember? Member,
     [property: JsonPropertyName("members")] IReadOnlyList<EtcdMember>? Members);
+
+/// <summary>A watch of <c>[key, range_end)</c>, from <c>start_revision</c> on (left out: after the current revision).</summary>
+internal sealed record EtcdWatchCreateRequest(
+    [property: JsonPropertyName("key")] byte[] Key,
+    [property: JsonPropertyName("range_end")] byte[] RangeEnd,
+    [property: JsonPropertyName("start_revision"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? StartRevision);
+
+internal sealed record EtcdWatchRequest([property: JsonPropertyName("create_request")] EtcdWatchCreateRequest CreateRequest);
+
+/// <summary>One event of a watch response: <c>type</c> is left out for a put (the enum's zero) and <c>DELETE</c> for a deletion.</summary>
+internal sealed record EtcdWatchEvent(
+    [property: JsonPropertyName("type")] string? Type,
+    [property: JsonPropertyName("kv")] EtcdKeyValue? Kv);
+
+internal sealed record EtcdWatchResponse(
+    [property: JsonPropertyName("header")] EtcdHeader? Header,
+    [property: JsonPropertyName("created")] bool Created,
+    [property: JsonPropertyName("canceled")] bool Canceled,
+    [property: JsonPropertyName("compact_revision")] string? CompactRevision,
+    [property: JsonPropertyName("cancel_reason")] string? CancelReason,
+    [property: JsonPropertyName("events")] IReadOnlyList<EtcdWatchEvent>? Events);
+
+internal sealed record EtcdGatewayError(
+    [property: JsonPropertyName("message")] string? Message,
+    [property: JsonPropertyName("http_code")] int? HttpCode);
+
+/// <summary>One line of the gateway's watch stream: a response of the watch, or the error that ended the stream.</summary>
+internal sealed record EtcdWatchLine(
+    [property: JsonPropertyName("result")] EtcdWatchResponse? Result,
+    [property: JsonPropertyName("error")] EtcdGatewayError? Error);
