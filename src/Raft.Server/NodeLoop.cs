@@ -462,6 +462,8 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _metrics.LogMemoryBytes = _driver.Core.MemoryLogBytes;
         _metrics.MembershipChangePending = _driver.MembershipChangePending;
         _metrics.ClusterVersion = _driver.StateMachine.ClusterVersion;
+        _metrics.Leases = _driver.StateMachine.LeaseCount;
+        _metrics.Duties = _driver.DutiesProposed;
         if (_watches is not null)
         {
             (_metrics.Watchers, _metrics.WatchesDropped) = (_watches.Watchers, _watches.Dropped);

@@ -51,6 +51,12 @@ public sealed class NodeMetrics
     /// <summary>The cluster version this node has applied.</summary>
     public int ClusterVersion { get; set; }
 
+    /// <summary>Leases the store holds, set by the node loop after each batch.</summary>
+    public int Leases { get; set; }
+
+    /// <summary>Commands the leader proposed of its own accord (lease expiries and take-overs), set by the node loop.</summary>
+    public long Duties { get; set; }
+
     /// <summary>Watches this node serves now.</summary>
     public int Watchers { get; set; }
 
@@ -101,6 +107,8 @@ public sealed class NodeMetrics
         Gauge(sb, "raft_config_index", "The log index of the configuration in force on this node (0: the bootstrap one).", ConfigIndex);
         Gauge(sb, "raft_watchers", "Watches this node serves now.", Watchers);
         Counter(sb, "raft_watches_dropped_total", "Watches this node ended because they fell further behind than its history holds.", WatchesDropped);
+        Gauge(sb, "raft_leases", "Leases the state machine holds (live, or run out and not yet ended by the leader's expiry entry).", Leases);
+        Counter(sb, "raft_lease_duties_total", "Commands this node proposed of its own accord as leader: lease expiries and the take-over extension.", Duties);
         Gauge(sb, "raft_cluster_version", "The cluster version this node has applied: which commands the cluster may propose.", ClusterVersion);
         Gauge(sb, "raft_membership_change_pending", "1 while this leader has a membership change proposed and not committed.", MembershipChangePending ? 1 : 0);
         Counter(sb, "raft_leader_changes_total", "Times this node saw the leader change.", Interlocked.Read(ref _leaderChanges));

@@ -131,6 +131,10 @@ public sealed class LeaseApiTests
         Assert.Equal("lock_held", otherJson.GetProperty("error").GetString());
 
         Assert.True(await GoneEverywhereAsync(cluster, "workers/1"));
+        var metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("\nraft_leases 0\n", metrics, StringComparison.Ordinal);
+        var duties = metrics.Split('\n').Single(line => line.StartsWith("raft_lease_duties_total ", StringComparison.Ordinal));
+        Assert.True(long.Parse(duties.AsSpan("raft_lease_duties_total ".Length), System.Globalization.CultureInfo.InvariantCulture) >= 1, duties);
         var (lockGone, _, _) = await SendAsync(client, HttpMethod.Get, "/v1/locks/jobs");
         Assert.Equal(HttpStatusCode.NotFound, lockGone);
         var (taken, takenJson, takenText) = await SendAsync(client, HttpMethod.Post, "/v1/locks/jobs", """{"owner":"worker-2","ttlMs":5000}""");
