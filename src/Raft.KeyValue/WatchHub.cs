@@ -1,18 +1,35 @@
-using Raft.KeyValue;
-
-namespace Raft.Server;
+namespace Raft.KeyValue;
 
 /// <summary>One key's change as the watch history keeps it: a put (<see cref="Value"/> set) or a delete.</summary>
-internal sealed record WatchChange(ulong Index, string Key, byte[]? Value, ulong Version, ulong CreateIndex)
+public sealed record WatchChange(ulong Index, string Key, byte[]? Value, ulong Version, ulong CreateIndex)
 {
     /// <summary>What the change holds on to, for the history's byte bound.</summary>
     public long Bytes => 64 + (2L * Key.Length) + (Value?.Length ?? 0);
 }
 
 /// <summary>What a watch asks for: one key, or every key under a prefix.</summary>
-internal readonly record struct WatchFilter(string Text, bool IsPrefix)
+public readonly record struct WatchFilter(string Text, bool IsPrefix)
 {
     public bool Matches(string key) => IsPrefix ? key.StartsWith(Text, StringComparison.Ordinal) : key == Text;
+
+    /// <summary>
+    /// Adds to <paramref name="into"/> what a watch after index <paramref name="after"/> delivers of
+    /// <paramref name="batch"/> (changes read from a <see cref="WatchHub"/>, in log order): the changes to matching keys
+    /// made by entries after <paramref name="after"/>, in the same order, so an entry's changes stay together. A node
+    /// that was behind the index a watch resumed from still reads the changes up to it, which the watch already had.
+    /// </summary>
+    public void Select(List<WatchChange> batch, ulong after, List<WatchChange> into)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(into);
+        foreach (var change in batch)
+        {
+            if (change.Index > after && Matches(change.Key))
+            {
+                into.Add(change);
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -24,7 +41,7 @@ internal readonly record struct WatchFilter(string Text, bool IsPrefix)
 /// snapshot starts the history again at its index. A reader that falls further behind than the history holds is
 /// told so rather than let the history grow: memory is the history's, whatever the readers do.
 /// </summary>
-internal sealed class WatchHub(int changesMax, long bytesMax, int watchersMax)
+public sealed class WatchHub(int changesMax, long bytesMax, int watchersMax)
 {
     private readonly Lock _gate = new();
     private readonly WatchChange[] _ring = new WatchChange[changesMax];
