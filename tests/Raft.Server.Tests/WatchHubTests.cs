@@ -152,4 +152,54 @@ public sealed class WatchHubTests
         Assert.Equal(10UL, published);
         Assert.Equal("c", Assert.Single(changes).Key);
     }
+
+    [Fact]
+    public void A_reader_that_had_read_everything_is_ended_by_a_restored_snapshot_too()
+    {
+        var hub = new WatchHub(100, 1L << 30, 10);
+        var store = new KvStore(new KvStoreOptions { KeyChanged = hub.OnChanged, Restored = hub.OnRestored });
+        store.Apply(1, KvCommandCodec.EncodePut("a", "1"u8));
+        hub.Publish(1);
+        Assert.True(hub.TryOpen(0, out var position, out _));
+        var changes = new List<WatchChange>();
+        Assert.True(hub.Read(ref position, changes, 10, out var published, out var next));
+        Assert.Equal(1UL, published);
+
+        // A lagging node installs a snapshot holding a change (b at 2) it never applied, then applies the next entry.
+        var leader = new KvStore();
+        leader.Apply(1, KvCommandCodec.EncodePut("a", "1"u8));
+        leader.Apply(2, KvCommandCodec.EncodePut("b", "2"u8));
+        store.RestoreSnapshot(leader.CreateSnapshot());
+        Assert.True(next.IsCompleted, "a reader waiting for the next publish wakes at the restore");
+        store.Apply(3, KvCommandCodec.EncodePut("c", "3"u8));
+        hub.Publish(3);
+
+        // Reading on would hand out c as the change after a: the reader is ended, and its index is no longer watchable.
+        Assert.False(hub.Read(ref position, changes, 10, out _, out _));
+        Assert.False(hub.TryOpen(1, out _, out var oldest));
+        Assert.Equal(2UL, oldest);
+    }
+
+    [Fact]
+    public void A_watch_delivers_the_matching_changes_after_its_index_an_entry_s_changes_together()
+    {
+        var batch = new List<WatchChange>
+        {
+            new(4, "app/a", "1"u8.ToArray(), 4, 4),
+            new(5, "app/b", "2"u8.ToArray(), 5, 5),
+            new(6, "other", "3"u8.ToArray(), 6, 6),
+            new(6, "app/a", null, 0, 0),
+            new(6, "app/c", "4"u8.ToArray(), 6, 6),
+            new(7, "app", "5"u8.ToArray(), 7, 7),
+        };
+        var prefix = new List<WatchChange>();
+        var key = new List<WatchChange>();
+
+        // Read again from a node that was behind the index the watch resumed from (4): what it had is not repeated.
+        new WatchFilter("app/", IsPrefix: true).Select(batch, after: 4, prefix);
+        new WatchFilter("app/a", IsPrefix: false).Select(batch, after: 0, key);
+
+        Assert.Equal(["5 app/b", "6 app/a", "6 app/c"], prefix.Select(c => $"{c.Index} {c.Key}"));
+        Assert.Equal(["4 app/a", "6 app/a"], key.Select(c => $"{c.Index} {c.Key}"));
+    }
 }

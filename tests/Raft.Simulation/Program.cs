@@ -50,13 +50,19 @@ public static class Program
                     adjust = config => before(config) with { CheckLeaseInvariant = false };
                     replayArguments += " --no-lease-invariant";
                     break;
+                case "--watch-fault":
+                    var fault = Enum.Parse<WatchFault>(args[++i], ignoreCase: true);
+                    var unfaulted = adjust;
+                    adjust = config => unfaulted(config) with { WatchFault = fault };
+                    replayArguments += $" --watch-fault {fault}";
+                    break;
                 case "--resume-without-elapsed":
                     var inner = adjust;
                     adjust = config => inner(config) with { ResumeWithElapsedTicks = false };
                     replayArguments += " --resume-without-elapsed";
                     break;
                 default:
-                    Console.Error.WriteLine($"unknown argument {args[i]}; use --seeds N --first-seed S [--ticks T] or --seed S [--verbose], with --pauses and --resume-without-elapsed to change every seed's faults");
+                    Console.Error.WriteLine($"unknown argument {args[i]}; use --seeds N --first-seed S [--ticks T] or --seed S [--verbose], with --pauses, --resume-without-elapsed and --watch-fault DropOne|RepeatOne to change every seed's faults");
                     return 2;
             }
         }
@@ -70,7 +76,7 @@ public static class Program
 
         var stopwatch = Stopwatch.StartNew();
         var outcome = SeedRunner.Run(first, count, ticks, Console.Out, adjust, replayArguments);
-        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}");
+        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Watches}");
         Console.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed");
         return outcome.Failed == 0 ? 0 : 1;
     }
@@ -82,6 +88,8 @@ internal static class SeedRunner
     public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, SnapshotCounts Snapshots, IReadOnlyList<SimulationResult> Failures)
     {
         public MembershipCounts Membership { get; init; } = new();
+
+        public WatchCounts Watches { get; init; } = new();
     }
 
     public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output, Func<SimulationConfig, SimulationConfig>? adjust = null, string replayArguments = "")
@@ -91,6 +99,7 @@ internal static class SeedRunner
         long ticks = 0, elections = 0, writes = 0, reads = 0;
         var snapshots = new SnapshotCounts();
         var membership = new MembershipCounts();
+        var watches = new WatchCounts();
         var gate = new object();
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -105,6 +114,7 @@ internal static class SeedRunner
                 reads += result.Reads;
                 snapshots = snapshots.Add(result.Snapshots);
                 membership = membership.Add(result.Membership);
+                watches = watches.Add(result.Watches);
                 if (result.Passed)
                 {
                     passed++;
@@ -119,6 +129,6 @@ internal static class SeedRunner
             }
         });
 
-        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures) { Membership = membership };
+        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures) { Membership = membership, Watches = watches };
     }
 }

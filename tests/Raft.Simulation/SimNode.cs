@@ -15,6 +15,9 @@ internal sealed class SimNode(int id)
 
     public NodeDriver<KvStore, KvApplyResult>? Driver { get; set; }
 
+    /// <summary>The process's watch history, as the server keeps it: fed by its store, published after each batch; a new one per start.</summary>
+    public WatchHub? Watches { get; set; }
+
     /// <summary>Running now. A crashed or decommissioned node is not.</summary>
     public bool Alive => Driver is not null;
 

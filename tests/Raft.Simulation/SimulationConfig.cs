@@ -3,6 +3,18 @@ using Raft.Node;
 
 namespace Raft.Simulation;
 
+/// <summary>A fault the simulator puts into what its watch clients are delivered, to show the checker sees it.</summary>
+internal enum WatchFault : byte
+{
+    None,
+
+    /// <summary>Once per watch, a read that delivers changes of two or more entries loses the first change.</summary>
+    DropOne,
+
+    /// <summary>Once per watch, a read that delivers a change delivers it twice.</summary>
+    RepeatOne,
+}
+
 /// <summary>
 /// Everything one seed decides about a run: the cluster, the network, the faults and the workload.
 /// Drawn from its own generator so that adding a knob to the run does not reshuffle the rest.
@@ -124,6 +136,29 @@ internal sealed record SimulationConfig
     /// </summary>
     public bool CheckLeaseInvariant { get; init; } = true;
 
+    /// <summary>Watch clients in the run. They only observe (their own generator, nothing sent to a driver): the cluster runs the same without them.</summary>
+    public int Watchers { get; init; }
+
+    /// <summary>Each node's watch history, in changes and bytes: small, so that watches fall behind it and resume from indexes it no longer holds.</summary>
+    public int WatchHistoryChanges { get; init; } = 100_000;
+
+    public long WatchHistoryBytes { get; init; } = 64L << 20;
+
+    /// <summary>Watches one node serves at once; a client beyond it is refused (429) and tries the next node.</summary>
+    public int WatchersPerNodeMax { get; init; } = 10_000;
+
+    /// <summary>Changes a watch client takes per read, about (an entry's changes are taken whole).</summary>
+    public int WatchBatchMax { get; init; } = 256;
+
+    /// <summary>Ticks between a watch client's reads, at most: a slow reader falls behind a small history and is ended.</summary>
+    public int WatchReadTicksMax { get; init; } = 1;
+
+    /// <summary>Per read: the chance that a watch client's connection breaks and it resumes on another node.</summary>
+    public double WatchReconnectRate { get; init; }
+
+    /// <summary>A fault put into what watch clients are delivered, to show the watch checker catches it; none in a real run.</summary>
+    public WatchFault WatchFault { get; init; }
+
     /// <summary>Milliseconds of wall clock per tick; each node's clock is also off by its own skew.</summary>
     public const int MsPerTick = 5;
 
@@ -232,6 +267,19 @@ internal sealed record SimulationConfig
             RemovedLinger = r.Chance(0.5),
         };
 
+        // Watches, drawn after everything else: a history from one change to thousands, sometimes bounded by bytes
+        // below one change's size, nodes that refuse a second watch, readers from eager to slower than elections.
+        config = config with
+        {
+            Watchers = r.Next(1, 4),
+            WatchHistoryChanges = r.Chance(0.5) ? r.Next(1, 40) : r.Next(40, 5000),
+            WatchHistoryBytes = r.Chance(0.3) ? r.Next(100, 5000) : 1L << 20,
+            WatchersPerNodeMax = r.Chance(0.2) ? 1 : 64,
+            WatchBatchMax = r.Chance(0.5) ? r.Next(1, 4) : r.Next(4, 257),
+            WatchReadTicksMax = r.Chance(0.3) ? r.Next(et, 6 * et) : r.Next(1, 4),
+            WatchReconnectRate = r.NextDouble() * 0.02,
+        };
+
         // Healing may leave a learner, or a node that was down, two snapshot transfers behind (the first one installed,
         // the log already compacted past it): with tiny chunks that is thousands of round trips, which the deadline
         // allows for, as it does for elections. A snapshot here is at most a few KiB.
@@ -286,5 +334,7 @@ internal sealed record SimulationConfig
         $"partition={PartitionRate:F4} crash={CrashRate:F4} churn={LeaderChurnRate:F2} isolate={LeaderIsolationRate:F2} unreachable(true={TrueUnreachableRate:F2} false={FalseUnreachableRate:F4}) membership={MembershipChangeRate:F4} " +
         $"transfer={TransferRate:F4} preferred={PreferredLeader}/{FailbackDelayTicks} removedLinger={RemovedLinger} pause={PauseRate:F4} resumeElapsed={ResumeWithElapsedTicks} skew<={ClockSkewMsMax}ms watchStability={WatchLeaderStability} snapshotEvery={SnapshotEveryEntries} trailing={SnapshotTrailingEntries} " +
         $"chunk={SnapshotChunkBytes}x{SnapshotChunksInFlight} jobs<={MaxJobTicks} chunkCorrupt={ChunkCorruptionRate:F3} logMemory={MaxLogMemoryBytes} inflightBytes={MaxInflightBytes} minLog={SnapshotMinLogPercent}% " +
-        $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2}";
+        $"clients={Clients} keys={Keys} locks={Locks} writes={WriteShare:F2} lockOps={LockShare:F2} cas={CasShare:F2} deletes={DeleteShare:F2} sessions={SessionClientShare:F2} anyNode={AnyNodeShare:F2} " +
+        $"watchers={Watchers} watchHistory={WatchHistoryChanges}/{WatchHistoryBytes}B watchersPerNode={WatchersPerNodeMax} watchBatch={WatchBatchMax} watchRead<={WatchReadTicksMax} watchReconnect={WatchReconnectRate:F3}" +
+        (WatchFault == WatchFault.None ? string.Empty : $" watchFault={WatchFault}");
 }

@@ -15,7 +15,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var outcome = SeedRunner.Run(first: 1, count: 2000, Program.DefaultFaultTicks, log);
 
         output.WriteLine(log.ToString());
-        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Watches}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
         Assert.True(outcome.Failed == 0, log.ToString());
         Assert.Equal(2000, outcome.Passed);
         Assert.True(outcome.Writes > 100_000 && outcome.Reads > 100_000, "the workload must exercise the cluster");
@@ -30,6 +30,12 @@ public sealed class SimulationTests(ITestOutputHelper output)
         // preferred leader under every fault.
         var membership = outcome.Membership;
         Assert.True(membership.Committed > 500 && membership.Refused > 100 && membership.Failbacks > 100, $"the seeds must change members and fail back: {membership}");
+
+        // Watches must resume on other nodes, after crashes and restarts among others, be ended for falling behind,
+        // and re-read after compaction, every change they got checked against the committed log.
+        var watches = outcome.Watches;
+        Assert.True(watches.Delivered > 300_000 && watches.Resumed > 20_000 && watches.AfterCrash > 2_000, $"the seeds must deliver changes to watches that resume elsewhere: {watches}");
+        Assert.True(watches.Dropped > 2_000 && watches.Rereads > 2_000 && watches.Refused > 1_000, $"the seeds must drop, compact and refuse watches: {watches}");
     }
 
     [Fact]

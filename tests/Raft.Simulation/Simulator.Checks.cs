@@ -157,22 +157,15 @@ internal sealed partial class Simulator
             }
         }
 
-        var reference = new KvStore();
+        // The committed log applied to a fresh store, which also tells every change it made: what watches must deliver.
+        var changes = new List<WatchChange>();
+        var reference = new KvStore(new KvStoreOptions
+        {
+            KeyChanged = (in KvChange c) => changes.Add(new WatchChange(c.Index, new string(c.Key), c.Value, c.Version, c.CreateIndex)),
+        });
         for (ulong i = 1; i <= applied; i++)
         {
-            if (!_safety.TryGetApplied(i, out var entry))
-            {
-                throw new SimulationViolation($"durability: index {i} was never applied anywhere");
-            }
-
-            if (entry.Type == EntryType.Command)
-            {
-                reference.Apply(i, entry.Data.Span);
-            }
-            else
-            {
-                reference.Skip(i);
-            }
+            ApplyCommitted(reference, i);
         }
 
         if (!ImageBytes(reference).AsSpan().SequenceEqual(image))
@@ -181,5 +174,30 @@ internal sealed partial class Simulator
         }
 
         _history.Check();
+
+        // A node past the leader's applied index may have shown a watch more.
+        for (var i = applied + 1; i <= _safety.MaxApplied; i++)
+        {
+            ApplyCommitted(reference, i);
+        }
+
+        CheckWatches(leader, changes, reference.AppliedIndex);
+    }
+
+    private void ApplyCommitted(KvStore reference, ulong index)
+    {
+        if (!_safety.TryGetApplied(index, out var entry))
+        {
+            throw new SimulationViolation($"durability: index {index} was never applied anywhere");
+        }
+
+        if (entry.Type == EntryType.Command)
+        {
+            reference.Apply(index, entry.Data.Span);
+        }
+        else
+        {
+            reference.Skip(index);
+        }
     }
 }

@@ -22,6 +22,9 @@ internal sealed record SimulationResult(ulong Seed, bool Passed, string? Failure
 
     /// <summary>How many membership changes and failbacks the run went through.</summary>
     public MembershipCounts Membership { get; init; } = new();
+
+    /// <summary>What the watch clients went through and what was checked of them.</summary>
+    public WatchCounts Watches { get; init; } = new();
 }
 
 /// <summary>
@@ -79,6 +82,10 @@ internal sealed partial class Simulator
             _clients[c] = new SimClient(c, _random.Chance(config.SessionClientShare));
         }
 
+        // The watch clients draw from a generator of their own: the run's draws are what they were without them.
+        _watchRandom = new SeededRandom(config.Seed ^ 0xC0FFEE_5EED_0002UL);
+        _watchers = CreateWatchers();
+
         var initial = Membership.Create(Enumerable.Range(1, config.InitialVoters));
         for (var id = 1; id <= config.TotalNodes; id++)
         {
@@ -122,6 +129,7 @@ internal sealed partial class Simulator
         {
             Snapshots = _snapshotCounts,
             Membership = _membershipCounts,
+            Watches = _watchCounts,
         };
 
     public void OnFailback(SimNode node, int preferred, bool started, string what)
@@ -169,7 +177,12 @@ internal sealed partial class Simulator
                 node.Driver!.Process();
                 AwaitDisk(node);
                 Observe(node);
+
+                // As the server's node loop does after each batch: watches see what this batch applied, whole entries only.
+                node.Watches!.Publish(node.Driver.StateMachine.AppliedIndex);
             }
+
+            RunWatchers();
 
             CheckLeaderStability();
             CheckLeases();
@@ -213,7 +226,9 @@ internal sealed partial class Simulator
     {
         // What was written but never synced is lost with the process; the driver recovers from the rest.
         node.Log.DiscardUnsynced();
-        var store = new KvStore();
+        var watches = new WatchHub(_config.WatchHistoryChanges, _config.WatchHistoryBytes, _config.WatchersPerNodeMax);
+        var store = new KvStore(new KvStoreOptions { KeyChanged = watches.OnChanged, Restored = watches.OnRestored });
+        node.Watches = watches;
         var events = new SimNodeEvents(this, node);
         node.Driver = new NodeDriver<KvStore, KvApplyResult>(
             _config.DriverOptionsFor(node.Id),
@@ -245,6 +260,7 @@ internal sealed partial class Simulator
 
         Trace($"crash node {node.Id} ({why}): {node}");
         node.Driver = null;
+        node.Watches = null;
         node.DiskDoneTick = -1;
         node.PausedUntil = -1;
         node.PausedMessages.Clear();

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Hosting;
+using Raft.KeyValue;
 using Raft.Node;
 using Raft.Protocol;
 
@@ -148,6 +149,7 @@ internal static class WatchApi
         var body = context.Response.Body;
         var buffer = new ArrayBufferWriter<byte>();
         var changes = new List<WatchChange>();
+        var matching = new List<WatchChange>();
         var progress = TimeSpan.FromMilliseconds(options.WatchProgressMs);
         var seen = after;
         var said = after;
@@ -155,6 +157,7 @@ internal static class WatchApi
         while (!aborted.IsCancellationRequested)
         {
             changes.Clear();
+            matching.Clear();
             buffer.ResetWrittenCount();
             if (!hub.Read(ref position, changes, BatchMax, out var published, out var next))
             {
@@ -165,26 +168,22 @@ internal static class WatchApi
                 return;
             }
 
-            for (var i = 0; i < changes.Count;)
+            // One line per entry: Select keeps an entry's changes together, in log order.
+            filter.Select(changes, after, matching);
+            for (var i = 0; i < matching.Count;)
             {
-                var index = changes[i].Index;
-                List<WatchChangeResponse>? matching = null;
-                for (; i < changes.Count && changes[i].Index == index; i++)
+                var index = matching[i].Index;
+                var line = new List<WatchChangeResponse>();
+                for (; i < matching.Count && matching[i].Index == index; i++)
                 {
-                    var change = changes[i];
-                    if (filter.Matches(change.Key))
-                    {
-                        (matching ??= []).Add(change.Value is null
-                            ? new WatchChangeResponse(change.Key, "delete")
-                            : new WatchChangeResponse(change.Key, "put", change.Value, change.Version, change.CreateIndex));
-                    }
+                    var change = matching[i];
+                    line.Add(change.Value is null
+                        ? new WatchChangeResponse(change.Key, "delete")
+                        : new WatchChangeResponse(change.Key, "put", change.Value, change.Version, change.CreateIndex));
                 }
 
-                if (matching is not null && index > after)
-                {
-                    Write(buffer, new WatchEventResponse(index, matching));
-                    said = index;
-                }
+                Write(buffer, new WatchEventResponse(index, line));
+                said = index;
             }
 
             seen = Math.Max(seen, published);

@@ -1,18 +1,35 @@
-using Raft.KeyValue;
-
-namespace Raft.Server;
+namespace Raft.KeyValue;
 
 /// <summary>One key's change as the watch history keeps it: a put (<see cref="Value"/> set) or a delete.</summary>
-internal sealed record WatchChange(ulong Index, string Key, byte[]? Value, ulong Version, ulong CreateIndex)
+public sealed record WatchChange(ulong Index, string Key, byte[]? Value, ulong Version, ulong CreateIndex)
 {
     /// <summary>What the change holds on to, for the history's byte bound.</summary>
     public long Bytes => 64 + (2L * Key.Length) + (Value?.Length ?? 0);
 }
 
 /// <summary>What a watch asks for: one key, or every key under a prefix.</summary>
-internal readonly record struct WatchFilter(string Text, bool IsPrefix)
+public readonly record struct WatchFilter(string Text, bool IsPrefix)
 {
     public bool Matches(string key) => IsPrefix ? key.StartsWith(Text, StringComparison.Ordinal) : key == Text;
+
+    /// <summary>
+    /// Adds to <paramref name="into"/> what a watch after index <paramref name="after"/> delivers of
+    /// <paramref name="batch"/> (changes read from a <see cref="WatchHub"/>, in log order): the changes to matching keys
+    /// made by entries after <paramref name="after"/>, in the same order, so an entry's changes stay together. A node
+    /// that was behind the index a watch resumed from still reads the changes up to it, which the watch already had.
+    /// </summary>
+    public void Select(List<WatchChange> batch, ulong after, List<WatchChange> into)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(into);
+        foreach (var change in batch)
+        {
+            if (change.Index > after && Matches(change.Key))
+            {
+                into.Add(change);
+            }
+        }
+    }
 }
 
 /// <summary>
@@ -21,10 +38,11 @@ internal readonly record struct WatchFilter(string Text, bool IsPrefix)
 /// each batch (<see cref="Publish"/>); readers, on other threads, see changes only up to the published index, so never
 /// part of a transaction. The history is bounded by count and bytes: the oldest changes go first, and an index whose
 /// changes are no longer all kept can no longer be watched from (<see cref="TryOpen"/> answers compacted). A restored
-/// snapshot starts the history again at its index. A reader that falls further behind than the history holds is
-/// told so rather than let the history grow: memory is the history's, whatever the readers do.
+/// snapshot starts the history again at its index and leaves every reader from before it behind. A reader that falls
+/// further behind than the history holds is told so rather than let the history grow: memory is the history's,
+/// whatever the readers do.
 /// </summary>
-internal sealed class WatchHub(int changesMax, long bytesMax, int watchersMax)
+public sealed class WatchHub(int changesMax, long bytesMax, int watchersMax)
 {
     private readonly Lock _gate = new();
     private readonly WatchChange[] _ring = new WatchChange[changesMax];
@@ -80,17 +98,31 @@ internal sealed class WatchHub(int changesMax, long bytesMax, int watchersMax)
         }
     }
 
-    /// <summary>The store's <see cref="KvStoreOptions.Restored"/>: the history starts again at <paramref name="index"/>.</summary>
+    /// <summary>
+    /// The store's <see cref="KvStoreOptions.Restored"/>: the history starts again at <paramref name="index"/>, every
+    /// reader opened before it is behind it, however far it had read, and readers wake to find that out.
+    /// </summary>
     public void OnRestored(ulong index)
     {
+        TaskCompletionSource signal;
         lock (_gate)
         {
+            // A reader that had read every change appended so far sits at _tail. Reading on from there it would take
+            // the changes after the snapshot as following its own, and never hear of those the snapshot replaced; one
+            // position skipped puts it behind the history too, so it is ended and resumes from its own index.
             Array.Clear(_ring);
+            _tail++;
             _head = _tail;
             _bytes = 0;
             _complete = index;
             _published = Math.Max(_published, index);
+
+            // The next Publish may not move past the index, and so would not wake them.
+            signal = _publishedSignal;
+            _publishedSignal = NewSignal();
         }
+
+        signal.TrySetResult();
     }
 
     /// <summary>After a batch, on the node's thread: every change up to <paramref name="applied"/> is in, and readers wake.</summary>
