@@ -15,6 +15,9 @@ namespace Raft.Client;
 /// <param name="CreateIndex">A put's create index; 0 for a delete.</param>
 public sealed record WatchEvent(ulong Index, string Key, bool Deleted, byte[]? Value, ulong Version, ulong CreateIndex)
 {
+    /// <summary>The lease a put bound the key to; 0 for none and for a delete.</summary>
+    public ulong Lease { get; init; }
+
     /// <summary>A put's value decoded as UTF-8; null for a delete.</summary>
     public string? ValueAsString() => Value is null ? null : System.Text.Encoding.UTF8.GetString(Value);
 }
@@ -93,7 +96,7 @@ public sealed partial class RaftKvClient
                     foreach (var change in line.Changes ?? [])
                     {
                         var deleted = change.Type == "delete";
-                        yield return new WatchEvent(line.Index, change.Key ?? string.Empty, deleted, deleted ? null : change.Value ?? [], change.Version ?? 0, change.CreateIndex ?? 0);
+                        yield return new WatchEvent(line.Index, change.Key ?? string.Empty, deleted, deleted ? null : change.Value ?? [], change.Version ?? 0, change.CreateIndex ?? 0) { Lease = change.Lease ?? 0 };
                     }
 
                     after = Math.Max(after ?? 0, line.Index);

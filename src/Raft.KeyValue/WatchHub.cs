@@ -1,7 +1,7 @@
 namespace Raft.KeyValue;
 
-/// <summary>One key's change as the watch history keeps it: a put (<see cref="Value"/> set) or a delete.</summary>
-public sealed record WatchChange(ulong Index, string Key, byte[]? Value, ulong Version, ulong CreateIndex)
+/// <summary>One key's change as the watch history keeps it: a put (<see cref="Value"/> set, and the lease it bound the key to) or a delete.</summary>
+public sealed record WatchChange(ulong Index, string Key, byte[]? Value, ulong Version, ulong CreateIndex, ulong Lease = 0)
 {
     /// <summary>What the change holds on to, for the history's byte bound.</summary>
     public long Bytes => 64 + (2L * Key.Length) + (Value?.Length ?? 0);
@@ -80,7 +80,7 @@ public sealed class WatchHub(int changesMax, long bytesMax, int watchersMax)
     /// <summary>The store's <see cref="KvStoreOptions.KeyChanged"/>: on the node's thread, mid-apply.</summary>
     public void OnChanged(in KvChange change)
     {
-        var entry = new WatchChange(change.Index, new string(change.Key), change.Value, change.Version, change.CreateIndex);
+        var entry = new WatchChange(change.Index, new string(change.Key), change.Value, change.Version, change.CreateIndex, change.Lease);
         lock (_gate)
         {
             while (_tail - _head == _ring.Length || (_tail > _head && _bytes + entry.Bytes > bytesMax))

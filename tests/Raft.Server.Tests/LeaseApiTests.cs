@@ -142,6 +142,33 @@ public sealed class LeaseApiTests
         Assert.True(takenJson.GetProperty("fencingToken").GetUInt64() > lockJson.GetProperty("fencingToken").GetUInt64());
     }
 
+    [Fact]
+    public async Task A_watch_sees_a_key_put_with_its_lease_and_every_key_of_a_lease_deleted_in_the_entry_that_ends_it()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        var leader = await cluster.WaitForLeaderAsync();
+        var client = cluster.Client(leader);
+        var start = await CommitIndexAsync(cluster, leader);
+        using var watch = await WatchApiTests.Watch.OpenAsync(cluster.Client(leader % 3 + 1), $"prefix=svc/&fromIndex={start}");
+        var lease = await GrantAsync(client, 60_000);
+        foreach (var key in new[] { "svc/a", "svc/b" })
+        {
+            using var put = await PutAsync(client, $"/v1/kv/{key}?lease={lease}", "x");
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
+        for (var i = 0; i < 2; i++)
+        {
+            var change = (await watch.NextAsync())!.Value.GetProperty("changes")[0];
+            Assert.Equal(("put", lease), (change.GetProperty("type").GetString(), change.GetProperty("lease").GetUInt64()));
+        }
+
+        var (_, revoked, _) = await SendAsync(client, HttpMethod.Delete, $"/v1/leases/{lease}");
+        var ended = (await watch.NextAsync())!.Value;
+        Assert.Equal(revoked.GetProperty("index").GetUInt64(), ended.GetProperty("index").GetUInt64());
+        Assert.Equal(["delete svc/a", "delete svc/b"], ended.GetProperty("changes").EnumerateArray().Select(c => $"{c.GetProperty("type").GetString()} {c.GetProperty("key").GetString()}"));
+    }
+
     [Theory]
     [InlineData("POST", "/v1/leases", """{"ttlMs":999}""", 400, "invalid_ttl")]
     [InlineData("POST", "/v1/leases", """{"ttlMs":86400001}""", 400, "invalid_ttl")]

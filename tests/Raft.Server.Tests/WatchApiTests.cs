@@ -36,7 +36,7 @@ public sealed class WatchApiTests
     /// An open watch: its lines, read one at a time, each within the test's wait limit. It has a client of its own, with
     /// no overall timeout: a watch lasts as long as its reader wants.
     /// </summary>
-    private sealed class Watch : IDisposable
+    internal sealed class Watch : IDisposable
     {
         private readonly HttpClient _client;
         private readonly HttpResponseMessage _response;

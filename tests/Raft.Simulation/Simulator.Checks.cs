@@ -161,7 +161,7 @@ internal sealed partial class Simulator
         var changes = new List<WatchChange>();
         var reference = new KvStore(new KvStoreOptions
         {
-            KeyChanged = (in KvChange c) => changes.Add(new WatchChange(c.Index, new string(c.Key), c.Value, c.Version, c.CreateIndex)),
+            KeyChanged = (in KvChange c) => changes.Add(new WatchChange(c.Index, new string(c.Key), c.Value, c.Version, c.CreateIndex, c.Lease)),
         });
         for (ulong i = 1; i <= applied; i++)
         {

@@ -179,7 +179,7 @@ internal static class WatchApi
                     var change = matching[i];
                     line.Add(change.Value is null
                         ? new WatchChangeResponse(change.Key, "delete")
-                        : new WatchChangeResponse(change.Key, "put", change.Value, change.Version, change.CreateIndex));
+                        : new WatchChangeResponse(change.Key, "put", change.Value, change.Version, change.CreateIndex, change.Lease == 0 ? null : change.Lease));
                 }
 
                 Write(buffer, new WatchEventResponse(index, line));

@@ -256,7 +256,7 @@ internal static class WatchChecker
     }
 
     public static bool Same(WatchChange a, WatchChange b) =>
-        a.Index == b.Index && a.Version == b.Version && a.CreateIndex == b.CreateIndex && string.Equals(a.Key, b.Key, StringComparison.Ordinal)
+        a.Index == b.Index && a.Version == b.Version && a.CreateIndex == b.CreateIndex && a.Lease == b.Lease && string.Equals(a.Key, b.Key, StringComparison.Ordinal)
         && (a.Value is null ? b.Value is null : b.Value is not null && a.Value.AsSpan().SequenceEqual(b.Value));
 
     public static string Describe(WatchChange change) => change.Value is null
