@@ -531,7 +531,7 @@ public sealed partial class ReadmeExamplesTests
     private static partial Regex NodeIdPattern();
 
     // A log index as README shows one: in a JSON answer or request, an If-Match, or a header.
-    [GeneratedRegex(@"(?<name>""(?:index|version|createIndex|currentVersion|fencingToken)"":|If-Match: |X-Raft-Index: |X-Raft-Snapshot-Index: |is at version )(?<n>[1-9]\d*)")]
+    [GeneratedRegex(@"(?<name>""(?:index|version|createIndex|currentVersion|fencingToken)"":|If-Match: |X-Raft-Index: |X-Raft-Snapshot-Index: |is at version |[?&]waitIndex=)(?<n>[1-9]\d*)")]
     private static partial Regex IndexPattern();
 
     // A lease's id is the index that granted it, wherever it appears: answers, bodies, paths, queries and details.
