@@ -55,6 +55,18 @@ public static class Program
                     adjust = config => inner(config) with { ResumeWithElapsedTicks = false };
                     replayArguments += " --resume-without-elapsed";
                     break;
+                case "--no-lease-holders":
+                    var withHolders = adjust;
+                    adjust = config => withHolders(config) with { Leases = LeaseWorkload.None };
+                    replayArguments += " --no-lease-holders";
+                    break;
+                case "--lease-clock-step":
+                    // Leaders' clocks jump ahead beyond the allowed skew: what the lease tests break on purpose.
+                    var stepMs = long.Parse(args[++i], CultureInfo.InvariantCulture);
+                    var unstepped = adjust;
+                    adjust = config => LeaseTests.WithClockSteps(unstepped(config), stepMs);
+                    replayArguments += $" --lease-clock-step {stepMs}";
+                    break;
                 default:
                     Console.Error.WriteLine($"unknown argument {args[i]}; use --seeds N --first-seed S [--ticks T] or --seed S [--verbose], with --pauses and --resume-without-elapsed to change every seed's faults");
                     return 2;
@@ -70,7 +82,7 @@ public static class Program
 
         var stopwatch = Stopwatch.StartNew();
         var outcome = SeedRunner.Run(first, count, ticks, Console.Out, adjust, replayArguments);
-        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}");
+        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Leases}");
         Console.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed");
         return outcome.Failed == 0 ? 0 : 1;
     }
@@ -82,6 +94,8 @@ internal static class SeedRunner
     public sealed record Outcome(int Passed, int Failed, long Ticks, long Elections, long Writes, long Reads, SnapshotCounts Snapshots, IReadOnlyList<SimulationResult> Failures)
     {
         public MembershipCounts Membership { get; init; } = new();
+
+        public LeaseCounts Leases { get; init; } = new();
     }
 
     public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output, Func<SimulationConfig, SimulationConfig>? adjust = null, string replayArguments = "")
@@ -91,6 +105,7 @@ internal static class SeedRunner
         long ticks = 0, elections = 0, writes = 0, reads = 0;
         var snapshots = new SnapshotCounts();
         var membership = new MembershipCounts();
+        var leases = new LeaseCounts();
         var gate = new object();
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -105,6 +120,7 @@ internal static class SeedRunner
                 reads += result.Reads;
                 snapshots = snapshots.Add(result.Snapshots);
                 membership = membership.Add(result.Membership);
+                leases = leases.Add(result.Leases);
                 if (result.Passed)
                 {
                     passed++;
@@ -119,6 +135,6 @@ internal static class SeedRunner
             }
         });
 
-        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures) { Membership = membership };
+        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures) { Membership = membership, Leases = leases };
     }
 }

@@ -124,6 +124,9 @@ internal sealed record SimulationConfig
     /// </summary>
     public bool CheckLeaseInvariant { get; init; } = true;
 
+    /// <summary>The lease holders' workload (Simulator.Leases.cs); null: drawn from the seed.</summary>
+    public LeaseWorkload? Leases { get; init; }
+
     /// <summary>Milliseconds of wall clock per tick; each node's clock is also off by its own skew.</summary>
     public const int MsPerTick = 5;
 

@@ -15,7 +15,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var outcome = SeedRunner.Run(first: 1, count: 2000, Program.DefaultFaultTicks, log);
 
         output.WriteLine(log.ToString());
-        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Leases}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
         Assert.True(outcome.Failed == 0, log.ToString());
         Assert.Equal(2000, outcome.Passed);
         Assert.True(outcome.Writes > 100_000 && outcome.Reads > 100_000, "the workload must exercise the cluster");
@@ -30,6 +30,12 @@ public sealed class SimulationTests(ITestOutputHelper output)
         // preferred leader under every fault.
         var membership = outcome.Membership;
         Assert.True(membership.Committed > 500 && membership.Refused > 100 && membership.Failbacks > 100, $"the seeds must change members and fail back: {membership}");
+
+        // Leases end both ways, every replica's end is checked against the first, and holders contend for a lock
+        // bound to their leases.
+        var leases = outcome.Leases;
+        Assert.True(leases.Expired > 2_000 && leases.Revoked > 500 && leases.KeysDeleted > 2_000 && leases.ReplicaEnds > leases.Expired + leases.Revoked, $"the seeds must grant, keep alive and end leases: {leases}");
+        Assert.True(leases.LockGrants > 500 && leases.LockRefusals > 100, $"holders must contend for the lock bound to their leases: {leases}");
     }
 
     [Fact]

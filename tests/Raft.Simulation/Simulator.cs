@@ -22,6 +22,9 @@ internal sealed record SimulationResult(ulong Seed, bool Passed, string? Failure
 
     /// <summary>How many membership changes and failbacks the run went through.</summary>
     public MembershipCounts Membership { get; init; } = new();
+
+    /// <summary>What the lease holders and the lease checker went through.</summary>
+    public LeaseCounts Leases { get; init; } = new();
 }
 
 /// <summary>
@@ -122,6 +125,7 @@ internal sealed partial class Simulator
         {
             Snapshots = _snapshotCounts,
             Membership = _membershipCounts,
+            Leases = LeaseCountsNow(),
         };
 
     public void OnFailback(SimNode node, int preferred, bool started, string what)
@@ -164,6 +168,7 @@ internal sealed partial class Simulator
             DeliverMessages();
             RunLater();
             RunClients();
+            RunLeaseHolders();
             foreach (var node in RunningNodes())
             {
                 node.Driver!.Process();
@@ -173,7 +178,7 @@ internal sealed partial class Simulator
 
             CheckLeaderStability();
             CheckLeases();
-            if (!_faultPhase && LivenessReached())
+            if (!_faultPhase && LivenessReached() && LeasesEndedEverywhere())
             {
                 Trace("liveness reached");
                 CheckFinalState();
