@@ -44,9 +44,12 @@ public sealed class PauseTests
     {
         var log = new StringWriter();
 
-        // Without the per-tick lease invariant, what remains to catch the bug is what the clients saw.
+        // Without the per-tick lease invariant, what remains to catch the bug is what the clients saw. Stale reads show
+        // in about one seed in 200; the key-value lease holders play no part in them and are left out, so that these
+        // seeds run as they did before the holders existed.
         var outcome = SeedRunner.Run(first: 50_001, count: Seeds, Program.DefaultFaultTicks, log,
-            config => WithPauses(config) with { ResumeWithElapsedTicks = false, CheckLeaseInvariant = false }, " --pauses --resume-without-elapsed --no-lease-invariant");
+            config => WithPauses(config) with { ResumeWithElapsedTicks = false, CheckLeaseInvariant = false, Leases = LeaseWorkload.None },
+            " --pauses --resume-without-elapsed --no-lease-invariant --no-lease-holders");
 
         Assert.True(outcome.Failed > 0, "without the elapsed time, some resumed leader should have answered a stale lease read");
         Assert.Contains("linearizability", log.ToString(), StringComparison.Ordinal);

@@ -61,6 +61,18 @@ public static class Program
                     adjust = config => inner(config) with { ResumeWithElapsedTicks = false };
                     replayArguments += " --resume-without-elapsed";
                     break;
+                case "--no-lease-holders":
+                    var withHolders = adjust;
+                    adjust = config => withHolders(config) with { Leases = LeaseWorkload.None };
+                    replayArguments += " --no-lease-holders";
+                    break;
+                case "--lease-clock-step":
+                    // Leaders' clocks jump ahead beyond the allowed skew: what the lease tests break on purpose.
+                    var stepMs = long.Parse(args[++i], CultureInfo.InvariantCulture);
+                    var unstepped = adjust;
+                    adjust = config => LeaseTests.WithClockSteps(unstepped(config), stepMs);
+                    replayArguments += $" --lease-clock-step {stepMs}";
+                    break;
                 default:
                     Console.Error.WriteLine($"unknown argument {args[i]}; use --seeds N --first-seed S [--ticks T] or --seed S [--verbose], with --pauses, --resume-without-elapsed and --watch-fault DropOne|RepeatOne to change every seed's faults");
                     return 2;
@@ -76,7 +88,7 @@ public static class Program
 
         var stopwatch = Stopwatch.StartNew();
         var outcome = SeedRunner.Run(first, count, ticks, Console.Out, adjust, replayArguments);
-        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Watches}");
+        Console.WriteLine($"{outcome.Ticks} ticks simulated in {stopwatch.Elapsed.TotalSeconds:F1} s: {outcome.Elections} elections, {outcome.Writes} acknowledged writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Watches}, {outcome.Leases}");
         Console.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed");
         return outcome.Failed == 0 ? 0 : 1;
     }
@@ -90,6 +102,7 @@ internal static class SeedRunner
         public MembershipCounts Membership { get; init; } = new();
 
         public WatchCounts Watches { get; init; } = new();
+        public LeaseCounts Leases { get; init; } = new();
     }
 
     public static Outcome Run(ulong first, int count, int faultTicks, TextWriter output, Func<SimulationConfig, SimulationConfig>? adjust = null, string replayArguments = "")
@@ -100,6 +113,7 @@ internal static class SeedRunner
         var snapshots = new SnapshotCounts();
         var membership = new MembershipCounts();
         var watches = new WatchCounts();
+        var leases = new LeaseCounts();
         var gate = new object();
         Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -115,6 +129,7 @@ internal static class SeedRunner
                 snapshots = snapshots.Add(result.Snapshots);
                 membership = membership.Add(result.Membership);
                 watches = watches.Add(result.Watches);
+                leases = leases.Add(result.Leases);
                 if (result.Passed)
                 {
                     passed++;
@@ -129,6 +144,6 @@ internal static class SeedRunner
             }
         });
 
-        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures) { Membership = membership, Watches = watches };
+        return new Outcome(passed, failures.Count, ticks, elections, writes, reads, snapshots, failures) { Membership = membership, Watches = watches, Leases = leases };
     }
 }

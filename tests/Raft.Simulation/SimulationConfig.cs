@@ -158,6 +158,8 @@ internal sealed record SimulationConfig
 
     /// <summary>A fault put into what watch clients are delivered, to show the watch checker catches it; none in a real run.</summary>
     public WatchFault WatchFault { get; init; }
+    /// <summary>The lease holders' workload (Simulator.Leases.cs); null: drawn from the seed.</summary>
+    public LeaseWorkload? Leases { get; init; }
 
     /// <summary>Milliseconds of wall clock per tick; each node's clock is also off by its own skew.</summary>
     public const int MsPerTick = 5;

@@ -15,7 +15,7 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var outcome = SeedRunner.Run(first: 1, count: 2000, Program.DefaultFaultTicks, log);
 
         output.WriteLine(log.ToString());
-        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Watches}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
+        output.WriteLine($"{outcome.Passed} seeds passed, {outcome.Failed} failed; {outcome.Ticks} ticks, {outcome.Elections} elections, {outcome.Writes} writes and {outcome.Reads} reads checked, {outcome.Snapshots}, {outcome.Membership}, {outcome.Watches}, {outcome.Leases}, in {stopwatch.Elapsed.TotalSeconds:F1} s");
         Assert.True(outcome.Failed == 0, log.ToString());
         Assert.Equal(2000, outcome.Passed);
         Assert.True(outcome.Writes > 100_000 && outcome.Reads > 100_000, "the workload must exercise the cluster");
@@ -36,6 +36,11 @@ public sealed class SimulationTests(ITestOutputHelper output)
         var watches = outcome.Watches;
         Assert.True(watches.Delivered > 300_000 && watches.Resumed > 20_000 && watches.AfterCrash > 2_000, $"the seeds must deliver changes to watches that resume elsewhere: {watches}");
         Assert.True(watches.Dropped > 2_000 && watches.Rereads > 2_000 && watches.Refused > 1_000, $"the seeds must drop, compact and refuse watches: {watches}");
+        // Leases end both ways, every replica's end is checked against the first, and holders contend for a lock
+        // bound to their leases.
+        var leases = outcome.Leases;
+        Assert.True(leases.Expired > 2_000 && leases.Revoked > 500 && leases.KeysDeleted > 2_000 && leases.ReplicaEnds > leases.Expired + leases.Revoked, $"the seeds must grant, keep alive and end leases: {leases}");
+        Assert.True(leases.LockGrants > 500 && leases.LockRefusals > 100, $"holders must contend for the lock bound to their leases: {leases}");
     }
 
     [Fact]

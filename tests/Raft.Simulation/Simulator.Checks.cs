@@ -41,6 +41,7 @@ internal sealed partial class Simulator
     public void OnApplied(SimNode node, in Entry entry, in KvApplyResult result)
     {
         _safety.OnApplied(node.Id, entry);
+        OnLeaseApplied(node, entry, result);
         if (entry.Type == EntryType.Membership)
         {
             OnMembershipApplied(entry);

@@ -25,6 +25,8 @@ internal sealed record SimulationResult(ulong Seed, bool Passed, string? Failure
 
     /// <summary>What the watch clients went through and what was checked of them.</summary>
     public WatchCounts Watches { get; init; } = new();
+    /// <summary>What the lease holders and the lease checker went through.</summary>
+    public LeaseCounts Leases { get; init; } = new();
 }
 
 /// <summary>
@@ -130,6 +132,7 @@ internal sealed partial class Simulator
             Snapshots = _snapshotCounts,
             Membership = _membershipCounts,
             Watches = _watchCounts,
+            Leases = LeaseCountsNow(),
         };
 
     public void OnFailback(SimNode node, int preferred, bool started, string what)
@@ -172,6 +175,7 @@ internal sealed partial class Simulator
             DeliverMessages();
             RunLater();
             RunClients();
+            RunLeaseHolders();
             foreach (var node in RunningNodes())
             {
                 node.Driver!.Process();
@@ -186,7 +190,7 @@ internal sealed partial class Simulator
 
             CheckLeaderStability();
             CheckLeases();
-            if (!_faultPhase && LivenessReached())
+            if (!_faultPhase && LivenessReached() && LeasesEndedEverywhere())
             {
                 Trace("liveness reached");
                 CheckFinalState();
