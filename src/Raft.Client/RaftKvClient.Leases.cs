@@ -111,15 +111,8 @@ public sealed partial class RaftKvClient
     /// <exception cref="LeaseNotFoundException">The lease has ended.</exception>
     public async Task<LockLease> AcquireLockAsync(string name, string owner, ulong lease, TimeSpan? wait = null, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(owner);
         ArgumentOutOfRangeException.ThrowIfZero(lease);
-        var waitMs = wait is { } w ? (long)Math.Max(0, w.TotalMilliseconds) : (long?)null;
-        var path = waitMs is { } ms ? $"{LockPath(name)}?waitMs={ms.ToString(CultureInfo.InvariantCulture)}" : LockPath(name);
-        var request = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, null) { Lease = lease }, ProtocolJsonContext.Wire.LockRequest);
-        using var response = await WriteAsync(HttpMethod.Post, path, request, null, wait ?? TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
-        await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.LockResponse, cancellationToken).ConfigureAwait(false);
-        return new LockLease(body.Name ?? name, body.Owner ?? owner, body.FencingToken, body.ExpiresAtMs);
+        return await LockCoreAsync(HttpMethod.Post, name, AcquirePath(name, wait), new LockRequest(owner, null) { Lease = lease }, wait ?? TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

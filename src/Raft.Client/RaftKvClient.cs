@@ -282,9 +282,7 @@ public sealed partial class RaftKvClient : IDisposable
     public Task<LockLease> AcquireLockAsync(string name, string owner, TimeSpan ttl, TimeSpan? wait = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
-        var waitMs = wait is { } w ? (long)Math.Max(0, w.TotalMilliseconds) : (long?)null;
-        var path = waitMs is { } ms ? $"{LockPath(name)}?waitMs={ms.ToString(CultureInfo.InvariantCulture)}" : LockPath(name);
-        return LockCoreAsync(HttpMethod.Post, name, path, owner, (long)ttl.TotalMilliseconds, wait ?? TimeSpan.Zero, cancellationToken);
+        return LockCoreAsync(HttpMethod.Post, name, AcquirePath(name, wait), new LockRequest(owner, (long)ttl.TotalMilliseconds), wait ?? TimeSpan.Zero, cancellationToken);
     }
 
     /// <summary>Extends the lease of <paramref name="owner"/> on lock <paramref name="name"/> to <paramref name="ttl"/> from now.</summary>
@@ -298,7 +296,7 @@ public sealed partial class RaftKvClient : IDisposable
     public Task<LockLease> RenewLockAsync(string name, string owner, TimeSpan ttl, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ttl, TimeSpan.Zero);
-        return LockCoreAsync(HttpMethod.Put, name, LockPath(name), owner, (long)ttl.TotalMilliseconds, TimeSpan.Zero, cancellationToken);
+        return LockCoreAsync(HttpMethod.Put, name, LockPath(name), new LockRequest(owner, (long)ttl.TotalMilliseconds), TimeSpan.Zero, cancellationToken);
     }
 
     /// <summary>Releases lock <paramref name="name"/> held by <paramref name="owner"/>.</summary>
@@ -361,15 +359,19 @@ public sealed partial class RaftKvClient : IDisposable
         return new DeleteResult(body.Index, body.Deleted);
     }
 
-    private async Task<LockLease> LockCoreAsync(HttpMethod method, string name, string path, string owner, long ttlMs, TimeSpan serverWait, CancellationToken cancellationToken)
+    private async Task<LockLease> LockCoreAsync(HttpMethod method, string name, string path, LockRequest lockRequest, TimeSpan serverWait, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrEmpty(owner);
-        var request = JsonSerializer.SerializeToUtf8Bytes(new LockRequest(owner, ttlMs), ProtocolJsonContext.Wire.LockRequest);
+        ArgumentException.ThrowIfNullOrEmpty(lockRequest.Owner);
+        var request = JsonSerializer.SerializeToUtf8Bytes(lockRequest, ProtocolJsonContext.Wire.LockRequest);
         using var response = await WriteAsync(method, path, request, null, serverWait, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
         var body = await ReadJsonAsync(response, ProtocolJsonContext.Wire.LockResponse, cancellationToken).ConfigureAwait(false);
-        return new LockLease(body.Name ?? name, body.Owner ?? owner, body.FencingToken, body.ExpiresAtMs);
+        return new LockLease(body.Name ?? name, body.Owner ?? lockRequest.Owner, body.FencingToken, body.ExpiresAtMs);
     }
+
+    // An acquire's path, with the server's wait for a held lock when there is one.
+    private static string AcquirePath(string name, TimeSpan? wait) =>
+        wait is { } w ? $"{LockPath(name)}?waitMs={((long)Math.Max(0, w.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture)}" : LockPath(name);
 
     /// <summary>
     /// Sends one write under the next sequence of this client's session. Writes go one at a time: the cluster

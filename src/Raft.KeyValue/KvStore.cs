@@ -299,17 +299,7 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     /// The lock named <paramref name="name"/> if it is held at <paramref name="nowMs"/> (never earlier than
     /// <see cref="ClockMs"/>): readers may pass their own clock to see an expiry no command has applied yet.
     /// </summary>
-    public bool TryGetLock(string name, long nowMs, out KvLock value)
-    {
-        if (_locks.TryGetValue(name, out var slot) && slot.ExpiresAtMs > Math.Max(nowMs, ClockMs))
-        {
-            value = new KvLock(slot.Owner, slot.FencingToken, slot.ExpiresAtMs);
-            return true;
-        }
-
-        value = default;
-        return false;
-    }
+    public bool TryGetLock(string name, long nowMs, out KvLock value) => TryGetLock(name, nowMs, out value, out _);
 
     /// <summary>
     /// The lock named <paramref name="name"/> if it is held at <paramref name="nowMs"/>, with the lease it is bound to (0
@@ -317,8 +307,15 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
     /// </summary>
     public bool TryGetLock(string name, long nowMs, out KvLock value, out ulong lease)
     {
-        lease = _locks.TryGetValue(name, out var slot) ? slot.Lease : 0;
-        return TryGetLock(name, nowMs, out value);
+        if (_locks.TryGetValue(name, out var slot) && slot.ExpiresAtMs > Math.Max(nowMs, ClockMs))
+        {
+            value = new KvLock(slot.Owner, slot.FencingToken, slot.ExpiresAtMs);
+            lease = slot.Lease;
+            return true;
+        }
+
+        (value, lease) = (default, 0);
+        return false;
     }
 
     /// <summary>The highest sequence remembered for <paramref name="clientId"/>, or 0.</summary>

@@ -87,11 +87,12 @@ public sealed class LeaseTests
         public Holder(ProcessCluster cluster, string key, string lockName, string owner)
         {
             var endpoints = string.Join(',', Enumerable.Range(1, cluster.Size).Select(id => cluster.Endpoint(id).ToString()));
-            var start = new ProcessStartInfo(DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var argument in new[] { "exec", Path.Combine(AppContext.BaseDirectory, "Raft.Cluster.LeaseHolder.dll"), endpoints, TtlMs.ToString(CultureInfo.InvariantCulture), key, lockName, owner })
-            {
-                start.ArgumentList.Add(argument);
-            }
+            // Started the way the launcher starts a node: through the dotnet host this test runs under.
+            var start = Raft.Server.Launcher.NodeProcess.StartInfo(
+                [endpoints, TtlMs.ToString(CultureInfo.InvariantCulture), key, lockName, owner],
+                Path.Combine(AppContext.BaseDirectory, "Raft.Cluster.LeaseHolder.dll"));
+            start.RedirectStandardOutput = true;
+            start.RedirectStandardError = true;
 
             _process = new Process { StartInfo = start };
             _process.OutputDataReceived += (_, e) =>
@@ -175,10 +176,5 @@ public sealed class LeaseTests
                 }
             }
         }
-
-        private static string DotnetHost() =>
-            Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host
-            : Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path
-            : "dotnet";
     }
 }
