@@ -224,9 +224,12 @@ public sealed partial class RaftNode
         // A campaign by a node outside this node's configuration (one removed that has not heard of it) is ignored
         // like a lost message: it neither raises this node's term nor gets an answer, so a removed node cannot disrupt
         // the cluster. A member that this node does not know of yet loses nothing it needs: the nodes that know it
-        // answer. A learner (or a node not yet in any configuration) has no vote to give, so it ignores every campaign
-        // and keeps following the leader it has.
-        if (m.Type is MessageType.Vote or MessageType.PreVote && (!_membership.Contains(m.From) || !IsPromotable))
+        // answer. A learner does answer a member's campaign, as etcd's do: its promotion may have committed without
+        // reaching it, and the voters that know of it may then need its vote to elect anyone at all (a leader that
+        // removed itself leaves them no one else to hear from). The vote counts only where the candidate's own
+        // configuration makes this node a voter. A node not yet in any configuration contains no member, so it
+        // ignores every campaign.
+        if (m.Type is MessageType.Vote or MessageType.PreVote && !_membership.Contains(m.From))
         {
             return;
         }

@@ -203,11 +203,27 @@ public sealed class ProtocolTests
     }
 
     [Fact]
-    public void A_learner_gives_no_vote_and_keeps_its_term()
+    public void A_learner_votes_for_a_member_since_its_promotion_may_have_committed_without_reaching_it()
     {
+        // Node 3 still thinks itself a learner; voters 2 and 3 of the committed configuration need each other's vote.
         var node = RaftNode.Bootstrap(new RaftOptions { Id = 3, PreVote = false, CheckQuorum = false, FastFailover = false }, new SeededRandom(1), Membership.Create([1, 2], [3]));
 
         node.Step(new Message { Type = MessageType.Vote, From = 2, To = 3, Term = 9, Index = 100, LogTerm = 9 });
+
+        Assert.Equal(9UL, node.Term);
+        var ready = node.GetReady();
+        var answer = Assert.Single(ready.MessagesAfterPersist.ToArray(), m => m.To == 2);
+        Assert.Equal(MessageType.VoteResponse, answer.Type);
+        Assert.False(answer.Reject);
+        node.Advance();
+    }
+
+    [Fact]
+    public void A_learner_ignores_a_campaign_from_outside_its_configuration()
+    {
+        var node = RaftNode.Bootstrap(new RaftOptions { Id = 3, PreVote = false, CheckQuorum = false, FastFailover = false }, new SeededRandom(1), Membership.Create([1, 2], [3]));
+
+        node.Step(new Message { Type = MessageType.Vote, From = 4, To = 3, Term = 9, Index = 100, LogTerm = 9 });
 
         Assert.Equal(0UL, node.Term);
         Assert.False(node.HasReady);
