@@ -139,7 +139,8 @@ internal sealed class FaultCluster : IDisposable
     {
         lock (_gate)
         {
-            if (_paused.Remove(id))
+            // A node killed while paused (by a teardown, say) has nothing left to resume.
+            if (_paused.Remove(id) && !_processes[id].HasExited)
             {
                 NodeProcess.Resume(_processes[id]);
             }

@@ -282,9 +282,15 @@ internal sealed partial class NetworkLab : IDisposable
         return false;
     }
 
-    // iptables through the project's script, which installs it where it is missing; blackhole routes otherwise.
+    // iptables through the project's script, which installs it where it is missing; blackhole routes otherwise, or
+    // when FAULTS_FIREWALL=routes asks for them (to try the fallback on a machine that has iptables).
     private static (Firewall Firewall, string Note) FindFirewall()
     {
+        if (string.Equals(Environment.GetEnvironmentVariable("FAULTS_FIREWALL"), "routes", StringComparison.Ordinal))
+        {
+            return (Firewall.BlackholeRoutes, "FAULTS_FIREWALL=routes: partitions by blackhole routes, packet-loss faults left out");
+        }
+
         var script = Path.Combine(AppContext.BaseDirectory, "ensure-iptables.sh");
         var (code, output) = File.Exists(script) ? Shell.Run("bash", script) : (1, "ensure-iptables.sh is missing next to the suite");
         if (code == 0)
