@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>
 /// One key's operations made ready for <see cref="LinearizationSearch"/>: failed operations and lost reads dropped,

@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>Limits of <see cref="RegisterChecker"/>.</summary>
 internal sealed record RegisterCheckOptions

@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>One operation of the deepest linearization the search reached, and the state it left.</summary>
 internal readonly record struct SearchStep(int Source, RegisterState After);

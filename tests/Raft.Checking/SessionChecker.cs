@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>The status of an answer to a session write, as the store gives it (<c>KvApplyStatus</c>).</summary>
 internal enum SessionAnswerStatus : byte

@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 internal static partial class RegisterChecker
 {

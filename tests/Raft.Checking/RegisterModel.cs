@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>
 /// One key as the store holds it (see <c>KvStore.Execute</c>): absent, or a value with its version. Versions are log

@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>
 /// Lowe's memo of search nodes already explored: a set of keys, each a short sequence of words (a linearized-set

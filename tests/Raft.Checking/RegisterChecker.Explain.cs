@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 internal static partial class RegisterChecker
 {

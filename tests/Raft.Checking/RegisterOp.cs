@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>What a client asked of one key.</summary>
 internal enum RegisterOpKind : byte

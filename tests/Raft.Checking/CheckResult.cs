@@ -1,4 +1,4 @@
-namespace Raft.Simulation.Checking;
+namespace Raft.Checking;
 
 /// <summary>What a checker concluded about a history.</summary>
 internal enum CheckVerdict : byte
