@@ -30,6 +30,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     /// <summary>The waiting batch could not be written for want of space; it is retried as ticks arrive.</summary>
     public bool IsDiskFull => _diskFull != DiskFullStep.None;
 
+    // A follower's disk does not matter to a write: it goes to the leader, which the host routes it to.
+    private WriteStatus DiskFullAnswer => _core.Role != RaftRole.Leader && _core.LeaderId != 0 ? WriteStatus.NotLeader : WriteStatus.DiskFull;
+
     private enum DiskFullStep : byte
     {
         None,
@@ -110,7 +113,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             var input = _inbox.Dequeue();
             if (input.Kind == InputKind.Propose)
             {
-                ((WriteRequest<TResult>)input.Request!).Finish(Outcome(WriteStatus.DiskFull));
+                ((WriteRequest<TResult>)input.Request!).Finish(Outcome(DiskFullAnswer));
                 continue;
             }
 

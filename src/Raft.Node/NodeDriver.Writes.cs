@@ -35,8 +35,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         ThrowIfStopped();
         if (_diskFull != DiskFullStep.None)
         {
-            // Refused at once rather than queued behind a batch that may wait long for space: nothing was proposed.
-            request.Finish(Outcome(WriteStatus.DiskFull));
+            // Answered at once rather than queued behind a batch that may wait long for space: nothing was proposed.
+            request.Finish(Outcome(DiskFullAnswer));
             return;
         }
 

@@ -29,6 +29,11 @@ public sealed class DiskFullTests
         Assert.DoesNotContain(follower.Events.Sent, m => m is { Type: MessageType.AppendResponse, Reject: false } && m.Index >= index);
         Assert.Contains(follower.Events.DiskFullReports, full => full);
 
+        // A write sent to it goes to the leader, whose disk has room.
+        var routed = follower.Put("y", "1");
+        Assert.Equal(WriteStatus.NotLeader, routed.Status);
+        Assert.Equal(1, routed.Outcome!.Value.LeaderId);
+
         // Ticks retry with backoff; while the disk stays full nothing changes.
         cluster.Tick(20);
         Assert.True(follower.Driver.IsDiskFull);
