@@ -33,6 +33,13 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         ArgumentNullException.ThrowIfNull(request);
         ThrowIfStopped();
+        if (_diskFull != DiskFullStep.None)
+        {
+            // Answered at once rather than queued behind a batch that may wait long for space: nothing was proposed.
+            request.Finish(Outcome(DiskFullAnswer));
+            return;
+        }
+
         request.Deadline = _ticks + (ulong)_options.RequestTimeoutTicks;
         _writeDeadlines.Enqueue(request);
         if (_unpersisted is not null)

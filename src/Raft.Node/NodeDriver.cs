@@ -19,6 +19,8 @@ namespace Raft.Node;
 /// to make the log durable and call <see cref="Persisted"/>. Messages that vouch for the batch, the hard state, and
 /// everything applied wait with it; inputs arriving meanwhile are queued in order and replayed afterwards. A server
 /// calls <see cref="Persisted"/> at once after its fsync; the simulator after a simulated disk delay.</para>
+/// <para>A full disk (<see cref="DiskFullException"/> from the log or the hard state) leaves the batch waiting, unwritten,
+/// and is retried with backoff as ticks arrive; see <c>NodeDriver.Disk.cs</c>.</para>
 /// <para>Not thread-safe: one thread owns a driver and everything it holds, the state machine included.</para>
 /// </remarks>
 public sealed partial class NodeDriver<TStateMachine, TResult>
@@ -71,7 +73,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     public ulong Ticks => _ticks;
 
     /// <summary>A batch waits for the host to make the log durable and call <see cref="Persisted"/>.</summary>
-    public bool IsAwaitingPersistence => _unpersisted is not null;
+    public bool IsAwaitingPersistence => _unpersisted is not null && _diskFull == DiskFullStep.None;
 
     /// <summary>
     /// Starts a node from what its stores hold: the latest snapshot's image installed into <paramref name="stateMachine"/>,
@@ -131,6 +133,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
                 _ticksNotQueued += elapsedTicks;
             }
 
+            if (_diskFull != DiskFullStep.None)
+            {
+                RetryDiskAfter(elapsedTicks);
+            }
+
             return;
         }
 
@@ -177,9 +184,20 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         ThrowIfStopped();
         var ready = _unpersisted ?? throw new InvalidOperationException("no batch is waiting for the disk");
+        if (_diskFull != DiskFullStep.None)
+        {
+            throw new InvalidOperationException("the waiting batch is not written yet: the disk was full");
+        }
+
         if (_log.DurableIndex < _log.LastIndex)
         {
             throw new InvalidOperationException($"the log is durable through {_log.DurableIndex} but holds {_log.LastIndex}: sync it before calling Persisted");
+        }
+
+        if (!TrySaveHardState(ready))
+        {
+            Publish();
+            return;
         }
 
         _unpersisted = null;
@@ -372,15 +390,10 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
 
         var entries = ready.Entries.Span;
-        if (!entries.IsEmpty)
-        {
-            _log.Append(entries);
-            _events.EntriesAppended(entries[0].Index, entries[^1].Index);
-        }
-
         if (!entries.IsEmpty || MustSaveHardState(ready))
         {
             _unpersisted = ready;
+            TryAppend(ready);
             return;
         }
 
@@ -395,12 +408,6 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
     private void FinishReady(Ready ready)
     {
-        if (MustSaveHardState(ready))
-        {
-            _hardState.Save(ready.HardState);
-            _savedHardState = ready.HardState;
-        }
-
         _events.Persisted(ready.Entries.IsEmpty ? 0 : ready.Entries.Span[^1].Index);
         SendAll(ready.MessagesAfterPersist);
         if (ready.Snapshot is { } snapshot)
@@ -450,10 +457,12 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     private void Publish()
     {
         var view = View;
+        var diskFull = _diskFull != DiskFullStep.None;
         if (view.Role != _core.Role || view.Term != _core.Term || view.LeaderId != _core.LeaderId
-            || view.CommitIndex != _core.CommitIndex || view.AppliedIndex != _stateMachine.AppliedIndex || !ReferenceEquals(view.Membership, _core.Membership))
+            || view.CommitIndex != _core.CommitIndex || view.AppliedIndex != _stateMachine.AppliedIndex || !ReferenceEquals(view.Membership, _core.Membership)
+            || view.DiskFull != diskFull)
         {
-            View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex, _core.Membership);
+            View = new NodeView(_core.Role, _core.Term, _core.LeaderId, _core.CommitIndex, _stateMachine.AppliedIndex, _core.Membership, diskFull);
         }
     }
 

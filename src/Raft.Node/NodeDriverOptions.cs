@@ -73,6 +73,12 @@ public sealed record NodeDriverOptions
     /// <summary>Inputs queued while a batch waits for the disk; beyond this, messages are dropped and requests refused.</summary>
     public int InboxMax { get; init; } = 65_536;
 
+    /// <summary>
+    /// While the disk is full, the write that found it so is tried again after 1 tick, then after twice as long each
+    /// time, up to this many ticks between attempts.
+    /// </summary>
+    public int DiskFullRetryTicksMax { get; init; } = 100;
+
     /// <summary>A linearizable read not confirmed by its leader within this many ticks is answered "not confirmed".</summary>
     public int ReadConfirmTicks => 2 * Raft.ElectionTimeoutTicks;
 
@@ -107,5 +113,6 @@ public sealed record NodeDriverOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(HeldRequestsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(ReadAttemptsMax, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(InboxMax, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(DiskFullRetryTicksMax, 1);
     }
 }

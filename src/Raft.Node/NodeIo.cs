@@ -73,6 +73,15 @@ public interface INodeEvents<TResult>
     {
     }
 
+    /// <summary>
+    /// The disk had no room for the waiting batch's entries or hard state (<paramref name="exception"/> says which
+    /// file): nothing of it is acknowledged, new writes are refused, and it is tried again with backoff. Reported once
+    /// when the node becomes stuck, and with <paramref name="exception"/> null when a retry succeeds.
+    /// </summary>
+    void DiskFull(bool full, DiskFullException? exception)
+    {
+    }
+
     /// <summary>The core's commit index rose to <paramref name="commitIndex"/>; the core may be inspected.</summary>
     void CommitAdvanced(ulong commitIndex)
     {

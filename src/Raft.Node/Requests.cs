@@ -28,6 +28,9 @@ public enum WriteStatus : byte
 
     /// <summary>The node stopped; a write already proposed may or may not be applied.</summary>
     ShuttingDown,
+
+    /// <summary>This node's disk is full, so it cannot append to its log. Nothing was proposed.</summary>
+    DiskFull,
 }
 
 /// <summary>A write's outcome; <see cref="Result"/> is meaningful only when <see cref="Status"/> is <see cref="WriteStatus.Applied"/>.</summary>
@@ -210,8 +213,11 @@ public abstract class TransferRequest
 }
 
 /// <summary>What the driver last published: cheap to read, replaced (never mutated) after every batch.</summary>
-/// <remarks><see cref="Membership"/> is the configuration in force on this node (the latest in its log), with the addresses of its members.</remarks>
-public sealed record NodeView(RaftRole Role, ulong Term, int LeaderId, ulong CommitIndex, ulong AppliedIndex, Membership Membership)
+/// <remarks>
+/// <see cref="Membership"/> is the configuration in force on this node (the latest in its log), with the addresses of its
+/// members. <see cref="DiskFull"/>: a write to the log or the hard state found no room and the node waits for space.
+/// </remarks>
+public sealed record NodeView(RaftRole Role, ulong Term, int LeaderId, ulong CommitIndex, ulong AppliedIndex, Membership Membership, bool DiskFull = false)
 {
     public static readonly NodeView Initial = new(RaftRole.Follower, 0, 0, 0, 0, Membership.Empty);
 }

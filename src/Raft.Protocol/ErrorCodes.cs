@@ -162,6 +162,12 @@ public static class ErrorCodes
     /// <summary>503: a linearizable read could not be confirmed.</summary>
     public const string ReadFailed = "read_failed";
 
+    /// <summary>
+    /// 503: this node's disk is full, so it cannot append to its log; nothing was written. It goes on by itself once
+    /// space is freed; meanwhile another node is elected if this one led.
+    /// </summary>
+    public const string DiskFull = "disk_full";
+
     /// <summary>503: the node is stopping.</summary>
     public const string ShuttingDown = "shutting_down";
 
@@ -193,6 +199,6 @@ public static class ErrorCodes
         ShuttingDown, NotReady, LeaderUnreachable, Timeout, InvalidCommand, InternalError,
         InvalidMember, MemberNotFound, MemberExists, ChangeInProgress, NotCaughtUp, InvalidChange,
         VersionTooOld, ClusterVersionTooLow, InvalidTxn, TxnTooLarge,
-        InvalidAfter, InvalidKeys, InvalidWatch, Compacted, TooManyWatchers, WatchDropped,
+        InvalidAfter, InvalidKeys, InvalidWatch, Compacted, TooManyWatchers, WatchDropped, DiskFull,
     };
 }

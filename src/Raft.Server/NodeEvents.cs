@@ -99,6 +99,20 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
         NodeLog.SnapshotSendStarted(logger, nodeId, snapshot.Index, snapshot.Term, bytes, peer);
     }
 
+    public void DiskFull(bool full, Storage.DiskFullException? exception)
+    {
+        metrics.DiskFull = full;
+        if (full)
+        {
+            metrics.DiskFullStarted();
+            NodeLog.DiskFull(logger, nodeId, exception?.Message ?? "no space left on the device");
+        }
+        else
+        {
+            NodeLog.DiskSpaceReturned(logger, nodeId);
+        }
+    }
+
     public void SnapshotFailed(string what, Exception exception)
     {
         metrics.SnapshotFailed();

@@ -59,6 +59,12 @@ public static class NodeHost
             try
             {
                 await app.RunAsync().ConfigureAwait(false);
+
+                // The node loop failed (a failed fsync, a storage error) and stopped the host: the process says so.
+                if (app.Services.GetRequiredService<NodeLoop>().Failure is not null)
+                {
+                    return 1;
+                }
             }
             catch (NodeStartRefusedException ex)
             {
@@ -82,7 +88,10 @@ public static class NodeHost
     /// the configuration is unusable. Peers talk over <see cref="TcpPeerTransport"/> unless
     /// <paramref name="transportFactory"/> supplies another transport (tests run several nodes in one process).
     /// </summary>
-    public static WebApplication Build(string[] args, PeerTransportFactory? transportFactory = null)
+    public static WebApplication Build(string[] args, PeerTransportFactory? transportFactory = null) => Build(args, transportFactory, diskIo: null);
+
+    /// <summary>As the public overload; the node's log and hard state change the disk through <paramref name="diskIo"/> (tests inject faults).</summary>
+    internal static WebApplication Build(string[] args, PeerTransportFactory? transportFactory, Storage.IDiskIo? diskIo)
     {
         var builder = WebApplication.CreateBuilder(args);
 
@@ -145,7 +154,8 @@ public static class NodeHost
             services.GetRequiredService<ILoggerFactory>(),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<LockChanges>().Raise,
-            services.GetRequiredService<WatchHub>()));
+            services.GetRequiredService<WatchHub>(),
+            diskIo));
         builder.Services.AddSingleton(_ => new LeaderRouting(options, new HttpClient(new SocketsHttpHandler
         {
             AllowAutoRedirect = false,
@@ -232,7 +242,8 @@ public static class NodeHost
 
 /// <summary>
 /// Starts the node loop with the host, and on shutdown hands leadership over before stopping it. If the loop
-/// fails (a storage error), the whole process stops with exit code 1 rather than serve HTTP without a node.
+/// fails (a storage error), the whole host stops rather than serve HTTP without a node; the process then exits with 1
+/// (<see cref="NodeHost.RunAsync"/>).
 /// </summary>
 internal sealed class NodeService(NodeLoop node, NodeOptions options, IHostApplicationLifetime lifetime, ILogger<NodeService> logger) : IHostedService
 {
@@ -244,7 +255,6 @@ internal sealed class NodeService(NodeLoop node, NodeOptions options, IHostAppli
             {
                 if (node.Failure is not null)
                 {
-                    Environment.ExitCode = 1;
                     lifetime.StopApplication();
                 }
             },

@@ -68,6 +68,15 @@ internal static partial class NodeLog
     [LoggerMessage(21, LogLevel.Information, "node {Id}: failback to node {Preferred}: {What}")]
     public static partial void Failback(ILogger logger, int id, int preferred, string what);
 
+    [LoggerMessage(23, LogLevel.Error, "node {Id}: disk full: {What}. Nothing of it is acknowledged and new writes are refused (disk_full); it is retried until space is freed in the data directory")]
+    public static partial void DiskFull(ILogger logger, int id, string what);
+
+    [LoggerMessage(24, LogLevel.Information, "node {Id}: disk space returned; the write that found the disk full went through and the node goes on")]
+    public static partial void DiskSpaceReturned(ILogger logger, int id);
+
+    [LoggerMessage(25, LogLevel.Critical, "node {Id}: fsync failed: {What}. Nothing written since the last good fsync can be trusted and nothing more is acknowledged: the node stops (exit code 1); restart it to recover from what is on disk")]
+    public static partial void FsyncFailed(ILogger logger, Exception exception, int id, string what);
+
     [LoggerMessage(22, LogLevel.Information, "node {Id}: cluster version {What}")]
     public static partial void ClusterVersion(ILogger logger, int id, string what);
 }

@@ -51,7 +51,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     private int _disposed;
     private volatile NodeView _view = NodeView.Initial;
 
-    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILoggerFactory loggers, TimeProvider time, KvLockChanged? lockChanged = null, WatchHub? watches = null)
+    public NodeLoop(NodeOptions options, Func<IPeerMessageSink, IPeerTransport> transportFactory, NodeMetrics metrics, ILoggerFactory loggers, TimeProvider time, KvLockChanged? lockChanged = null, WatchHub? watches = null, IDiskIo? diskIo = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transportFactory);
@@ -73,7 +73,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             AllowSynchronousContinuations = true,
         });
 
-        _storage = NodeStorage.Open(options);
+        _storage = NodeStorage.Open(options, diskIo ?? DiskIo.System);
         try
         {
             _events = new NodeEvents(options.Id, metrics, _logger, WriteTrace.Create(options.Id, loggers), time);
@@ -337,6 +337,14 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             _driver.Process();
             _ = Persist();
         }
+        catch (FsyncFailedException ex)
+        {
+            // As PostgreSQL PANICs: the kernel may have dropped the pages it could not write, so no later fsync can vouch
+            // for them. Stop before anything else is acknowledged; a restart recovers from what the disk really holds.
+            NodeLog.FsyncFailed(_logger, ex, _options.Id, ex.Message);
+            _inputs.Writer.TryComplete(ex);
+            Failure = ex;
+        }
         catch (Exception ex)
         {
             // A storage failure or a broken invariant: this node cannot go on safely.
@@ -454,6 +462,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             _metrics.Term = (long)view.Term;
             _metrics.LeaderId = view.LeaderId;
             _metrics.IsLeader = view.Role == RaftRole.Leader;
+            _metrics.DiskFull = view.DiskFull;
             _metrics.CommitIndex = (long)view.CommitIndex;
             _metrics.AppliedIndex = (long)view.AppliedIndex;
             FollowMembership(view.Membership);

@@ -28,6 +28,7 @@ public sealed class NodeMetrics
     private readonly ConcurrentDictionary<(string Route, string Method, int Status), StrongBox<long>> _requests = new();
     private long _leaderChanges;
     private long _elections;
+    private long _diskFullEpisodes;
 
     public long Term { get; set; }
 
@@ -38,6 +39,9 @@ public sealed class NodeMetrics
     public long LeaderId { get; set; }
 
     public bool IsLeader { get; set; }
+
+    /// <summary>The node waits for disk space to write its log or hard state.</summary>
+    public bool DiskFull { get; set; }
 
     /// <summary>Voters in the configuration in force on this node.</summary>
     public long Voters { get; set; }
@@ -87,6 +91,8 @@ public sealed class NodeMetrics
 
     public void ElectionStarted() => Interlocked.Increment(ref _elections);
 
+    public void DiskFullStarted() => Interlocked.Increment(ref _diskFullEpisodes);
+
     public void ObserveProposal(TimeSpan elapsed) => _proposalLatency.Observe(elapsed.TotalSeconds);
 
     public void ObserveFsync(TimeSpan elapsed) => _fsyncLatency.Observe(elapsed.TotalSeconds);
@@ -99,6 +105,7 @@ public sealed class NodeMetrics
         var sb = new StringBuilder(4096);
         Gauge(sb, "raft_term", "The current term.", Term);
         Gauge(sb, "raft_is_leader", "1 when this node is the leader.", IsLeader ? 1 : 0);
+        Gauge(sb, "raft_disk_full", "1 while this node cannot write its log or hard state for want of disk space (writes are refused with disk_full).", DiskFull ? 1 : 0);
         Gauge(sb, "raft_leader_id", "The leader this node knows of, 0 for none.", LeaderId);
         Gauge(sb, "raft_commit_index", "The highest log index known committed.", CommitIndex);
         Gauge(sb, "raft_applied_index", "The highest log index applied to the key-value store.", AppliedIndex);
@@ -120,6 +127,7 @@ public sealed class NodeMetrics
         _snapshotDuration.Render(sb, "raft_snapshot_duration_seconds", "From freezing the state to its snapshot being durable, off the node's thread.");
         Counter(sb, "raft_snapshots_installed_total", "Snapshots received from a leader and installed.", Interlocked.Read(ref _snapshotsInstalled));
         Counter(sb, "raft_snapshot_transfers_total", "Snapshot transfers this node began as leader.", Interlocked.Read(ref _snapshotsSent));
+        Counter(sb, "raft_disk_full_total", "Times this node found its disk full and began waiting for space.", Interlocked.Read(ref _diskFullEpisodes));
         Counter(sb, "raft_snapshot_failures_total", "Snapshots that could not be taken, sent, received or finished (tried again).", Interlocked.Read(ref _snapshotFailures));
         Counter(sb, "raft_node_thread_stalls_total", "Batches that held the node's thread, or gaps between batches, of a third of an election timeout or more.", Interlocked.Read(ref _stalls));
         sb.Append(CultureInfo.InvariantCulture, $"# HELP dotnet_gc_pause_seconds_total Time the runtime paused this process's threads for garbage collection.\n# TYPE dotnet_gc_pause_seconds_total counter\ndotnet_gc_pause_seconds_total {GC.GetTotalPauseDuration().TotalSeconds}\n");

@@ -20,7 +20,8 @@ internal sealed class NodeStorage : IDisposable
 
     public NodeStores Stores { get; }
 
-    public static NodeStorage Open(NodeOptions options)
+    /// <summary>Opens the stores; the log and the hard state change the disk through <paramref name="diskIo"/>.</summary>
+    public static NodeStorage Open(NodeOptions options, IDiskIo diskIo)
     {
         var root = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(root);
@@ -30,8 +31,8 @@ internal sealed class NodeStorage : IDisposable
         FileHardStateStore? hardState = null;
         try
         {
-            log = FileLogStore.Open(Path.Combine(root, "log"), new FileLogOptions { EntryBytesMax = entryBytesMax });
-            hardState = FileHardStateStore.Open(Path.Combine(root, "hardstate"));
+            log = FileLogStore.Open(Path.Combine(root, "log"), new FileLogOptions { EntryBytesMax = entryBytesMax, DiskIo = diskIo });
+            hardState = FileHardStateStore.Open(Path.Combine(root, "hardstate"), diskIo);
             var snapshots = FileSnapshotStore.Open(Path.Combine(root, "snapshots"), options.SnapshotWriteBytesPerSecond);
             return new NodeStorage(log, hardState, snapshots);
         }

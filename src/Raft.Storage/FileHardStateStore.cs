@@ -27,6 +27,10 @@ namespace Raft.Storage;
 /// which neither is valid is corruption rather than an interrupted first save.
 /// A bit flip that invalidates the newest slot is indistinguishable from a torn save and falls back to the
 /// previous state; the CRC guarantees only that a damaged state is never returned.
+/// <para>Faults: a save that finds the disk full (possible on copy-on-write file systems even though the file is
+/// never extended) throws <see cref="DiskFullException"/> and changes nothing: it wrote only the slot that is not
+/// current, and the next save writes that slot again. A failed fsync throws <see cref="FsyncFailedException"/> and the
+/// store refuses every later save, as does any other I/O error.</para>
 /// </remarks>
 public sealed class FileHardStateStore : IHardStateStore
 {
@@ -38,20 +42,25 @@ public sealed class FileHardStateStore : IHardStateStore
 
     private readonly string _path;
     private readonly SafeFileHandle _handle;
+    private readonly IDiskIo _io;
     private readonly byte[] _record = new byte[RecordBytes];
     private HardState _state;
     private ulong _sequence;
     private int _currentSlot;
+    private Exception? _failure;
 
-    private FileHardStateStore(string path, SafeFileHandle handle)
+    private FileHardStateStore(string path, SafeFileHandle handle, IDiskIo io)
     {
         _path = path;
         _handle = handle;
+        _io = io;
     }
 
     /// <summary>Opens (creating it if missing) the hard state file at <paramref name="path"/>.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="io">The file operations of <see cref="Save"/> (<see cref="DiskIo.System"/> when null); tests inject faults here.</param>
     /// <exception cref="HardStateCorruptedException">Neither slot holds a valid record.</exception>
-    public static FileHardStateStore Open(string path)
+    public static FileHardStateStore Open(string path, IDiskIo? io = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         path = Path.GetFullPath(path);
@@ -61,7 +70,7 @@ public sealed class FileHardStateStore : IHardStateStore
             CreateFile(path);
         }
 
-        var store = new FileHardStateStore(path, File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite));
+        var store = new FileHardStateStore(path, File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite), io ?? DiskIo.System);
         try
         {
             store.Load();
@@ -88,10 +97,38 @@ public sealed class FileHardStateStore : IHardStateStore
             return;
         }
 
+        if (_failure is not null)
+        {
+            ThrowFailed(_failure);
+        }
+
         var slot = 1 - _currentSlot;
         Encode(_record, _sequence + 1, state);
-        RandomAccess.Write(_handle, _record, (long)slot * SlotBytes);
-        RandomAccess.FlushToDisk(_handle);
+        try
+        {
+            _io.Write(_handle, _record, (long)slot * SlotBytes);
+        }
+        catch (IOException ex) when (DiskErrors.IsDiskFull(ex))
+        {
+            throw new DiskFullException($"no space left on the device to save the hard state in '{_path}'; the state saved before stands", ex) { FilePath = _path };
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _failure = ex;
+            throw;
+        }
+
+        try
+        {
+            _io.Flush(_handle);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var error = new FsyncFailedException($"fsync of '{_path}' failed; the hard state store refuses further saves until it is reopened", ex) { FilePath = _path };
+            _failure = error;
+            throw error;
+        }
+
         _sequence++;
         _currentSlot = slot;
         _state = state;
@@ -174,6 +211,10 @@ public sealed class FileHardStateStore : IHardStateStore
 
         (_currentSlot, _sequence, _state) = valid1 && (!valid0 || sequence1 > sequence0) ? (1, sequence1, state1) : (0, sequence0, state0);
     }
+
+    [DoesNotReturn]
+    private static void ThrowFailed(Exception failure) =>
+        throw new InvalidOperationException("The hard state store hit an I/O error and refuses further saves; reopen it to recover from what is on disk.", failure);
 
     [DoesNotReturn]
     private static void ThrowCorrupted(string path, long offset, string problem) =>

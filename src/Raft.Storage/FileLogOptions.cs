@@ -34,6 +34,9 @@ public sealed class FileLogOptions
     /// </summary>
     public Action<TornTail>? OnTornTail { get; init; }
 
+    /// <summary>The file operations that change the segments; tests pass one that injects faults.</summary>
+    public IDiskIo DiskIo { get; init; } = Storage.DiskIo.System;
+
     internal int EffectiveWriteBufferBytes => Math.Max(WriteBufferBytes, LogRecordCodec.RecordBytes(EntryBytesMax));
 
     internal void Validate()
@@ -48,6 +51,7 @@ public sealed class FileLogOptions
             throw new ArgumentOutOfRangeException(nameof(EntryBytesMax), EntryBytesMax, "must be positive and let one record fit in the largest segment");
         }
 
+        ArgumentNullException.ThrowIfNull(DiskIo);
         if (WriteBufferBytes <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(WriteBufferBytes), WriteBufferBytes, "must be positive");

@@ -69,7 +69,7 @@ public sealed partial class FileLogStore
         }
 
         // What a killed process wrote may still be only in the page cache: make it durable before calling it so.
-        RandomAccess.FlushToDisk(Active.Handle);
+        _io.Flush(Active.Handle);
         DirectorySync.Flush(_directory);
         _durableIndex = LastIndexLocked;
     }
@@ -221,8 +221,8 @@ public sealed partial class FileLogStore
 
     private Segment CutTornTail(string path, ulong firstIndex, SafeFileHandle handle, int offset, int count, long fileLength, string reason)
     {
-        RandomAccess.SetLength(handle, offset);
-        RandomAccess.FlushToDisk(handle);
+        _io.SetLength(handle, offset);
+        _io.Flush(handle);
         var lastIndex = firstIndex + (ulong)count - 1;
         ReportTornTail(new TornTail(path, offset, fileLength - offset, lastIndex, reason));
         return new Segment(path, firstIndex, handle, offset, count);
@@ -232,9 +232,9 @@ public sealed partial class FileLogStore
     {
         Span<byte> header = stackalloc byte[LogRecordCodec.SegmentHeaderBytes];
         LogRecordCodec.WriteSegmentHeader(header, firstIndex);
-        RandomAccess.SetLength(handle, 0);
-        RandomAccess.Write(handle, header, 0);
-        RandomAccess.FlushToDisk(handle);
+        _io.SetLength(handle, 0);
+        _io.Write(handle, header, 0);
+        _io.Flush(handle);
         ReportTornTail(new TornTail(path, 0, fileLength, firstIndex - 1, $"segment was being created: {reason}"));
         return new Segment(path, firstIndex, handle, LogRecordCodec.SegmentHeaderBytes, count: 0);
     }

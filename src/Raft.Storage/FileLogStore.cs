@@ -20,6 +20,10 @@ namespace Raft.Storage;
 /// where its record lies, so a term lookup never touches the disk and a read is one positional read per segment.</item>
 /// <item>After <see cref="Append"/> returns, its records are in the file (the page cache), not in a buffer.</item>
 /// </list>
+/// <para>Faults: an append that finds the disk full is undone (the records it wrote are cut off, a segment it started is
+/// removed) and throws <see cref="DiskFullException"/>; the log holds what it held before and stays usable. Any other
+/// I/O error, and every failed fsync (<see cref="FsyncFailedException"/>), leaves the log refusing all further work
+/// until it is reopened: what the kernel did with the unsynced pages is then unknown.</para>
 /// <para>The append path encodes into one reused buffer and writes it with <see cref="RandomAccess.Write(SafeFileHandle, ReadOnlySpan{byte}, long)"/>:
 /// it allocates nothing except when a segment is rolled over or the slot ring grows.</para>
 /// </remarks>
@@ -30,6 +34,7 @@ public sealed partial class FileLogStore : ILogStore
     private readonly Lock _gate = new();
     private readonly string _directory;
     private readonly FileLogOptions _options;
+    private readonly IDiskIo _io;
     private readonly byte[] _writeBuffer;
     private readonly List<Segment> _segments = [];
     private readonly RingBuffer<Slot> _slots = new(4096);
@@ -52,6 +57,7 @@ public sealed partial class FileLogStore : ILogStore
     {
         _directory = directory;
         _options = options;
+        _io = options.DiskIo;
         _writeBuffer = new byte[options.EffectiveWriteBufferBytes];
     }
 
@@ -148,6 +154,9 @@ public sealed partial class FileLogStore : ILogStore
         }
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="DiskFullException">No room for the batch: nothing of it was appended (a conflicting suffix the
+    /// batch replaces may already be truncated); the log is usable and the call may be repeated.</exception>
     public void Append(ReadOnlySpan<Entry> entries)
     {
         if (entries.IsEmpty)
@@ -168,9 +177,21 @@ public sealed partial class FileLogStore : ILogStore
                     TruncateSuffixLocked(first - 1);
                 }
 
-                AppendLocked(entries);
+                var mark = new AppendMark(_segments.Count, Active.Length, Active.Count, _slots.Count);
+                try
+                {
+                    AppendLocked(entries);
+                }
+                catch (IOException ex) when (DiskErrors.IsDiskFull(ex))
+                {
+                    UndoAppendLocked(mark);
+                    throw new DiskFullException($"no space left on the device for entries {first} to {entries[^1].Index} of the log in '{_directory}'; nothing of them was kept", ex)
+                    {
+                        FilePath = _directory,
+                    };
+                }
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException && ex is not DiskFullException)
             {
                 Fail(ex);
                 throw;
@@ -271,7 +292,7 @@ public sealed partial class FileLogStore : ILogStore
         Exception? failure = null;
         try
         {
-            RandomAccess.FlushToDisk(active.Handle);
+            _io.Flush(active.Handle);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -291,8 +312,12 @@ public sealed partial class FileLogStore : ILogStore
             {
                 // After a failed fsync the kernel may have dropped the dirty pages: nothing written since the
                 // last good fsync can be trusted, so the log refuses all further work until it is reopened.
-                Fail(failure);
-                throw new IOException($"fsync of '{active.Path}' failed; the log must be reopened", failure);
+                var error = new FsyncFailedException($"fsync of '{active.Path}' failed; nothing written since the last good fsync can be trusted: the log refuses further work until it is reopened", failure)
+                {
+                    FilePath = active.Path,
+                };
+                Fail(error);
+                throw error;
             }
 
             _syncCount++;
@@ -358,24 +383,65 @@ public sealed partial class FileLogStore : ILogStore
         WriteBuffered(segment, ref buffered);
     }
 
-    private static void WriteBuffered(Segment segment, ref int buffered, byte[] buffer)
+    private static void WriteBuffered(IDiskIo io, Segment segment, ref int buffered, byte[] buffer)
     {
         if (buffered == 0)
         {
             return;
         }
 
-        RandomAccess.Write(segment.Handle, buffer.AsSpan(0, buffered), segment.Length);
+        io.Write(segment.Handle, buffer.AsSpan(0, buffered), segment.Length);
         segment.Length += buffered;
         buffered = 0;
     }
 
-    private void WriteBuffered(Segment segment, ref int buffered) => WriteBuffered(segment, ref buffered, _writeBuffer);
+    private void WriteBuffered(Segment segment, ref int buffered) => WriteBuffered(_io, segment, ref buffered, _writeBuffer);
+
+    /// <summary>
+    /// Puts the log back as it was before an append that found no room: segments the append started are removed, the
+    /// active segment is cut back to its length before (a partial record included), and the slots follow.
+    /// </summary>
+    /// <remarks>
+    /// The cut is not fsynced: bytes of the undone records that reach the disk anyway lie past every acknowledged
+    /// entry, where a crash could have left them too, and recovery cuts a partial record as a torn tail.
+    /// </remarks>
+    private void UndoAppendLocked(AppendMark mark)
+    {
+        while (_segments.Count > mark.Segments)
+        {
+            RemoveSegmentLocked(Active);
+            _segments.RemoveAt(_segments.Count - 1);
+        }
+
+        var segment = Active;
+        _io.SetLength(segment.Handle, mark.Length);
+        segment.Length = mark.Length;
+        segment.Count = mark.Count;
+        _slots.TruncateTo(mark.Slots);
+    }
+
+    /// <summary>fsync of a segment; a failure leaves the log refusing further work (see <see cref="FsyncFailedException"/>).</summary>
+    private void FlushLocked(Segment segment)
+    {
+        try
+        {
+            _io.Flush(segment.Handle);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            var error = new FsyncFailedException($"fsync of '{segment.Path}' failed; nothing written since the last good fsync can be trusted", ex)
+            {
+                FilePath = segment.Path,
+            };
+            Fail(error);
+            throw error;
+        }
+    }
 
     /// <summary>Closes the active segment (fsynced, so only the new one can hold unsynced data) and starts the next.</summary>
     private Segment RollOverLocked(ulong firstIndex)
     {
-        RandomAccess.FlushToDisk(Active.Handle);
+        FlushLocked(Active);
         var segment = CreateSegment(firstIndex);
         _segments.Add(segment);
         return segment;
@@ -390,12 +456,16 @@ public sealed partial class FileLogStore : ILogStore
         {
             Span<byte> header = stackalloc byte[LogRecordCodec.SegmentHeaderBytes];
             LogRecordCodec.WriteSegmentHeader(header, firstIndex);
-            RandomAccess.Write(handle, header, 0);
+            _io.Write(handle, header, 0);
             DirectorySync.Flush(_directory);
         }
         catch
         {
             handle.Dispose();
+
+            // A file without a complete header must not stay behind an append that is undone (a full disk): the next
+            // attempt creates it anew.
+            File.Delete(path);
             throw;
         }
 
@@ -422,14 +492,14 @@ public sealed partial class FileLogStore : ILogStore
         if (keptInSegment < (ulong)segment.Count)
         {
             var cut = _slots[(int)(lastIndexKept + 1 - _firstIndex)].Offset;
-            RandomAccess.SetLength(segment.Handle, cut);
+            _io.SetLength(segment.Handle, cut);
             segment.Length = cut;
             segment.Count = (int)keptInSegment;
         }
 
         // Durable before returning: a removed entry must not come back after a crash, and a deleted segment
         // (already durably gone) must not reappear next to entries that replace it.
-        RandomAccess.FlushToDisk(segment.Handle);
+        FlushLocked(segment);
 
         _slots.TruncateTo((int)(lastIndexKept + 1 - _firstIndex));
         if (_durableIndex > lastIndexKept)
@@ -626,6 +696,9 @@ public sealed partial class FileLogStore : ILogStore
     [DoesNotReturn]
     private static void ThrowCorrupted(string path, long offset, string problem) =>
         throw new LogCorruptedException(path, offset, problem);
+
+    /// <summary>Where the log stood before an append, so that one that found the disk full can be undone.</summary>
+    private readonly record struct AppendMark(int Segments, long Length, int Count, int Slots);
 
     /// <summary>One segment file. Mutable state is guarded by the log's lock.</summary>
     private sealed class Segment(string path, ulong firstIndex, SafeFileHandle handle, long length, int count)

@@ -13,6 +13,7 @@ public interface IHardStateStore : IDisposable
     bool TryLoad(out HardState state);
 
     /// <summary>Replaces the stored state, durably; saving the current state again costs nothing.</summary>
+    /// <exception cref="DiskFullException">No room: nothing changed, and the same save may be tried again.</exception>
     void Save(in HardState state);
 }
 
@@ -21,6 +22,9 @@ public sealed class MemoryHardStateStore : IHardStateStore
 {
     private HardState _state;
     private bool _saved;
+
+    /// <summary>A full disk, for the simulator and tests: while set, a save that changes the state throws <see cref="DiskFullException"/> and changes nothing.</summary>
+    public bool DiskFull { get; set; }
 
     /// <summary>How many saves changed the state: a simulator can charge an fsync for each.</summary>
     public long SaveCount { get; private set; }
@@ -36,6 +40,11 @@ public sealed class MemoryHardStateStore : IHardStateStore
         if (_saved && state == _state)
         {
             return;
+        }
+
+        if (DiskFull)
+        {
+            throw new DiskFullException("no space left to save the hard state (simulated)");
         }
 
         _state = state;

@@ -40,6 +40,8 @@ public interface ILogStore : IDisposable
     /// The first index must lie in <c>[FirstIndex, LastIndex + 1]</c> and terms must not decrease.
     /// The store keeps no reference to <see cref="Entry.Data"/> beyond what <see cref="Entry"/> allows.
     /// </summary>
+    /// <exception cref="DiskFullException">No room for the batch: nothing of it was appended (a conflicting suffix it
+    /// replaces may be truncated already), and the store stays usable, so the call may be repeated.</exception>
     void Append(ReadOnlySpan<Entry> entries);
 
     /// <summary>
@@ -68,5 +70,7 @@ public interface ILogStore : IDisposable
     /// Makes every entry appended before the call durable and returns the new <see cref="DurableIndex"/>.
     /// Blocks for the fsync; at most one call at a time.
     /// </summary>
+    /// <exception cref="FsyncFailedException">The fsync failed: the store refuses all further work, since what the
+    /// kernel kept of the unsynced writes is unknown; reopen it to recover from what is on disk.</exception>
     ulong Sync();
 }

@@ -33,6 +33,12 @@ public sealed class MemoryLogStore : ILogStore
         _entryBytesMax = entryBytesMax;
     }
 
+    /// <summary>
+    /// A full disk, for the simulator and tests: while set, <see cref="Append"/> throws <see cref="DiskFullException"/>
+    /// and appends nothing, as <see cref="FileLogStore"/> does when the file system has no room.
+    /// </summary>
+    public bool DiskFull { get; set; }
+
     public ulong FirstIndex
     {
         get
@@ -101,6 +107,11 @@ public sealed class MemoryLogStore : ILogStore
             if (first <= LastIndexLocked)
             {
                 TruncateSuffixLocked(first - 1);
+            }
+
+            if (DiskFull)
+            {
+                throw new DiskFullException($"no space left for entries {first} to {entries[^1].Index} (simulated)");
             }
 
             foreach (ref readonly var e in entries)

@@ -247,6 +247,11 @@ internal sealed class RecordedEvents : INodeEvents<KvApplyResult>
 
     public List<string> SnapshotFailures { get; } = [];
 
+    /// <summary>Each <see cref="INodeEvents{TResult}.DiskFull"/> report: true when the node became stuck, false when it went on.</summary>
+    public List<bool> DiskFullReports { get; } = [];
+
+    public void DiskFull(bool full, Raft.Storage.DiskFullException? exception) => DiskFullReports.Add(full);
+
     public void MessageSent(in Message message) => Sent.Add(message);
 
     public void MessageReceived(in Message message) => Received.Add(message);

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Raft.Storage;
 
 namespace Raft.Server.Tests;
 
@@ -23,9 +24,11 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly bool _tcp;
     private readonly int[] _peerPorts;
     private readonly int _voters;
+    private readonly Func<int, IDiskIo?> _diskIo;
 
-    private TestCluster(int size, Func<int, string[]> extraArgs, bool tcp, int voters)
+    private TestCluster(int size, Func<int, string[]> extraArgs, bool tcp, int voters, Func<int, IDiskIo?> diskIo)
     {
+        _diskIo = diskIo;
         _tcp = tcp;
         _voters = voters;
         _peerPorts = tcp ? FreePorts(size) : [.. Enumerable.Range(7001, size)];
@@ -52,11 +55,13 @@ public sealed class TestCluster : IAsyncDisposable
     /// <remarks>
     /// With <paramref name="tcp"/>, nodes talk over the production TCP transport on free ports instead of the in-memory
     /// network. The first <paramref name="voters"/> nodes (all by default) bootstrap the cluster; the others, when
-    /// started, join it through those (<c>--Node:Join</c>).
+    /// started, join it through those (<c>--Node:Join</c>). <paramref name="diskIo"/> gives each node, each time it
+    /// starts, the file operations of its log and hard state (null: the system's), so a test can fill a node's disk or
+    /// fail its fsync.
     /// </remarks>
-    public static async Task<TestCluster> StartAsync(int size = 3, Func<int, string[]>? extraArgs = null, int? startCount = null, bool tcp = false, int? voters = null)
+    public static async Task<TestCluster> StartAsync(int size = 3, Func<int, string[]>? extraArgs = null, int? startCount = null, bool tcp = false, int? voters = null, Func<int, IDiskIo?>? diskIo = null)
     {
-        var cluster = new TestCluster(size, extraArgs ?? (_ => []), tcp, voters ?? size);
+        var cluster = new TestCluster(size, extraArgs ?? (_ => []), tcp, voters ?? size, diskIo ?? (_ => null));
         for (var id = 1; id <= (startCount ?? size); id++)
         {
             await cluster.StartNodeAsync(id);
@@ -114,7 +119,7 @@ public sealed class TestCluster : IAsyncDisposable
 
         args.AddRange(_extraArgs(id));
         args.AddRange(extraArgs ?? []);
-        var app = NodeHost.Build([.. args], _tcp ? null : Network.Factory);
+        var app = NodeHost.Build([.. args], _tcp ? null : Network.Factory, _diskIo(id));
         await app.StartAsync();
         _apps[id - 1] = app;
     }

@@ -292,6 +292,7 @@ internal static class ApiResults
                 $"entry {outcome.Index} went to term {outcome.Term}'s leader: the write was not applied"),
             WriteStatus.Overloaded => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.Overloaded,
                 "too much is waiting to be committed or handed over; nothing was written; retry shortly"),
+            WriteStatus.DiskFull => DiskFull(),
             _ => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown,
                 "the node is stopping; a write it had proposed may or may not be applied"),
         };
@@ -319,6 +320,10 @@ internal static class ApiResults
             _ => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown, "the node is stopping"),
         };
     }
+
+    /// <summary>503 <c>disk_full</c>: this node cannot append to its log.</summary>
+    public static IResult DiskFull() => Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.DiskFull,
+        "this node's disk is full: nothing was written; it resumes by itself once space is freed in its data directory, and another node takes over if it led");
 
     public static IResult Timeout(string what) =>
         Error(StatusCodes.Status504GatewayTimeout, ErrorCodes.Timeout, $"{what} did not finish within Node:RequestTimeoutMs; its outcome is unknown");

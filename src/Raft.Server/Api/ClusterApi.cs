@@ -76,6 +76,11 @@ internal static class ClusterApi
     private static IResult Ready(NodeLoop node)
     {
         var view = node.View;
+        if (view.DiskFull)
+        {
+            return ApiResults.DiskFull();
+        }
+
         if (view.LeaderId == 0)
         {
             return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotReady, "no leader is known");
