@@ -114,6 +114,7 @@ public static class NodeHost
         }
 
         var errors = options.Validate();
+        var tokens = ApiTokens.Load(options.Auth, errors);
         if (errors.Count > 0)
         {
             throw new NodeConfigurationException("invalid configuration:\n  " + string.Join("\n  ", errors));
@@ -134,6 +135,12 @@ public static class NodeHost
         });
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ProtocolJsonContext.Wire));
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(tokens!);
+        if (options.RateLimit.PermitsPerSecond > 0)
+        {
+            RateLimits.Add(builder.Services, options.RateLimit);
+        }
+
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<LockChanges>();
@@ -164,6 +171,14 @@ public static class NodeHost
         app.Use(RaftHeadersAndMetrics);
         app.Use(ErrorAnswers.CatchAsync);
         app.UseStatusCodePages(ErrorAnswers.StatusCodePageAsync);
+
+        // Limited before authorized, so requests with unknown tokens are limited (by address) too.
+        if (options.RateLimit.PermitsPerSecond > 0)
+        {
+            app.UseRateLimiter();
+        }
+
+        app.Use(ApiAccess.AuthorizeAsync);
         KvApi.Map(app);
         LockApi.Map(app);
         ClusterApi.Map(app);
@@ -172,6 +187,7 @@ public static class NodeHost
         TxnApi.Map(app);
         LeaseApi.Map(app);
         WatchApi.Map(app);
+        ApiAccess.CheckEveryEndpointDeclares(app);
         return app;
     }
 
