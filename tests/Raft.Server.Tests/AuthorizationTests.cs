@@ -339,6 +339,43 @@ public sealed class AuthorizationTests
         }
     }
 
+    // The .NET client against a node with tokens and a rate limit: it sends its token, raises typed errors for 401 and
+    // 403, and rides out 429s by waiting as told, so every write of a burst beyond the limit is applied once.
+    [Fact]
+    public async Task The_client_sends_its_token_reports_refusals_and_honours_the_rate_limit()
+    {
+        await using var cluster = await StartAsync(size: 1, extraArgs: _ => ["--Node:RateLimit:PermitsPerSecond=2", "--Node:RateLimit:Burst=2"]);
+        var endpoints = new[] { new Uri(cluster.HttpUrl(1)) };
+        using var app = new Raft.Client.RaftKvClient(endpoints, new Raft.Client.RaftKvClientOptions { BearerToken = AppToken, RetryDeadline = TimeSpan.FromSeconds(30) });
+        for (var i = 0; i < 6; i++)
+        {
+            await app.PutAsync($"app/{i}", $"v{i}");
+        }
+
+        var denied = await Assert.ThrowsAsync<Raft.Client.PermissionDeniedException>(() => app.PutAsync("other/k", "v"));
+        Assert.Equal("out_of_scope", denied.ErrorCode);
+        using (var anonymous = new Raft.Client.RaftKvClient(endpoints))
+        {
+            await Assert.ThrowsAsync<Raft.Client.UnauthenticatedException>(() => anonymous.GetAsync("app/0"));
+        }
+
+        // Read back by a client of its own, since the admin's token is limited too.
+        using (var admin = new Raft.Client.RaftKvClient(endpoints, new Raft.Client.RaftKvClientOptions { BearerToken = AdminToken, RetryDeadline = TimeSpan.FromSeconds(30) }))
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                Assert.Equal($"v{i}", (await admin.GetAsync($"app/{i}"))?.ValueAsString());
+            }
+
+            Assert.Null(await admin.GetAsync("other/k"));
+        }
+
+        var (_, metrics, response) = await Send(cluster, 1, ReaderToken, HttpMethod.Get, "/metrics");
+        response.Dispose();
+        var limited = metrics.Split('\n').Where(line => line.StartsWith("http_requests_total{route=\"/v1/kv/{**key}\",method=\"PUT\",status=\"429\"}", StringComparison.Ordinal));
+        Assert.True(long.Parse(Assert.Single(limited).Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) >= 1, metrics);
+    }
+
     [Fact]
     public async Task A_token_file_with_hashes_is_read_and_a_bad_one_stops_the_node_before_it_starts()
     {
