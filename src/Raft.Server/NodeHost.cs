@@ -132,6 +132,7 @@ public static class NodeHost
             // byte escaped (the API answers 414 key_too_long for longer keys).
             kestrel.Limits.MaxRequestHeadersTotalSize = ErrorAnswers.KestrelHeaderBytesMax;
             kestrel.Limits.MaxRequestLineSize = Math.Max(kestrel.Limits.MaxRequestLineSize, (3 * options.MaxKeyBytes) + 4096);
+            kestrel.Limits.MaxConcurrentConnections = options.HttpConnectionsMax;
         });
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ProtocolJsonContext.Wire));
         builder.Services.AddSingleton(options);

@@ -206,6 +206,12 @@ public sealed class NodeOptions
     /// <summary>The opt-in rate limit per token or client address (<c>Node:RateLimit</c>).</summary>
     public RateLimitOptions RateLimit { get; set; } = new();
 
+    /// <summary>
+    /// Open HTTP connections the node takes at once; Kestrel does not accept more until some close. Above
+    /// <see cref="WatchersMax"/>, since each watch holds one.
+    /// </summary>
+    public int HttpConnectionsMax { get; set; } = 20_000;
+
     /// <summary>The frame limit the peer transport enforces: <see cref="PeerFrameBytesMax"/>, or the default that fits the largest put.</summary>
     public int EffectivePeerFrameBytesMax => PeerFrameBytesMax != 0
         ? PeerFrameBytesMax
@@ -481,6 +487,10 @@ public sealed class NodeOptions
         }
 
         errors.AddRange(RateLimit.Validate());
+        if (HttpConnectionsMax < 1)
+        {
+            errors.Add($"Node:HttpConnectionsMax must be at least 1 (got {HttpConnectionsMax})");
+        }
 
         return errors;
     }
