@@ -164,3 +164,106 @@ public sealed class LockHeldException : RaftKvException
     /// <summary><see cref="ExpiresAtMs"/> as a point in time.</summary>
     public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(ExpiresAtMs);
 }
+
+/// <summary>
+/// <c>401</c>: the cluster has API tokens and the request carried none, or one it does not know (see
+/// <see cref="RaftKvClientOptions.BearerToken"/>). Nothing was done.
+/// </summary>
+public sealed class UnauthenticatedException : RaftKvException
+{
+    /// <summary>Creates an exception with a default message.</summary>
+    public UnauthenticatedException()
+        : base("the cluster needs an API token this client did not give")
+    {
+    }
+
+    /// <summary>Creates an exception with a message.</summary>
+    public UnauthenticatedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and its cause.</summary>
+    public UnauthenticatedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an exception from the server's <c>401</c> answer.</summary>
+    /// <param name="errorCode">The server's error code (<c>unauthenticated</c>).</param>
+    /// <param name="detail">The server's explanation.</param>
+    public UnauthenticatedException(string errorCode, string detail)
+        : base(HttpStatusCode.Unauthorized, errorCode, detail)
+    {
+    }
+}
+
+/// <summary>
+/// <c>403</c>: the token's role does not allow the request (<c>forbidden</c>), or it names a key, lock or prefix
+/// outside the token's prefixes (<c>out_of_scope</c>). Nothing was read or written.
+/// </summary>
+public sealed class PermissionDeniedException : RaftKvException
+{
+    /// <summary>Creates an exception with a default message.</summary>
+    public PermissionDeniedException()
+        : base("the API token does not allow this request")
+    {
+    }
+
+    /// <summary>Creates an exception with a message.</summary>
+    public PermissionDeniedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and its cause.</summary>
+    public PermissionDeniedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an exception from the server's <c>403</c> answer.</summary>
+    /// <param name="errorCode">The server's error code (<c>forbidden</c> or <c>out_of_scope</c>).</param>
+    /// <param name="detail">The server's explanation.</param>
+    public PermissionDeniedException(string errorCode, string detail)
+        : base(HttpStatusCode.Forbidden, errorCode, detail)
+    {
+    }
+}
+
+/// <summary>
+/// <c>429 rate_limited</c>: the node's rate limit refused the request, and its <c>Retry-After</c> was longer than
+/// what was left of <see cref="RaftKvClientOptions.RetryDeadline"/>. Nothing was done.
+/// </summary>
+public sealed class RateLimitedException : RaftKvException
+{
+    /// <summary>Creates an exception with a default message.</summary>
+    public RateLimitedException()
+        : base("the cluster's rate limit refused the request")
+    {
+    }
+
+    /// <summary>Creates an exception with a message.</summary>
+    public RateLimitedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates an exception with a message and its cause.</summary>
+    public RateLimitedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Creates an exception from the server's <c>429</c> answer.</summary>
+    /// <param name="detail">The server's explanation.</param>
+    /// <param name="retryAfter">How long the server asked the client to wait.</param>
+    public RateLimitedException(string detail, TimeSpan retryAfter)
+        : base(HttpStatusCode.TooManyRequests, Raft.Protocol.ErrorCodes.RateLimited, detail)
+    {
+        RetryAfter = retryAfter;
+    }
+
+    /// <summary>How long the server asked the client to wait before it tries again.</summary>
+    public TimeSpan RetryAfter { get; }
+}

@@ -23,7 +23,9 @@ public sealed partial class RaftKvClient
     /// Sends <paramref name="call"/> until an answer arrives that is not about routing or availability, and returns
     /// it (the caller disposes it). Redirects and leader hints are followed; connection failures, timeouts and
     /// <c>502</c>/<c>503</c>/<c>504</c>/<c>429</c> are retried after a backoff (at least the capped
-    /// <c>Retry-After</c>) until the deadline or the attempt budget runs out. Every attempt of a write carries the
+    /// <c>Retry-After</c>) until the deadline or the attempt budget runs out. A <c>429 rate_limited</c> is retried at
+    /// the same node after its whole <c>Retry-After</c>, or ends in <see cref="RateLimitedException"/> at once when
+    /// that wait would pass the deadline. Every attempt of a write carries the
     /// same sequence, so the cluster applies it at most once however many attempts reached it.
     /// </summary>
     private async Task<HttpResponseMessage> SendAsync(Call call, CancellationToken cancellationToken)
@@ -114,6 +116,21 @@ public sealed partial class RaftKvClient
                 {
                     membersAsked = true;
                     await LearnMembersAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                }
+
+                // The node's rate limit: its Retry-After is what the server needs, not a hint to cap, and another node
+                // would forward to the same leader, which limits the same token. Wait here, if the deadline allows.
+                if (status == HttpStatusCode.TooManyRequests && error?.Error == ErrorCodes.RateLimited)
+                {
+                    var wait = RetryAfterOf(response.Headers.RetryAfter) ?? TimeSpan.FromSeconds(1);
+                    if (wait > _options.RetryDeadline - _time.GetElapsedTime(started))
+                    {
+                        throw new RateLimitedException(error.Detail ?? "the node's rate limit refused the request", wait);
+                    }
+
+                    hops = 0;
+                    await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
 
                 // A 503 that names another node is acted on at once: that node leads now. A hint naming the node

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -83,6 +84,11 @@ public sealed partial class RaftKvClient : IDisposable
         _http = _options.Handler is { } handler
             ? new HttpClient(handler, _options.DisposeHandler) { Timeout = Timeout.InfiniteTimeSpan }
             : new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
+        if (_options.BearerToken is { } token)
+        {
+            // On every request, the watch's and the member lookup's included.
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(ApiHeaders.BearerScheme, token);
+        }
     }
 
     /// <summary>The session id this client sends with its writes.</summary>
@@ -409,6 +415,8 @@ public sealed partial class RaftKvClient : IDisposable
             (HttpStatusCode.PreconditionFailed, _) or (_, ErrorCodes.PreconditionFailed) => new PreconditionFailedException(code, detail, error?.CurrentVersion ?? 0),
             (_, ErrorCodes.LockHeld) => new LockHeldException(code, detail, error?.Holder, error?.ExpiresAtMs ?? 0),
             (_, ErrorCodes.LeaseNotFound) => new LeaseNotFoundException(detail),
+            (HttpStatusCode.Unauthorized, _) => new UnauthenticatedException(code, detail),
+            (HttpStatusCode.Forbidden, _) => new PermissionDeniedException(code, detail),
             _ => new RaftKvException(status, code, detail),
         };
     }

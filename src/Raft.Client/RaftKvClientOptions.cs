@@ -47,6 +47,13 @@ public sealed class RaftKvClientOptions
     /// <summary>The <c>X-Client-Seq</c> of this client's first write; later writes count up from it. Default 1.</summary>
     public ulong FirstSequence { get; set; } = 1;
 
+    /// <summary>
+    /// The API token sent as <c>Authorization: Bearer</c> with every request, for a cluster with tokens configured;
+    /// <see langword="null"/> (the default) sends none. A request the token does not allow fails with
+    /// <see cref="UnauthenticatedException"/> or <see cref="PermissionDeniedException"/>, never retried.
+    /// </summary>
+    public string? BearerToken { get; set; }
+
     /// <summary>The handler under the client's <see cref="HttpClient"/>, for tests or custom transports. Default: a new <see cref="SocketsHttpHandler"/>.</summary>
     public HttpMessageHandler? Handler { get; set; }
 
@@ -74,6 +81,11 @@ public sealed class RaftKvClientOptions
             }
         }
         ArgumentOutOfRangeException.ThrowIfZero(FirstSequence, nameof(FirstSequence));
+        if (BearerToken is not null && (BearerToken.Length == 0 || BearerToken.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))))
+        {
+            throw new ArgumentException("a bearer token is not empty and has no spaces or control characters", nameof(BearerToken));
+        }
+
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
     }
 }

@@ -36,6 +36,12 @@ public static class ApiHeaders
     /// <summary>On a write: the expected version of a compare-and-set (0: the key must not exist).</summary>
     public const string IfMatch = "If-Match";
 
+    /// <summary>On a request, when the node has API tokens: <c>Bearer &lt;token&gt;</c> (see <see cref="BearerScheme"/>).</summary>
+    public const string Authorization = "Authorization";
+
+    /// <summary>The scheme of <see cref="Authorization"/>, and of <c>WWW-Authenticate</c> on a <c>401</c>.</summary>
+    public const string BearerScheme = "Bearer";
+
     /// <summary>
     /// Between nodes: the ids of the nodes that forwarded the request, comma-separated, first hop first. Its
     /// length bounds how often a request is passed on (see <see cref="ForwardHopsMax"/>).

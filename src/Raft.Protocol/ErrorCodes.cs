@@ -113,6 +113,20 @@ public static class ErrorCodes
     /// <summary>400: <c>X-Client-Id</c> and <c>X-Client-Seq</c> not both present and valid.</summary>
     public const string InvalidSession = "invalid_session";
 
+    // Authorization and limits (401, 403, 429), when the node has API tokens or a rate limit configured.
+
+    /// <summary>401: the request has no <c>Authorization: Bearer</c> token, or one the node does not know.</summary>
+    public const string Unauthenticated = "unauthenticated";
+
+    /// <summary>403: the token's role does not allow this request (a <c>read</c> token writing, a <c>write</c> token changing members).</summary>
+    public const string Forbidden = "forbidden";
+
+    /// <summary>403: a key, lock or prefix outside the token's key prefixes; nothing was read or written.</summary>
+    public const string OutOfScope = "out_of_scope";
+
+    /// <summary>429: this token (or, without one, this address) sent more requests than the node's rate limit; <c>Retry-After</c> says when to come back.</summary>
+    public const string RateLimited = "rate_limited";
+
     // Answers of the state machine (404, 409, 412).
 
     /// <summary>404: no such key.</summary>
@@ -200,5 +214,6 @@ public static class ErrorCodes
         InvalidMember, MemberNotFound, MemberExists, ChangeInProgress, NotCaughtUp, InvalidChange,
         VersionTooOld, ClusterVersionTooLow, InvalidTxn, TxnTooLarge,
         InvalidAfter, InvalidKeys, InvalidWatch, Compacted, TooManyWatchers, WatchDropped, DiskFull,
+        Unauthenticated, Forbidden, OutOfScope, RateLimited,
     };
 }

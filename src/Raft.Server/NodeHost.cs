@@ -123,6 +123,7 @@ public static class NodeHost
         }
 
         var errors = options.Validate();
+        var tokens = ApiTokens.Load(options.Auth, errors);
         if (errors.Count > 0)
         {
             throw new NodeConfigurationException("invalid configuration:\n  " + string.Join("\n  ", errors));
@@ -140,9 +141,16 @@ public static class NodeHost
             // byte escaped (the API answers 414 key_too_long for longer keys).
             kestrel.Limits.MaxRequestHeadersTotalSize = ErrorAnswers.KestrelHeaderBytesMax;
             kestrel.Limits.MaxRequestLineSize = Math.Max(kestrel.Limits.MaxRequestLineSize, (3 * options.MaxKeyBytes) + 4096);
+            kestrel.Limits.MaxConcurrentConnections = options.HttpConnectionsMax;
         });
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ProtocolJsonContext.Wire));
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(tokens!);
+        if (options.RateLimit.PermitsPerSecond > 0)
+        {
+            RateLimits.Add(builder.Services, options.RateLimit);
+        }
+
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<LockChanges>();
@@ -174,6 +182,14 @@ public static class NodeHost
         app.Use(RaftHeadersAndMetrics);
         app.Use(ErrorAnswers.CatchAsync);
         app.UseStatusCodePages(ErrorAnswers.StatusCodePageAsync);
+
+        // Limited before authorized, so requests with unknown tokens are limited (by address) too.
+        if (options.RateLimit.PermitsPerSecond > 0)
+        {
+            app.UseRateLimiter();
+        }
+
+        app.Use(ApiAccess.AuthorizeAsync);
         KvApi.Map(app);
         LockApi.Map(app);
         ClusterApi.Map(app);
@@ -182,6 +198,7 @@ public static class NodeHost
         TxnApi.Map(app);
         LeaseApi.Map(app);
         WatchApi.Map(app);
+        ApiAccess.CheckEveryEndpointDeclares(app);
         return app;
     }
 

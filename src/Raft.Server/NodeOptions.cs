@@ -200,6 +200,18 @@ public sealed class NodeOptions
     /// <summary>On shutdown, how long a leader waits for a follower to take over before it stops anyway.</summary>
     public int ShutdownTransferTimeoutMs { get; set; } = 2_000;
 
+    /// <summary>API tokens and their roles (<c>Node:Auth</c>); none configured, the API is open.</summary>
+    public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>The opt-in rate limit per token or client address (<c>Node:RateLimit</c>).</summary>
+    public RateLimitOptions RateLimit { get; set; } = new();
+
+    /// <summary>
+    /// Open HTTP connections the node takes at once; Kestrel does not accept more until some close. Above
+    /// <see cref="WatchersMax"/>, since each watch holds one.
+    /// </summary>
+    public int HttpConnectionsMax { get; set; } = 20_000;
+
     /// <summary>The frame limit the peer transport enforces: <see cref="PeerFrameBytesMax"/>, or the default that fits the largest put.</summary>
     public int EffectivePeerFrameBytesMax => PeerFrameBytesMax != 0
         ? PeerFrameBytesMax
@@ -472,6 +484,12 @@ public sealed class NodeOptions
         if (ShutdownTransferTimeoutMs < 0)
         {
             errors.Add($"Node:ShutdownTransferTimeoutMs must not be negative (got {ShutdownTransferTimeoutMs})");
+        }
+
+        errors.AddRange(RateLimit.Validate());
+        if (HttpConnectionsMax < 1)
+        {
+            errors.Add($"Node:HttpConnectionsMax must be at least 1 (got {HttpConnectionsMax})");
         }
 
         return errors;

@@ -2,6 +2,7 @@ using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Raft.Core;
 using Raft.Node;
 using Raft.Protocol;
@@ -13,11 +14,12 @@ internal static class ClusterApi
 {
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapGet(ApiPaths.Cluster, StatusAsync);
-        routes.MapPost(ApiPaths.TransferLeader, TransferAsync);
-        routes.MapGet(ApiPaths.HealthLive, (NodeLoop node) => Health("live", node.View, StatusCodes.Status200OK));
-        routes.MapGet(ApiPaths.HealthReady, Ready);
-        routes.MapGet(ApiPaths.Metrics, (NodeMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        routes.MapGet(ApiPaths.Cluster, StatusAsync).Needs(ApiRole.Read);
+        routes.MapPost(ApiPaths.TransferLeader, TransferAsync).Needs(ApiRole.Admin);
+        routes.MapGet(ApiPaths.HealthLive, (NodeLoop node) => Health("live", node.View, StatusCodes.Status200OK)).Needs(ApiRole.Open);
+        routes.MapGet(ApiPaths.HealthReady, Ready).Needs(ApiRole.Open);
+        routes.MapGet(ApiPaths.Metrics, (NodeMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"))
+            .Needs(routes.ServiceProvider.GetRequiredService<NodeOptions>().Auth.OpenMetrics ? ApiRole.Open : ApiRole.Read);
     }
 
     private static async Task<IResult> StatusAsync(HttpContext context, NodeLoop node, NodeOptions options)

@@ -23,15 +23,15 @@ internal static class KvApi
     public static void Map(IEndpointRouteBuilder routes)
     {
         // The route only selects the handler: each reads its key from the raw target (ApiResults.ReadName).
-        routes.MapPut(ApiPaths.KvPrefix + "{**key}", PutAsync);
-        routes.MapGet(ApiPaths.KvPrefix + "{**key}", GetAsync);
-        routes.MapDelete(ApiPaths.KvPrefix + "{**key}", DeleteAsync);
-        routes.MapGet(ApiPaths.Kv, ListAsync);
+        routes.MapPut(ApiPaths.KvPrefix + "{**key}", PutAsync).Needs(ApiRole.Write);
+        routes.MapGet(ApiPaths.KvPrefix + "{**key}", GetAsync).Needs(ApiRole.Read);
+        routes.MapDelete(ApiPaths.KvPrefix + "{**key}", DeleteAsync).Needs(ApiRole.Write);
+        routes.MapGet(ApiPaths.Kv, ListAsync).Needs(ApiRole.Read);
     }
 
     private static async Task<IResult> PutAsync(HttpContext context, string? lease, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
+        if ((ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) ?? ApiAccess.CheckName(context, key)) is { } invalid)
         {
             return invalid;
         }
@@ -72,7 +72,7 @@ internal static class KvApi
 
     private static async Task<IResult> DeleteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
+        if ((ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) ?? ApiAccess.CheckName(context, key)) is { } invalid)
         {
             return invalid;
         }
@@ -151,7 +151,7 @@ internal static class KvApi
 
     private static async Task<IResult> GetAsync(HttpContext context, string? consistency, string? waitIndex, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, WatchHub hub)
     {
-        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
+        if ((ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) ?? ApiAccess.CheckName(context, key)) is { } invalid)
         {
             return invalid;
         }
@@ -216,7 +216,7 @@ internal static class KvApi
 
     private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? keys, string? consistency, string? waitIndex, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, WatchHub hub)
     {
-        if (ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) is { } invalid)
+        if ((ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) ?? ApiAccess.CheckPrefix(context, prefix)) is { } invalid)
         {
             return invalid;
         }

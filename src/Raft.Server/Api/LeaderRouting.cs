@@ -18,8 +18,9 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
     // connect. Each round either serves, forwards once, or learns that the leader changed.
     private const int RoundsMax = 3;
 
-    // Request headers that change what a write does: the leader must see them as the client sent them.
-    private static readonly string[] ForwardedRequestHeaders = [ApiHeaders.IfMatch, ApiHeaders.ClientId, ApiHeaders.ClientSeq];
+    // Request headers that change what a write does, and the caller's token, which the leader checks again: the
+    // leader must see them as the client sent them, so it authorizes the caller, never the forwarding node.
+    private static readonly string[] ForwardedRequestHeaders = [ApiHeaders.IfMatch, ApiHeaders.ClientId, ApiHeaders.ClientSeq, ApiHeaders.Authorization];
 
     private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
     {

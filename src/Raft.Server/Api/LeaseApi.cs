@@ -31,11 +31,11 @@ internal static class LeaseApi
 
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapPost(ApiPaths.Leases, GrantAsync);
-        routes.MapGet(ApiPaths.Leases, ListAsync);
-        routes.MapGet(ApiPaths.LeasesPrefix + "{id}", GetAsync);
-        routes.MapDelete(ApiPaths.LeasesPrefix + "{id}", RevokeAsync);
-        routes.MapPost(ApiPaths.LeasesPrefix + "{id}" + KeepAliveSuffix, KeepAliveAsync);
+        routes.MapPost(ApiPaths.Leases, GrantAsync).Needs(ApiRole.Write);
+        routes.MapGet(ApiPaths.Leases, ListAsync).Needs(ApiRole.Read);
+        routes.MapGet(ApiPaths.LeasesPrefix + "{id}", GetAsync).Needs(ApiRole.Read);
+        routes.MapDelete(ApiPaths.LeasesPrefix + "{id}", RevokeAsync).Needs(ApiRole.Write);
+        routes.MapPost(ApiPaths.LeasesPrefix + "{id}" + KeepAliveSuffix, KeepAliveAsync).Needs(ApiRole.Write);
     }
 
     private static async Task<IResult> GrantAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
@@ -140,8 +140,12 @@ internal static class LeaseApi
         context.Response.Headers[ApiHeaders.Index] = index.ToString(CultureInfo.InvariantCulture);
         return found is null
             ? NotFound(id)
-            : Results.Json(new LeaseStatusResponse(found.Id, found.TtlMs, found.ExpiresAtMs, found.ExpiresAtMs - at, found.Keys, found.Locks, index), ProtocolJsonContext.Wire.LeaseStatusResponse);
+            : Results.Json(new LeaseStatusResponse(found.Id, found.TtlMs, found.ExpiresAtMs, found.ExpiresAtMs - at, Visible(context, found.Keys), Visible(context, found.Locks), index), ProtocolJsonContext.Wire.LeaseStatusResponse);
     }
+
+    // A token limited to prefixes sees the keys and locks of a lease that are under them only.
+    private static IReadOnlyList<string> Visible(HttpContext context, IReadOnlyList<string> names) =>
+        ApiAccess.CallerOf(context) is { IsScoped: true } ? [.. names.Where(name => ApiAccess.Allows(context, name))] : names;
 
     private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing, TimeProvider time)
     {

@@ -26,10 +26,10 @@ internal static class LockApi
     public static void Map(IEndpointRouteBuilder routes)
     {
         // The route only selects the handler: each reads its name from the raw target (ApiResults.ReadName).
-        routes.MapPost(ApiPaths.LocksPrefix + "{**name}", AcquireAsync);
-        routes.MapPut(ApiPaths.LocksPrefix + "{**name}", RenewAsync);
-        routes.MapDelete(ApiPaths.LocksPrefix + "{**name}", ReleaseAsync);
-        routes.MapGet(ApiPaths.LocksPrefix + "{**name}", GetAsync);
+        routes.MapPost(ApiPaths.LocksPrefix + "{**name}", AcquireAsync).Needs(ApiRole.Write);
+        routes.MapPut(ApiPaths.LocksPrefix + "{**name}", RenewAsync).Needs(ApiRole.Write);
+        routes.MapDelete(ApiPaths.LocksPrefix + "{**name}", ReleaseAsync).Needs(ApiRole.Write);
+        routes.MapGet(ApiPaths.LocksPrefix + "{**name}", GetAsync).Needs(ApiRole.Read);
     }
 
     private static async Task<IResult> AcquireAsync(HttpContext context, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, LockChanges changes, TimeProvider time)
@@ -176,7 +176,7 @@ internal static class LockApi
 
     private static async Task<IResult> GetAsync(HttpContext context, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if (ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) is { } invalid)
+        if ((ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) ?? ApiAccess.CheckName(context, name, "lock")) is { } invalid)
         {
             return invalid;
         }
@@ -218,7 +218,7 @@ internal static class LockApi
     /// <summary>Checks the name, the session headers and the JSON body; on any problem answers 400 (or 413) and nothing is proposed.</summary>
     private static async Task<(ParsedRequest Request, byte[]? Body, IResult? Invalid)> ReadRequestAsync(HttpContext context, NodeOptions options, bool needTtl, bool leaseAllowed = false)
     {
-        if (ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) is { } badName)
+        if ((ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) ?? ApiAccess.CheckName(context, name, "lock")) is { } badName)
         {
             return (default, null, badName);
         }

@@ -18,10 +18,10 @@ internal static class MembersApi
 
     public static void Map(IEndpointRouteBuilder routes)
     {
-        routes.MapGet(ApiPaths.Members, (NodeLoop node, NodeOptions options) => Results.Json(Members(node.View.Membership, node.View.LeaderId, options), ProtocolJsonContext.Wire.MembersResponse));
-        routes.MapPost(ApiPaths.Members, AddAsync);
-        routes.MapPost(ApiPaths.Members + "/{id}/promote", PromoteAsync);
-        routes.MapDelete(ApiPaths.Members + "/{id}", RemoveAsync);
+        routes.MapGet(ApiPaths.Members, (NodeLoop node, NodeOptions options) => Results.Json(Members(node.View.Membership, node.View.LeaderId, options), ProtocolJsonContext.Wire.MembersResponse)).Needs(ApiRole.Read);
+        routes.MapPost(ApiPaths.Members, AddAsync).Needs(ApiRole.Admin);
+        routes.MapPost(ApiPaths.Members + "/{id}/promote", PromoteAsync).Needs(ApiRole.Admin);
+        routes.MapDelete(ApiPaths.Members + "/{id}", RemoveAsync).Needs(ApiRole.Admin);
     }
 
     private static MembersResponse Members(Membership membership, int leaderId, NodeOptions options, ulong index = 0, string? detail = null)

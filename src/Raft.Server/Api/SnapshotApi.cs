@@ -16,13 +16,18 @@ internal static class SnapshotApi
 {
     private const int CopyBufferBytes = 1 << 20;
 
-    public static void Map(IEndpointRouteBuilder routes) => routes.MapGet(ApiPaths.Snapshot, BackupAsync);
+    public static void Map(IEndpointRouteBuilder routes) => routes.MapGet(ApiPaths.Snapshot, BackupAsync).Needs(ApiRole.Admin);
 
     // Any node serves one: by default its applied state (a follower's may lag), or with ?consistency=linearizable the
     // state once it has applied the leader's commit index as of the request. The image is frozen on the node's thread
     // and written here, while the node goes on applying writes.
     private static async Task<IResult> BackupAsync(HttpContext context, string? consistency, NodeLoop node, NodeOptions options)
     {
+        if (ApiAccess.CheckUnscoped(context, "a backup (it holds every key)") is { } outOfScope)
+        {
+            return outOfScope;
+        }
+
         ReadConsistency level;
         if (consistency is null || consistency.Equals("stale", StringComparison.OrdinalIgnoreCase))
         {

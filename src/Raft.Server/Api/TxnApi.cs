@@ -19,7 +19,7 @@ internal static class TxnApi
         "{\"compare\":[{\"key\",\"op\":\"=|!=|<|>\", and one of \"version\",\"createIndex\",\"value\" (base64),\"exists\"}]," +
         "\"success\":[{\"op\":\"put|delete|deletePrefix|get\",\"key\",\"value\" (base64, put only)}],\"failure\":[...]}";
 
-    public static void Map(IEndpointRouteBuilder routes) => routes.MapPost(ApiPaths.Txn, TxnAsync);
+    public static void Map(IEndpointRouteBuilder routes) => routes.MapPost(ApiPaths.Txn, TxnAsync).Needs(ApiRole.Write);
 
     /// <summary>The largest JSON body a transaction may have: its values in base64 take a third more than the largest put.</summary>
     internal static int BodyBytesMax(NodeOptions options) => (int)Math.Min(Array.MaxLength, (2L * options.MaxValueBytes) + (options.MaxKeyBytes * 4L) + (1 << 16));
@@ -61,6 +61,11 @@ internal static class TxnApi
             return problem!;
         }
 
+        if (OutOfScope(context, txn) is { } outOfScope)
+        {
+            return outOfScope;
+        }
+
         if (txn.Count > options.MaxTxnOps)
         {
             return TooLarge($"the transaction has {txn.Count} compares and operations; at most {options.MaxTxnOps} are allowed");
@@ -98,6 +103,28 @@ internal static class TxnApi
 
             return Results.Json(new TxnResponse(txn.Succeeded, outcome.Result.Index, results), ProtocolJsonContext.Wire.TxnResponse);
         }).ConfigureAwait(false);
+    }
+
+    // Every key the transaction compares, reads or writes must be the caller's, and every prefix it deletes.
+    private static IResult? OutOfScope(HttpContext context, KvTxn txn)
+    {
+        foreach (var compare in txn.Compare)
+        {
+            if (ApiAccess.CheckName(context, compare.Key) is { } refused)
+            {
+                return refused;
+            }
+        }
+
+        foreach (var op in txn.Success.Concat(txn.Failure))
+        {
+            if ((op.Kind == KvTxnOpKind.DeletePrefix ? ApiAccess.CheckPrefix(context, op.Key) : ApiAccess.CheckName(context, op.Key)) is { } refused)
+            {
+                return refused;
+            }
+        }
+
+        return null;
     }
 
     private static TxnOpResult ToResponse(in KvTxnOpResult result) => result.Kind switch

@@ -25,7 +25,7 @@ internal static class WatchApi
 
     private static readonly byte[] NewLine = "\n"u8.ToArray();
 
-    public static void Map(IEndpointRouteBuilder routes) => routes.MapGet(ApiPaths.Watch, WatchAsync);
+    public static void Map(IEndpointRouteBuilder routes) => routes.MapGet(ApiPaths.Watch, WatchAsync).Needs(ApiRole.Read);
 
     /// <summary>Reads <c>key</c> or <c>prefix</c> (exactly one; a prefix may be empty: every key), as the listing reads its prefix.</summary>
     internal static IResult? ReadFilter(HttpContext context, NodeOptions options, out WatchFilter filter)
@@ -78,6 +78,11 @@ internal static class WatchApi
         if (ReadFilter(context, options, out var filter) is { } badFilter)
         {
             return badFilter;
+        }
+
+        if ((filter.IsPrefix ? ApiAccess.CheckPrefix(context, filter.Text) : ApiAccess.CheckName(context, filter.Text)) is { } outOfScope)
+        {
+            return outOfScope;
         }
 
         if (ReadIndex(fromIndex, "fromIndex", out var from) is { } badFrom)
