@@ -90,7 +90,18 @@ public static class Fuzz
         ArgumentNullException.ThrowIfNull(target);
         var check = target.Check ?? throw new ArgumentException("a synchronous target needs Check", nameof(target));
         var state = new RunState(target, Seed(seed));
-        var worker = new Thread(() => state.Loop(Cases(ciCases), input => Checked(target, check, input)))
+        Exception? failure = null;
+        var worker = new Thread(() =>
+        {
+            try
+            {
+                state.Loop(Cases(ciCases), input => Checked(target, check, input));
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        })
         {
             IsBackground = true,
             Name = "fuzz " + target.Name,
@@ -103,6 +114,11 @@ public static class Fuzz
                 // The worker cannot be stopped; it is a background thread and dies with the test host.
                 throw new FuzzFailureException(state.Describe($"the case did not finish within {CaseTimeLimit.TotalSeconds} s (a loop a length or count drives?)"));
             }
+        }
+
+        if (failure is not null)
+        {
+            throw failure;
         }
 
         return state.Result();
