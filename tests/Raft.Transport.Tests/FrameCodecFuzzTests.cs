@@ -43,7 +43,7 @@ public sealed class FrameCodecFuzzTests(ITestOutputHelper output)
         var report = Fuzz.Run(new FuzzTarget
         {
             Name = "peer handshake decoder",
-            Generate = HelloSample,
+            Generate = random => HelloSample(random, random.Next(-1, 10), clusterId: null),
             Reseal = ResealFirstFrame,
             Check = CheckHello,
         }, seed: 14_002, CiCases / 4);
@@ -108,17 +108,18 @@ public sealed class FrameCodecFuzzTests(ITestOutputHelper output)
         return sample;
     }
 
-    private static FuzzSample HelloSample(Random random)
+    /// <summary>A valid handshake of <paramref name="nodeId"/>, in <paramref name="clusterId"/> or in a random cluster.</summary>
+    internal static FuzzSample HelloSample(Random random, int nodeId, string? clusterId)
     {
-        var clusterId = new StringBuilder();
-        for (var length = random.Next(1, 40); length > 0; length--)
+        var text = new StringBuilder(clusterId);
+        for (var length = clusterId is null ? random.Next(1, 40) : 0; length > 0; length--)
         {
-            clusterId.Append(random.Next(4) == 0 ? (char)random.Next(0x80, 0x3000) : (char)random.Next('a', 'z' + 1));
+            text.Append(random.Next(4) == 0 ? (char)random.Next(0x80, 0x3000) : (char)random.Next('a', 'z' + 1));
         }
 
-        var utf8 = Encoding.UTF8.GetBytes(clusterId.ToString());
+        var utf8 = Encoding.UTF8.GetBytes(text.ToString());
         using var writer = new PooledBufferWriter(512);
-        FrameCodec.WriteHello(writer, random.Next(-1, 10), utf8.AsSpan(0, Math.Min(utf8.Length, FrameCodec.ClusterIdBytesMax)));
+        FrameCodec.WriteHello(writer, nodeId, utf8.AsSpan(0, Math.Min(utf8.Length, FrameCodec.ClusterIdBytesMax)));
         return new FuzzSample(writer.WrittenSpan.ToArray()).Field(8, 4).Field(FrameCodec.HeaderBytes + 4, 1);
     }
 
