@@ -36,6 +36,12 @@ public sealed class FuzzTarget
     /// must not make the decoder allocate far beyond what the input holds.
     /// </summary>
     public Func<int, long> AllocationBytesMax { get; init; } = static length => (16L << 20) + (64L * length);
+
+    /// <summary>
+    /// Whether a sample left unmutated must be accepted (true for decoders; false where a valid request may still be
+    /// refused by the state it meets, such as a lock another owner holds).
+    /// </summary>
+    public bool AcceptsEveryValidSample { get; init; } = true;
 }
 
 /// <summary>How one target's campaign went.</summary>
@@ -261,6 +267,11 @@ public static class Fuzz
 
         private void Count(Verdict verdict)
         {
+            if (verdict == Verdict.Refused && _applied.Count == 0 && target.AcceptsEveryValidSample)
+            {
+                throw new FuzzFailureException(Describe("a valid sample, left unmutated, was refused"));
+            }
+
             _cases++;
             if (verdict == Verdict.Accepted)
             {
