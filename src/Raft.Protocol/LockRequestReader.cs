@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Raft.Protocol;
 
@@ -8,7 +9,7 @@ public enum LockRequestProblem
     /// <summary>The body is a JSON object (or <c>null</c>) whose fields have the right types.</summary>
     None,
 
-    /// <summary>Not one JSON value: empty, malformed, or followed by more.</summary>
+    /// <summary>Not one JSON value: empty, malformed, not UTF-8, or followed by more.</summary>
     NotJson,
 
     /// <summary>A JSON value other than an object (or <c>null</c>).</summary>
@@ -45,6 +46,14 @@ public static class LockRequestReader
         owner = null;
         ttlMs = null;
         lease = null;
+
+        // The reader checks the UTF-8 of a string only when it is read out, and then throws InvalidOperationException:
+        // checked up front, a body that is not UTF-8 is one problem, named like any other that is not JSON.
+        if (!Utf8.IsValid(utf8))
+        {
+            return LockRequestProblem.NotJson;
+        }
+
         try
         {
             var reader = new Utf8JsonReader(utf8, Options);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Raft.Protocol;
 
@@ -28,6 +29,13 @@ public static class MemberRequestReader
         if (utf8.Trim(" \t\r\n"u8).IsEmpty)
         {
             problem = "the body must be one JSON object: {\"id\":4,\"peerAddress\":\"host:port\",\"httpEndpoint\":\"http://host:port\",\"learner\":true}";
+            return null;
+        }
+
+        // The reader checks the UTF-8 of a string only when it is read out, and then throws InvalidOperationException.
+        if (!Utf8.IsValid(utf8))
+        {
+            problem = "the body is not valid JSON (it is not UTF-8)";
             return null;
         }
 

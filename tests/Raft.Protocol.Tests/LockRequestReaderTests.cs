@@ -18,6 +18,19 @@ public sealed class LockRequestReaderTests
     }
 
     [Theory]
+    [InlineData("7B2274746C4D73223A35343435352C226F776E65726989223A226F776E65722D3022")]
+    [InlineData("7B226F776E6572223A2277C3227D")]
+    public void A_body_that_is_not_utf8_is_not_json_rather_than_an_exception(string bodyHex)
+    {
+        // Found by fuzzing the lock API (seed 14301, case 3): a field name with a byte that is not UTF-8 made the JSON
+        // reader throw InvalidOperationException, which the API answered with a 500.
+        Assert.Equal(LockRequestProblem.NotJson, LockRequestReader.TryRead(Convert.FromHexString(bodyHex), out var owner, out var ttl, out var lease));
+        Assert.Null(owner);
+        Assert.Null(ttl);
+        Assert.Null(lease);
+    }
+
+    [Theory]
     [InlineData("", LockRequestProblem.NotJson)]
     [InlineData("{", LockRequestProblem.NotJson)]
     [InlineData("{\"owner\":\"w\"}}", LockRequestProblem.NotJson)]
