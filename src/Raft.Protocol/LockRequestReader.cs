@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Unicode;
 
 namespace Raft.Protocol;
 
@@ -47,13 +46,6 @@ public static class LockRequestReader
         ttlMs = null;
         lease = null;
 
-        // The reader checks the UTF-8 of a string only when it is read out, and then throws InvalidOperationException:
-        // checked up front, a body that is not UTF-8 is one problem, named like any other that is not JSON.
-        if (!Utf8.IsValid(utf8))
-        {
-            return LockRequestProblem.NotJson;
-        }
-
         try
         {
             var reader = new Utf8JsonReader(utf8, Options);
@@ -92,8 +84,9 @@ public static class LockRequestReader
 
             return problem;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // GetString throws InvalidOperationException for a string that is not UTF-8 or escapes a lone surrogate.
             owner = null;
             ttlMs = null;
             lease = null;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Unicode;
 
 namespace Raft.Protocol;
 
@@ -29,13 +28,6 @@ public static class MemberRequestReader
         if (utf8.Trim(" \t\r\n"u8).IsEmpty)
         {
             problem = "the body must be one JSON object: {\"id\":4,\"peerAddress\":\"host:port\",\"httpEndpoint\":\"http://host:port\",\"learner\":true}";
-            return null;
-        }
-
-        // The reader checks the UTF-8 of a string only when it is read out, and then throws InvalidOperationException.
-        if (!Utf8.IsValid(utf8))
-        {
-            problem = "the body is not valid JSON (it is not UTF-8)";
             return null;
         }
 
@@ -110,8 +102,9 @@ public static class MemberRequestReader
                 problem ??= "the body must be one JSON object and nothing after it";
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // GetString throws InvalidOperationException for a string that is not UTF-8 or escapes a lone surrogate.
             problem = "the body is not valid JSON";
             return null;
         }
