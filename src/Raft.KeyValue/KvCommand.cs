@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using System.Text.Unicode;
 
 namespace Raft.KeyValue;
 
@@ -526,7 +527,8 @@ public static class KvCommandCodec
                     }
                 }
 
-                if (rest.IsEmpty || rest[0] is 0 or > OwnerBytesMax || rest.Length != 1 + rest[0])
+                // The owner is kept as text: bytes that are not UTF-8 make the command invalid, not its apply throw.
+                if (rest.IsEmpty || rest[0] is 0 or > OwnerBytesMax || rest.Length != 1 + rest[0] || !Utf8.IsValid(rest[1..]))
                 {
                     return false;
                 }

@@ -8,7 +8,7 @@ public enum LockRequestProblem
     /// <summary>The body is a JSON object (or <c>null</c>) whose fields have the right types.</summary>
     None,
 
-    /// <summary>Not one JSON value: empty, malformed, or followed by more.</summary>
+    /// <summary>Not one JSON value: empty, malformed, not UTF-8, or followed by more.</summary>
     NotJson,
 
     /// <summary>A JSON value other than an object (or <c>null</c>).</summary>
@@ -45,6 +45,7 @@ public static class LockRequestReader
         owner = null;
         ttlMs = null;
         lease = null;
+
         try
         {
             var reader = new Utf8JsonReader(utf8, Options);
@@ -83,8 +84,9 @@ public static class LockRequestReader
 
             return problem;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // GetString throws InvalidOperationException for a string that is not UTF-8 or escapes a lone surrogate.
             owner = null;
             ttlMs = null;
             lease = null;

@@ -102,8 +102,9 @@ public static class MemberRequestReader
                 problem ??= "the body must be one JSON object and nothing after it";
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // GetString throws InvalidOperationException for a string that is not UTF-8 or escapes a lone surrogate.
             problem = "the body is not valid JSON";
             return null;
         }

@@ -19,13 +19,15 @@ namespace Raft.Storage;
 ///
 /// Record, 29-byte header + payload, back to back after the segment header:
 ///
-///  0        4        8                  16                 24   25
-///  +--------+--------+------------------+------------------+----+-------------------+
-///  | length | CRC32C | term             | index            |type| payload           |
-///  | u32    | u32    | u64              | u64              | u8 | `length` bytes    |
-///  +--------+--------+------------------+------------------+----+-------------------+
+///  0        4        8                  16                 24   25       29
+///  +--------+--------+------------------+------------------+----+--------+-------------------+
+///  | length | CRC32C | term             | index            |type| zero   | payload           |
+///  | u32    | u32    | u64              | u64              | u8 | u32    | `length` bytes    |
+///  +--------+--------+------------------+------------------+----+--------+-------------------+
 ///  CRC32C covers every byte of the record except itself: [0, 4) then [8, 29 + length).
 /// </code>
+/// The reserved bytes are written as zero and not checked on reading: logs written before they were cleared hold
+/// whatever the reused write buffer held there (covered by the CRC like the rest).
 /// The CRC also covers the length, so a flipped length is caught even when the bytes it points at happen to
 /// form a plausible record. Records are not aligned: a log write is one contiguous run of records.
 /// </remarks>
@@ -41,6 +43,7 @@ internal static class LogRecordCodec
     private const int TermOffset = 8;
     private const int IndexOffset = 16;
     private const int TypeOffset = 24;
+    private const int ReservedOffset = 25;
 
     public static void WriteSegmentHeader(Span<byte> destination, ulong firstIndex)
     {
@@ -98,6 +101,7 @@ internal static class LogRecordCodec
         BinaryPrimitives.WriteUInt64LittleEndian(record[TermOffset..], entry.Term);
         BinaryPrimitives.WriteUInt64LittleEndian(record[IndexOffset..], entry.Index);
         record[TypeOffset] = (byte)entry.Type;
+        record[ReservedOffset..RecordHeaderBytes].Clear();
         payload.CopyTo(record[RecordHeaderBytes..]);
         BinaryPrimitives.WriteUInt32LittleEndian(record[CrcOffset..], ComputeCrc(record));
         return size;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 
 namespace Raft.Storage;
@@ -84,9 +85,19 @@ internal sealed class FileSnapshotBytes : ISnapshotBytes, IDisposable
     /// <summary>Checks the header and the trailer's framing of whole stored stream.</summary>
     public static SnapshotHeader CheckFraming(ISnapshotBytes bytes)
     {
-        Span<byte> prefix = stackalloc byte[SnapshotFormat.HeaderBytesMax];
-        prefix = prefix[..bytes.ReadAt(0, prefix)];
-        var header = SnapshotFormat.TryReadHeader(prefix, bytes.Source);
+        // A header with the longest membership is some 32 KiB: too large for the stack.
+        var rented = ArrayPool<byte>.Shared.Rent(SnapshotFormat.HeaderBytesMax);
+        SnapshotHeader? header;
+        try
+        {
+            var prefix = rented.AsSpan(0, SnapshotFormat.HeaderBytesMax);
+            header = SnapshotFormat.TryReadHeader(prefix[..bytes.ReadAt(0, prefix)], bytes.Source);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+
         if (header is null)
         {
             SnapshotFormat.ThrowCorrupted(bytes.Source, bytes.Length, $"the snapshot is {bytes.Length} bytes, too short for its header");

@@ -46,8 +46,11 @@ internal static class SnapshotFormat
     public const int TrailerBytes = 16;
     public const ushort Version = 2;
 
-    /// <summary>The largest membership a header may carry (<see cref="Membership.MembersMax"/> ids and its counts).</summary>
-    public const int MembershipBytesMax = 4 + (4 * Membership.MembersMax);
+    /// <summary>
+    /// The largest membership a header may carry: <see cref="Membership.MembersMax"/> members, each with the longest
+    /// addresses (a cluster's membership carries its members' addresses).
+    /// </summary>
+    public const int MembershipBytesMax = Membership.EncodedBytesMax;
 
     /// <summary>The largest header: enough of a stream's prefix to parse any header.</summary>
     public const int HeaderBytesMax = FixedHeaderBytes + MembershipBytesMax + HeaderCrcBytes;
@@ -112,6 +115,11 @@ internal static class SnapshotFormat
             if (version != Version)
             {
                 ThrowCorrupted(source, 4, $"snapshot format version {version} is not supported (this build reads version {Version})");
+            }
+
+            if (BinaryPrimitives.ReadUInt16LittleEndian(prefix[6..]) != 0)
+            {
+                ThrowCorrupted(source, 6, "snapshot header has non-zero reserved bytes");
             }
         }
 

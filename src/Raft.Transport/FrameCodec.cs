@@ -303,8 +303,8 @@ internal static class FrameCodec
         Span<byte> body = stackalloc byte[HelloBodyBytesMax];
         body = body[..header.BodyBytes];
         bodySequence.CopyTo(body);
-        int length = body[4];
-        if (header.Flags != 0 || length == 0 || body.Length != 5 + length)
+        // The length byte is read only once the body is known to hold it: a peer picks the body's size.
+        if (header.Flags != 0 || body.Length < 6 || body[4] == 0 || body.Length != 5 + body[4])
         {
             ThrowFormat("a malformed handshake");
         }

@@ -26,6 +26,21 @@ public sealed class KvLockAndSessionTests
         Timed(KvCommandCodec.EncodeLock(KvCommandType.LockRelease, name, owner, 0, default), timeMs);
 
     [Fact]
+    public void A_lock_command_whose_owner_is_not_utf8_is_invalid_and_applies_nothing()
+    {
+        // Found by fuzzing commands from the log (seed 14202, case 999): the owner was decoded only when a lock was
+        // granted, and bytes that are not UTF-8 threw out of Apply instead of making the command invalid.
+        var command = Convert.FromHexString("050101001AF000000000000062FEFFFFFFFFFFFF7F076F776E658D2D31");
+        Assert.False(KvCommandCodec.TryDecode(command, out _));
+
+        var kv = new KvStore();
+        var result = kv.Apply(1, command);
+        Assert.Equal(KvApplyStatus.Invalid, result.Status);
+        Assert.Equal(1UL, kv.AppliedIndex);
+        Assert.False(kv.TryGetLock("a/b", 0, out _));
+    }
+
+    [Fact]
     public void Compare_and_set_writes_only_when_the_version_matches()
     {
         var kv = new KvStore();

@@ -18,6 +18,20 @@ public sealed class LockRequestReaderTests
     }
 
     [Theory]
+    [InlineData("7B2274746C4D73223A35343435352C226F776E65726989223A226F776E65722D3022")]
+    [InlineData("7B226F776E6572223A2277C3227D")]
+    [InlineData("7B226F776E6572223A225C7564383030222C2274226F776E6572223A225C756438303022746C4D73223A35363038337D")]
+    public void A_body_with_text_that_is_not_utf8_or_a_lone_surrogate_is_not_json_rather_than_an_exception(string bodyHex)
+    {
+        // Found by fuzzing the lock API (seed 14301, cases 3 and 661): a field name with a byte that is not UTF-8, or a
+        // string escaping a lone surrogate, made the JSON reader throw InvalidOperationException, answered with a 500.
+        Assert.Equal(LockRequestProblem.NotJson, LockRequestReader.TryRead(Convert.FromHexString(bodyHex), out var owner, out var ttl, out var lease));
+        Assert.Null(owner);
+        Assert.Null(ttl);
+        Assert.Null(lease);
+    }
+
+    [Theory]
     [InlineData("", LockRequestProblem.NotJson)]
     [InlineData("{", LockRequestProblem.NotJson)]
     [InlineData("{\"owner\":\"w\"}}", LockRequestProblem.NotJson)]

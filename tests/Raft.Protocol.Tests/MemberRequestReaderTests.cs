@@ -20,6 +20,18 @@ public sealed class MemberRequestReaderTests
         Assert.Equal(learner, request.Learner);
     }
 
+    [Fact]
+    public void A_body_that_is_not_utf8_is_refused_with_a_problem_rather_than_an_exception()
+    {
+        // The same fault fuzzing found in the lock body reader: a byte that is not UTF-8, or an escaped lone surrogate.
+        foreach (var json in (string[])["7B226964223A342C2270656572416464726573739C223A22683A31227D", "7B226964223A342C227065657241646472657373223A225C7564383030227D"])
+        {
+            var request = MemberRequestReader.TryRead(Convert.FromHexString(json), out var problem);
+            Assert.Null(request);
+            Assert.Contains("not valid JSON", problem, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("", "one JSON object")]
     [InlineData("[1]", "one JSON object")]

@@ -34,6 +34,26 @@ public sealed class FileLogStoreTests : IDisposable
     }
 
     [Fact]
+    public void Reserved_record_header_bytes_are_zero_even_when_the_write_buffer_held_other_bytes()
+    {
+        // Found by fuzzing the record codec (seed 14101, case 5): bytes [25, 29) of each record were never written, so
+        // a segment carried whatever the reused write buffer held there from earlier payloads.
+        using (var log = Open())
+        {
+            log.Append([Entries.Make(1, 7, 200)]);
+            log.Append([Entries.Make(2, 7, 10), Entries.Make(3, 7, 10)]);
+        }
+
+        var bytes = File.ReadAllBytes(Assert.Single(SegmentFiles()));
+        var second = 24 + 29 + 200;
+        var third = second + 29 + 10;
+        Assert.Equal(2UL, BitConverter.ToUInt64(bytes, second + 16));
+        Assert.Equal(3UL, BitConverter.ToUInt64(bytes, third + 16));
+        Assert.Equal(new byte[4], bytes[(second + 25)..(second + 29)]);
+        Assert.Equal(new byte[4], bytes[(third + 25)..(third + 29)]);
+    }
+
+    [Fact]
     public void Appends_roll_over_into_segments_named_after_their_first_index()
     {
         using var log = Open();

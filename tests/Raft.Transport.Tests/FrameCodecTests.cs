@@ -405,6 +405,20 @@ public sealed class FrameCodecTests
         Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _));
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("07")]
+    [InlineData("070000")]
+    [InlineData("07000000")]
+    [InlineData("0700000000")]
+    public void A_handshake_body_too_short_for_its_length_byte_is_a_frame_error(string bodyHex)
+    {
+        // Found by fuzzing (seed 14002, case 132): a 3-byte body with a valid CRC was indexed past its end.
+        var buffer = new ReadOnlySequence<byte>(FrameWithValidCrc(FrameCodec.HelloType, flags: 0, Convert.FromHexString(bodyHex)));
+        var error = Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _));
+        Assert.Contains("malformed handshake", error.Message, StringComparison.Ordinal);
+    }
+
     private static void AssertSame(in Message expected, in Message actual)
     {
         Assert.Equal(expected.Type, actual.Type);
