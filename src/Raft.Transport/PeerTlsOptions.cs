@@ -68,7 +68,7 @@ public sealed record PeerTlsOptions
         certificate.MatchesHostname(NodeName(nodeId), allowWildcards: false, allowCommonName: true);
 
     /// <summary>Null when these options can serve node <paramref name="nodeId"/>, else what is wrong.</summary>
-    internal string? Problem(int nodeId)
+    public string? Problem(int nodeId)
     {
         if (!Certificate.HasPrivateKey)
         {
