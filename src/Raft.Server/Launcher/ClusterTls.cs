@@ -1,0 +1,101 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Raft.Protocol;
+using Raft.Transport;
+
+namespace Raft.Server.Launcher;
+
+/// <summary>
+/// The throwaway certificates of a local cluster started with <c>--tls</c>, under <c>DIR/tls</c>: a certificate
+/// authority (<c>ca.pem</c>, its key <c>ca.key</c>) and per node <c>node-&lt;id&gt;.pem</c> and <c>.key</c>, naming
+/// <c>node-&lt;id&gt;</c> (for peers), <c>localhost</c> and <c>127.0.0.1</c> (for HTTPS). Made once and kept with the
+/// data, so a node restarted later, or added, is trusted by the others. Keys are readable by their owner only.
+/// </summary>
+public static class ClusterTls
+{
+    private static readonly TimeSpan Lifetime = TimeSpan.FromDays(365);
+
+    public static string Directory(string dataDirectory) => Path.Combine(dataDirectory, "tls");
+
+    /// <summary>The authority's certificate: what a client trusts (<c>curl --cacert</c>).</summary>
+    public static string AuthorityPath(string dataDirectory) => Path.Combine(Directory(dataDirectory), "ca.pem");
+
+    public static string CertificatePath(string dataDirectory, int id) => Path.Combine(Directory(dataDirectory), $"node-{id}.pem");
+
+    public static string KeyPath(string dataDirectory, int id) => Path.Combine(Directory(dataDirectory), $"node-{id}.key");
+
+    /// <summary>Makes the authority, unless there is one, and node <paramref name="ids"/>'s certificates that are missing.</summary>
+    public static void Ensure(string dataDirectory, IEnumerable<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        System.IO.Directory.CreateDirectory(Directory(dataDirectory));
+        var authorityKeyPath = Path.Combine(Directory(dataDirectory), "ca.key");
+        X509Certificate2 authority;
+        if (File.Exists(AuthorityPath(dataDirectory)) && File.Exists(authorityKeyPath))
+        {
+            authority = X509Certificate2.CreateFromPemFile(AuthorityPath(dataDirectory), authorityKeyPath);
+        }
+        else
+        {
+            authority = PeerCertificates.CreateAuthority($"raft-kv local cluster CA {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}", Lifetime);
+            WritePrivate(authorityKeyPath, PrivateKeyPem(authority));
+            File.WriteAllText(AuthorityPath(dataDirectory), authority.ExportCertificatePem() + "\n");
+        }
+
+        using (authority)
+        {
+            foreach (var id in ids)
+            {
+                if (File.Exists(CertificatePath(dataDirectory, id)) && File.Exists(KeyPath(dataDirectory, id)))
+                {
+                    continue;
+                }
+
+                using var certificate = PeerCertificates.IssueNode(authority, id, ["localhost", "127.0.0.1"], Lifetime);
+                WritePrivate(KeyPath(dataDirectory, id), PrivateKeyPem(certificate));
+                File.WriteAllText(CertificatePath(dataDirectory, id), certificate.ExportCertificatePem() + "\n");
+            }
+        }
+    }
+
+    /// <summary>The node options that turn on peer TLS and give its HTTPS endpoint a certificate.</summary>
+    public static IEnumerable<string> NodeArguments(string dataDirectory, int id) =>
+    [
+        $"--Node:Tls:CertificatePath={CertificatePath(dataDirectory, id)}",
+        $"--Node:Tls:KeyPath={KeyPath(dataDirectory, id)}",
+        $"--Node:Tls:CaPath={AuthorityPath(dataDirectory)}",
+    ];
+
+    /// <summary>
+    /// An HTTP client handler for the launcher's own calls to its nodes: it trusts the cluster's authority when
+    /// <paramref name="dataDirectory"/> has one, so it works with and without <c>--tls</c>.
+    /// </summary>
+    public static SocketsHttpHandler CreateHandler(string dataDirectory)
+    {
+        var handler = new SocketsHttpHandler();
+        if (File.Exists(AuthorityPath(dataDirectory)))
+        {
+            HttpsTrust.TrustOnly(handler, HttpsTrust.LoadAuthorities(AuthorityPath(dataDirectory)));
+        }
+
+        return handler;
+    }
+
+    private static string PrivateKeyPem(X509Certificate2 certificate)
+    {
+        using var key = certificate.GetECDsaPrivateKey() ?? throw new CryptographicException("the certificate has no ECDSA private key");
+        return key.ExportPkcs8PrivateKeyPem() + "\n";
+    }
+
+    private static void WritePrivate(string path, string contents)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using var writer = new StreamWriter(path, System.Text.Encoding.ASCII, options);
+        writer.Write(contents);
+    }
+}
