@@ -181,6 +181,15 @@ public sealed record ClusterLaunchOptions
     /// <summary>HTTPS endpoints and mutual TLS between peers, with certificates from a CA made for this cluster (<see cref="ClusterTls"/>).</summary>
     public bool Tls { get; init; }
 
+    /// <summary>Where the CA and node certificates are kept: DIR/tls unless given (a benchmark shares one CA between its clusters).</summary>
+    public string TlsDirectory
+    {
+        get => _tlsDirectory ?? ClusterTls.DirectoryOf(DataDirectory);
+        init => _tlsDirectory = value;
+    }
+
+    private readonly string? _tlsDirectory;
+
     public TimeSpan LeaderTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     public IReadOnlyList<string> NodeArguments { get; init; } = [];
@@ -311,7 +320,7 @@ public sealed record ClusterLaunchOptions
     {
         if (Tls)
         {
-            list.AddRange(ClusterTls.NodeArguments(DataDirectory, id));
+            list.AddRange(ClusterTls.NodeArguments(TlsDirectory, id));
         }
     }
 

@@ -26,7 +26,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
     public ClusterLaunchOptions Options => options;
 
-    private HttpClient Http => _http ??= new HttpClient(ClusterTls.CreateHandler(options.DataDirectory)) { Timeout = TimeSpan.FromSeconds(2) };
+    private HttpClient Http => _http ??= new HttpClient(ClusterTls.CreateHandler(options.TlsDirectory)) { Timeout = TimeSpan.FromSeconds(2) };
 
     /// <summary>The nodes this cluster runs or ran and did not remove, in order.</summary>
     public IReadOnlyList<int> Ids => [.. _processes.Keys.Order()];
@@ -41,7 +41,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         Directory.CreateDirectory(options.DataDirectory);
         if (options.Tls)
         {
-            ClusterTls.Ensure(options.DataDirectory, Enumerable.Range(1, options.Nodes));
+            ClusterTls.Ensure(options.TlsDirectory, Enumerable.Range(1, options.Nodes));
         }
 
         for (var id = 1; id <= options.Nodes; id++)
@@ -146,7 +146,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
         if (options.Tls)
         {
-            ClusterTls.Ensure(options.DataDirectory, [id]);
+            ClusterTls.Ensure(options.TlsDirectory, [id]);
         }
 
         var arguments = options.JoinArgumentsFor(id, running);
@@ -168,7 +168,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             throw new InvalidOperationException($"there is no node {id}: the nodes are {string.Join(", ", Ids)}");
         }
 
-        using var http = new HttpClient(ClusterTls.CreateHandler(options.DataDirectory)) { Timeout = TimeSpan.FromSeconds(15) };
+        using var http = new HttpClient(ClusterTls.CreateHandler(options.TlsDirectory)) { Timeout = TimeSpan.FromSeconds(15) };
         string? failure = null;
         var removed = false;
 
@@ -288,7 +288,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
         if (options.Tls)
         {
-            var authority = ClusterTls.AuthorityPath(options.DataDirectory);
+            var authority = ClusterTls.AuthorityPath(options.TlsDirectory);
             await output.WriteLineAsync($"TLS: HTTPS only, peers by mutual TLS; clients trust {authority}, e.g. curl --cacert {ClusterLaunchOptions.QuoteForShell(authority)} {options.HttpEndpoint(leader)}/v1/cluster").ConfigureAwait(false);
         }
 
