@@ -79,6 +79,7 @@ internal sealed record BenchOptions
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
         "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
         "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
+        "  --tls                       our clusters as the launcher's --tls starts them: HTTPS, mutual TLS between peers\n" +
         "  --one-node                  load: also measure a one-node cluster of ours (ours-1node, ports P+30 and Q+30), the\n" +
         "                              floor a three-node write is compared with\n" +
         "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
@@ -143,6 +144,9 @@ internal sealed record BenchOptions
     /// <summary>Keep the clusters' data directories and node logs after the run instead of deleting them.</summary>
     public bool KeepData { get; init; }
 
+    /// <summary>Run our clusters with HTTPS and peer TLS (one throwaway CA for the run, which the client trusts).</summary>
+    public bool Tls { get; init; }
+
     /// <summary>Load mode: also run a one-node cluster of ours, to compare a replicated write with an unreplicated one.</summary>
     public bool OneNode { get; init; }
 
@@ -184,6 +188,12 @@ internal sealed record BenchOptions
             if (arg == "--keep-data")
             {
                 options = options with { KeepData = true };
+                continue;
+            }
+
+            if (arg == "--tls")
+            {
+                options = options with { Tls = true };
                 continue;
             }
 

@@ -103,9 +103,12 @@ internal static class Program
             BenchMode.Scale => options.FillWriters,
             _ => options.Writers + 8,
         };
-        using var http = BenchHttp.CreateClient(maxConcurrency + 8);
+        // With --tls, one CA for the run, made before any cluster so the client can trust it; each cluster's nodes get
+        // their certificates from it.
+        var authorities = options.Tls ? PrepareTls(work) : null;
+        using var http = BenchHttp.CreateClient(maxConcurrency + 8, authorities);
         // The watches' own client, a connection per watch, so that the writers' pool stays as it is in the other rows.
-        using var watchHttp = options.Watchers.Count > 0 ? BenchHttp.CreateClient(options.Watchers.Max(w => w.Count) + 8) : null;
+        using var watchHttp = options.Watchers.Count > 0 ? BenchHttp.CreateClient(options.Watchers.Max(w => w.Count) + 8, authorities) : null;
         if (options.Mode == BenchMode.Scale)
         {
             return await RunScaleAsync(options, work, output, http, serverDll, runId, machine, cancellationToken).ConfigureAwait(false);
@@ -322,6 +325,13 @@ internal static class Program
         }
     }
 
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2Collection PrepareTls(string work)
+    {
+        var directory = Path.Combine(work, "tls");
+        ClusterTls.Ensure(directory, [1, 2, 3, 4]);
+        return Raft.Protocol.HttpsTrust.LoadAuthorities(ClusterTls.AuthorityPath(directory));
+    }
+
     private static IBenchTarget CreateTarget(string name, BenchOptions options, HttpClient http, string? serverDll, string work)
     {
         int[] ports;
@@ -339,6 +349,8 @@ internal static class Program
                     Clean = true,
                     NodeArguments = options.NodeArguments,
                     ServerDll = serverDll,
+                    Tls = options.Tls,
+                    TlsDirectory = Path.Combine(work, "tls"),
                 }, TextWriter.Null);
                 break;
             case "ours-1node":
@@ -352,6 +364,8 @@ internal static class Program
                     Clean = true,
                     NodeArguments = options.NodeArguments,
                     ServerDll = serverDll,
+                    Tls = options.Tls,
+                    TlsDirectory = Path.Combine(work, "tls"),
                 }, TextWriter.Null, name);
                 break;
             case "etcd-ours" or "etcd-default":

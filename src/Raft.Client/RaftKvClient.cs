@@ -83,12 +83,23 @@ public sealed partial class RaftKvClient : IDisposable
         // Each attempt has its own timeout (RequestTimeout plus any server-side wait), so HttpClient's own is off.
         _http = _options.Handler is { } handler
             ? new HttpClient(handler, _options.DisposeHandler) { Timeout = Timeout.InfiniteTimeSpan }
-            : new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = Timeout.InfiniteTimeSpan };
+            : new HttpClient(CreateHandler(_options)) { Timeout = Timeout.InfiniteTimeSpan };
         if (_options.BearerToken is { } token)
         {
             // On every request, the watch's and the member lookup's included.
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue(ApiHeaders.BearerScheme, token);
         }
+    }
+
+    private static SocketsHttpHandler CreateHandler(RaftKvClientOptions options)
+    {
+        var handler = new SocketsHttpHandler { AllowAutoRedirect = false };
+        if (options.TrustedAuthorities.Count > 0)
+        {
+            HttpsTrust.TrustOnly(handler, options.TrustedAuthorities);
+        }
+
+        return handler;
     }
 
     /// <summary>The session id this client sends with its writes.</summary>

@@ -57,6 +57,13 @@ public sealed class RaftKvClientOptions
     /// <summary>The handler under the client's <see cref="HttpClient"/>, for tests or custom transports. Default: a new <see cref="SocketsHttpHandler"/>.</summary>
     public HttpMessageHandler? Handler { get; set; }
 
+    /// <summary>
+    /// Certificate authorities to trust for https:// endpoints instead of the system's (a cluster started with
+    /// <c>--tls</c>: <see cref="Protocol.HttpsTrust.LoadAuthorities"/> of its <c>tls/ca.pem</c>). Used by the default
+    /// handler only; empty (the default) trusts the system's roots.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2Collection TrustedAuthorities { get; set; } = [];
+
     /// <summary>Whether disposing the client disposes <see cref="Handler"/>. Default <see langword="true"/>.</summary>
     public bool DisposeHandler { get; set; } = true;
 

@@ -15,7 +15,7 @@ namespace Raft.Server;
 /// above the version in force: a <see cref="KvCommandType.SetClusterVersion"/> entry, committed like any write. A voter
 /// that does not answer holds the version where it is. The version never goes down.
 /// </summary>
-internal sealed class ClusterVersionService(NodeLoop node, NodeOptions options, ApiTokens tokens, ILogger<ClusterVersionService> logger) : BackgroundService
+internal sealed class ClusterVersionService(NodeLoop node, NodeOptions options, NodeSecurity security, ApiTokens tokens, ILogger<ClusterVersionService> logger) : BackgroundService
 {
     // A new leader raises the version within moments; one held back by a voter asks again now and then.
     private static readonly TimeSpan CheckInterval = TimeSpan.FromMilliseconds(50);
@@ -23,7 +23,7 @@ internal sealed class ClusterVersionService(NodeLoop node, NodeOptions options, 
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var client = new HttpClient { Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs) };
+        using var client = new HttpClient(security.CreateHandler()) { Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs) };
         tokens.Authorize(client);
         string? held = null;
         // The version only grows and this node's bound is fixed: once there, there is nothing left to do.

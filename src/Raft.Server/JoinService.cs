@@ -12,7 +12,7 @@ namespace Raft.Server;
 /// learner (any member: followers pass it to the leader), and learns the members it will hear from; with
 /// <see cref="NodeOptions.AutoPromote"/>, a learner asks to become a voter until the leader finds it caught up.
 /// </summary>
-internal sealed class JoinService(NodeLoop node, NodeOptions options, ApiTokens tokens, ILogger<JoinService> logger) : BackgroundService
+internal sealed class JoinService(NodeLoop node, NodeOptions options, NodeSecurity security, ApiTokens tokens, ILogger<JoinService> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(500);
 
@@ -30,7 +30,7 @@ internal sealed class JoinService(NodeLoop node, NodeOptions options, ApiTokens 
             return;
         }
 
-        using var client = new HttpClient { Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 2000) };
+        using var client = new HttpClient(security.CreateHandler()) { Timeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs + 2000) };
         tokens.Authorize(client);
         var attempt = 0;
         while (joining && !stoppingToken.IsCancellationRequested)

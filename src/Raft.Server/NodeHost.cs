@@ -129,10 +129,19 @@ public static class NodeHost
             throw new NodeConfigurationException("invalid configuration:\n  " + string.Join("\n  ", errors));
         }
 
+        var security = NodeSecurity.Load(options);
         var url = options.HttpEndpoints[options.Id];
         builder.WebHost.UseUrls(url);
+
+        // An https:// endpoint serves Kestrel's own default certificate when its configuration gives one, else Node:Tls's.
+        var kestrelCertificate = builder.Configuration.GetSection("Kestrel:Certificates:Default").Exists();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            if (security.PeerTls is { } tls && !kestrelCertificate)
+            {
+                kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = tls.Certificate);
+            }
+
             // The handler enforces MaxValueBytes with a JSON 413; Kestrel only has to let such bodies reach it.
             kestrel.Limits.MaxRequestBodySize = Math.Max(30L << 20, (long)options.MaxValueBytes + 1);
 
@@ -146,6 +155,7 @@ public static class NodeHost
         builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, ProtocolJsonContext.Wire));
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(tokens!);
+        builder.Services.AddSingleton(security);
         if (options.RateLimit.PermitsPerSecond > 0)
         {
             RateLimits.Add(builder.Services, options.RateLimit);
@@ -157,23 +167,20 @@ public static class NodeHost
         builder.Services.AddSingleton(new WatchHub(options.WatchHistoryChanges, options.WatchHistoryBytes, options.WatchersMax));
         builder.Services.AddSingleton(services => new NodeLoop(
             options,
-            sink => transportFactory is null ? CreateTcpTransport(options, sink, services.GetRequiredService<ILoggerFactory>()) : transportFactory(options, sink),
+            sink => transportFactory is null ? CreateTcpTransport(options, security, services.GetRequiredService<NodeMetrics>(), sink, services.GetRequiredService<ILoggerFactory>()) : transportFactory(options, sink),
             services.GetRequiredService<NodeMetrics>(),
             services.GetRequiredService<ILoggerFactory>(),
             services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<LockChanges>().Raise,
             services.GetRequiredService<WatchHub>(),
             diskIo));
-        builder.Services.AddSingleton(_ => new LeaderRouting(options, new HttpClient(new SocketsHttpHandler
+        builder.Services.AddSingleton(_ =>
         {
-            AllowAutoRedirect = false,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(100, options.ElectionTimeoutMs)),
-        })
-        {
+            var handler = security.CreateHandler();
+            handler.ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(100, options.ElectionTimeoutMs));
             // Each forwarded request sets its own deadline (a lock acquire may wait longer than a write).
-            Timeout = System.Threading.Timeout.InfiniteTimeSpan,
-        }));
+            return new LeaderRouting(options, new HttpClient(handler) { Timeout = System.Threading.Timeout.InfiniteTimeSpan });
+        });
         builder.Services.AddHostedService<NodeService>();
         builder.Services.AddHostedService<JoinService>();
         builder.Services.AddHostedService<ClusterVersionService>();
@@ -229,7 +236,7 @@ public static class NodeHost
         }
     }
 
-    private static TcpPeerTransport CreateTcpTransport(NodeOptions options, IPeerMessageSink sink, ILoggerFactory loggers)
+    private static TcpPeerTransport CreateTcpTransport(NodeOptions options, NodeSecurity security, NodeMetrics metrics, IPeerMessageSink sink, ILoggerFactory loggers)
     {
         // Listen on this node's own peer address; a host name (not an IP literal) listens on every interface.
         var own = options.Peers[options.Id];
@@ -248,6 +255,9 @@ public static class NodeHost
                 // Timeouts follow the Raft timing, so a dead peer is given up on within an election timeout.
                 ConnectTimeout = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
                 ReconnectBackoffMax = TimeSpan.FromMilliseconds(Math.Max(50, options.ElectionTimeoutMs)),
+                Tls = security.PeerTls,
+                ClusterSecret = security.ClusterSecret,
+                HandshakeFailed = metrics.PeerHandshakeFailed,
             },
             sink,
             loggers.CreateLogger("Raft.Transport"));
@@ -262,10 +272,15 @@ public static class NodeHost
 /// fails (a storage error), the whole host stops rather than serve HTTP without a node; the process then exits with 1
 /// (<see cref="NodeHost.RunAsync"/>).
 /// </summary>
-internal sealed class NodeService(NodeLoop node, NodeOptions options, IHostApplicationLifetime lifetime, ILogger<NodeService> logger) : IHostedService
+internal sealed class NodeService(NodeLoop node, NodeOptions options, NodeSecurity security, IHostApplicationLifetime lifetime, ILogger<NodeService> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (security.PeersUnauthenticated)
+        {
+            NodeLog.PeersUnauthenticated(logger, options.Id);
+        }
+
         await node.StartAsync(cancellationToken).ConfigureAwait(false);
         _ = node.Stopped.ContinueWith(
             _ =>

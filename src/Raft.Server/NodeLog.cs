@@ -6,6 +6,9 @@ namespace Raft.Server;
 /// <summary>The node's structured log events.</summary>
 internal static partial class NodeLog
 {
+    [LoggerMessage(23, LogLevel.Warning, "node {Id}: peers are not authenticated: configure Node:Tls (mutual TLS) or Node:ClusterSecretFile, or anyone who reaches the peer port can take part in the cluster")]
+    public static partial void PeersUnauthenticated(ILogger logger, int id);
+
     [LoggerMessage(1, LogLevel.Information, "node {Id} started: term {Term}, commit {Commit}, applied {Applied}, {Members}")]
     public static partial void Started(ILogger logger, int id, ulong term, ulong commit, ulong applied, Membership members);
 

@@ -26,6 +26,7 @@ public sealed class NodeMetrics
     private long _snapshotBytes;
     private long _stalls;
     private readonly ConcurrentDictionary<(string Route, string Method, int Status), StrongBox<long>> _requests = new();
+    private readonly long[] _handshakeFailures = new long[Enum.GetValues<Transport.PeerHandshakeFailure>().Length];
     private long _leaderChanges;
     private long _elections;
     private long _diskFullEpisodes;
@@ -87,6 +88,9 @@ public sealed class NodeMetrics
 
     public void NodeThreadStalled() => Interlocked.Increment(ref _stalls);
 
+    /// <summary>A peer connection was refused during its handshake (called by the transport).</summary>
+    public void PeerHandshakeFailed(Transport.PeerHandshakeFailure reason) => Interlocked.Increment(ref _handshakeFailures[(int)reason]);
+
     public void LeaderChanged() => Interlocked.Increment(ref _leaderChanges);
 
     public void ElectionStarted() => Interlocked.Increment(ref _elections);
@@ -130,6 +134,12 @@ public sealed class NodeMetrics
         Counter(sb, "raft_disk_full_total", "Times this node found its disk full and began waiting for space.", Interlocked.Read(ref _diskFullEpisodes));
         Counter(sb, "raft_snapshot_failures_total", "Snapshots that could not be taken, sent, received or finished (tried again).", Interlocked.Read(ref _snapshotFailures));
         Counter(sb, "raft_node_thread_stalls_total", "Batches that held the node's thread, or gaps between batches, of a third of an election timeout or more.", Interlocked.Read(ref _stalls));
+        sb.Append("# HELP raft_peer_handshake_failures_total Peer connections refused during their handshake, by reason (tls, certificate, secret, hello, incomplete).\n# TYPE raft_peer_handshake_failures_total counter\n");
+        foreach (var reason in Enum.GetValues<Transport.PeerHandshakeFailure>())
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"raft_peer_handshake_failures_total{{reason=\"{reason.ToString().ToLowerInvariant()}\"}} {Interlocked.Read(ref _handshakeFailures[(int)reason])}\n");
+        }
+
         sb.Append(CultureInfo.InvariantCulture, $"# HELP dotnet_gc_pause_seconds_total Time the runtime paused this process's threads for garbage collection.\n# TYPE dotnet_gc_pause_seconds_total counter\ndotnet_gc_pause_seconds_total {GC.GetTotalPauseDuration().TotalSeconds}\n");
         sb.Append("# HELP http_requests_total HTTP requests by route, method and status.\n# TYPE http_requests_total counter\n");
         foreach (var ((route, method, status), count) in _requests)

@@ -197,6 +197,18 @@ public sealed class NodeOptions
     /// </summary>
     public int LeaderWaitMs { get; set; } = 1000;
 
+    /// <summary>Mutual TLS between peers, and the certificate HTTPS endpoints serve (see <see cref="NodeTlsOptions"/>).</summary>
+    public NodeTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// A secret (at least 16 bytes of UTF-8) every member shares and proves in the peer handshake without sending it.
+    /// Prefer <see cref="ClusterSecretFile"/>, which keeps it off command lines.
+    /// </summary>
+    public string? ClusterSecret { get; set; }
+
+    /// <summary>A file holding the cluster secret (its bytes, a trailing newline ignored).</summary>
+    public string? ClusterSecretFile { get; set; }
+
     /// <summary>On shutdown, how long a leader waits for a follower to take over before it stops anyway.</summary>
     public int ShutdownTransferTimeoutMs { get; set; } = 2_000;
 
@@ -492,6 +504,67 @@ public sealed class NodeOptions
             errors.Add($"Node:HttpConnectionsMax must be at least 1 (got {HttpConnectionsMax})");
         }
 
+        Tls.Validate(errors);
+        if (!string.IsNullOrEmpty(ClusterSecret) && !string.IsNullOrEmpty(ClusterSecretFile))
+        {
+            errors.Add("Node:ClusterSecret and Node:ClusterSecretFile both give the cluster secret: give one of the two");
+        }
+        else if (!string.IsNullOrEmpty(ClusterSecret) && System.Text.Encoding.UTF8.GetByteCount(ClusterSecret) < Transport.TcpPeerTransportOptions.ClusterSecretBytesMin)
+        {
+            errors.Add($"Node:ClusterSecret must be at least {Transport.TcpPeerTransportOptions.ClusterSecretBytesMin} bytes");
+        }
+
         return errors;
+    }
+}
+
+/// <summary>
+/// The section <c>Node:Tls</c>: this node's certificate and key (PEM), and what a peer's certificate must chain to
+/// (<see cref="CaPath"/>) or be (<see cref="PinnedThumbprints"/>). The certificate must name <c>node-&lt;id&gt;</c>; a
+/// peer's must name the member it speaks for. It also serves this node's https:// endpoint, unless Kestrel's own
+/// configuration (<c>Kestrel:Certificates:Default</c>) gives one, and the CA is what the node trusts when it calls
+/// another node over HTTPS.
+/// </summary>
+public sealed class NodeTlsOptions
+{
+    /// <summary>This node's certificate, PEM; peer TLS is on when it is set.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>Its private key, PEM (PKCS#8, or the key block in <see cref="CertificatePath"/> when not set).</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>PEM file of the certificate authorities peers' certificates (and other nodes' HTTPS) must chain to.</summary>
+    public string? CaPath { get; set; }
+
+    /// <summary>SHA-256 thumbprints (hex) of peer certificates trusted whoever issued them.</summary>
+    public List<string> PinnedThumbprints { get; set; } = [];
+
+    /// <summary>True when peer TLS is configured.</summary>
+    public bool Enabled => !string.IsNullOrEmpty(CertificatePath);
+
+    internal void Validate(List<string> errors)
+    {
+        if (!Enabled)
+        {
+            if (!string.IsNullOrEmpty(KeyPath) || !string.IsNullOrEmpty(CaPath) || PinnedThumbprints.Count > 0)
+            {
+                errors.Add("Node:Tls:KeyPath, CaPath and PinnedThumbprints need Node:Tls:CertificatePath (this node's certificate)");
+            }
+
+            return;
+        }
+
+        if (string.IsNullOrEmpty(CaPath) && PinnedThumbprints.Count == 0)
+        {
+            errors.Add("Node:Tls needs Node:Tls:CaPath or Node:Tls:PinnedThumbprints: what a peer's certificate must chain to or be");
+        }
+
+        foreach (var pin in PinnedThumbprints)
+        {
+            if (pin.Length != 64 || !pin.All(char.IsAsciiHexDigit))
+            {
+                errors.Add($"Node:Tls:PinnedThumbprints must be SHA-256 thumbprints, 64 hex digits (got '{pin}')");
+            }
+        }
     }
 }

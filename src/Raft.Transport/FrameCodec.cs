@@ -18,8 +18,8 @@ namespace Raft.Transport;
 ///  | magic  |ver |type|flag|zero| body length     | CRC32C          | body                  |
 ///  | u32    | u8 | u8 | u8 | u8 | u32             | u32             | `body length` bytes   |
 ///  +--------+----+----+----+----+-----------------+-----------------+-----------------------+
-///  magic = "RAFT" (0x54464152 as u32); ver = 2; type = MessageType (1..14 but 9) or 0x80 (hello);
-///  flag = MessageFlags; CRC32C covers header bytes [0, 12) and then the whole body.
+///  magic = "RAFT" (0x54464152 as u32); ver = 2; type = MessageType (1..14 but 9), 0x80 (hello) or 0x81 (proof);
+///  flag = MessageFlags (hello: 0x01 = a nonce follows); CRC32C covers header bytes [0, 12) and then the whole body.
 ///
 /// Message body: a common prefix, then the fields of its type, in this order:
 ///
@@ -45,8 +45,11 @@ namespace Raft.Transport;
 ///  SnapshotChunkResponse      index u64, term u64 (the snapshot's), offset u64,
 ///                             reject u8                                                 body 41
 ///
-/// Hello (the handshake, first frame each way on a connection):
-///  node id i32, cluster id length u8 (1..255), cluster id UTF-8
+/// Hello (the handshake, first frame each way on a connection, inside TLS when TLS is on):
+///  node id i32, cluster id length u8 (1..255), cluster id UTF-8,
+///  and with flag 0x01 (the sender proves a cluster secret): nonce, 32 random bytes
+/// Proof (only with a cluster secret; the acceptor's follows its hello, the dialler's answers it):
+///  HMAC-SHA256 of the cluster secret over the handshake transcript, 32 bytes (see PeerHandshake)
 /// </code>
 /// InstallSnapshot (9) never crosses the wire: a leader's node driver streams the snapshot as SnapshotChunks and the
 /// follower's steps it into its core once it arrived whole; version 1 sent it as one frame, capped by FrameBytesMax.
@@ -68,6 +71,10 @@ internal static class FrameCodec
     public const uint Magic = 0x5446_4152;
     public const byte Version = 2;
     public const byte HelloType = 0x80;
+    public const byte ProofType = 0x81;
+    public const byte HelloNonceFlag = 0x01;
+    public const int NonceBytes = 32;
+    public const int ProofBytes = 32;
     public const int HeaderBytes = 16;
     public const int CommonBodyBytes = 16;
     public const int EntryHeaderBytes = 21;
@@ -75,7 +82,7 @@ internal static class FrameCodec
     public const int SnapshotChunkFixedBodyBytes = CommonBodyBytes + 40;
     public const int HeartbeatFrameBytes = HeaderBytes + CommonBodyBytes + 16;
     public const int ClusterIdBytesMax = 255;
-    public const int HelloBodyBytesMax = 5 + ClusterIdBytesMax;
+    public const int HelloBodyBytesMax = 5 + ClusterIdBytesMax + NonceBytes;
 
     private const int VersionOffset = 4;
     private const int TypeOffset = 5;
@@ -200,21 +207,46 @@ internal static class FrameCodec
         return frameBytes;
     }
 
-    /// <summary>Writes the handshake frame naming this node and its cluster.</summary>
-    public static int WriteHello(IBufferWriter<byte> writer, int nodeId, ReadOnlySpan<byte> clusterIdUtf8)
+    /// <summary>
+    /// Writes the handshake frame naming this node and its cluster, with <paramref name="nonce"/> (empty, or
+    /// <see cref="NonceBytes"/> bytes) when this node proves a cluster secret.
+    /// </summary>
+    public static int WriteHello(IBufferWriter<byte> writer, int nodeId, ReadOnlySpan<byte> clusterIdUtf8, ReadOnlySpan<byte> nonce = default)
     {
         if (clusterIdUtf8.IsEmpty || clusterIdUtf8.Length > ClusterIdBytesMax)
         {
             throw new ArgumentException($"a cluster id is 1..{ClusterIdBytesMax} bytes of UTF-8", nameof(clusterIdUtf8));
         }
 
-        var frameBytes = HeaderBytes + 5 + clusterIdUtf8.Length;
+        if (!nonce.IsEmpty && nonce.Length != NonceBytes)
+        {
+            throw new ArgumentException($"a nonce is {NonceBytes} bytes", nameof(nonce));
+        }
+
+        var frameBytes = HeaderBytes + 5 + clusterIdUtf8.Length + nonce.Length;
         var frame = writer.GetSpan(frameBytes)[..frameBytes];
         var body = frame[HeaderBytes..];
         BinaryPrimitives.WriteInt32LittleEndian(body, nodeId);
         body[4] = (byte)clusterIdUtf8.Length;
         clusterIdUtf8.CopyTo(body[5..]);
-        WriteHeader(frame, HelloType, 0, body);
+        nonce.CopyTo(body[(5 + clusterIdUtf8.Length)..]);
+        WriteHeader(frame, HelloType, nonce.IsEmpty ? (byte)0 : HelloNonceFlag, body);
+        writer.Advance(frameBytes);
+        return frameBytes;
+    }
+
+    /// <summary>Writes a proof frame carrying <paramref name="proof"/> (<see cref="ProofBytes"/> bytes).</summary>
+    public static int WriteProof(IBufferWriter<byte> writer, ReadOnlySpan<byte> proof)
+    {
+        if (proof.Length != ProofBytes)
+        {
+            throw new ArgumentException($"a proof is {ProofBytes} bytes", nameof(proof));
+        }
+
+        const int frameBytes = HeaderBytes + ProofBytes;
+        var frame = writer.GetSpan(frameBytes)[..frameBytes];
+        proof.CopyTo(frame[HeaderBytes..]);
+        WriteHeader(frame, ProofType, 0, frame[HeaderBytes..]);
         writer.Advance(frameBytes);
         return frameBytes;
     }
@@ -232,7 +264,7 @@ internal static class FrameCodec
             return false;
         }
 
-        if (header.Type == HelloType)
+        if (header.Type is HelloType or ProofType)
         {
             ThrowFormat("a handshake frame after the handshake");
         }
@@ -277,11 +309,15 @@ internal static class FrameCodec
         return true;
     }
 
-    /// <summary>Reads the handshake frame; same contract as <see cref="TryReadMessage"/>.</summary>
-    public static bool TryReadHello(ref ReadOnlySequence<byte> buffer, out int nodeId, out string clusterId)
+    /// <summary>
+    /// Reads the handshake frame; same contract as <see cref="TryReadMessage"/>. <paramref name="nonce"/> is the
+    /// sender's nonce when it proves a cluster secret, else null.
+    /// </summary>
+    public static bool TryReadHello(ref ReadOnlySequence<byte> buffer, out int nodeId, out string clusterId, out byte[]? nonce)
     {
         nodeId = 0;
         clusterId = string.Empty;
+        nonce = null;
         if (!TryReadHeader(buffer, HeaderBytes + HelloBodyBytesMax, out var header))
         {
             return false;
@@ -289,7 +325,7 @@ internal static class FrameCodec
 
         if (header.Type != HelloType)
         {
-            ThrowFormat($"expected a handshake, got a {(MessageType)header.Type} frame");
+            ThrowFormat($"expected a handshake, got a {DescribeType(header.Type)} frame");
         }
 
         var frameBytes = HeaderBytes + header.BodyBytes;
@@ -304,24 +340,69 @@ internal static class FrameCodec
         body = body[..header.BodyBytes];
         bodySequence.CopyTo(body);
         // The length byte is read only once the body is known to hold it: a peer picks the body's size.
-        if (header.Flags != 0 || body.Length < 6 || body[4] == 0 || body.Length != 5 + body[4])
+        var nonceBytes = header.Flags == HelloNonceFlag ? NonceBytes : 0;
+        if ((header.Flags & ~HelloNonceFlag) != 0 || body.Length < 5 || body[4] == 0 || body.Length != 5 + body[4] + nonceBytes)
         {
             ThrowFormat("a malformed handshake");
         }
 
+        int length = body[4];
         nodeId = BinaryPrimitives.ReadInt32LittleEndian(body);
         try
         {
-            clusterId = StrictUtf8.GetString(body[5..]);
+            clusterId = StrictUtf8.GetString(body.Slice(5, length));
         }
         catch (DecoderFallbackException)
         {
             ThrowFormat("a handshake whose cluster id is not UTF-8");
         }
 
+        if (nonceBytes > 0)
+        {
+            nonce = body.Slice(5 + length, nonceBytes).ToArray();
+        }
+
         buffer = buffer.Slice(frameBytes);
         return true;
     }
+
+    /// <summary>Reads a proof frame into <paramref name="proof"/> (<see cref="ProofBytes"/> bytes); same contract as <see cref="TryReadMessage"/>.</summary>
+    public static bool TryReadProof(ref ReadOnlySequence<byte> buffer, Span<byte> proof)
+    {
+        if (!TryReadHeader(buffer, HeaderBytes + ProofBytes, out var header))
+        {
+            return false;
+        }
+
+        if (header.Type != ProofType)
+        {
+            ThrowFormat($"expected a proof, got a {DescribeType(header.Type)} frame");
+        }
+
+        if (header.Flags != 0 || header.BodyBytes != ProofBytes)
+        {
+            ThrowFormat("a malformed proof");
+        }
+
+        var frameBytes = HeaderBytes + ProofBytes;
+        if (buffer.Length < frameBytes)
+        {
+            return false;
+        }
+
+        var body = buffer.Slice(HeaderBytes, ProofBytes);
+        CheckCrc(header, body);
+        body.CopyTo(proof);
+        buffer = buffer.Slice(frameBytes);
+        return true;
+    }
+
+    private static string DescribeType(byte type) => type switch
+    {
+        HelloType => "hello",
+        ProofType => "proof",
+        _ => ((MessageType)type).ToString(),
+    };
 
     private static long AppendBodyBytes(ReadOnlySpan<Entry> entries, in FrameLimits limits)
     {
@@ -419,7 +500,13 @@ internal static class FrameCodec
 
         var type = bytes[TypeOffset];
         var flags = (MessageFlags)bytes[FlagsOffset];
-        if ((flags & ~KnownFlags) != 0)
+        var knownFlags = type switch
+        {
+            HelloType => (MessageFlags)HelloNonceFlag,
+            ProofType => MessageFlags.None,
+            _ => KnownFlags,
+        };
+        if ((flags & ~knownFlags) != 0)
         {
             ThrowFormat($"unknown message flags 0x{bytes[FlagsOffset]:x2}");
         }
@@ -430,7 +517,7 @@ internal static class FrameCodec
             ThrowFormat($"a frame of {HeaderBytes + (long)bodyBytes} bytes is over the {frameBytesMax}-byte limit");
         }
 
-        if (type != HelloType)
+        if (type is not (HelloType or ProofType))
         {
             CheckBodyLength((MessageType)type, (int)bodyBytes);
         }

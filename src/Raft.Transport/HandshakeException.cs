@@ -1,4 +1,7 @@
 namespace Raft.Transport;
 
-/// <summary>A peer's handshake named the wrong cluster or node, or the connection ended before it completed.</summary>
-internal sealed class HandshakeException(string message) : Exception(message);
+/// <summary>A peer's handshake failed: <see cref="Reason"/> says in which way, the message in detail.</summary>
+internal sealed class HandshakeException(PeerHandshakeFailure reason, string message) : Exception(message)
+{
+    public PeerHandshakeFailure Reason { get; } = reason;
+}

@@ -6,7 +6,7 @@ using Raft.Core;
 namespace Raft.Transport;
 
 /// <summary>
-/// One established, handshaken TCP connection to a peer: a read loop that decodes frames into the sink and a
+/// One established, handshaken TCP connection to a peer (its stream is TLS over the socket when TLS is on): a read loop that decodes frames into the sink and a
 /// write loop that drains the peer's send queue. It runs once and is then done; a reconnect is a new instance.
 /// </summary>
 /// <remarks>
@@ -19,7 +19,7 @@ internal sealed class PeerConnection
 {
     private readonly PeerLink _link;
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly PipeReader _reader;
     private readonly ILogger _logger;
     private readonly FrameLimits _limits;
@@ -28,7 +28,7 @@ internal sealed class PeerConnection
     private int _closedLocally;
     private volatile bool _stopped;
 
-    public PeerConnection(PeerLink link, Socket socket, NetworkStream stream, PipeReader reader, int nodeId, FrameLimits limits, ILogger logger)
+    public PeerConnection(PeerLink link, Socket socket, Stream stream, PipeReader reader, int nodeId, FrameLimits limits, ILogger logger)
     {
         _link = link;
         _socket = socket;

@@ -18,9 +18,10 @@ namespace Raft.Transport;
 /// <para>Threading: <see cref="Send"/> and <see cref="SetPeers"/> may be called from any thread; <see cref="Send"/>
 /// encodes into the peer's queue and returns without touching the network. Sink callbacks arrive on thread-pool
 /// threads, one connection's messages in order.</para>
-/// <para>Handshake: the dialler sends a hello (cluster id, node id); the acceptor refuses (closes, and logs why) a
-/// hello from another cluster, from a node not in its peer set, or from a higher id than its own, and otherwise
-/// answers with its own hello, which the dialler checks the same way.</para>
+/// <para>Handshake (TcpPeerTransport.Handshake.cs): TLS when configured, then the dialler sends a hello (cluster id,
+/// node id); the acceptor refuses (closes, logs and counts why) a hello from another cluster, from a node not in its
+/// peer set, or from a higher id than its own, and otherwise answers with its own hello, which the dialler checks the
+/// same way. With a cluster secret, each side then proves it knows the secret before any Raft frame.</para>
 /// <para>Unreachable: the moment an established connection ends without this node closing it, a crash check
 /// probes the peer's listener with bare connects (the dialling side also redials at once). If one is refused
 /// (nothing listens: the process is gone) before a newer connection is up, the sink hears
@@ -29,7 +30,7 @@ namespace Raft.Transport;
 /// was never connected, or timeouts (a hung or partitioned peer), are not reported: the election timeout covers
 /// those.</para>
 /// </remarks>
-public sealed class TcpPeerTransport : IPeerTransport
+public sealed partial class TcpPeerTransport : IPeerTransport
 {
     private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 64 * 1024, minimumReadSize: 4 * 1024, leaveOpen: false);
 
@@ -40,7 +41,7 @@ public sealed class TcpPeerTransport : IPeerTransport
     private readonly CancellationTokenSource _shutdown = new();
     private readonly List<Task> _closingLinks = [];
     private Dictionary<int, PeerLink> _links = [];
-    private byte[] _hello = [];
+    private byte[] _clusterIdUtf8 = [];
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private long _droppedUnknownPeer;
@@ -96,7 +97,8 @@ public sealed class TcpPeerTransport : IPeerTransport
             throw new InvalidOperationException("a transport starts once");
         }
 
-        _hello = BuildHello();
+        _clusterIdUtf8 = Encoding.UTF8.GetBytes(_options.ClusterId);
+        PrepareHandshake();
         var endPoint = _options.ListenEndPoint;
         var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
@@ -241,20 +243,6 @@ public sealed class TcpPeerTransport : IPeerTransport
         _shutdown.Dispose();
     }
 
-    private byte[] BuildHello()
-    {
-        var writer = new PooledBufferWriter(FrameCodec.HeaderBytes + FrameCodec.HelloBodyBytesMax);
-        try
-        {
-            FrameCodec.WriteHello(writer, _options.NodeId, Encoding.UTF8.GetBytes(_options.ClusterId));
-            return writer.WrittenSpan.ToArray();
-        }
-        finally
-        {
-            writer.Dispose();
-        }
-    }
-
     private void StartLink(PeerLink link)
     {
         if (_options.NodeId < link.Id)
@@ -282,10 +270,19 @@ public sealed class TcpPeerTransport : IPeerTransport
             }
             catch (HandshakeException ex)
             {
-                TransportLog.HandshakeRejected(_logger, link.Id, link.Address, ex.Message);
+                CountHandshakeFailure(ex.Reason);
+                if (ex.Reason == PeerHandshakeFailure.Incomplete)
+                {
+                    TransportLog.DialFailed(_logger, link.Id, link.Address, ex.Message);
+                }
+                else
+                {
+                    TransportLog.HandshakeRejected(_logger, link.Id, link.Address, ex.Message);
+                }
             }
             catch (FrameFormatException ex)
             {
+                CountHandshakeFailure(PeerHandshakeFailure.Hello);
                 TransportLog.HandshakeRejected(_logger, link.Id, link.Address, "malformed handshake: " + ex.Message);
             }
             catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
@@ -314,37 +311,6 @@ public sealed class TcpPeerTransport : IPeerTransport
             }
 
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.ReconnectBackoffMax.Ticks));
-        }
-    }
-
-    private async Task<PeerConnection> DialAsync(PeerLink link, CancellationToken token)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-        timeout.CancelAfter(_options.ConnectTimeout);
-        var socket = CreateSocket(link.EndPoint);
-        try
-        {
-            await socket.ConnectAsync(link.EndPoint, timeout.Token).ConfigureAwait(false);
-            var stream = new NetworkStream(socket, ownsSocket: true);
-            await stream.WriteAsync(_hello, timeout.Token).ConfigureAwait(false);
-            var reader = PipeReader.Create(stream, ReaderOptions);
-            var (peerId, clusterId) = await ReadHelloAsync(reader, timeout.Token).ConfigureAwait(false);
-            if (clusterId != _options.ClusterId)
-            {
-                throw new HandshakeException($"{link.Address} belongs to cluster '{clusterId}', not '{_options.ClusterId}'");
-            }
-
-            if (peerId != link.Id)
-            {
-                throw new HandshakeException($"{link.Address} is node {peerId}, not node {link.Id}");
-            }
-
-            return new PeerConnection(link, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
         }
     }
 
@@ -392,67 +358,6 @@ public sealed class TcpPeerTransport : IPeerTransport
             socket.Dispose();
         }
     }
-
-    private async Task HandleInboundAsync(Socket socket)
-    {
-        EndPoint? remote = null;
-        PeerLink? link = null;
-        PeerConnection? connection = null;
-        var stream = new NetworkStream(socket, ownsSocket: true);
-        var reader = PipeReader.Create(stream, ReaderOptions);
-        try
-        {
-            remote = socket.RemoteEndPoint;
-            socket.NoDelay = true;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
-            timeout.CancelAfter(_options.ConnectTimeout);
-            var (peerId, clusterId) = await ReadHelloAsync(reader, timeout.Token).ConfigureAwait(false);
-            string? refusal = null;
-            if (clusterId != _options.ClusterId)
-            {
-                refusal = $"node {peerId} belongs to cluster '{clusterId}', not '{_options.ClusterId}'";
-            }
-            else if (!Volatile.Read(ref _links).TryGetValue(peerId, out link))
-            {
-                refusal = $"node {peerId} is not a peer of node {_options.NodeId}";
-            }
-            else if (peerId > _options.NodeId)
-            {
-                refusal = $"node {peerId} dialled node {_options.NodeId}, but of two peers the lower id dials";
-            }
-
-            if (refusal is not null)
-            {
-                TransportLog.Refused(_logger, remote, refusal);
-                await reader.CompleteAsync().ConfigureAwait(false);
-                return;
-            }
-
-            await stream.WriteAsync(_hello, timeout.Token).ConfigureAwait(false);
-            connection = new PeerConnection(link!, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
-        }
-        catch (FrameFormatException ex)
-        {
-            TransportLog.Refused(_logger, remote, "malformed handshake: " + ex.Message);
-            await reader.CompleteAsync().ConfigureAwait(false);
-            return;
-        }
-        catch (Exception ex) when (ex is HandshakeException or SocketException or IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            TransportLog.HandshakeFailed(_logger, remote, ex.Message);
-            await reader.CompleteAsync().ConfigureAwait(false);
-            return;
-        }
-
-        // A newer connection from the same peer wins: the old one is likely half-open (the peer restarted).
-        link!.LatestInbound = connection;
-        link.Connection?.Close("replaced by a newer connection from the peer");
-        var run = RunInboundAsync(link, connection);
-        link.Running = run;
-        await run.ConfigureAwait(false);
-    }
-
-    private Task RunInboundAsync(PeerLink link, PeerConnection connection) => RunConnectionAsync(link, connection, inbound: true);
 
     // Runs one connection as the link's only one; the gate makes a successor wait until this one has stopped.
     private async Task RunConnectionAsync(PeerLink link, PeerConnection connection, bool inbound)
@@ -557,27 +462,6 @@ public sealed class TcpPeerTransport : IPeerTransport
         catch (Exception ex)
         {
             TransportLog.SinkFailed(_logger, ex, link.Id);
-        }
-    }
-
-    private static async Task<(int NodeId, string ClusterId)> ReadHelloAsync(PipeReader reader, CancellationToken token)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync(token).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            if (FrameCodec.TryReadHello(ref buffer, out var nodeId, out var clusterId))
-            {
-                // Frames that followed the hello stay in the pipe for the connection's read loop.
-                reader.AdvanceTo(buffer.Start);
-                return (nodeId, clusterId);
-            }
-
-            reader.AdvanceTo(buffer.Start, buffer.End);
-            if (result.IsCompleted)
-            {
-                throw new HandshakeException("the connection closed during the handshake");
-            }
         }
     }
 

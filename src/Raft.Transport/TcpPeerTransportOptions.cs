@@ -53,6 +53,21 @@ public sealed record TcpPeerTransportOptions
     /// <summary>Bound on a TCP connect plus its handshake, either direction.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Mutual TLS between peers; none when null (see <see cref="PeerTlsOptions"/>).</summary>
+    public PeerTlsOptions? Tls { get; init; }
+
+    /// <summary>
+    /// A secret every member shares (at least 16 bytes): each side of a connection proves it in the handshake, without
+    /// sending it. None when null. Both ends of a pair must agree on having one.
+    /// </summary>
+    public byte[]? ClusterSecret { get; init; }
+
+    /// <summary>Called (on a transport thread) each time a connection is refused during its handshake.</summary>
+    public Action<PeerHandshakeFailure>? HandshakeFailed { get; init; }
+
+    /// <summary>The shortest cluster secret accepted.</summary>
+    public const int ClusterSecretBytesMin = 16;
+
     internal FrameLimits Limits => new(FrameBytesMax, EntriesPerFrameMax);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option out of range.</summary>
@@ -70,6 +85,9 @@ public sealed record TcpPeerTransportOptions
         Require(ReconnectBackoffMax >= ReconnectBackoffMin, nameof(ReconnectBackoffMax), "must be at least ReconnectBackoffMin");
         Require(ConnectTimeout > TimeSpan.Zero, nameof(ConnectTimeout), "must be positive");
         Require(CrashCheckWindow >= TimeSpan.Zero, nameof(CrashCheckWindow), "must not be negative");
+        Require(ClusterSecret is null || ClusterSecret.Length >= ClusterSecretBytesMin, nameof(ClusterSecret), $"must be at least {ClusterSecretBytesMin} bytes");
+        var tlsProblem = Tls?.Problem(NodeId);
+        Require(tlsProblem is null, nameof(Tls), tlsProblem!);
         Require(CrashCheckInterval > TimeSpan.Zero && CrashCheckInterval <= ReconnectBackoffMin, nameof(CrashCheckInterval), "must be positive and at most ReconnectBackoffMin");
     }
 

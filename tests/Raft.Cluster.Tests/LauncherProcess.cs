@@ -38,7 +38,8 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
 
     /// <param name="defaultData">Leave out <c>--data</c>, so the cluster lives in ./data as run-cluster.sh's does.</param>
     /// <param name="environment">Extra environment variables for the launcher.</param>
-    public static LauncherProcess Start(bool defaultData = false, IReadOnlyDictionary<string, string>? environment = null)
+    /// <param name="tls">Start it with <c>--tls</c>: HTTPS endpoints, mutual TLS between peers.</param>
+    public static LauncherProcess Start(bool defaultData = false, IReadOnlyDictionary<string, string>? environment = null, bool tls = false)
     {
         const int Nodes = 3;
 
@@ -62,6 +63,7 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
             "--base-port", basePort.ToString(CultureInfo.InvariantCulture),
             "--peer-base-port", (basePort + PortsPerKind).ToString(CultureInfo.InvariantCulture),
             .. defaultData ? Array.Empty<string>() : ["--data", dataDirectory],
+            .. tls ? ["--tls"] : Array.Empty<string>(),
         ];
         foreach (var arg in args)
         {
@@ -74,7 +76,7 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = info };
-        var launcher = new LauncherProcess(process, workingDirectory, dataDirectory, basePort, basePort + PortsPerKind);
+        var launcher = new LauncherProcess(process, workingDirectory, dataDirectory, basePort, basePort + PortsPerKind) { Scheme = tls ? "https" : "http" };
         launcher.Output.Attach(process);
         process.Start();
         process.BeginOutputReadLine();
@@ -82,21 +84,26 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
         return launcher;
     }
 
-    public Uri Endpoint(int id) => new($"http://127.0.0.1:{BasePort + id - 1}");
+    /// <summary>http, or https for a cluster started with <c>--tls</c>.</summary>
+    public string Scheme { get; private init; } = "http";
+
+    public Uri Endpoint(int id) => new($"{Scheme}://127.0.0.1:{BasePort + id - 1}");
 
     /// <summary>Waits for the listing the launcher prints once a leader is elected; returns the leader it names.</summary>
     public async Task<int> WaitForListingAsync()
     {
         var end = await Output.WaitForAsync(l => l == "Ctrl+C stops every node.");
-        var leader = LeaderPattern().Match(Output[end - 1]);
-        Assert.True(leader.Success, $"no leader line before the end of the listing: {Output[end - 1]}");
+        // The leader line ends the listing, but for the TLS line that follows it in a cluster started with --tls.
+        var line = Output[end - 1].StartsWith("TLS: ", StringComparison.Ordinal) ? Output[end - 2] : Output[end - 1];
+        var leader = LeaderPattern().Match(line);
+        Assert.True(leader.Success, $"no leader line before the end of the listing: {line}");
         return int.Parse(leader.Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
     /// <summary>The pid the listing gives node <paramref name="id"/>.</summary>
     public int ListedPid(int id)
     {
-        var line = Output.Snapshot().First(l => l.StartsWith($"node {id}: http://", StringComparison.Ordinal));
+        var line = Output.Snapshot().First(l => l.StartsWith($"node {id}: {Scheme}://", StringComparison.Ordinal));
         return int.Parse(PidPattern().Match(line).Groups[1].Value, CultureInfo.InvariantCulture);
     }
 

@@ -394,15 +394,77 @@ public sealed class FrameCodecTests
         var bytes = writer.WrittenSpan.ToArray();
 
         var buffer = new ReadOnlySequence<byte>(bytes);
-        Assert.True(FrameCodec.TryReadHello(ref buffer, out var nodeId, out var clusterId));
+        Assert.True(FrameCodec.TryReadHello(ref buffer, out var nodeId, out var clusterId, out var nonce));
         Assert.Equal(7, nodeId);
         Assert.Equal("prod-east", clusterId);
+        Assert.Null(nonce);
         Assert.True(buffer.IsEmpty);
 
         buffer = new ReadOnlySequence<byte>(bytes);
         Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out _));
         buffer = new ReadOnlySequence<byte>(Encode(Samples()["Heartbeat"]));
-        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _));
+        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _, out _));
+    }
+
+    [Fact]
+    public void A_hello_with_a_nonce_and_a_proof_round_trip_in_one_buffer()
+    {
+        var sentNonce = Enumerable.Range(1, FrameCodec.NonceBytes).Select(i => (byte)i).ToArray();
+        var sentProof = Enumerable.Range(100, FrameCodec.ProofBytes).Select(i => (byte)i).ToArray();
+        using var writer = new PooledBufferWriter(64);
+        Assert.Equal(FrameCodec.HeaderBytes + 5 + 4 + FrameCodec.NonceBytes, FrameCodec.WriteHello(writer, 3, "east"u8, sentNonce));
+        Assert.Equal(FrameCodec.HeaderBytes + FrameCodec.ProofBytes, FrameCodec.WriteProof(writer, sentProof));
+
+        var buffer = new ReadOnlySequence<byte>(writer.WrittenSpan.ToArray());
+        Assert.True(FrameCodec.TryReadHello(ref buffer, out var nodeId, out var clusterId, out var nonce));
+        Assert.Equal((3, "east"), (nodeId, clusterId));
+        Assert.Equal(sentNonce, nonce);
+        var proof = new byte[FrameCodec.ProofBytes];
+        Assert.True(FrameCodec.TryReadProof(ref buffer, proof));
+        Assert.Equal(sentProof, proof);
+        Assert.True(buffer.IsEmpty);
+    }
+
+    [Fact]
+    public void Handshake_frames_are_refused_when_malformed_or_out_of_place()
+    {
+        using var writer = new PooledBufferWriter(64);
+        FrameCodec.WriteProof(writer, new byte[FrameCodec.ProofBytes]);
+        var proofFrame = writer.WrittenSpan.ToArray();
+
+        // A proof where a hello or a message belongs, and a hello where a proof belongs.
+        var buffer = new ReadOnlySequence<byte>(proofFrame);
+        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _, out _));
+        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadMessage(ref buffer, FrameLimits.Default, out _));
+        writer.Reset();
+        FrameCodec.WriteHello(writer, 1, "a"u8);
+        buffer = new ReadOnlySequence<byte>(writer.WrittenSpan.ToArray());
+        Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadProof(ref buffer, new byte[FrameCodec.ProofBytes]));
+
+        // A hello whose nonce flag is set without a nonce, or whose body is too short to name a cluster.
+        var flagged = writer.WrittenSpan.ToArray();
+        flagged[6] = FrameCodec.HelloNonceFlag;
+        Assert.Throws<FrameFormatException>(() => ReadHello(Recrc(flagged)));
+        var shortBody = new byte[FrameCodec.HeaderBytes + 3];
+        flagged.AsSpan(0, FrameCodec.HeaderBytes).CopyTo(shortBody);
+        shortBody[6] = 0;
+        BinaryPrimitives.WriteUInt32LittleEndian(shortBody.AsSpan(8), 3);
+        Assert.Throws<FrameFormatException>(() => ReadHello(Recrc(shortBody)));
+    }
+
+    private static void ReadHello(byte[] frame)
+    {
+        var buffer = new ReadOnlySequence<byte>(frame);
+        FrameCodec.TryReadHello(ref buffer, out _, out _, out _);
+    }
+
+    // Recomputes a hand-edited frame's CRC, so only the edit itself is wrong.
+    private static byte[] Recrc(byte[] frame)
+    {
+        var crc = Crc32C.Append(Crc32C.Seed, frame.AsSpan(0, 12));
+        crc = Crc32C.Finish(Crc32C.Append(crc, frame.AsSpan(FrameCodec.HeaderBytes)));
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(12), crc);
+        return frame;
     }
 
     [Theory]

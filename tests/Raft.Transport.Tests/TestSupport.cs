@@ -153,6 +153,7 @@ internal static class LogEvents
     public const int Refused = 5;
     public const int DialFailed = 6;
     public const int Unreachable = 7;
+    public const int HandshakeRejected = 13;
 }
 
 /// <summary>A transport on 127.0.0.1 with an OS-chosen port, its sink and its log.</summary>

@@ -10,7 +10,8 @@ internal static class BenchHttp
     /// A client with at least <paramref name="connectionsPerServer"/> connections per node and no timeout of its
     /// own: every request carries its own deadline.
     /// </summary>
-    public static HttpClient CreateClient(int connectionsPerServer)
+    /// With <paramref name="authorities"/>, HTTPS servers are trusted by those instead of the system's roots.
+    public static HttpClient CreateClient(int connectionsPerServer, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? authorities = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -21,6 +22,11 @@ internal static class BenchHttp
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
             ConnectTimeout = TimeSpan.FromSeconds(5),
         };
+        if (authorities is not null)
+        {
+            Raft.Protocol.HttpsTrust.TrustOnly(handler, authorities);
+        }
+
         return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
     }
 

@@ -19,9 +19,10 @@ public static class ClusterCommand
     public const string FrontEndVariable = "RAFT_CLUSTER_COMMAND";
 
     public const string Usage =
-        "usage: Raft.Server cluster [--nodes N] [--base-port P] [--peer-base-port Q] [--data DIR] [--clean] [--leader-timeout S] [-- node options]\n" +
+        "usage: Raft.Server cluster [--nodes N] [--base-port P] [--peer-base-port Q] [--data DIR] [--clean] [--tls] [--leader-timeout S] [-- node options]\n" +
         "  starts N nodes (default 3): node i serves HTTP on 127.0.0.1:P+i-1 (default 5001...) and peers on 127.0.0.1:Q+i-1 (default 7001...),\n" +
         "  keeps its data in DIR/node-i (default ./data) and its log in DIR/node-i.log; --clean wipes DIR first.\n" +
+        "  --tls makes a throwaway CA and node certificates in DIR/tls: HTTPS only, and mutual TLS between peers.\n" +
         "  Anything after -- is passed to every node, e.g. -- --Node:FollowerMode=Reject\n" +
         "usage: Raft.Server cluster restart ID [--data DIR]\n" +
         "  asks the launcher running on DIR (default ./data) to start node ID again, once it has exited, and waits until it is ready\n" +
@@ -177,6 +178,18 @@ public sealed record ClusterLaunchOptions
 
     public bool Clean { get; init; }
 
+    /// <summary>HTTPS endpoints and mutual TLS between peers, with certificates from a CA made for this cluster (<see cref="ClusterTls"/>).</summary>
+    public bool Tls { get; init; }
+
+    /// <summary>Where the CA and node certificates are kept: DIR/tls unless given (a benchmark shares one CA between its clusters).</summary>
+    public string TlsDirectory
+    {
+        get => _tlsDirectory ?? ClusterTls.DirectoryOf(DataDirectory);
+        init => _tlsDirectory = value;
+    }
+
+    private readonly string? _tlsDirectory;
+
     public TimeSpan LeaderTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     public IReadOnlyList<string> NodeArguments { get; init; } = [];
@@ -201,6 +214,12 @@ public sealed record ClusterLaunchOptions
             if (arg == "--clean")
             {
                 options = options with { Clean = true };
+                continue;
+            }
+
+            if (arg == "--tls")
+            {
+                options = options with { Tls = true };
                 continue;
             }
 
@@ -255,7 +274,7 @@ public sealed record ClusterLaunchOptions
 
     public int PeerPort(int id) => PeerBasePort + id - 1;
 
-    public string HttpEndpoint(int id) => $"http://127.0.0.1:{HttpPort(id)}";
+    public string HttpEndpoint(int id) => $"{(Tls ? "https" : "http")}://127.0.0.1:{HttpPort(id)}";
 
     /// <summary>The command line of node <paramref name="id"/>: the full membership, its data directory, then the pass-through options.</summary>
     public IReadOnlyList<string> ArgumentsFor(int id)
@@ -271,6 +290,7 @@ public sealed record ClusterLaunchOptions
             list.Add($"--Node:HttpEndpoints:{j}={HttpEndpoint(j)}");
         }
 
+        AddTlsArguments(list, id);
         list.AddRange(NodeArguments);
         return list;
     }
@@ -291,8 +311,17 @@ public sealed record ClusterLaunchOptions
             $"--Node:Join={string.Join(',', members.Select(HttpEndpoint))}",
             "--Node:AutoPromote=true",
         };
+        AddTlsArguments(list, id);
         list.AddRange(NodeArguments);
         return list;
+    }
+
+    private void AddTlsArguments(List<string> list, int id)
+    {
+        if (Tls)
+        {
+            list.AddRange(ClusterTls.NodeArguments(TlsDirectory, id));
+        }
     }
 
     /// <summary>

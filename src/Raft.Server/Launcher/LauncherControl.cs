@@ -142,7 +142,7 @@ public sealed class LauncherControl : IAsyncDisposable
             return (false, Refusal(answer));
         }
 
-        return await WaitUntilReadyAsync(id, pid, endpoint, logPath, cancellationToken).ConfigureAwait(false);
+        return await WaitUntilReadyAsync(path, id, pid, endpoint, logPath, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -164,7 +164,7 @@ public sealed class LauncherControl : IAsyncDisposable
             return (false, Refusal(answer));
         }
 
-        return await WaitUntilVoterAsync(id, pid, endpoint, parts[4], parts[5], cancellationToken).ConfigureAwait(false);
+        return await WaitUntilVoterAsync(path, id, pid, endpoint, parts[4], parts[5], cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The client side of <c>cluster remove ID</c>: the launcher removes node <paramref name="id"/> from the members and stops it.</summary>
@@ -225,8 +225,8 @@ public sealed class LauncherControl : IAsyncDisposable
         File.Delete(_path);
     }
 
-    private static async Task<(bool Ok, string Message)> WaitUntilReadyAsync(int id, int pid, Uri endpoint, string logPath, CancellationToken cancellationToken) =>
-        await PollNodeAsync(pid, new Uri(endpoint, "/health/ready"), ReadyTimeout, (response, _) => Task.FromResult(response.StatusCode == HttpStatusCode.OK), cancellationToken).ConfigureAwait(false) switch
+    private static async Task<(bool Ok, string Message)> WaitUntilReadyAsync(string path, int id, int pid, Uri endpoint, string logPath, CancellationToken cancellationToken) =>
+        await PollNodeAsync(path, pid, new Uri(endpoint, "/health/ready"), ReadyTimeout, (response, _) => Task.FromResult(response.StatusCode == HttpStatusCode.OK), cancellationToken).ConfigureAwait(false) switch
         {
             Polled.Done => (true, $"node {id} started again (pid {pid}) and is ready"),
             Polled.Exited => (false, $"node {id} started again (pid {pid}) but exited; see its log {logPath}"),
@@ -234,8 +234,8 @@ public sealed class LauncherControl : IAsyncDisposable
                 $"so a majority of the nodes must be running; see its log {logPath}"),
         };
 
-    private static async Task<(bool Ok, string Message)> WaitUntilVoterAsync(int id, int pid, Uri endpoint, string peer, string logPath, CancellationToken cancellationToken) =>
-        await PollNodeAsync(pid, new Uri(endpoint, "/v1/cluster/members"), JoinTimeout, async (response, token) =>
+    private static async Task<(bool Ok, string Message)> WaitUntilVoterAsync(string path, int id, int pid, Uri endpoint, string peer, string logPath, CancellationToken cancellationToken) =>
+        await PollNodeAsync(path, pid, new Uri(endpoint, "/v1/cluster/members"), JoinTimeout, async (response, token) =>
             response.StatusCode == HttpStatusCode.OK
             && (await response.Content.ReadFromJsonAsync(Protocol.ProtocolJsonContext.Wire.MembersResponse, token).ConfigureAwait(false))?.Members.Any(m => m.Id == id && m.Voter) == true,
             cancellationToken).ConfigureAwait(false) switch
@@ -252,10 +252,11 @@ public sealed class LauncherControl : IAsyncDisposable
         TimedOut,
     }
 
-    // Asks uri of the node with process pid until done says so, the process exits, or the time limit passes.
-    private static async Task<Polled> PollNodeAsync(int pid, Uri uri, TimeSpan limit, Func<HttpResponseMessage, CancellationToken, Task<bool>> done, CancellationToken cancellationToken)
+    // Asks uri of the node with process pid until done says so, the process exits, or the time limit passes. The
+    // launcher's socket path names its data directory, where a cluster started with --tls keeps the CA to trust.
+    private static async Task<Polled> PollNodeAsync(string path, int pid, Uri uri, TimeSpan limit, Func<HttpResponseMessage, CancellationToken, Task<bool>> done, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = new HttpClient(ClusterTls.CreateHandler(ClusterTls.DirectoryOf(Path.GetDirectoryName(path)!))) { Timeout = TimeSpan.FromSeconds(2) };
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < limit)
         {

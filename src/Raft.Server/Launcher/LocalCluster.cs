@@ -17,13 +17,16 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
     private readonly Dictionary<int, Process> _processes = [];
     private readonly HashSet<int> _paused = [];
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(2) };
+    // Made on first use, after Start: with --tls it trusts the authority Start makes.
+    private HttpClient? _http;
 
     // The command lines of nodes added to the running cluster (they join it); the others bootstrapped it.
     private readonly Dictionary<int, IReadOnlyList<string>> _joined = [];
     private readonly HashSet<int> _removed = [];
 
     public ClusterLaunchOptions Options => options;
+
+    private HttpClient Http => _http ??= new HttpClient(ClusterTls.CreateHandler(options.TlsDirectory)) { Timeout = TimeSpan.FromSeconds(2) };
 
     /// <summary>The nodes this cluster runs or ran and did not remove, in order.</summary>
     public IReadOnlyList<int> Ids => [.. _processes.Keys.Order()];
@@ -36,6 +39,11 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         }
 
         Directory.CreateDirectory(options.DataDirectory);
+        if (options.Tls)
+        {
+            ClusterTls.Ensure(options.TlsDirectory, Enumerable.Range(1, options.Nodes));
+        }
+
         for (var id = 1; id <= options.Nodes; id++)
         {
             _processes[id] = StartNode(id, clusterStart: true);
@@ -136,6 +144,11 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             Directory.Delete(data, recursive: true);
         }
 
+        if (options.Tls)
+        {
+            ClusterTls.Ensure(options.TlsDirectory, [id]);
+        }
+
         var arguments = options.JoinArgumentsFor(id, running);
         _processes[id] = NodeProcess.Start(arguments, LogPath(id), options.ServerDll);
         _joined[id] = arguments;
@@ -155,7 +168,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             throw new InvalidOperationException($"there is no node {id}: the nodes are {string.Join(", ", Ids)}");
         }
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(15) };
+        using var http = new HttpClient(ClusterTls.CreateHandler(options.TlsDirectory)) { Timeout = TimeSpan.FromSeconds(15) };
         string? failure = null;
         var removed = false;
 
@@ -273,6 +286,12 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         }
 
         await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
+        if (options.Tls)
+        {
+            var authority = ClusterTls.AuthorityPath(options.TlsDirectory);
+            await output.WriteLineAsync($"TLS: HTTPS only, peers by mutual TLS; clients trust {authority}, e.g. curl --cacert {ClusterLaunchOptions.QuoteForShell(authority)} {options.HttpEndpoint(leader)}/v1/cluster").ConfigureAwait(false);
+        }
+
         await output.WriteLineAsync("Ctrl+C stops every node.").ConfigureAwait(false);
     }
 
@@ -299,7 +318,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             running++;
             try
             {
-                using var response = await _http.GetAsync(new Uri($"{options.HttpEndpoint(id)}/v1/cluster"), cancellationToken).ConfigureAwait(false);
+                using var response = await Http.GetAsync(new Uri($"{options.HttpEndpoint(id)}/v1/cluster"), cancellationToken).ConfigureAwait(false);
                 if (!response.IsSuccessStatusCode)
                 {
                     continue;
@@ -346,7 +365,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
     public async ValueTask DisposeAsync()
     {
-        _http.Dispose();
+        _http?.Dispose();
         foreach (var id in _paused)
         {
             // A stopped process would sit on SIGTERM until the grace period ran out.
