@@ -108,7 +108,7 @@ public sealed class FrameCodecFuzzTests(ITestOutputHelper output)
         return sample;
     }
 
-    /// <summary>A valid handshake of <paramref name="nodeId"/>, in <paramref name="clusterId"/> or in a random cluster.</summary>
+    /// <summary>A valid handshake of <paramref name="nodeId"/>, in <paramref name="clusterId"/> or in a random cluster (then with a nonce half the time).</summary>
     internal static FuzzSample HelloSample(Random random, int nodeId, string? clusterId)
     {
         var text = new StringBuilder(clusterId);
@@ -119,7 +119,10 @@ public sealed class FrameCodecFuzzTests(ITestOutputHelper output)
 
         var utf8 = Encoding.UTF8.GetBytes(text.ToString());
         using var writer = new PooledBufferWriter(512);
-        FrameCodec.WriteHello(writer, nodeId, utf8.AsSpan(0, Math.Min(utf8.Length, FrameCodec.ClusterIdBytesMax)));
+        // Half the random-cluster samples carry the nonce of a node that proves a cluster secret.
+        var nonce = clusterId is null && random.Next(2) == 0 ? new byte[FrameCodec.NonceBytes] : [];
+        random.NextBytes(nonce);
+        FrameCodec.WriteHello(writer, nodeId, utf8.AsSpan(0, Math.Min(utf8.Length, FrameCodec.ClusterIdBytesMax)), nonce);
         return new FuzzSample(writer.WrittenSpan.ToArray()).Field(8, 4).Field(FrameCodec.HeaderBytes + 4, 1);
     }
 
@@ -197,9 +200,10 @@ public sealed class FrameCodecFuzzTests(ITestOutputHelper output)
         var buffer = new ReadOnlySequence<byte>(input);
         int nodeId;
         string clusterId;
+        byte[]? nonce;
         try
         {
-            if (!FrameCodec.TryReadHello(ref buffer, out nodeId, out clusterId))
+            if (!FrameCodec.TryReadHello(ref buffer, out nodeId, out clusterId, out nonce))
             {
                 return Verdict.Refused;
             }
@@ -210,7 +214,7 @@ public sealed class FrameCodecFuzzTests(ITestOutputHelper output)
         }
 
         using var writer = new PooledBufferWriter(512);
-        var written = FrameCodec.WriteHello(writer, nodeId, Encoding.UTF8.GetBytes(clusterId));
+        var written = FrameCodec.WriteHello(writer, nodeId, Encoding.UTF8.GetBytes(clusterId), nonce);
         if (!input.AsSpan(0, written).SequenceEqual(writer.WrittenSpan) || buffer.Length != input.Length - written)
         {
             throw new InvalidOperationException("the handshake re-encodes to other bytes than its frame");

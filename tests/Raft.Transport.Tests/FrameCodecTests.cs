@@ -477,7 +477,7 @@ public sealed class FrameCodecTests
     {
         // Found by fuzzing (seed 14002, case 132): a 3-byte body with a valid CRC was indexed past its end.
         var buffer = new ReadOnlySequence<byte>(FrameWithValidCrc(FrameCodec.HelloType, flags: 0, Convert.FromHexString(bodyHex)));
-        var error = Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _));
+        var error = Assert.Throws<FrameFormatException>(() => FrameCodec.TryReadHello(ref buffer, out _, out _, out _));
         Assert.Contains("malformed handshake", error.Message, StringComparison.Ordinal);
     }
 

@@ -108,7 +108,7 @@ public sealed class PeerTransportFuzzTests(ITestOutputHelper output)
         var buffer = new ReadOnlySequence<byte>(input);
         try
         {
-            if (isHello && !FrameCodec.TryReadHello(ref buffer, out _, out _))
+            if (isHello && !FrameCodec.TryReadHello(ref buffer, out _, out _, out _))
             {
                 return false;
             }
