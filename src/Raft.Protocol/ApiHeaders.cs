@@ -43,6 +43,12 @@ public static class ApiHeaders
     public const string BearerScheme = "Bearer";
 
     /// <summary>
+    /// The environment variable the project's tools (the launcher, <c>raftctl</c>) read an API token from, so it stays
+    /// off their command lines.
+    /// </summary>
+    public const string TokenVariable = "RAFT_TOKEN";
+
+    /// <summary>
     /// Between nodes: the ids of the nodes that forwarded the request, comma-separated, first hop first. Its
     /// length bounds how often a request is passed on (see <see cref="ForwardHopsMax"/>).
     /// </summary>

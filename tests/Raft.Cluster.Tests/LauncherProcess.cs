@@ -39,7 +39,8 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
     /// <param name="defaultData">Leave out <c>--data</c>, so the cluster lives in ./data as run-cluster.sh's does.</param>
     /// <param name="environment">Extra environment variables for the launcher.</param>
     /// <param name="tls">Start it with <c>--tls</c>: HTTPS endpoints, mutual TLS between peers.</param>
-    public static LauncherProcess Start(bool defaultData = false, IReadOnlyDictionary<string, string>? environment = null, bool tls = false)
+    /// <param name="nodeArguments">Options it passes to every node (after <c>--</c>).</param>
+    public static LauncherProcess Start(bool defaultData = false, IReadOnlyDictionary<string, string>? environment = null, bool tls = false, string[]? nodeArguments = null)
     {
         const int Nodes = 3;
 
@@ -64,6 +65,7 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
             "--peer-base-port", (basePort + PortsPerKind).ToString(CultureInfo.InvariantCulture),
             .. defaultData ? Array.Empty<string>() : ["--data", dataDirectory],
             .. tls ? ["--tls"] : Array.Empty<string>(),
+            .. nodeArguments is null ? Array.Empty<string>() : ["--", .. nodeArguments],
         ];
         foreach (var arg in args)
         {

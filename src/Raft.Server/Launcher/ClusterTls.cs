@@ -74,6 +74,7 @@ public static class ClusterTls
     /// </summary>
     public static SocketsHttpHandler CreateHandler(string tlsDirectory)
     {
+        ArgumentNullException.ThrowIfNull(tlsDirectory);
         var handler = new SocketsHttpHandler();
         if (File.Exists(AuthorityPath(tlsDirectory)))
         {
@@ -81,6 +82,21 @@ public static class ClusterTls
         }
 
         return handler;
+    }
+
+    /// <summary>
+    /// An HTTP client for the launcher's own calls to its nodes: <see cref="CreateHandler"/>'s trust, and the API token
+    /// of <see cref="ApiHeaders.TokenVariable"/> when it is set (a cluster started with <c>-- --Node:Auth:...</c>).
+    /// </summary>
+    public static HttpClient CreateClient(string tlsDirectory, TimeSpan timeout)
+    {
+        var http = new HttpClient(CreateHandler(tlsDirectory)) { Timeout = timeout };
+        if (Environment.GetEnvironmentVariable(ApiHeaders.TokenVariable) is { Length: > 0 } token)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(ApiHeaders.BearerScheme, token);
+        }
+
+        return http;
     }
 
     private static string PrivateKeyPem(X509Certificate2 certificate)

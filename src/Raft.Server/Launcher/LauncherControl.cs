@@ -256,7 +256,7 @@ public sealed class LauncherControl : IAsyncDisposable
     // launcher's socket path names its data directory, where a cluster started with --tls keeps the CA to trust.
     private static async Task<Polled> PollNodeAsync(string path, int pid, Uri uri, TimeSpan limit, Func<HttpResponseMessage, CancellationToken, Task<bool>> done, CancellationToken cancellationToken)
     {
-        using var http = new HttpClient(ClusterTls.CreateHandler(ClusterTls.DirectoryOf(Path.GetDirectoryName(path)!))) { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = ClusterTls.CreateClient(ClusterTls.DirectoryOf(Path.GetDirectoryName(path)!), TimeSpan.FromSeconds(2));
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < limit)
         {

@@ -26,7 +26,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
 
     public ClusterLaunchOptions Options => options;
 
-    private HttpClient Http => _http ??= new HttpClient(ClusterTls.CreateHandler(options.TlsDirectory)) { Timeout = TimeSpan.FromSeconds(2) };
+    private HttpClient Http => _http ??= ClusterTls.CreateClient(options.TlsDirectory, TimeSpan.FromSeconds(2));
 
     /// <summary>The nodes this cluster runs or ran and did not remove, in order.</summary>
     public IReadOnlyList<int> Ids => [.. _processes.Keys.Order()];
@@ -168,7 +168,7 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             throw new InvalidOperationException($"there is no node {id}: the nodes are {string.Join(", ", Ids)}");
         }
 
-        using var http = new HttpClient(ClusterTls.CreateHandler(options.TlsDirectory)) { Timeout = TimeSpan.FromSeconds(15) };
+        using var http = ClusterTls.CreateClient(options.TlsDirectory, TimeSpan.FromSeconds(15));
         string? failure = null;
         var removed = false;
 
