@@ -125,15 +125,26 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _transfer = request;
     }
 
+    // The voter a hand-over to nobody in particular goes to: one that answers heartbeats before one that does not (a
+    // crashed follower may still hold the highest match, and a new leader has not yet heard from anyone's match), then
+    // the highest match.
     private int MostUpToDateFollower()
     {
         var best = 0;
+        var bestResponsive = false;
         ulong bestMatch = 0;
         foreach (var voter in _core.Membership.Voters)
         {
-            if (voter != Id && _core.TryGetProgress(voter, out var match, out _, out _) && (best == 0 || match > bestMatch))
+            if (voter == Id || !_core.TryGetProgress(voter, out var match, out _, out _))
+            {
+                continue;
+            }
+
+            var responsive = _core.IsCaughtUpAndResponsive(voter);
+            if (best == 0 || (responsive && !bestResponsive) || (responsive == bestResponsive && match > bestMatch))
             {
                 best = voter;
+                bestResponsive = responsive;
                 bestMatch = match;
             }
         }

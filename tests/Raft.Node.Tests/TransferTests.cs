@@ -38,6 +38,24 @@ public sealed class TransferTests
     }
 
     [Fact]
+    public void Transfer_ToNobodyInParticular_PassesOverAFollowerThatStoppedAnswering()
+    {
+        // Node 2 is as up to date as node 3, and comes first, but it crashed: a hand-over to it could only time out.
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        cluster[1].Put("x", "1");
+        cluster.Settle();
+        cluster.Crash(2);
+        cluster.Tick(cluster[1].Options.Raft.ElectionTimeoutTicks + 1);
+        Assert.Equal(RaftRole.Leader, cluster[1].Core.Role);
+
+        var transfer = cluster[1].Transfer(0);
+        cluster.Settle();
+
+        Assert.Equal(TransferStatus.Moved, transfer.Status);
+        Assert.Equal(3, transfer.Outcome!.Value.Target);
+    }
+
+    [Fact]
     public void Transfer_IsAnsweredFailed_WhenAnotherNodeTakesOver()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);
