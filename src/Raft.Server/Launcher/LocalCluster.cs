@@ -273,6 +273,11 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
         }
 
         await output.WriteLineAsync($"leader: node {leader} at {options.HttpEndpoint(leader)}").ConfigureAwait(false);
+
+        // The command-line client's line for this cluster (README's raftctl section says how to install it).
+        var endpoints = string.Join(',', Ids.Select(options.HttpEndpoint));
+        await output.WriteLineAsync($"raftctl --endpoints {endpoints} status").ConfigureAwait(false);
+        await output.WriteLineAsync("  (raftctl not installed: dotnet run --project src/Raft.Cli -- and the same arguments)").ConfigureAwait(false);
         await output.WriteLineAsync("Ctrl+C stops every node.").ConfigureAwait(false);
     }
 
