@@ -125,7 +125,7 @@ internal static class ClusterCommands
             var leader = answers.Select(a => a.Value).FirstOrDefault(s => s is { Role: "leader" });
             var rows = members.Zip(answers, (m, a) => a.Value is { } s
                 ? new StatusRow(m.Id, Endpoint(m), s.Role, s.Term, s.LeaderId, s.CommitIndex, s.AppliedIndex, leader?.Members.FirstOrDefault(x => x.Id == m.Id)?.Lag, s.SupportsVersion, m.Voter, null)
-                : new StatusRow(m.Id, Endpoint(m), "unreachable", 0, 0, 0, 0, null, 0, m.Voter, a.Error)).ToList();
+                : new StatusRow(m.Id, Endpoint(m), "unreachable", 0, 0, 0, 0, leader?.Members.FirstOrDefault(x => x.Id == m.Id)?.Lag, 0, m.Voter, a.Error)).ToList();
             var leaderId = leader?.NodeId ?? 0;
             if (run.Json)
             {
@@ -135,7 +135,7 @@ internal static class ClusterCommands
             {
                 Table.Write(run.Console.Out, ["ID", "ENDPOINT", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAG", "VERSION"], rows.Select(r => (IReadOnlyList<string>)(r.Error is null
                     ? [Text.Number(r.Id), r.Endpoint, r.Role, Text.Number(r.Term), Text.Number(r.LeaderId), Text.Number(r.CommitIndex), Text.Number(r.AppliedIndex), Text.Optional(r.Lag), Text.Number(r.Version)]
-                    : [Text.Number(r.Id), r.Endpoint, r.Role, "-", "-", "-", "-", "-", "-"])));
+                    : [Text.Number(r.Id), r.Endpoint, r.Role, "-", "-", "-", "-", Text.Optional(r.Lag), "-"])));
                 foreach (var failed in rows.Where(r => r.Error is not null))
                 {
                     await run.Console.Error.WriteLineAsync($"node {Text.Number(failed.Id)}: {failed.Error}").ConfigureAwait(false);
@@ -185,7 +185,12 @@ internal static class ClusterCommands
             {
                 Table.Write(run.Console.Out, ["ID", "ENDPOINT", "HEALTH", "LEADER", "COMMIT", "APPLIED"], rows.Select(r => (IReadOnlyList<string>)(r.Ready
                     ? [Text.Number(r.Id), r.Endpoint, r.Status, Text.Number(r.LeaderId), Text.Number(r.CommitIndex), Text.Number(r.AppliedIndex)]
-                    : [Text.Number(r.Id), r.Endpoint, $"{r.Status}: {r.Detail}", "-", "-", "-"])));
+                    : [Text.Number(r.Id), r.Endpoint, r.Status, "-", "-", "-"])));
+                foreach (var failed in rows.Where(r => !r.Ready))
+                {
+                    await run.WriteLineAsync($"node {Text.Number(failed.Id)}: {failed.Detail}").ConfigureAwait(false);
+                }
+
                 await run.WriteLineAsync(leaderAgreed ? $"leader: every member names node {Text.Number(report.LeaderId)}" : $"leader: members disagree or do not answer ({string.Join(", ", rows.Select(r => $"node {Text.Number(r.Id)}: {(r.Ready ? Text.Number(r.LeaderId) : r.Status)}"))})").ConfigureAwait(false);
                 await run.WriteLineAsync(commitAgreed ? $"commit index: every member is at {Text.Number(report.CommitIndex)}" : "commit index: members differ or do not answer").ConfigureAwait(false);
                 await run.WriteLineAsync(healthy ? "healthy" : "unhealthy").ConfigureAwait(false);
