@@ -16,8 +16,11 @@ public sealed partial class RaftKvClient
     private Uri? _leader;
     private int _next;
 
-    /// <summary>One request as the retry loop resends it: every attempt builds a fresh message from this.</summary>
-    private readonly record struct Call(HttpMethod Method, string PathAndQuery, ReadOnlyMemory<byte>? Body, string? IfMatch, ulong? Sequence, TimeSpan ExtraTime);
+    /// <summary>
+    /// One request as the retry loop resends it: every attempt builds a fresh message from this. A streamed call's
+    /// answer is returned once its headers arrive, its body left for the caller to read (a backup).
+    /// </summary>
+    private readonly record struct Call(HttpMethod Method, string PathAndQuery, ReadOnlyMemory<byte>? Body, string? IfMatch, ulong? Sequence, TimeSpan ExtraTime, bool Streamed = false);
 
     /// <summary>
     /// Sends <paramref name="call"/> until an answer arrives that is not about routing or availability, and returns
@@ -61,7 +64,8 @@ public sealed partial class RaftKvClient
                 attempt.CancelAfter(_options.RequestTimeout + call.ExtraTime);
                 try
                 {
-                    response = await _http.SendAsync(request, attempt.Token).ConfigureAwait(false);
+                    var completion = call.Streamed ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead;
+                    response = await _http.SendAsync(request, completion, attempt.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
                 {

@@ -84,6 +84,22 @@ public sealed class Transaction
     /// <summary>When a compare fails, reads <paramref name="key"/> as the operations before it left it.</summary>
     public Transaction ElseGet(string key) => Add(_failure, "get", key, null);
 
+    /// <summary>
+    /// A transaction with the compares and operations of <paramref name="request"/>, the API's <c>POST /v1/txn</c> body as
+    /// written by hand (a file for <c>raftctl txn</c>); the cluster checks them as it checks any transaction.
+    /// </summary>
+    /// <param name="request">The body, as <see cref="ProtocolJsonContext"/> reads it.</param>
+    /// <returns>The transaction, to send with <see cref="RaftKvClient.TxnAsync"/>.</returns>
+    public static Transaction FromRequest(TxnRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var transaction = new Transaction();
+        transaction._compare.AddRange(request.Compare ?? []);
+        transaction._success.AddRange(request.Success ?? []);
+        transaction._failure.AddRange(request.Failure ?? []);
+        return transaction;
+    }
+
     internal TxnRequest ToRequest() => new([.. _compare], [.. _success], [.. _failure]);
 
     private Transaction If(TxnCompare compare)

@@ -203,6 +203,9 @@ public static class ErrorCodes
     /// <summary>Produced by the client, never sent: an answer that is not the JSON the API defines.</summary>
     public const string MalformedResponse = "malformed_response";
 
+    /// <summary>Produced by the client, never sent: a request to one named node (its status, its health) got no answer.</summary>
+    public const string NodeUnreachable = "node_unreachable";
+
     /// <summary>Every code a server sends.</summary>
     public static IReadOnlySet<string> All { get; } = new HashSet<string>(StringComparer.Ordinal)
     {

@@ -95,10 +95,11 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
     public async Task<int> WaitForListingAsync()
     {
         var end = await Output.WaitForAsync(l => l == "Ctrl+C stops every node.");
-        // The leader line ends the listing, but for the TLS line that follows it in a cluster started with --tls.
-        var line = Output[end - 1].StartsWith("TLS: ", StringComparison.Ordinal) ? Output[end - 2] : Output[end - 1];
-        var leader = LeaderPattern().Match(line);
-        Assert.True(leader.Success, $"no leader line before the end of the listing: {line}");
+
+        // The leader line comes after the nodes' lines and before the raftctl line.
+        var leaderLine = Output.Snapshot()[..end].LastOrDefault(l => l.StartsWith("leader: ", StringComparison.Ordinal)) ?? string.Empty;
+        var leader = LeaderPattern().Match(leaderLine);
+        Assert.True(leader.Success, $"no leader line in the listing: {string.Join('\n', Output.Snapshot()[..end])}");
         return int.Parse(leader.Groups[1].Value, CultureInfo.InvariantCulture);
     }
 

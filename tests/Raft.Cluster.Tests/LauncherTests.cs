@@ -18,6 +18,10 @@ public sealed partial class LauncherTests
         Assert.Equal(3, pids.Length);
         Assert.Equal(3, launcher.Output.Snapshot().Count(l => l.StartsWith("node ", StringComparison.Ordinal) && l.Contains("http://127.0.0.1:", StringComparison.Ordinal)));
 
+        // The raftctl line names every node's endpoint, as listed above.
+        var endpoints = launcher.Output.Snapshot().Where(l => l.StartsWith("node ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]);
+        Assert.Contains($"raftctl --endpoints {string.Join(',', endpoints)} status", launcher.Output.Snapshot());
+
         // Ctrl+C or SIGTERM: every node it started is gone when it exits.
         Assert.Equal(0, await launcher.StopAsync());
         foreach (var pid in pids)

@@ -292,6 +292,11 @@ public sealed class LocalCluster(ClusterLaunchOptions options, TextWriter output
             await output.WriteLineAsync($"TLS: HTTPS only, peers by mutual TLS; clients trust {authority}, e.g. curl --cacert {ClusterLaunchOptions.QuoteForShell(authority)} {options.HttpEndpoint(leader)}/v1/cluster").ConfigureAwait(false);
         }
 
+        // The command-line client's line for this cluster (README's raftctl section says how to install it).
+        var endpoints = string.Join(',', Ids.Select(options.HttpEndpoint));
+        var trust = options.Tls ? $" --cacert {ClusterLaunchOptions.QuoteForShell(ClusterTls.AuthorityPath(options.TlsDirectory))}" : string.Empty;
+        await output.WriteLineAsync($"raftctl --endpoints {endpoints}{trust} status").ConfigureAwait(false);
+        await output.WriteLineAsync("  (raftctl not installed: dotnet run --project src/Raft.Cli -- and the same arguments)").ConfigureAwait(false);
         await output.WriteLineAsync("Ctrl+C stops every node.").ConfigureAwait(false);
     }
 
