@@ -84,7 +84,7 @@ internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax =
             elections = [.. _elections];
             if (_election is { } open)
             {
-                elections.Add(new ElectionEvent(nodeId, _term, open.Started, null, ElectionOutcomes.Running, CauseOf(nodeId, _term)));
+                elections.Add(new ElectionEvent(nodeId, _term, open.Started, null, ElectionOutcomes.Running, CauseOf(nodeId, _term, ownCampaign: true)));
             }
         }
 
@@ -107,9 +107,11 @@ internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax =
         }
     }
 
-    private string CauseOf(int leader, ulong term)
+    // A campaign that failed ends in the term it began from, below the term its requests named: for one's own campaign
+    // (ownCampaign) a request for a later term counts too.
+    private string CauseOf(int leader, ulong term, bool ownCampaign = false)
     {
-        if (!_campaigns.TryGetValue(leader, out var campaign) || campaign.Term != term)
+        if (!_campaigns.TryGetValue(leader, out var campaign) || (ownCampaign ? campaign.Term < term : campaign.Term != term))
         {
             // A leader elected alone (a single voter) sends no request; any other this node did not see being elected.
             return leader == nodeId ? LeaderChangeCauses.ElectionTimeout : LeaderChangeCauses.Discovered;
@@ -128,7 +130,7 @@ internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax =
         }
 
         var elapsed = time.GetElapsedTime(open.Timestamp);
-        Add(_elections, new ElectionEvent(nodeId, term, open.Started, Math.Round(elapsed.TotalMilliseconds, 3), outcome, CauseOf(nodeId, term)));
+        Add(_elections, new ElectionEvent(nodeId, term, open.Started, Math.Round(elapsed.TotalMilliseconds, 3), outcome, CauseOf(nodeId, term, ownCampaign: true)));
         _election = null;
     }
 

@@ -151,6 +151,7 @@ public static class NodeHost
             RateLimits.Add(builder.Services, options.RateLimit);
         }
 
+        Dashboard.AddCors(builder.Services);
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<LockChanges>();
@@ -180,6 +181,7 @@ public static class NodeHost
 
         var app = builder.Build();
         app.Use(RaftHeadersAndMetrics);
+        Dashboard.UseCors(app);
         app.Use(ErrorAnswers.CatchAsync);
         app.UseStatusCodePages(ErrorAnswers.StatusCodePageAsync);
 
@@ -198,6 +200,7 @@ public static class NodeHost
         TxnApi.Map(app);
         LeaseApi.Map(app);
         WatchApi.Map(app);
+        Dashboard.Map(app);
         ApiAccess.CheckEveryEndpointDeclares(app);
         return app;
     }
