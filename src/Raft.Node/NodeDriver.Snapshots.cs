@@ -24,6 +24,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     private TakeSnapshotJob? _snapshotJob;
     private ulong _snapshotRetryTick;
 
+    // An operator asked for a snapshot: the next chance takes one whatever the thresholds say.
+    private bool _snapshotRequested;
+
     // Bytes (Entry.SizeBytes) of every entry applied since the start, and their count when the latest snapshot's image was
     // captured: the log bytes a new snapshot would relieve.
     private long _appliedBytes;
@@ -33,6 +36,33 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     private long _lastSnapshotBytes;
 
     private ulong LastSnapshotIndex => _core.LatestSnapshot?.Index ?? 0;
+
+    /// <summary>
+    /// An operator's request for a snapshot now (before a risky change, or to shorten the log): one is taken at the
+    /// applied index after this batch, whatever <see cref="NodeDriverOptions.SnapshotEveryEntries"/> says, unless one is
+    /// being written already or the latest one covers everything applied. <paramref name="index"/> is the index the
+    /// snapshot will cover at least (started), the one being written (running), or the latest one's (up to date).
+    /// </summary>
+    public SnapshotRequestStatus RequestSnapshot(out ulong index)
+    {
+        ThrowIfStopped();
+        if (_snapshotJob is not null)
+        {
+            index = _snapshotJob.Metadata.Index;
+            return SnapshotRequestStatus.Running;
+        }
+
+        if (_stateMachine.AppliedIndex <= LastSnapshotIndex)
+        {
+            index = LastSnapshotIndex;
+            return SnapshotRequestStatus.UpToDate;
+        }
+
+        index = _stateMachine.AppliedIndex;
+        _snapshotRequested = true;
+        _snapshotRetryTick = 0;
+        return SnapshotRequestStatus.Started;
+    }
 
     /// <summary>
     /// The host hands back a job it ran for this driver (<see cref="IBackgroundWorker"/>): a snapshot written out, or a
@@ -106,15 +136,17 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
 
         var logBytes = _appliedBytes - _appliedBytesAtSnapshot;
-        if (applied - LastSnapshotIndex < (ulong)_options.SnapshotEveryEntries && logBytes < _options.SnapshotEveryLogBytes)
+        if (!_snapshotRequested && applied - LastSnapshotIndex < (ulong)_options.SnapshotEveryEntries && logBytes < _options.SnapshotEveryLogBytes)
         {
             return;
         }
 
-        if (logBytes < (long)((double)_lastSnapshotBytes * _options.SnapshotMinLogPercent / 100))
+        if (!_snapshotRequested && logBytes < (long)((double)_lastSnapshotBytes * _options.SnapshotMinLogPercent / 100))
         {
             return;
         }
+
+        _snapshotRequested = false;
 
         // The image is frozen here, at the applied index, and written out by another thread while this one goes on.
         var image = _stateMachine.CaptureImage();
@@ -634,4 +666,17 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         /// <summary>Set once every byte arrived: the job finishing it off the driver's thread.</summary>
         public FinishReceivedSnapshotJob<TResult>? Job { get; set; }
     }
+}
+
+/// <summary>What <see cref="NodeDriver{TStateMachine, TResult}.RequestSnapshot"/> did.</summary>
+public enum SnapshotRequestStatus
+{
+    /// <summary>A snapshot will be taken after this batch.</summary>
+    Started,
+
+    /// <summary>A snapshot is being written already; no other is started.</summary>
+    Running,
+
+    /// <summary>The latest snapshot covers everything applied; none is needed.</summary>
+    UpToDate,
 }

@@ -80,6 +80,15 @@ public static class ApiPaths
     /// <summary>A planned switchover (<c>POST</c>, <c>?to=id</c>).</summary>
     public const string TransferLeader = "/v1/cluster/transfer-leader";
 
+    /// <summary>This node's recent leader changes, elections and peer contact (<c>GET</c>).</summary>
+    public const string ClusterEvents = "/v1/cluster/events";
+
+    /// <summary>Take a snapshot on this node now (<c>POST</c>), whatever the thresholds say.</summary>
+    public const string ClusterSnapshot = "/v1/cluster/snapshot";
+
+    /// <summary>The dashboard: a page and the files it loads under <c>/ui/</c>.</summary>
+    public const string Dashboard = "/ui";
+
     /// <summary>The members in the replicated configuration (GET), and adding one (POST).</summary>
     public const string Members = "/v1/cluster/members";
 

@@ -105,6 +105,13 @@ public sealed record MemberStatusResponse(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ulong? MatchIndex,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.Never)] ulong? Lag);
 
+/// <summary>
+/// The answer to <c>POST /v1/cluster/snapshot</c>: <see cref="Status"/> is <c>started</c> (a snapshot covering at least
+/// <see cref="Index"/> is being taken), <c>running</c> (one at <see cref="Index"/> was being written already) or
+/// <c>up-to-date</c> (the latest, at <see cref="Index"/>, covers everything applied).
+/// </summary>
+public sealed record SnapshotTakenResponse(int NodeId, string Status, ulong Index);
+
 /// <summary>A node's view of the cluster (<c>GET /v1/cluster</c>); <see cref="LeaderSince"/> is null while no leader is known.</summary>
 public sealed record ClusterStatusResponse(
     int NodeId,
@@ -201,6 +208,8 @@ public sealed record WatchEventResponse(ulong Index, IReadOnlyList<WatchChangeRe
 [JsonSerializable(typeof(TxnRequest))]
 [JsonSerializable(typeof(TxnResponse))]
 [JsonSerializable(typeof(WatchEventResponse))]
+[JsonSerializable(typeof(ClusterEventsResponse))]
+[JsonSerializable(typeof(SnapshotTakenResponse))]
 public sealed partial class ProtocolJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -17,14 +17,19 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
 
     public RaftNode? Core { get; set; }
 
+    /// <summary>The leader changes, elections and peer contact operators see (<c>GET /v1/cluster/events</c>).</summary>
+    public NodeHistory History { get; } = new(nodeId, time);
+
     public void MessageSent(in Message message)
     {
+        History.Sent(message);
         TraceElection("sent", message);
         trace?.Sent(message);
     }
 
     public void MessageReceived(in Message message)
     {
+        History.Received(message);
         TraceElection("received", message);
         trace?.Received(message);
     }
@@ -42,6 +47,7 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
 
     public void RoleChanged(RaftRole role, int leaderId, ulong term, bool campaignStarted)
     {
+        History.RoleChanged(role, leaderId, term, campaignStarted, Core?.Membership.IsVoter(nodeId) ?? true);
         if (campaignStarted)
         {
             metrics.ElectionStarted();

@@ -161,6 +161,7 @@ public static class NodeHost
             RateLimits.Add(builder.Services, options.RateLimit);
         }
 
+        Dashboard.AddCors(builder.Services);
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<LockChanges>();
@@ -187,6 +188,7 @@ public static class NodeHost
 
         var app = builder.Build();
         app.Use(RaftHeadersAndMetrics);
+        Dashboard.UseCors(app);
         app.Use(ErrorAnswers.CatchAsync);
         app.UseStatusCodePages(ErrorAnswers.StatusCodePageAsync);
 
@@ -205,6 +207,7 @@ public static class NodeHost
         TxnApi.Map(app);
         LeaseApi.Map(app);
         WatchApi.Map(app);
+        Dashboard.Map(app);
         ApiAccess.CheckEveryEndpointDeclares(app);
         return app;
     }

@@ -212,6 +212,18 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             : new TransferOutcome(TransferStatus.ShuttingDown, _options.Id, to, 0, "the node is stopping");
     }
 
+    /// <summary>This node's recent leader changes, elections and peer contact.</summary>
+    public NodeHistory History => _events.History;
+
+    /// <summary>Asks for a snapshot now (<see cref="NodeDriver{TStateMachine, TResult}.RequestSnapshot"/>); null when the node is stopping.</summary>
+    public async Task<(SnapshotRequestStatus Status, ulong Index)?> RequestSnapshotAsync(CancellationToken cancellationToken)
+    {
+        var request = new SnapshotCall();
+        return await Enqueue(new Input(InputKind.Snapshot, request), cancellationToken).ConfigureAwait(false)
+            ? await request.Completion.Task.ConfigureAwait(false)
+            : null;
+    }
+
     /// <summary>This node's view of the cluster; null when the node is stopping.</summary>
     public async Task<ClusterStatus?> GetStatusAsync(CancellationToken cancellationToken)
     {
@@ -430,6 +442,10 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
             case InputKind.Status:
                 ((StatusCall)input.Request!).Completion.TrySetResult(StatusView.Build(_driver.Status(), _options, _events.LeaderSince, _driver.StateMachine.ClusterVersion));
                 break;
+            case InputKind.Snapshot:
+                var status = _driver.RequestSnapshot(out var index);
+                ((SnapshotCall)input.Request!).Completion.TrySetResult((status, index));
+                break;
             default:
                 throw new UnreachableException($"input kind {input.Kind}");
         }
@@ -490,6 +506,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         Membership,
         Status,
         Job,
+        Snapshot,
     }
 
     private readonly record struct Input(InputKind Kind, object? Request)

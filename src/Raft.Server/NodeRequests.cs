@@ -154,3 +154,11 @@ internal sealed class StatusCall : IShutdownAnswer
 
     public void AnswerShuttingDown() => Completion.TrySetResult(null);
 }
+
+/// <summary>An operator's request for a snapshot now; answered with what the driver did, or null when the node is stopping.</summary>
+internal sealed class SnapshotCall : IShutdownAnswer
+{
+    public TaskCompletionSource<(SnapshotRequestStatus Status, ulong Index)?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void AnswerShuttingDown() => Completion.TrySetResult(null);
+}

@@ -23,6 +23,23 @@ public sealed class WireFormatTests
     }
 
     [Fact]
+    public void Cluster_events_keep_their_nulls_and_a_snapshot_request_names_its_status()
+    {
+        var context = ProtocolJsonContext.Wire;
+        var at = new DateTimeOffset(2025, 12, 7, 8, 2, 45, 489, TimeSpan.Zero);
+        var events = new ClusterEventsResponse(3, at,
+            [new LeaderChangeEvent(at, 2, 1, 2, LeaderChangeCauses.LeaderUnreachable)],
+            [new ElectionEvent(3, 2, at, null, ElectionOutcomes.Running, LeaderChangeCauses.ElectionTimeout)],
+            [new PeerContactResponse(1, 23), new PeerContactResponse(2, null)]);
+        Assert.Equal(
+            "{\"nodeId\":3,\"now\":\"2025-12-07T08:02:45.489+00:00\",\"leaderChanges\":[{\"at\":\"2025-12-07T08:02:45.489+00:00\",\"term\":2,\"leaderId\":1,\"previousLeaderId\":2,\"cause\":\"leader-unreachable\"}],"
+            + "\"elections\":[{\"candidate\":3,\"term\":2,\"started\":\"2025-12-07T08:02:45.489+00:00\",\"durationMs\":null,\"outcome\":\"running\",\"cause\":\"election-timeout\"}],"
+            + "\"contacts\":[{\"id\":1,\"silentMs\":23},{\"id\":2,\"silentMs\":null}]}",
+            Write(events, context.ClusterEventsResponse));
+        RoundTrip("{\"nodeId\":2,\"status\":\"started\",\"index\":436}", context.SnapshotTakenResponse);
+    }
+
+    [Fact]
     public void Every_answer_in_the_readme_reads_and_writes_back_the_same()
     {
         var context = ProtocolJsonContext.Wire;

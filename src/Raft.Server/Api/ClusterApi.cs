@@ -16,6 +16,8 @@ internal static class ClusterApi
     {
         routes.MapGet(ApiPaths.Cluster, StatusAsync).Needs(ApiRole.Read);
         routes.MapPost(ApiPaths.TransferLeader, TransferAsync).Needs(ApiRole.Admin);
+        routes.MapGet(ApiPaths.ClusterEvents, (NodeLoop node) => Results.Json(node.History.Read(), ProtocolJsonContext.Wire.ClusterEventsResponse)).Needs(ApiRole.Read);
+        routes.MapPost(ApiPaths.ClusterSnapshot, SnapshotAsync).Needs(ApiRole.Admin);
         routes.MapGet(ApiPaths.HealthLive, (NodeLoop node) => Health("live", node.View, StatusCodes.Status200OK)).Needs(ApiRole.Open);
         routes.MapGet(ApiPaths.HealthReady, Ready).Needs(ApiRole.Open);
         routes.MapGet(ApiPaths.Metrics, (NodeMetrics metrics) => Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"))
@@ -35,6 +37,33 @@ internal static class ClusterApi
         catch (TimeoutException)
         {
             return ApiResults.Timeout("the status request");
+        }
+    }
+
+    // This node's snapshot, whichever its role: each node compacts its own log.
+    private static async Task<IResult> SnapshotAsync(HttpContext context, NodeLoop node, NodeOptions options)
+    {
+        try
+        {
+            var answer = await node.RequestSnapshotAsync(context.RequestAborted)
+                .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
+            if (answer is not var (status, index))
+            {
+                return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown, "the node is stopping");
+            }
+
+            var name = status switch
+            {
+                SnapshotRequestStatus.Started => "started",
+                SnapshotRequestStatus.Running => "running",
+                _ => "up-to-date",
+            };
+            return Results.Json(new SnapshotTakenResponse(options.Id, name, index), ProtocolJsonContext.Wire.SnapshotTakenResponse,
+                statusCode: status == SnapshotRequestStatus.UpToDate ? StatusCodes.Status200OK : StatusCodes.Status202Accepted);
+        }
+        catch (TimeoutException)
+        {
+            return ApiResults.Timeout("the snapshot request");
         }
     }
 
