@@ -204,7 +204,9 @@ public sealed partial class ReadmeExamplesTests
 
             var output = launcher.Output.Snapshot();
             var first = Array.FindIndex(output, l => l.StartsWith("node 1: http://", StringComparison.Ordinal));
-            var actual = output[first..(first + Nodes + 2)].Select(l => Normalise(ToReadmeTerms(l))).ToArray();
+            var end = Array.FindIndex(output, first, l => l == "Ctrl+C stops every node.");
+            Assert.True(end > first, "the launcher's listing has no end line");
+            var actual = output[first..(end + 1)].Select(l => Normalise(ToReadmeTerms(l))).ToArray();
 
             // The node lines come in this cluster's order; renamed, in README's.
             string[] renamed = [.. actual[..Nodes].Order(StringComparer.Ordinal), .. actual[Nodes..]];
