@@ -76,22 +76,17 @@ public sealed partial class TcpPeerTransport
                 await DialHandshakeAsync(link, stream, reader, timeout.Token).ConfigureAwait(false);
                 return new PeerConnection(link, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
             }
-            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException
-                                       || (ex is OperationCanceledException && !token.IsCancellationRequested))
+            catch (Exception ex)
             {
                 if (reader is not null)
                 {
                     await reader.CompleteAsync().ConfigureAwait(false);
                 }
 
-                // Connected, so this is the handshake failing, not the peer being down.
-                throw new HandshakeException(PeerHandshakeFailure.Incomplete, "the handshake did not complete: " + ex.Message);
-            }
-            catch
-            {
-                if (reader is not null)
+                // Connected, so a broken or timed-out exchange is the handshake failing, not the peer being down.
+                if (ex is IOException or SocketException or ObjectDisposedException || (ex is OperationCanceledException && !token.IsCancellationRequested))
                 {
-                    await reader.CompleteAsync().ConfigureAwait(false);
+                    throw new HandshakeException(PeerHandshakeFailure.Incomplete, "the handshake did not complete: " + ex.Message);
                 }
 
                 throw;
