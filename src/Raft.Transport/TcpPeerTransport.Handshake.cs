@@ -160,7 +160,7 @@ public sealed partial class TcpPeerTransport
             link = await AcceptHandshakeAsync(stream, reader, timeout.Token).ConfigureAwait(false);
             connection = new PeerConnection(link, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
         }
-        catch (Exception ex) when (ex is HandshakeException or FrameFormatException)
+        catch (Exception ex) when (ex is HandshakeException { Reason: not PeerHandshakeFailure.Incomplete } or FrameFormatException)
         {
             var reason = ex is HandshakeException handshake ? handshake.Reason : PeerHandshakeFailure.Hello;
             CountHandshakeFailure(reason);
@@ -168,8 +168,9 @@ public sealed partial class TcpPeerTransport
             await CloseAsync(stream, reader).ConfigureAwait(false);
             return;
         }
-        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is HandshakeException or SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
+            // The peer went away mid-handshake (a closed pipe is a HandshakeException): not a refusal.
             if (!_shutdown.IsCancellationRequested)
             {
                 CountHandshakeFailure(PeerHandshakeFailure.Incomplete);
