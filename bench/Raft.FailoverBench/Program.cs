@@ -104,14 +104,15 @@ internal static class Program
             _ => options.Writers + 8,
         };
         // With --tls, one CA for the run, made before any cluster so the client can trust it; each cluster's nodes get
-        // their certificates from it.
-        var authorities = options.Tls ? PrepareTls(work) : null;
+        // their certificates from it, whatever directory the cluster runs in.
+        var tlsDirectory = Path.Combine(work, "tls");
+        var authorities = options.Tls ? PrepareTls(tlsDirectory) : null;
         using var http = BenchHttp.CreateClient(maxConcurrency + 8, authorities);
         // The watches' own client, a connection per watch, so that the writers' pool stays as it is in the other rows.
         using var watchHttp = options.Watchers.Count > 0 ? BenchHttp.CreateClient(options.Watchers.Max(w => w.Count) + 8, authorities) : null;
         if (options.Mode == BenchMode.Scale)
         {
-            return await RunScaleAsync(options, work, output, http, serverDll, runId, machine, cancellationToken).ConfigureAwait(false);
+            return await RunScaleAsync(options, work, tlsDirectory, output, http, serverDll, runId, machine, cancellationToken).ConfigureAwait(false);
         }
 
         var trials = new List<TrialResult>();
@@ -121,7 +122,7 @@ internal static class Program
         var startedAt = DateTimeOffset.UtcNow;
         for (var t = 0; t < targetNames.Count && violations.Count == 0; t++)
         {
-            var target = CreateTarget(targetNames[t], options, http, serverDll, work);
+            var target = CreateTarget(targetNames[t], options, http, serverDll, work, tlsDirectory);
             lock (LiveGate)
             {
                 Live.Add(target);
@@ -229,7 +230,7 @@ internal static class Program
     /// after the other; results.json is rewritten after each, and a table printed per size.
     /// </summary>
     private static async Task<int> RunScaleAsync(
-        BenchOptions options, string work, TextWriter output, HttpClient http, string? serverDll, string runId, MachineInfo machine, CancellationToken cancellationToken)
+        BenchOptions options, string work, string tlsDirectory, TextWriter output, HttpClient http, string? serverDll, string runId, MachineInfo machine, CancellationToken cancellationToken)
     {
         var startedAt = DateTimeOffset.UtcNow;
         var targetNames = options.TargetNames();
@@ -244,7 +245,7 @@ internal static class Program
             var directory = Path.Combine(work, $"{mib}mib");
             foreach (var name in targetNames)
             {
-                var target = (IScaleTarget)CreateTarget(name, options, http, serverDll, directory);
+                var target = (IScaleTarget)CreateTarget(name, options, http, serverDll, directory, tlsDirectory);
                 lock (LiveGate)
                 {
                     Live.Add(target);
@@ -325,14 +326,14 @@ internal static class Program
         }
     }
 
-    private static System.Security.Cryptography.X509Certificates.X509Certificate2Collection PrepareTls(string work)
+    // The run's authority; each cluster issues its nodes' certificates as it starts or adds them.
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2Collection PrepareTls(string tlsDirectory)
     {
-        var directory = Path.Combine(work, "tls");
-        ClusterTls.Ensure(directory, [1, 2, 3, 4]);
-        return Raft.Protocol.HttpsTrust.LoadAuthorities(ClusterTls.AuthorityPath(directory));
+        ClusterTls.Ensure(tlsDirectory, []);
+        return Raft.Protocol.HttpsTrust.LoadAuthorities(ClusterTls.AuthorityPath(tlsDirectory));
     }
 
-    private static IBenchTarget CreateTarget(string name, BenchOptions options, HttpClient http, string? serverDll, string work)
+    private static IBenchTarget CreateTarget(string name, BenchOptions options, HttpClient http, string? serverDll, string work, string tlsDirectory)
     {
         int[] ports;
         IBenchTarget target;
@@ -350,7 +351,7 @@ internal static class Program
                     NodeArguments = options.NodeArguments,
                     ServerDll = serverDll,
                     Tls = options.Tls,
-                    TlsDirectory = Path.Combine(work, "tls"),
+                    TlsDirectory = tlsDirectory,
                 }, TextWriter.Null);
                 break;
             case "ours-1node":
@@ -365,7 +366,7 @@ internal static class Program
                     NodeArguments = options.NodeArguments,
                     ServerDll = serverDll,
                     Tls = options.Tls,
-                    TlsDirectory = Path.Combine(work, "tls"),
+                    TlsDirectory = tlsDirectory,
                 }, TextWriter.Null, name);
                 break;
             case "etcd-ours" or "etcd-default":

@@ -49,7 +49,7 @@ namespace Raft.Transport;
 ///  node id i32, cluster id length u8 (1..255), cluster id UTF-8,
 ///  and with flag 0x01 (the sender proves a cluster secret): nonce, 32 random bytes
 /// Proof (only with a cluster secret; the acceptor's follows its hello, the dialler's answers it):
-///  HMAC-SHA256 of the cluster secret over the handshake transcript, 32 bytes (see PeerHandshake)
+///  HMAC-SHA256 of the cluster secret over the handshake transcript, 32 bytes (see TcpPeerTransport.Handshake.cs)
 /// </code>
 /// InstallSnapshot (9) never crosses the wire: a leader's node driver streams the snapshot as SnapshotChunks and the
 /// follower's steps it into its core once it arrived whole; version 1 sent it as one frame, capped by FrameBytesMax.
@@ -339,9 +339,10 @@ internal static class FrameCodec
         Span<byte> body = stackalloc byte[HelloBodyBytesMax];
         body = body[..header.BodyBytes];
         bodySequence.CopyTo(body);
-        // The length byte is read only once the body is known to hold it: a peer picks the body's size.
+        // The header allows a hello no flag but the nonce's. The length byte is read only once the body is known to
+        // hold it: a peer picks the body's size.
         var nonceBytes = header.Flags == HelloNonceFlag ? NonceBytes : 0;
-        if ((header.Flags & ~HelloNonceFlag) != 0 || body.Length < 5 || body[4] == 0 || body.Length != 5 + body[4] + nonceBytes)
+        if (body.Length < 5 || body[4] == 0 || body.Length != 5 + body[4] + nonceBytes)
         {
             ThrowFormat("a malformed handshake");
         }
@@ -379,7 +380,7 @@ internal static class FrameCodec
             ThrowFormat($"expected a proof, got a {DescribeType(header.Type)} frame");
         }
 
-        if (header.Flags != 0 || header.BodyBytes != ProofBytes)
+        if (header.BodyBytes != ProofBytes)
         {
             ThrowFormat("a malformed proof");
         }

@@ -76,22 +76,17 @@ public sealed partial class TcpPeerTransport
                 await DialHandshakeAsync(link, stream, reader, timeout.Token).ConfigureAwait(false);
                 return new PeerConnection(link, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
             }
-            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException
-                                       || (ex is OperationCanceledException && !token.IsCancellationRequested))
+            catch (Exception ex)
             {
                 if (reader is not null)
                 {
                     await reader.CompleteAsync().ConfigureAwait(false);
                 }
 
-                // Connected, so this is the handshake failing, not the peer being down.
-                throw new HandshakeException(PeerHandshakeFailure.Incomplete, "the handshake did not complete: " + ex.Message);
-            }
-            catch
-            {
-                if (reader is not null)
+                // Connected, so a broken or timed-out exchange is the handshake failing, not the peer being down.
+                if (ex is IOException or SocketException or ObjectDisposedException || (ex is OperationCanceledException && !token.IsCancellationRequested))
                 {
-                    await reader.CompleteAsync().ConfigureAwait(false);
+                    throw new HandshakeException(PeerHandshakeFailure.Incomplete, "the handshake did not complete: " + ex.Message);
                 }
 
                 throw;
@@ -165,7 +160,7 @@ public sealed partial class TcpPeerTransport
             link = await AcceptHandshakeAsync(stream, reader, timeout.Token).ConfigureAwait(false);
             connection = new PeerConnection(link, socket, stream, reader, _options.NodeId, _options.Limits, _logger);
         }
-        catch (Exception ex) when (ex is HandshakeException or FrameFormatException)
+        catch (Exception ex) when (ex is HandshakeException { Reason: not PeerHandshakeFailure.Incomplete } or FrameFormatException)
         {
             var reason = ex is HandshakeException handshake ? handshake.Reason : PeerHandshakeFailure.Hello;
             CountHandshakeFailure(reason);
@@ -173,8 +168,9 @@ public sealed partial class TcpPeerTransport
             await CloseAsync(stream, reader).ConfigureAwait(false);
             return;
         }
-        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is HandshakeException or SocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
+            // The peer went away mid-handshake (a closed pipe is a HandshakeException): not a refusal.
             if (!_shutdown.IsCancellationRequested)
             {
                 CountHandshakeFailure(PeerHandshakeFailure.Incomplete);

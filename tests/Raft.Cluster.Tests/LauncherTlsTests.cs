@@ -100,7 +100,7 @@ public sealed class LauncherTlsTests
                 },
                 timeout.Token);
 
-            // A hello as node 1 of cluster raft-kv would send it: magic, version 2, type 0x80.
+            // The start of a hello's header (magic, version 2, type 0x80), should TLS let the stranger this far.
             await ssl.WriteAsync(new byte[] { 0x52, 0x41, 0x46, 0x54, 2, 0x80, 0, 0 }, timeout.Token);
             return await ssl.ReadAsync(new byte[64], timeout.Token) == 0;
         }

@@ -1,4 +1,6 @@
+using System.Net.Security;
 using System.Text;
+using Raft.Protocol;
 using Raft.Transport;
 
 namespace Raft.Server.Tests;
@@ -56,6 +58,18 @@ public sealed class NodeSecurityTests : IDisposable
 
         var error = Assert.Throws<NodeConfigurationException>(() => NodeSecurity.Load(Options(o => Use(o, certificateOf: 2))));
         Assert.Contains($"does not name {PeerTlsOptions.NodeName(1)}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_new_launcher_authority_reissues_the_node_certificates_an_earlier_one_signed()
+    {
+        Launcher.ClusterTls.Ensure(_directory, [1]);
+        File.Delete(Launcher.ClusterTls.AuthorityPath(_directory));
+
+        Launcher.ClusterTls.Ensure(_directory, [1]);
+        var tls = NodeSecurity.Load(Options(o => Use(o, certificateOf: 1))).PeerTls;
+        Assert.NotNull(tls);
+        Assert.True(HttpsTrust.IsTrusted(tls.Certificate, SslPolicyErrors.None, tls.Authorities), "node 1's certificate does not chain to the new authority");
     }
 
     private void Use(NodeOptions options, int certificateOf)

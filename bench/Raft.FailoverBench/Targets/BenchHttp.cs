@@ -8,9 +8,9 @@ internal static class BenchHttp
 {
     /// <summary>
     /// A client with at least <paramref name="connectionsPerServer"/> connections per node and no timeout of its
-    /// own: every request carries its own deadline.
+    /// own: every request carries its own deadline. With <paramref name="authorities"/>, HTTPS servers are trusted by
+    /// those instead of the system's roots.
     /// </summary>
-    /// With <paramref name="authorities"/>, HTTPS servers are trusted by those instead of the system's roots.
     public static HttpClient CreateClient(int connectionsPerServer, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? authorities = null)
     {
         var handler = new SocketsHttpHandler

@@ -26,29 +26,33 @@ public static class ClusterTls
 
     public static string KeyPath(string tlsDirectory, int id) => Path.Combine(tlsDirectory, $"node-{id}.key");
 
-    /// <summary>Makes the authority, unless there is one, and node <paramref name="ids"/>'s certificates that are missing.</summary>
+    /// <summary>
+    /// Makes the authority, unless there is one, and node <paramref name="ids"/>'s certificates that are missing; a new
+    /// authority reissues them all, since the certificates an earlier one signed no longer chain to it.
+    /// </summary>
     public static void Ensure(string tlsDirectory, IEnumerable<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
         Directory.CreateDirectory(tlsDirectory);
         var authorityKeyPath = Path.Combine(tlsDirectory, "ca.key");
         X509Certificate2 authority;
-        if (File.Exists(AuthorityPath(tlsDirectory)) && File.Exists(authorityKeyPath))
-        {
-            authority = X509Certificate2.CreateFromPemFile(AuthorityPath(tlsDirectory), authorityKeyPath);
-        }
-        else
+        var newAuthority = !(File.Exists(AuthorityPath(tlsDirectory)) && File.Exists(authorityKeyPath));
+        if (newAuthority)
         {
             authority = PeerCertificates.CreateAuthority($"raft-kv local cluster CA {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}", Lifetime);
             WritePrivate(authorityKeyPath, PrivateKeyPem(authority));
             File.WriteAllText(AuthorityPath(tlsDirectory), authority.ExportCertificatePem() + "\n");
+        }
+        else
+        {
+            authority = X509Certificate2.CreateFromPemFile(AuthorityPath(tlsDirectory), authorityKeyPath);
         }
 
         using (authority)
         {
             foreach (var id in ids)
             {
-                if (File.Exists(CertificatePath(tlsDirectory, id)) && File.Exists(KeyPath(tlsDirectory, id)))
+                if (!newAuthority && File.Exists(CertificatePath(tlsDirectory, id)) && File.Exists(KeyPath(tlsDirectory, id)))
                 {
                     continue;
                 }
