@@ -11,9 +11,10 @@ internal sealed record ApiAccessMetadata(ApiRole Role);
 
 /// <summary>
 /// Authorization with API tokens (<see cref="ApiTokens"/>): each endpoint declares the role it needs where it is
-/// mapped; <see cref="AuthorizeAsync"/> answers <c>401</c> or <c>403</c> before the handler runs; handlers that take
-/// keys check them against the caller's prefixes (<see cref="CheckName"/>, <see cref="CheckPrefix"/>). With no tokens
-/// configured every check passes. A request that matched no endpoint (a 404 or 405 to be) needs a known token.
+/// mapped; <see cref="AuthorizeAsync"/> answers <c>401</c> or <c>403</c> before the handler runs; a key, lock or
+/// prefix is checked against the caller's prefixes (<see cref="CheckName"/>, <see cref="CheckPrefix"/>) where it is
+/// read (<see cref="ApiResults.ReadName"/>, <see cref="ApiResults.ReadPrefix"/>, <see cref="WatchApi.ReadFilter"/>),
+/// and a transaction's keys where it is parsed. With no tokens configured every check passes. A request that matched no endpoint (a 404 or 405 to be) needs a known token.
 /// </summary>
 internal static class ApiAccess
 {
