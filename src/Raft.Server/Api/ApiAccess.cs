@@ -11,12 +11,16 @@ internal sealed record ApiAccessMetadata(ApiRole Role);
 
 /// <summary>
 /// Authorization with API tokens (<see cref="ApiTokens"/>): each endpoint declares the role it needs where it is
-/// mapped; <see cref="AuthorizeAsync"/> answers <c>401</c> or <c>403</c> before the handler runs; handlers that take
-/// keys check them against the caller's prefixes (<see cref="CheckName"/>, <see cref="CheckPrefix"/>). With no tokens
-/// configured every check passes. A request that matched no endpoint (a 404 or 405 to be) needs a known token.
+/// mapped; <see cref="AuthorizeAsync"/> answers <c>401</c> or <c>403</c> before the handler runs; a key, lock or
+/// prefix is checked against the caller's prefixes (<see cref="CheckName"/>, <see cref="CheckPrefix"/>) where it is
+/// read (<see cref="ApiResults.ReadName"/>, <see cref="ApiResults.ReadPrefix"/>, <see cref="WatchApi.ReadFilter"/>),
+/// and a transaction's keys where it is parsed. With no tokens configured every check passes. A request that matched no endpoint (a 404 or 405 to be) needs a known token.
 /// </summary>
 internal static class ApiAccess
 {
+    // What CallerOf keeps for a request whose token is missing or unknown; never returned, and allowed nothing.
+    private static readonly ApiCaller Nobody = new(string.Empty, ApiRole.Open, []);
+
     /// <summary>Declares the role the endpoint needs.</summary>
     public static TBuilder Needs<TBuilder>(this TBuilder builder, ApiRole role)
         where TBuilder : IEndpointConventionBuilder => builder.WithMetadata(new ApiAccessMetadata(role));
@@ -38,33 +42,54 @@ internal static class ApiAccess
     }
 
     /// <summary>The caller named by the request's bearer token: null when tokens are off, or the token is missing or unknown.</summary>
-    public static ApiCaller? CallerOf(HttpContext context) => Identify(context).Caller;
+    public static ApiCaller? CallerOf(HttpContext context)
+    {
+        var tokens = context.RequestServices.GetRequiredService<ApiTokens>();
+        if (!tokens.Enabled)
+        {
+            return null;
+        }
 
-    /// <summary>Middleware: refuses a request its token does not allow, before anything reads its body.</summary>
-    public static async Task AuthorizeAsync(HttpContext context, RequestDelegate next)
+        // Read once per request (the rate limiter asks first) and kept with it; a request without a known caller keeps
+        // Nobody, so its token is not hashed again. Callers are made at load, so this allocates nothing.
+        var caller = context.Features.Get<ApiCaller>();
+        if (caller is null)
+        {
+            caller = (ReadBearer(context.Request, out var token) is null ? tokens.Find(token) : null) ?? Nobody;
+            context.Features.Set(caller);
+        }
+
+        return ReferenceEquals(caller, Nobody) ? null : caller;
+    }
+
+    /// <summary>
+    /// Middleware: refuses a request its token does not allow, before anything reads its body. Not async: a request it
+    /// lets through costs no state machine.
+    /// </summary>
+    public static Task AuthorizeAsync(HttpContext context, RequestDelegate next)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
         var need = RoleOf(context);
-        var identity = Identify(context);
-        if (identity.Enabled && need != ApiRole.Open)
+        if (need == ApiRole.Open || !context.RequestServices.GetRequiredService<ApiTokens>().Enabled)
         {
-            if (identity.Caller is not { } caller)
-            {
-                context.Response.Headers.WWWAuthenticate = ApiHeaders.BearerScheme;
-                await ApiResults.Error(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthenticated, identity.Problem!).ExecuteAsync(context).ConfigureAwait(false);
-                return;
-            }
-
-            if (caller.Role < need)
-            {
-                await ApiResults.Error(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden,
-                    $"token '{caller.Name}' has the {Name(caller.Role)} role; {context.Request.Method} {context.Request.Path} needs {Name(need)}").ExecuteAsync(context).ConfigureAwait(false);
-                return;
-            }
+            return next(context);
         }
 
-        await next(context).ConfigureAwait(false);
+        if (CallerOf(context) is not { } caller)
+        {
+            context.Response.Headers.WWWAuthenticate = ApiHeaders.BearerScheme;
+            var problem = ReadBearer(context.Request, out _) ?? "the API token is not one this node knows";
+            return ApiResults.Error(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthenticated, problem).ExecuteAsync(context);
+        }
+
+        if (caller.Role < need)
+        {
+            return ApiResults.Error(StatusCodes.Status403Forbidden, ErrorCodes.Forbidden,
+                $"token '{caller.Name}' has the {Name(caller.Role)} role; {context.Request.Method} {context.Request.Path} needs {Name(need)}").ExecuteAsync(context);
+        }
+
+        return next(context);
     }
 
     /// <summary><c>403 out_of_scope</c> when the caller may not touch the key or lock <paramref name="name"/>; null when it may.</summary>
@@ -98,44 +123,24 @@ internal static class ApiAccess
 
     private static string Name(ApiRole role) => role.ToString().ToLowerInvariant();
 
-    // Read once per request (the rate limiter asks too) and kept with it.
-    private static Identity Identify(HttpContext context)
+    // The request's bearer token, or why it has none that could be looked up.
+    private static string? ReadBearer(HttpRequest request, out ReadOnlySpan<char> token)
     {
-        if (context.Features.Get<Identity>() is { } known)
-        {
-            return known;
-        }
-
-        var tokens = context.RequestServices.GetRequiredService<ApiTokens>();
-        var identity = tokens.Enabled ? Read(context.Request, tokens) : Identity.Off;
-        context.Features.Set(identity);
-        return identity;
-    }
-
-    private static Identity Read(HttpRequest request, ApiTokens tokens)
-    {
+        token = default;
         var values = request.Headers.Authorization;
         if (values.Count == 0)
         {
-            return new Identity(true, null, $"this node needs an API token: send {ApiHeaders.Authorization}: {ApiHeaders.BearerScheme} <token>");
+            return $"this node needs an API token: send {ApiHeaders.Authorization}: {ApiHeaders.BearerScheme} <token>";
         }
 
         var value = values.Count == 1 ? values[0].AsSpan().Trim() : default;
         var scheme = ApiHeaders.BearerScheme.Length;
         if (value.Length <= scheme || !value[..scheme].Equals(ApiHeaders.BearerScheme, StringComparison.OrdinalIgnoreCase) || value[scheme] != ' ')
         {
-            return new Identity(true, null, $"{ApiHeaders.Authorization} must be one '{ApiHeaders.BearerScheme} <token>'");
+            return $"{ApiHeaders.Authorization} must be one '{ApiHeaders.BearerScheme} <token>'";
         }
 
-        return tokens.Find(value[(scheme + 1)..].Trim()) is { } caller
-            ? new Identity(true, caller, null)
-            : new Identity(true, null, "the API token is not one this node knows");
-    }
-
-    /// <summary>Whether tokens are on, and who called (or why nobody known did).</summary>
-    private sealed record Identity(bool Enabled, ApiCaller? Caller, string? Problem)
-    {
-        // Without tokens every request shares this one, so an open API allocates nothing here.
-        public static Identity Off { get; } = new(false, null, null);
+        token = value[(scheme + 1)..].Trim();
+        return null;
     }
 }

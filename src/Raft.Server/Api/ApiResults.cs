@@ -22,7 +22,8 @@ internal static class ApiResults
     /// The key or lock name of this request: what follows <paramref name="prefix"/> in the request target as the
     /// client sent it, decoded by <see cref="ResourceName"/>'s rule. The route has matched already, on Kestrel's
     /// decoding of the path, which keeps <c>%2F</c> as three characters and turns <c>%252F</c> into the same three,
-    /// so it cannot tell the two apart; the raw target can. Null when valid.
+    /// so it cannot tell the two apart; the raw target can. Null when valid and the caller's token may touch it
+    /// (<see cref="ApiAccess.CheckName"/>): every handler that acts on a name reads it here.
     /// </summary>
     public static IResult? ReadName(HttpContext context, string prefix, int maxBytes, out string name)
     {
@@ -35,15 +36,19 @@ internal static class ApiResults
         }
 
         var problem = ResourceName.TryUnescape(path.AsSpan(prefix.Length), plusIsSpace: false, checkSegments: true, out name);
-        return NameProblem(problem, ErrorCodes.InvalidKey) ?? CheckKey(name, maxBytes);
+        return NameProblem(problem, ErrorCodes.InvalidKey) ?? CheckKey(name, maxBytes)
+            ?? ApiAccess.CheckName(context, name, prefix == ApiPaths.LocksPrefix ? "lock" : "key");
     }
 
-    /// <summary>The listing prefix from the raw query string (<c>+</c> is a space there), checked like a key but allowed empty.</summary>
+    /// <summary>
+    /// The listing prefix from the raw query string (<c>+</c> is a space there), checked like a key but allowed empty,
+    /// and against the caller's token (<see cref="ApiAccess.CheckPrefix"/>).
+    /// </summary>
     public static IResult? ReadPrefix(HttpContext context, int maxBytes, out string prefix)
     {
         var problem = ReadQueryName(context, "prefix", ErrorCodes.InvalidKey, out var read);
         prefix = read ?? string.Empty;
-        return problem ?? CheckKey(prefix, maxBytes, allowEmpty: true);
+        return problem ?? CheckKey(prefix, maxBytes, allowEmpty: true) ?? ApiAccess.CheckPrefix(context, prefix);
     }
 
     /// <summary>

@@ -31,7 +31,7 @@ internal static class KvApi
 
     private static async Task<IResult> PutAsync(HttpContext context, string? lease, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if ((ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) ?? ApiAccess.CheckName(context, key)) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -72,7 +72,7 @@ internal static class KvApi
 
     private static async Task<IResult> DeleteAsync(HttpContext context, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if ((ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) ?? ApiAccess.CheckName(context, key)) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -151,7 +151,7 @@ internal static class KvApi
 
     private static async Task<IResult> GetAsync(HttpContext context, string? consistency, string? waitIndex, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, WatchHub hub)
     {
-        if ((ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) ?? ApiAccess.CheckName(context, key)) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.KvPrefix, options.MaxKeyBytes, out var key) is { } invalid)
         {
             return invalid;
         }
@@ -216,7 +216,7 @@ internal static class KvApi
 
     private static async Task<IResult> ListAsync(HttpContext context, string? limit, string? keys, string? consistency, string? waitIndex, string? waitMs, NodeLoop node, NodeOptions options, LeaderRouting routing, WatchHub hub)
     {
-        if ((ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) ?? ApiAccess.CheckPrefix(context, prefix)) is { } invalid)
+        if (ApiResults.ReadPrefix(context, options.MaxKeyBytes, out var prefix) is { } invalid)
         {
             return invalid;
         }

@@ -176,7 +176,7 @@ internal static class LockApi
 
     private static async Task<IResult> GetAsync(HttpContext context, string? consistency, NodeLoop node, NodeOptions options, LeaderRouting routing)
     {
-        if ((ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) ?? ApiAccess.CheckName(context, name, "lock")) is { } invalid)
+        if (ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) is { } invalid)
         {
             return invalid;
         }
@@ -218,7 +218,7 @@ internal static class LockApi
     /// <summary>Checks the name, the session headers and the JSON body; on any problem answers 400 (or 413) and nothing is proposed.</summary>
     private static async Task<(ParsedRequest Request, byte[]? Body, IResult? Invalid)> ReadRequestAsync(HttpContext context, NodeOptions options, bool needTtl, bool leaseAllowed = false)
     {
-        if ((ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) ?? ApiAccess.CheckName(context, name, "lock")) is { } badName)
+        if (ApiResults.ReadName(context, ApiPaths.LocksPrefix, options.MaxKeyBytes, out var name) is { } badName)
         {
             return (default, null, badName);
         }

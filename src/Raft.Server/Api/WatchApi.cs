@@ -27,7 +27,10 @@ internal static class WatchApi
 
     public static void Map(IEndpointRouteBuilder routes) => routes.MapGet(ApiPaths.Watch, WatchAsync).Needs(ApiRole.Read);
 
-    /// <summary>Reads <c>key</c> or <c>prefix</c> (exactly one; a prefix may be empty: every key), as the listing reads its prefix.</summary>
+    /// <summary>
+    /// Reads <c>key</c> or <c>prefix</c> (exactly one; a prefix may be empty: every key), as the listing reads its
+    /// prefix, and checks it against the caller's token.
+    /// </summary>
     internal static IResult? ReadFilter(HttpContext context, NodeOptions options, out WatchFilter filter)
     {
         filter = default;
@@ -52,7 +55,7 @@ internal static class WatchApi
         }
 
         filter = new WatchFilter(key ?? prefix!, prefix is not null);
-        return null;
+        return filter.IsPrefix ? ApiAccess.CheckPrefix(context, filter.Text) : ApiAccess.CheckName(context, filter.Text);
     }
 
     /// <summary>An index parameter: absent (null), or an unsigned integer.</summary>
@@ -78,11 +81,6 @@ internal static class WatchApi
         if (ReadFilter(context, options, out var filter) is { } badFilter)
         {
             return badFilter;
-        }
-
-        if ((filter.IsPrefix ? ApiAccess.CheckPrefix(context, filter.Text) : ApiAccess.CheckName(context, filter.Text)) is { } outOfScope)
-        {
-            return outOfScope;
         }
 
         if (ReadIndex(fromIndex, "fromIndex", out var from) is { } badFrom)
