@@ -19,13 +19,12 @@ namespace Raft.Node;
 /// </remarks>
 public sealed partial class NodeDriver<TStateMachine, TResult>
 {
+    // Which write found no room, from then until a retry of it succeeds; None while the disk takes writes.
     private DiskFullStep _diskFull;
 
-    // From the first write that found no room until a retry succeeds, across the steps of one batch.
-    private bool _diskFullReported;
-    private ulong _diskFullTicks;
-    private ulong _diskRetryAt;
-    private ulong _diskRetryTicks;
+    // While the disk is full: ticks left until the next attempt, and the wait that set them (doubled per attempt).
+    private ulong _diskRetryInTicks;
+    private ulong _diskBackoffTicks;
 
     /// <summary>The waiting batch could not be written for want of space; it is retried as ticks arrive.</summary>
     public bool IsDiskFull => _diskFull != DiskFullStep.None;
@@ -91,16 +90,15 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
     private void EnterDiskFull(DiskFullStep step, DiskFullException exception)
     {
-        _diskFull = step;
-        if (_diskFullReported)
+        if (_diskFull != DiskFullStep.None)
         {
+            // A retry that found no room again: the backoff goes on.
             return;
         }
 
-        _diskFullReported = true;
-        _diskFullTicks = 0;
-        _diskRetryTicks = 1;
-        _diskRetryAt = 1;
+        _diskFull = step;
+        _diskBackoffTicks = 1;
+        _diskRetryInTicks = 1;
         _events.DiskFull(true, exception);
         RefuseQueuedProposals();
     }
@@ -123,40 +121,31 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
     private void RetryDiskAfter(ulong elapsedTicks)
     {
-        _diskFullTicks += elapsedTicks;
-        if (_diskFullTicks < _diskRetryAt)
+        if (elapsedTicks < _diskRetryInTicks)
         {
+            _diskRetryInTicks -= elapsedTicks;
             return;
         }
 
-        _diskRetryTicks = Math.Min(_diskRetryTicks * 2, (ulong)_options.DiskFullRetryTicksMax);
-        _diskRetryAt = _diskFullTicks + _diskRetryTicks;
+        _diskBackoffTicks = Math.Min(_diskBackoffTicks * 2, (ulong)_options.DiskFullRetryTicksMax);
+        _diskRetryInTicks = _diskBackoffTicks;
         var ready = _unpersisted!;
         var step = _diskFull;
-        _diskFull = DiskFullStep.None;
-        if (step == DiskFullStep.Entries)
+        if (!(step == DiskFullStep.Entries ? TryAppend(ready) : TrySaveHardState(ready)))
         {
-            if (TryAppend(ready))
-            {
-                // Written: from here on the batch waits for the host's fsync like any other.
-                DiskFullEnded();
-                Publish();
-            }
-
             return;
         }
 
-        // The log already holds the batch durably; Persisted saves the hard state again and goes on.
-        Persisted();
-        if (_diskFull == DiskFullStep.None)
-        {
-            DiskFullEnded();
-        }
-    }
-
-    private void DiskFullEnded()
-    {
-        _diskFullReported = false;
+        _diskFull = DiskFullStep.None;
         _events.DiskFull(false, null);
+        if (step == DiskFullStep.Entries)
+        {
+            // Written: from here on the batch waits for the host's fsync like any other.
+            Publish();
+            return;
+        }
+
+        // The log already held the batch durably and its hard state is saved now: the batch goes on.
+        Persisted();
     }
 }

@@ -24,8 +24,8 @@ namespace Raft.Storage;
 /// removed) and throws <see cref="DiskFullException"/>; the log holds what it held before and stays usable. Any other
 /// I/O error, and every failed fsync (<see cref="FsyncFailedException"/>), leaves the log refusing all further work
 /// until it is reopened: what the kernel did with the unsynced pages is then unknown.</para>
-/// <para>The append path encodes into one reused buffer and writes it with <see cref="RandomAccess.Write(SafeFileHandle, ReadOnlySpan{byte}, long)"/>:
-/// it allocates nothing except when a segment is rolled over or the slot ring grows.</para>
+/// <para>The append path encodes into one reused buffer and writes it with one <see cref="IDiskIo.Write"/> (a positional
+/// write) per buffer filled: it allocates nothing except when a segment is rolled over or the slot ring grows.</para>
 /// </remarks>
 public sealed partial class FileLogStore : ILogStore
 {
@@ -312,12 +312,7 @@ public sealed partial class FileLogStore : ILogStore
             {
                 // After a failed fsync the kernel may have dropped the dirty pages: nothing written since the
                 // last good fsync can be trusted, so the log refuses all further work until it is reopened.
-                var error = new FsyncFailedException($"fsync of '{active.Path}' failed; nothing written since the last good fsync can be trusted: the log refuses further work until it is reopened", failure)
-                {
-                    FilePath = active.Path,
-                };
-                Fail(error);
-                throw error;
+                throw FsyncFailed(active, failure);
             }
 
             _syncCount++;
@@ -383,19 +378,17 @@ public sealed partial class FileLogStore : ILogStore
         WriteBuffered(segment, ref buffered);
     }
 
-    private static void WriteBuffered(IDiskIo io, Segment segment, ref int buffered, byte[] buffer)
+    private void WriteBuffered(Segment segment, ref int buffered)
     {
         if (buffered == 0)
         {
             return;
         }
 
-        io.Write(segment.Handle, buffer.AsSpan(0, buffered), segment.Length);
+        _io.Write(segment.Handle, _writeBuffer.AsSpan(0, buffered), segment.Length);
         segment.Length += buffered;
         buffered = 0;
     }
-
-    private void WriteBuffered(Segment segment, ref int buffered) => WriteBuffered(_io, segment, ref buffered, _writeBuffer);
 
     /// <summary>
     /// Puts the log back as it was before an append that found no room: segments the append started are removed, the
@@ -429,13 +422,19 @@ public sealed partial class FileLogStore : ILogStore
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            var error = new FsyncFailedException($"fsync of '{segment.Path}' failed; nothing written since the last good fsync can be trusted", ex)
-            {
-                FilePath = segment.Path,
-            };
-            Fail(error);
-            throw error;
+            throw FsyncFailed(segment, ex);
         }
+    }
+
+    /// <summary>Stops the log after a failed fsync of <paramref name="segment"/> and returns the exception to throw.</summary>
+    private FsyncFailedException FsyncFailed(Segment segment, Exception failure)
+    {
+        var error = new FsyncFailedException($"fsync of '{segment.Path}' failed; nothing written since the last good fsync can be trusted: the log refuses further work until it is reopened", failure)
+        {
+            FilePath = segment.Path,
+        };
+        Fail(error);
+        return error;
     }
 
     /// <summary>Closes the active segment (fsynced, so only the new one can hold unsynced data) and starts the next.</summary>

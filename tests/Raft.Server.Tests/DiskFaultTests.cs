@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -85,7 +84,7 @@ public sealed class DiskFaultTests
 
         await node.Stopped.WaitAsync(TestCluster.WaitLimit);
         Assert.IsType<FsyncFailedException>(node.Failure);
-        Assert.True(disks[leader].FlushesFailed == 1);
+        Assert.Equal(1, disks[leader].FlushesFailed);
 
         // Restarted on the same data directory, with a disk that works: it recovers what its disk holds and catches up.
         await cluster.StopNodeAsync(leader);
@@ -125,11 +124,8 @@ public sealed class DiskFaultTests
             for (var i = 0; i < 200 && stuck is null; i++)
             {
                 var put = PutAsync(client, $"k{i}", new string('v', 1000));
-                var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 10;
-                while (!put.IsCompleted && await ReadyErrorAsync(client) != ErrorCodes.DiskFull && Stopwatch.GetTimestamp() < deadline)
-                {
-                    await Task.Delay(10);
-                }
+                await TestCluster.WaitUntilAsync(
+                    async () => put.IsCompleted || await ReadyErrorAsync(client) == ErrorCodes.DiskFull, $"k{i} to be answered or the node to report disk_full");
 
                 if (put.IsCompleted)
                 {

@@ -18,11 +18,18 @@ internal sealed class Tmpfs : IDisposable
     {
         var path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "raft-tmpfs-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(path);
-        var (code, output) = Run("mount", "-t", "tmpfs", "-o", $"size={sizeBytes}", "tmpfs", path);
-        if (code != 0)
+        try
+        {
+            var (code, output) = Run("mount", "-t", "tmpfs", "-o", $"size={sizeBytes}", "tmpfs", path);
+            if (code != 0)
+            {
+                throw new InvalidOperationException($"mount of a tmpfs on {path} failed ({code}): {output}");
+            }
+        }
+        catch
         {
             Directory.Delete(path);
-            throw new InvalidOperationException($"mount of a tmpfs on {path} failed ({code}): {output}");
+            throw;
         }
 
         return new Tmpfs(path);
@@ -30,11 +37,17 @@ internal sealed class Tmpfs : IDisposable
 
     public void Dispose()
     {
-        var (code, _) = Run("umount", Path);
+        var (code, output) = Run("umount", Path);
         if (code != 0)
         {
             // Something still holds a file open: detach it now, the kernel frees it when the last handle closes.
-            Run("umount", "-l", Path);
+            (code, output) = Run("umount", "-l", Path);
+        }
+
+        if (code != 0)
+        {
+            // Left mounted, the directory is not removed: deleting it would only fail on the tmpfs's contents.
+            throw new InvalidOperationException($"umount of the tmpfs on {Path} failed ({code}): {output}");
         }
 
         Directory.Delete(Path);
