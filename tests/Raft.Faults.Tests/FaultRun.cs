@@ -125,7 +125,7 @@ internal static class FaultRun
 
         var historyPath = Path.Combine(directory, "history.jsonl");
         history.Save(historyPath);
-        var report = FaultRunReport.From(options, lab.FirewallNote, lab.CanDropPackets, history.Records, windows, registers, history.Sessions, problems, directory, historyPath);
+        var report = FaultRunReport.From(options, lab.FirewallNote, lab.CanDropPackets, history.Records, windows, registers, history.Sessions, sessions, problems, directory, historyPath);
         await File.WriteAllTextAsync(Path.Combine(directory, "report.txt"), report.ToString());
         return report;
     }
