@@ -100,7 +100,11 @@ internal static class FaultRun
         }
 
         var problems = new List<string>();
-        await FinalReadsAsync(history, cluster, sockets, options);
+        foreach (var key in await FinalReadsAsync(history, cluster, sockets, options))
+        {
+            problems.Add($"the final read of {key} got no answer within {ConvergePatience.TotalSeconds} s of the heal");
+        }
+
         if (!await WaitForConvergenceAsync(cluster, ConvergePatience))
         {
             problems.Add($"the nodes did not converge within {ConvergePatience.TotalSeconds} s of the heal");
@@ -125,7 +129,7 @@ internal static class FaultRun
 
         var historyPath = Path.Combine(directory, "history.jsonl");
         history.Save(historyPath);
-        var report = FaultRunReport.From(options, lab.FirewallNote, lab.CanDropPackets, history.Records, windows, registers, history.Sessions, problems, directory, historyPath);
+        var report = FaultRunReport.From(options, lab.FirewallNote, lab.CanDropPackets, history.Records, windows, registers, history.Sessions, sessions, problems, directory, historyPath);
         await File.WriteAllTextAsync(Path.Combine(directory, "report.txt"), report.ToString());
         return report;
     }
@@ -242,15 +246,18 @@ internal static class FaultRun
     }
 
     // One linearizable read of every key after the heal, part of the history: what every acknowledged write must
-    // show up in. Retried until answered, within the convergence bound.
-    private static async Task FinalReadsAsync(FaultHistory history, FaultCluster cluster, NamespaceSockets sockets, FaultRunOptions options)
+    // show up in. Retried until answered, within the convergence bound; returns the keys whose read never was, since
+    // without it a lost write could go unseen.
+    private static async Task<List<string>> FinalReadsAsync(FaultHistory history, FaultCluster cluster, NamespaceSockets sockets, FaultRunOptions options)
     {
         using var kv = Workload.NewClient(cluster, sockets);
         var deadline = history.NowMs + (long)ConvergePatience.TotalMilliseconds;
+        var unanswered = new List<string>();
         for (var k = 0; k < options.Keys; k++)
         {
             var key = Workload.Key(k);
-            while (history.NowMs < deadline)
+            var answered = false;
+            while (!answered && history.NowMs < deadline)
             {
                 var invocation = history.Invoke(options.Clients, ClientOpKind.Read, key);
                 try
@@ -265,14 +272,21 @@ internal static class FaultRun
                         history.Complete(invocation, RegisterOutcome.Ok, entry.Version, Workload.ValueId(entry.Value));
                     }
 
-                    break;
+                    answered = true;
                 }
                 catch (Exception e) when (e is Raft.Client.RaftKvException or HttpRequestException or OperationCanceledException)
                 {
                     history.Complete(invocation, RegisterOutcome.Failed, error: e.Message);
                 }
             }
+
+            if (!answered)
+            {
+                unanswered.Add(key);
+            }
         }
+
+        return unanswered;
     }
 
     // Converged: a leader, and every node has applied at least what the leader had committed when asked.

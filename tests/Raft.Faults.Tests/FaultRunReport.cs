@@ -58,7 +58,7 @@ internal sealed record FaultRunReport
 
     public static FaultRunReport From(
         FaultRunOptions options, string firewall, bool packetLoss, IReadOnlyList<ClientOpRecord> records, IReadOnlyList<FaultWindow> windows,
-        RegisterCheckResult registers, SessionChecker sessions, IReadOnlyList<string> anomalies, string directory, string historyPath)
+        RegisterCheckResult registers, SessionChecker sessions, CheckResult sessionResult, IReadOnlyList<string> anomalies, string directory, string historyPath)
     {
         static bool IsAnswered(ClientOpRecord r) => r.Outcome is RegisterOutcome.Ok or RegisterOutcome.PreconditionFailed or RegisterOutcome.NotFound;
         var checkedOps = records.Where(r => r.Kind != ClientOpKind.Repeat).ToList();
@@ -71,7 +71,6 @@ internal sealed record FaultRunReport
         }
 
         var quiet = checkedOps.Where(r => !windows.Any(w => r.InvokedMs >= w.StartMs && r.InvokedMs < w.EndMs)).ToList();
-        var sessionResult = sessions.Check();
         return new FaultRunReport
         {
             Options = options,

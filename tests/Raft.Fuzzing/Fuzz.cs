@@ -77,7 +77,8 @@ public sealed class FuzzFailureException : Exception
 /// <item><c>FUZZ_SEED</c>: the campaign seed instead of the target's fixed one;</item>
 /// <item><c>FUZZ_CASE</c>: run only this case (with the seed a failure printed).</item>
 /// </list>
-/// A failing case reports the target, the seed, the case number, the mutations applied and the input in hex.
+/// A failing case reports the target, the seed, the case number, the mutations applied and the input in hex. A whole
+/// campaign fails too when none of its inputs was accepted, or none refused.
 /// </summary>
 public static class Fuzz
 {
@@ -240,7 +241,18 @@ public static class Fuzz
             _elapsed.Stop();
         }
 
-        public FuzzReport Result() => new(target.Name, seed, _cases, _accepted, _refused, _elapsed.Elapsed);
+        // A campaign whose cases all went one way exercised one side of the decoder only: its samples or its mutations
+        // are broken, and the property it kept says nothing. A single case replayed is exempt.
+        public FuzzReport Result()
+        {
+            var report = new FuzzReport(target.Name, seed, _cases, _accepted, _refused, _elapsed.Elapsed);
+            if (!IsReplay && (_accepted == 0 || _refused == 0))
+            {
+                throw new FuzzFailureException($"{report}: a campaign must see inputs both accepted and refused");
+            }
+
+            return report;
+        }
 
         public string Describe(string problem) =>
             string.Create(CultureInfo.InvariantCulture, $"""
@@ -250,8 +262,12 @@ public static class Fuzz
                 input ({_input.Length} bytes): {Hex(_input)}
                 """);
 
+        private static string? ReplayedCase => Environment.GetEnvironmentVariable("FUZZ_CASE") is { Length: > 0 } one ? one : null;
+
+        private static bool IsReplay => ReplayedCase is not null;
+
         private static IEnumerable<int> CaseNumbers(int cases) =>
-            Environment.GetEnvironmentVariable("FUZZ_CASE") is { Length: > 0 } one ? [int.Parse(one, CultureInfo.InvariantCulture)] : Enumerable.Range(0, cases);
+            ReplayedCase is { } one ? [int.Parse(one, CultureInfo.InvariantCulture)] : Enumerable.Range(0, cases);
 
         private byte[] Next(int caseNumber)
         {

@@ -27,7 +27,6 @@ public sealed class KvFuzzTests(ITestOutputHelper output)
             Check = CheckImage,
         }, seed: 14_201, ciCases: 10_000);
         output.WriteLine(report.ToString());
-        Assert.True(report.Accepted > 0 && report.Refused > 0, report.ToString());
     }
 
     [Fact]
@@ -41,7 +40,6 @@ public sealed class KvFuzzTests(ITestOutputHelper output)
             Check = input => CheckCommand(prelude, input),
         }, seed: 14_202, ciCases: 8_000);
         output.WriteLine(report.ToString());
-        Assert.True(report.Accepted > 0 && report.Refused > 0, report.ToString());
     }
 
     // The image of a store that applied a few random commands of every kind, at the newest cluster version.

@@ -38,7 +38,6 @@ public sealed class HttpBodyFuzzTests(ITestOutputHelper output)
         foreach (var report in reports)
         {
             output.WriteLine(report.ToString());
-            Assert.True(report.Accepted > 0 && report.Refused > 0, report.ToString());
         }
 
         // The node still serves writes and reads.

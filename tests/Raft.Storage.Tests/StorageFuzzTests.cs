@@ -28,7 +28,6 @@ public sealed class StorageFuzzTests(ITestOutputHelper output)
             Check = CheckRecords,
         }, seed: 14_101, ciCases: 40_000);
         output.WriteLine(report.ToString());
-        Assert.True(report.Accepted > 0 && report.Refused > 0, report.ToString());
     }
 
     [Fact]
@@ -44,7 +43,6 @@ public sealed class StorageFuzzTests(ITestOutputHelper output)
             Check = input => CheckRecovery(input, root.Combine((opened++).ToString(CultureInfo.InvariantCulture))),
         }, seed: 14_102, ciCases: 250);
         output.WriteLine(report.ToString());
-        Assert.True(report.Accepted > 0 && report.Refused > 0, report.ToString());
     }
 
     [Fact]
@@ -58,7 +56,6 @@ public sealed class StorageFuzzTests(ITestOutputHelper output)
             Check = CheckSnapshot,
         }, seed: 14_103, ciCases: 20_000);
         output.WriteLine(report.ToString());
-        Assert.True(report.Accepted > 0 && report.Refused > 0, report.ToString());
     }
 
     // Records back to back, as a segment holds them after its header, with their lengths and indexes marked.

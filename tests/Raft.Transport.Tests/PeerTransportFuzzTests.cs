@@ -60,7 +60,6 @@ public sealed class PeerTransportFuzzTests(ITestOutputHelper output)
         Assert.True(fuzzed.Transport.IsConnected(1));
         var bugs = fuzzed.Log.Lines.Where(line => line.Level >= LogLevel.Error).Select(line => line.Text).ToList();
         Assert.True(bugs.Count == 0, string.Join(Environment.NewLine, bugs));
-        Assert.True(report.Accepted > 0 && report.Refused > 0, report.ToString());
         Assert.True(fuzzed.Log.Count(LogEvents.MalformedFrame) > 0, "no malformed frame was logged");
     }
 
