@@ -102,7 +102,7 @@ internal static class ClusterCommands
         {
             var moved = await run.Client.TransferLeaderAsync(run.Value(to), run.CancellationToken).ConfigureAwait(false);
             await (run.Json
-                ? run.WriteJsonAsync(new TransferResponse(moved.From, moved.To, moved.LeaderId, moved.Detail), ProtocolJsonContext.Wire.TransferResponse)
+                ? run.WriteJsonAsync(moved, ProtocolJsonContext.Wire.TransferResponse)
                 : run.WriteLineAsync($"leadership moved from node {Text.Number(moved.From)} to node {Text.Number(moved.LeaderId)}")).ConfigureAwait(false);
             return ExitCodes.Ok;
         });

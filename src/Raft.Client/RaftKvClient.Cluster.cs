@@ -4,41 +4,6 @@ using Raft.Protocol;
 
 namespace Raft.Client;
 
-/// <summary>One member as a node's status reports it.</summary>
-/// <param name="Id">The member's id.</param>
-/// <param name="PeerAddress">Where the other nodes reach it, <c>host:port</c>, when the configuration gives it.</param>
-/// <param name="HttpEndpoint">Its HTTP base address, when the configuration gives it.</param>
-/// <param name="Voter"><see langword="true"/> for a voter, <see langword="false"/> for a learner.</param>
-/// <param name="Role">Its role as the answering node sees it (<c>leader</c>, <c>follower</c>, <c>learner</c>, ...).</param>
-/// <param name="MatchIndex">The last index known to be on that member; known on the leader and for the answering node itself.</param>
-/// <param name="Lag">How many entries it is behind the leader's last index; known where <paramref name="MatchIndex"/> is.</param>
-public sealed record MemberStatus(int Id, string? PeerAddress, Uri? HttpEndpoint, bool Voter, string Role, ulong? MatchIndex, ulong? Lag);
-
-/// <summary>One node's view of the cluster (<c>GET /v1/cluster</c>).</summary>
-/// <param name="NodeId">The answering node's id.</param>
-/// <param name="Role">Its role.</param>
-/// <param name="Term">Its current term.</param>
-/// <param name="LeaderId">The leader it knows, 0 for none.</param>
-/// <param name="LeaderSince">Since when it has known that leader; null while it knows none.</param>
-/// <param name="CommitIndex">The highest index it knows committed.</param>
-/// <param name="AppliedIndex">The highest index it has applied.</param>
-/// <param name="LastIndex">The last index in its log.</param>
-/// <param name="Members">Every member, as it sees them.</param>
-/// <param name="ClusterVersion">The version the cluster runs.</param>
-/// <param name="SupportsVersion">The highest version this node agrees to.</param>
-public sealed record NodeStatus(
-    int NodeId,
-    string Role,
-    ulong Term,
-    int LeaderId,
-    DateTimeOffset? LeaderSince,
-    ulong CommitIndex,
-    ulong AppliedIndex,
-    ulong LastIndex,
-    IReadOnlyList<MemberStatus> Members,
-    int ClusterVersion,
-    int SupportsVersion);
-
 /// <summary>One node's readiness (<c>GET /health/ready</c>).</summary>
 /// <param name="Ready"><see langword="true"/> when it knows a leader and has applied what it committed.</param>
 /// <param name="Status"><c>ready</c>, or the error code of a node that is not (<c>not_ready</c>, <c>disk_full</c>, ...).</param>
@@ -47,13 +12,6 @@ public sealed record NodeStatus(
 /// <param name="CommitIndex">Its commit index, 0 when not ready.</param>
 /// <param name="AppliedIndex">Its applied index, 0 when not ready.</param>
 public sealed record NodeHealth(bool Ready, string Status, string? Detail, int LeaderId, ulong CommitIndex, ulong AppliedIndex);
-
-/// <summary>A completed leadership transfer.</summary>
-/// <param name="From">The node that led before.</param>
-/// <param name="To">The node asked to lead.</param>
-/// <param name="LeaderId">The leader once the transfer ended.</param>
-/// <param name="Detail">What happened, in a sentence.</param>
-public sealed record LeaderTransfer(int From, int To, int LeaderId, string Detail);
 
 /// <summary>A backup written by <see cref="RaftKvClient.SaveSnapshotAsync"/>.</summary>
 /// <param name="Index">The log index the image reflects.</param>
@@ -67,11 +25,11 @@ public sealed partial class RaftKvClient
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The answering node's status (the leader's, when one is cached: only it knows every member's lag).</returns>
     /// <exception cref="NoLeaderException">No node answered within the retry budget.</exception>
-    public async Task<NodeStatus> GetStatusAsync(CancellationToken cancellationToken = default)
+    public async Task<ClusterStatusResponse> GetStatusAsync(CancellationToken cancellationToken = default)
     {
         using var response = await SendAsync(new Call(HttpMethod.Get, ApiPaths.Cluster, null, null, null, TimeSpan.Zero), cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        return StatusOf(await ReadJsonAsync(response, ProtocolJsonContext.Wire.ClusterStatusResponse, cancellationToken).ConfigureAwait(false));
+        return await ReadJsonAsync(response, ProtocolJsonContext.Wire.ClusterStatusResponse, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -82,11 +40,11 @@ public sealed partial class RaftKvClient
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>That node's view of the cluster.</returns>
     /// <exception cref="RaftKvException"><c>node_unreachable</c> when it did not answer, or its error answer.</exception>
-    public async Task<NodeStatus> GetNodeStatusAsync(Uri endpoint, CancellationToken cancellationToken = default)
+    public async Task<ClusterStatusResponse> GetNodeStatusAsync(Uri endpoint, CancellationToken cancellationToken = default)
     {
         using var response = await SendOnceAsync(endpoint, ApiPaths.Cluster, cancellationToken).ConfigureAwait(false);
         await ThrowIfFailedAsync(response, cancellationToken).ConfigureAwait(false);
-        return StatusOf(await ReadJsonAsync(response, ProtocolJsonContext.Wire.ClusterStatusResponse, cancellationToken).ConfigureAwait(false));
+        return await ReadJsonAsync(response, ProtocolJsonContext.Wire.ClusterStatusResponse, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Whether the node at <paramref name="endpoint"/> is ready to serve, asked once as <see cref="GetNodeStatusAsync"/>.</summary>
@@ -121,7 +79,7 @@ public sealed partial class RaftKvClient
     /// <returns>Who led before, who was asked, and who leads now.</returns>
     /// <exception cref="RaftKvException"><c>already_leader</c>, <c>invalid_target</c>, <c>transfer_failed</c>.</exception>
     /// <exception cref="NoLeaderException">No leader answered within the retry budget.</exception>
-    public async Task<LeaderTransfer> TransferLeaderAsync(int? to = null, CancellationToken cancellationToken = default)
+    public async Task<TransferResponse> TransferLeaderAsync(int? to = null, CancellationToken cancellationToken = default)
     {
         if (to is { } id)
         {
@@ -139,7 +97,7 @@ public sealed partial class RaftKvClient
         }
 
         AdoptKnownLeader(body.LeaderId);
-        return new LeaderTransfer(body.From, body.To, body.LeaderId, body.Detail ?? string.Empty);
+        return body;
     }
 
     /// <summary>
@@ -188,19 +146,6 @@ public sealed partial class RaftKvClient
             throw new RaftKvException(null, ErrorCodes.NodeUnreachable, $"{BaseOf(endpoint)}: {ex.Message}", ex);
         }
     }
-
-    private static NodeStatus StatusOf(ClusterStatusResponse body) => new(
-        body.NodeId,
-        body.Role,
-        body.Term,
-        body.LeaderId,
-        body.LeaderSince,
-        body.CommitIndex,
-        body.AppliedIndex,
-        body.LastIndex,
-        [.. (body.Members ?? []).Select(m => new MemberStatus(m.Id, m.Peer, Uri.TryCreate(m.Http, UriKind.Absolute, out var http) ? http : null, m.Voter, m.Role, m.MatchIndex, m.Lag))],
-        body.ClusterVersion,
-        body.SupportsVersion);
 
     // Counts the bytes on their way to a destination that may not say its own length (a pipe, stdout).
     private sealed class CountingCopy(Stream inner) : Stream

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Raft.Core;
 using Raft.Protocol;
 
@@ -10,8 +11,10 @@ namespace Raft.Server;
 /// </summary>
 /// <remarks>
 /// Written on the node's thread (<see cref="NodeEvents"/>), read by HTTP handlers: the rings under a lock (they change
-/// only when the leader or the role does), the contact times as atomic longs. The cause of a change is read off the
-/// vote requests of the campaign that made the leader: they carry the transfer or leader-unreachable flag.
+/// only when the leader or the role does), the contact times as one boxed long per peer, written with a volatile store:
+/// every message received passes here, so that path takes no lock and allocates nothing once the peer is known. The
+/// cause of a change is read off the vote requests of the campaign that made the leader: they carry the transfer or
+/// leader-unreachable flag.
 /// </remarks>
 internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax = NodeHistory.DefaultEventsMax)
 {
@@ -23,7 +26,7 @@ internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax =
 
     // The newest (pre-)vote request seen from each candidate, this node included: its term and flags.
     private readonly Dictionary<int, (ulong Term, MessageFlags Flags)> _campaigns = [];
-    private readonly ConcurrentDictionary<int, long> _heard = new();
+    private readonly ConcurrentDictionary<int, StrongBox<long>> _heard = new();
 
     private int _leader;
     private RaftRole _role = RaftRole.Follower;
@@ -33,7 +36,8 @@ internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax =
     /// <summary>A message from <paramref name="m"/>'s sender arrived (node thread).</summary>
     public void Received(in Message m)
     {
-        _heard[m.From] = time.GetTimestamp();
+        var now = time.GetTimestamp();
+        Volatile.Write(ref _heard.GetOrAdd(m.From, static (_, at) => new StrongBox<long>(at), now).Value, now);
         SawVoteRequest(m.From, m);
     }
 
@@ -89,7 +93,7 @@ internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax =
         }
 
         var now = time.GetTimestamp();
-        var contacts = _heard.Select(pair => new PeerContactResponse(pair.Key, (long)time.GetElapsedTime(pair.Value, now).TotalMilliseconds))
+        var contacts = _heard.Select(pair => new PeerContactResponse(pair.Key, (long)time.GetElapsedTime(Volatile.Read(ref pair.Value.Value), now).TotalMilliseconds))
             .OrderBy(contact => contact.Id)
             .ToArray();
         return new ClusterEventsResponse(nodeId, time.GetUtcNow(), changes, elections, contacts);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Raft.Core;
 using Raft.KeyValue;
 using Raft.Node;
+using Raft.Protocol;
 using Raft.Storage;
 using Raft.Transport;
 
@@ -225,7 +226,7 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     }
 
     /// <summary>This node's view of the cluster; null when the node is stopping.</summary>
-    public async Task<ClusterStatus?> GetStatusAsync(CancellationToken cancellationToken)
+    public async Task<ClusterStatusResponse?> GetStatusAsync(CancellationToken cancellationToken)
     {
         var request = new StatusCall();
         return await Enqueue(new Input(InputKind.Status, request), cancellationToken).ConfigureAwait(false)

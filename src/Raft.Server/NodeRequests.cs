@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Raft.Core;
 using Raft.KeyValue;
 using Raft.Node;
+using Raft.Protocol;
 
 namespace Raft.Server;
 
@@ -21,34 +22,6 @@ public sealed record ListOutcome(List<KvListItem> Items, bool More, ulong Applie
 
 /// <summary>A lock as of the applied index; <see cref="Held"/> false when nobody holds it.</summary>
 public readonly record struct LockOutcome(bool Held, KvLock Lock, ulong AppliedIndex, ulong Lease = 0);
-
-/// <summary>One member as the cluster endpoint reports it.</summary>
-public sealed record MemberStatus(int Id, string? Peer, string? Http, bool Voter, string Role, ulong? MatchIndex, ulong? Lag);
-
-/// <summary>This node's view of the cluster, taken on the node's thread.</summary>
-public sealed record ClusterStatus(
-    int NodeId,
-    string Role,
-    ulong Term,
-    int LeaderId,
-    DateTimeOffset? LeaderSince,
-    ulong CommitIndex,
-    ulong AppliedIndex,
-    ulong LastIndex,
-    IReadOnlyList<MemberStatus> Members)
-{
-    /// <summary>The log index of the configuration in force (0: the one the cluster was bootstrapped with).</summary>
-    public ulong ConfigIndex { get; init; }
-
-    /// <summary>On the leader, the membership change proposed and not committed yet; null otherwise.</summary>
-    public string? ChangeInProgress { get; init; }
-
-    /// <summary>The cluster version this node has applied.</summary>
-    public int ClusterVersion { get; init; }
-
-    /// <summary>The highest cluster version this node agrees to (<see cref="NodeOptions.ClusterVersionMax"/>).</summary>
-    public int SupportsVersion { get; init; }
-}
 
 /// <summary>A request the node's thread never got to: answered as the driver answers what it held when it stops.</summary>
 internal interface IShutdownAnswer
@@ -150,7 +123,7 @@ internal sealed class MembershipCall(MembershipChange change, ulong promoteMaxLa
 
 internal sealed class StatusCall : IShutdownAnswer
 {
-    public TaskCompletionSource<ClusterStatus?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource<ClusterStatusResponse?> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public void AnswerShuttingDown() => Completion.TrySetResult(null);
 }

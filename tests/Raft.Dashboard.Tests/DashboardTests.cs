@@ -48,8 +48,12 @@ public sealed class DashboardTests(ITestOutputHelper output)
             output.WriteLine($"the page when the test failed: {failure}\n{cluster.Logs()}");
             throw;
         }
+        finally
+        {
+            // Also on failure: the writer would otherwise go on against a cluster that is gone.
+            await writesStop.CancelAsync();
+        }
 
-        await writesStop.CancelAsync();
         Assert.True(await writes > 0, "no write was acknowledged while the page watched");
     }
 
@@ -76,9 +80,9 @@ public sealed class DashboardTests(ITestOutputHelper output)
         Assert.True(cause is "leader-unreachable" or "election-timeout", $"a crash is followed by an election, not '{cause}'");
         await page.WaitForSelectorAsync($"#elections tr[data-candidate='{newLeader}'][data-outcome='won']");
 
-        // Let the chart gather a few seconds of writes under the new leader before the picture.
+        // Let the chart gather a few seconds of writes before the picture.
         await page.WaitForFunctionAsync("() => document.querySelectorAll('#members tbody tr').length === 3");
-        await page.WaitForTimeoutAsync(3000);
+        await page.WaitForFunctionAsync("() => Number(document.querySelector('#chart').dataset.writePoints) >= 3");
         var screenshot = Path.Combine(AppContext.BaseDirectory, "artifacts", "dashboard-failover.png");
         Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
         await page.ScreenshotAsync(new() { Path = screenshot, FullPage = true });

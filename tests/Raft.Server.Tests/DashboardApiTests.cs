@@ -165,6 +165,26 @@ public sealed class DashboardApiTests
         }, "the requested snapshot to be taken");
     }
 
+    [Fact]
+    public void Contact_with_a_known_peer_is_recorded_without_allocating()
+    {
+        // Every message a node receives passes through here, on the node's thread.
+        var history = new NodeHistory(1, TimeProvider.System);
+        var heartbeat = new Raft.Core.Message { Type = Raft.Core.MessageType.HeartbeatResponse, From = 2, To = 1, Term = 1 };
+        history.Received(heartbeat);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            history.Received(heartbeat);
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        var contact = Assert.Single(history.Read().Contacts);
+        Assert.Equal(2, contact.Id);
+        Assert.InRange(contact.SilentMs ?? -1, 0, 60_000);
+    }
+
     private static HttpRequestMessage Preflight(string origin)
     {
         var request = new HttpRequestMessage(HttpMethod.Options, "/v1/cluster/events");

@@ -32,7 +32,7 @@ internal static class ClusterApi
                 .WaitAsync(TimeSpan.FromMilliseconds(options.RequestTimeoutMs), context.RequestAborted).ConfigureAwait(false);
             return status is null
                 ? ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.ShuttingDown, "the node is stopping")
-                : Results.Json(ToResponse(status), ProtocolJsonContext.Wire.ClusterStatusResponse);
+                : Results.Json(status, ProtocolJsonContext.Wire.ClusterStatusResponse);
         }
         catch (TimeoutException)
         {
@@ -127,20 +127,4 @@ internal static class ClusterApi
 
     private static IResult Health(string status, NodeView view, int code) =>
         Results.Json(new HealthResponse(status, view.LeaderId, view.CommitIndex, view.AppliedIndex), ProtocolJsonContext.Wire.HealthResponse, statusCode: code);
-
-    // The node loop's view, in the shape the API defines.
-    private static ClusterStatusResponse ToResponse(ClusterStatus status) => new(
-        status.NodeId,
-        status.Role,
-        status.Term,
-        status.LeaderId,
-        status.LeaderSince,
-        status.CommitIndex,
-        status.AppliedIndex,
-        status.LastIndex,
-        [.. status.Members.Select(m => new MemberStatusResponse(m.Id, m.Peer, m.Http, m.Voter, m.Role, m.MatchIndex, m.Lag))],
-        status.ConfigIndex,
-        status.ChangeInProgress,
-        status.ClusterVersion,
-        status.SupportsVersion);
 }

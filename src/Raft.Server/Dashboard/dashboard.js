@@ -28,9 +28,9 @@
     return token ? { Authorization: 'Bearer ' + token } : {};
   }
 
-  async function call(endpoint, path, method = 'GET') {
+  async function call(endpoint, path, method = 'GET', timeoutMs = TIMEOUT_MS) {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
     try {
       return await fetch(endpoint + path, { method, headers: authHeaders(), signal: abort.signal, cache: 'no-store' });
     } finally {
@@ -337,6 +337,9 @@
     const plotW = width - pad.left - pad.right;
     const plotH = height - pad.top - pad.bottom;
     const points = series.map((p, i) => ({ i, p }));
+    // How many of the latest polls in a row saw writes: what a test waits on before it takes a picture.
+    const idle = series.findLastIndex((p) => !p || p.ops === 0);
+    canvas.dataset.writePoints = series.length - 1 - idle;
     const maxOps = Math.max(1, ...series.map((p) => (p ? p.ops : 0)));
     const maxMs = Math.max(1, ...series.map((p) => (p && p.p99 !== null ? p.p99 : 0)));
     const x = (i) => pad.left + (plotW * (i + CHART_POINTS - series.length)) / (CHART_POINTS - 1);
@@ -396,14 +399,8 @@
       }
       tried.add(endpoint);
       try {
-        const abort = new AbortController();
-        const timer = setTimeout(() => abort.abort(), 10 * TIMEOUT_MS);
-        try {
-          const response = await fetch(endpoint + path, { method: 'POST', headers: authHeaders(), signal: abort.signal });
-          return { response, endpoint };
-        } finally {
-          clearTimeout(timer);
-        }
+        // A transfer is answered once the new leader has taken over: longer than a poll.
+        return { response: await call(endpoint, path, 'POST', 10 * TIMEOUT_MS), endpoint };
       } catch {
         // Unreachable since the last poll: try the next node.
       }
