@@ -4,7 +4,7 @@ using Raft.Cluster.Tests;
 namespace Raft.Cli.Tests;
 
 /// <summary>raftctl run as a process against a real three-node cluster.</summary>
-public sealed class RaftCtlTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+public sealed partial class RaftCtlTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
     private Task<RaftCtlResult> RunAsync(params string[] args) => RaftCtlProcess.RunAsync(fixture.Endpoints, null, args);
 
