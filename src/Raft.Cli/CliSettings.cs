@@ -141,6 +141,15 @@ internal sealed record LeaderReport(int LeaderId, string? Endpoint);
 /// <summary>What <c>snapshot save --output json</c> prints.</summary>
 internal sealed record SnapshotReport(string File, ulong Index, ulong Term, long Bytes);
 
+/// <summary>What <c>snapshot restore --output json</c> prints: the backup, where it went, with which members, and each file written.</summary>
+internal sealed record RestoreReport(string File, string DataDirectory, ulong Index, ulong Term, IReadOnlyList<RestoreMember> Members, IReadOnlyList<RestoreFileReport> Files);
+
+/// <summary>A member of a restored data directory's configuration (empty addresses when the configuration gives none).</summary>
+internal sealed record RestoreMember(int Id, string PeerAddress, string HttpEndpoint, bool Voter);
+
+/// <summary>A file <c>snapshot restore</c> wrote.</summary>
+internal sealed record RestoreFileReport(string Path, long Bytes);
+
 /// <summary>What <c>lease revoke --output json</c> prints.</summary>
 internal sealed record RevokeReport(ulong Id, bool Revoked);
 
@@ -157,6 +166,7 @@ internal sealed record LockReport(string Name, string Owner, ulong FencingToken,
 [JsonSerializable(typeof(CheckReport))]
 [JsonSerializable(typeof(LeaderReport))]
 [JsonSerializable(typeof(SnapshotReport))]
+[JsonSerializable(typeof(RestoreReport))]
 [JsonSerializable(typeof(RevokeReport))]
 [JsonSerializable(typeof(LockReport))]
 internal sealed partial class CliJsonContext : JsonSerializerContext;

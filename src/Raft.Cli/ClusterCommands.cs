@@ -4,7 +4,7 @@ using Raft.Protocol;
 
 namespace Raft.Cli;
 
-/// <summary><c>member</c>, <c>leader</c>, <c>transfer-leader</c>, <c>status</c>, <c>check</c> and <c>snapshot</c>.</summary>
+/// <summary><c>member</c>, <c>leader</c>, <c>transfer-leader</c>, <c>status</c>, <c>check</c> and <c>snapshot</c> (<see cref="SnapshotCommands"/>).</summary>
 internal static class ClusterCommands
 {
     // How often, and how far apart, check samples the members before it calls their commit indexes different: a
@@ -19,7 +19,7 @@ internal static class ClusterCommands
         root.Subcommands.Add(Transfer(console));
         root.Subcommands.Add(Status(console));
         root.Subcommands.Add(Check(console));
-        root.Subcommands.Add(Snapshot(console));
+        root.Subcommands.Add(SnapshotCommands.Create(console));
     }
 
     private static Command Members(CliConsole console)
@@ -199,50 +199,6 @@ internal static class ClusterCommands
             return healthy ? ExitCodes.Ok : ready.Count == 0 ? ExitCodes.Unavailable : ExitCodes.Refused;
         });
         return command;
-    }
-
-    private static Command Snapshot(CliConsole console)
-    {
-        var snapshot = new Command("snapshot", "Back up the cluster's state");
-        var file = new Argument<string>("file") { Description = "Where to write the backup (for Raft.Server restore)" };
-        var linearizable = new Option<bool>("--linearizable") { Description = "Catch up to the leader's commit index first (default: the answering node's applied state)" };
-        var save = new Command("save", "Write a backup: the snapshot stream of one node's state") { file, linearizable };
-        RaftCtl.SetAction(save, console, async run =>
-        {
-            var path = run.Value(file)!;
-            var partial = path + ".part";
-            SavedSnapshot saved;
-            try
-            {
-                var output = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None);
-                await using (output.ConfigureAwait(false))
-                {
-                    saved = await run.Client.SaveSnapshotAsync(output, run.Value(linearizable), run.CancellationToken).ConfigureAwait(false);
-                    await output.FlushAsync(run.CancellationToken).ConfigureAwait(false);
-                    output.Flush(flushToDisk: true);
-                }
-
-                // Named only once whole: a backup file that exists is complete.
-                File.Move(partial, path, overwrite: true);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                File.Delete(partial);
-                throw new UsageException($"cannot write '{path}': {ex.Message}", ex);
-            }
-            catch
-            {
-                File.Delete(partial);
-                throw;
-            }
-
-            await (run.Json
-                ? run.WriteJsonAsync(new SnapshotReport(path, saved.Index, saved.Term, saved.Bytes), CliJsonContext.Default.SnapshotReport)
-                : run.WriteLineAsync($"saved snapshot at index {Text.Number(saved.Index)}, term {Text.Number(saved.Term)} ({Text.Number(saved.Bytes)} bytes) to {path}")).ConfigureAwait(false);
-            return ExitCodes.Ok;
-        });
-        snapshot.Subcommands.Add(save);
-        return snapshot;
     }
 
     private static string Endpoint(ClusterMember member) => member.HttpEndpoint?.ToString().TrimEnd('/') ?? "-";

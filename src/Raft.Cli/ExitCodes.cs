@@ -47,3 +47,30 @@ internal sealed class UsageException : Exception
     {
     }
 }
+
+/// <summary>A refusal raftctl itself makes, not the cluster (a damaged backup, a data directory in use); exit 1.</summary>
+internal sealed class RefusedException : Exception
+{
+    public RefusedException()
+    {
+    }
+
+    public RefusedException(string message)
+        : base(message)
+    {
+    }
+
+    public RefusedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public RefusedException(string code, string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Code = code;
+    }
+
+    /// <summary>The error code printed before the message, in the API's style (<c>snapshot_corrupted</c>).</summary>
+    public string Code { get; } = "refused";
+}

@@ -76,6 +76,11 @@ internal static class RaftCtl
                 await ReportAsync(console, settings, ex.ErrorCode, ex.Detail ?? ex.Message).ConfigureAwait(false);
                 return ExitCodes.For(ex);
             }
+            catch (RefusedException ex)
+            {
+                await ReportAsync(console, settings, ex.Code, ex.Message).ConfigureAwait(false);
+                return ExitCodes.Refused;
+            }
             catch (UsageException ex)
             {
                 await ReportAsync(console, settings, "usage", ex.Message).ConfigureAwait(false);

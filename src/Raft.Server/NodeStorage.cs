@@ -5,8 +5,8 @@ using Raft.Storage;
 namespace Raft.Server;
 
 /// <summary>
-/// What one node keeps under its data directory: <c>log/</c> (segmented WAL), <c>hardstate</c> (term, vote, commit)
-/// and <c>snapshots/</c>. The node driver recovers from them; this only opens and closes the files.
+/// What one node keeps under its data directory (<see cref="DataDirectoryLayout"/>): <c>log/</c> (segmented WAL),
+/// <c>hardstate</c> (term, vote, commit) and <c>snapshots/</c>. The node driver recovers from them; this only opens and closes the files.
 /// </summary>
 internal sealed class NodeStorage : IDisposable
 {
@@ -31,9 +31,9 @@ internal sealed class NodeStorage : IDisposable
         FileHardStateStore? hardState = null;
         try
         {
-            log = FileLogStore.Open(Path.Combine(root, "log"), new FileLogOptions { EntryBytesMax = entryBytesMax, DiskIo = diskIo });
-            hardState = FileHardStateStore.Open(Path.Combine(root, "hardstate"), diskIo);
-            var snapshots = FileSnapshotStore.Open(Path.Combine(root, "snapshots"), options.SnapshotWriteBytesPerSecond);
+            log = FileLogStore.Open(Path.Combine(root, DataDirectoryLayout.LogDirectory), new FileLogOptions { EntryBytesMax = entryBytesMax, DiskIo = diskIo });
+            hardState = FileHardStateStore.Open(Path.Combine(root, DataDirectoryLayout.HardStateFile), diskIo);
+            var snapshots = FileSnapshotStore.Open(Path.Combine(root, DataDirectoryLayout.SnapshotsDirectory), options.SnapshotWriteBytesPerSecond);
             return new NodeStorage(log, hardState, snapshots);
         }
         catch

@@ -29,8 +29,8 @@ internal static class RaftCtlProcess
         }
     }
 
-    /// <summary>Starts raftctl with <paramref name="args"/> against <paramref name="endpoints"/> (through RAFTCTL_ENDPOINTS).</summary>
-    public static Process Start(string endpoints, IEnumerable<string> args, bool redirectInput = false)
+    /// <summary>Starts raftctl with <paramref name="args"/> against <paramref name="endpoints"/> (through RAFTCTL_ENDPOINTS; empty: not set).</summary>
+    public static Process Start(string endpoints, IEnumerable<string> args, bool redirectInput = false, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = redirectInput };
         info.ArgumentList.Add(CliDll);
@@ -39,17 +39,33 @@ internal static class RaftCtlProcess
             info.ArgumentList.Add(arg);
         }
 
-        info.Environment["RAFTCTL_ENDPOINTS"] = endpoints;
+        if (endpoints.Length > 0)
+        {
+            info.Environment["RAFTCTL_ENDPOINTS"] = endpoints;
+        }
+        else
+        {
+            info.Environment.Remove("RAFTCTL_ENDPOINTS");
+        }
+
         info.Environment.Remove("RAFT_TOKEN");
         info.Environment.Remove("RAFTCTL_CACERT");
         info.Environment.Remove("RAFTCTL_OUTPUT");
         info.Environment.Remove("RAFTCTL_CONFIG");
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         return Process.Start(info) ?? throw new InvalidOperationException("could not start raftctl");
     }
 
-    public static async Task<RaftCtlResult> RunAsync(string endpoints, string? input, params string[] args)
+    public static Task<RaftCtlResult> RunAsync(string endpoints, string? input, params string[] args) => RunAsync(endpoints, input, null, args);
+
+    /// <summary>As <see cref="RunAsync(string, string?, string[])"/>, with <paramref name="environment"/> set for raftctl.</summary>
+    public static async Task<RaftCtlResult> RunAsync(string endpoints, string? input, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        using var process = Start(endpoints, args, redirectInput: input is not null);
+        using var process = Start(endpoints, args, redirectInput: input is not null, environment);
         try
         {
             if (input is not null)

@@ -4,7 +4,7 @@ using Raft.Cluster.Tests;
 namespace Raft.Cli.Tests;
 
 /// <summary>raftctl run as a process against a real three-node cluster.</summary>
-public sealed class RaftCtlTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+public sealed partial class RaftCtlTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
     private Task<RaftCtlResult> RunAsync(params string[] args) => RaftCtlProcess.RunAsync(fixture.Endpoints, null, args);
 
@@ -212,6 +212,101 @@ public sealed class RaftCtlTests(ClusterFixture fixture) : IClassFixture<Cluster
         {
             Assert.Equal(target, doc.RootElement.GetProperty("leaderId").GetInt32());
         }
+    }
+
+    [Fact]
+    public async Task Put_takes_its_value_from_a_file_and_the_settings_from_a_config_file()
+    {
+        var value = Path.Combine(Path.GetTempPath(), $"raftctl-value-{Guid.NewGuid():N}");
+        var config = Path.Combine(Path.GetTempPath(), $"raftctl-config-{Guid.NewGuid():N}.json");
+        try
+        {
+            byte[] bytes = [0, 1, 2, 255, (byte)'\n'];
+            await File.WriteAllBytesAsync(value, bytes);
+            var put = await RunAsync("put", "cli/file/blob", "--file", value);
+            Assert.True(put.ExitCode == 0, put.ToString());
+            Assert.Equal(2, (await RunAsync("put", "cli/file/blob", "--file", value + ".missing")).ExitCode);
+            Assert.Equal(2, (await RunAsync("put", "cli/file/blob", "both", "--file", value)).ExitCode);
+
+            // Endpoints and the output format from the config file alone (RAFTCTL_ENDPOINTS is not set).
+            var endpoints = string.Join(',', fixture.Endpoints.Split(',').Select(e => $"\"{e}\""));
+            await File.WriteAllTextAsync(config, $$"""{"endpoints":[{{endpoints}}],"output":"json","timeoutSeconds":20}""");
+            var nowhere = $"http://127.0.0.1:{ProcessCluster.FreePorts(1)[0]}";
+            var configured = await RaftCtlProcess.RunAsync(string.Empty, null, "--config", config, "get", "cli/file/blob");
+            Assert.True(configured.ExitCode == 0, configured.ToString());
+            using (var doc = JsonDocument.Parse(configured.Out))
+            {
+                Assert.Equal(bytes, doc.RootElement.GetProperty("value").GetBytesFromBase64());
+            }
+
+            // --endpoints wins over the config file.
+            var overridden = await RaftCtlProcess.RunAsync(string.Empty, null, "--config", config, "--endpoints", nowhere, "--timeout", "2", "get", "cli/file/blob");
+            Assert.True(overridden.ExitCode == 3, overridden.ToString());
+
+            await File.WriteAllTextAsync(config, "{not json");
+            Assert.Equal(2, (await RunAsync("--config", config, "get", "cli/file/blob")).ExitCode);
+            Assert.Equal(2, (await RunAsync("--config", config + ".missing", "get", "cli/file/blob")).ExitCode);
+        }
+        finally
+        {
+            File.Delete(value);
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task Lease_grant_keepalive_and_revoke_and_a_key_bound_to_the_lease_goes_with_it()
+    {
+        var granted = await RunAsync("-o", "json", "lease", "grant", "60");
+        Assert.True(granted.ExitCode == 0, granted.ToString());
+        ulong id;
+        using (var doc = JsonDocument.Parse(granted.Out))
+        {
+            id = doc.RootElement.GetProperty("id").GetUInt64();
+            Assert.Equal(60_000, doc.RootElement.GetProperty("ttlMs").GetInt64());
+        }
+
+        var lease = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(0, (await RunAsync("put", "cli/lease/k", "v", "--lease", lease)).ExitCode);
+        var kept = await RunAsync("lease", "keepalive", lease, "--once");
+        Assert.True(kept.ExitCode == 0, kept.ToString());
+        Assert.StartsWith($"lease {lease} kept alive: ttl 60 s, expires ", kept.Out, StringComparison.Ordinal);
+
+        var revoked = await RunAsync("lease", "revoke", lease);
+        Assert.Equal((0, $"lease {lease} revoked\n"), (revoked.ExitCode, revoked.Out));
+        Assert.Equal(1, (await RunAsync("get", "cli/lease/k")).ExitCode);
+        Assert.Equal(1, (await RunAsync("lease", "revoke", lease)).ExitCode);
+        Assert.Equal(1, (await RunAsync("lease", "keepalive", lease, "--once")).ExitCode);
+        Assert.Equal(2, (await RunAsync("lease", "grant", "0")).ExitCode);
+    }
+
+    [Fact]
+    public async Task Member_list_names_every_member_and_the_leader_and_changes_to_unknown_members_are_refused()
+    {
+        var table = await RunAsync("member", "list");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Equal(["ID", "PEER", "HTTP", "VOTER", "LEADER"], table.Lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["1", "2", "3"], table.Lines.Skip(1).Select(l => l.Split(' ')[0]));
+        Assert.Single(table.Lines, l => l.TrimEnd().EndsWith('*'));
+
+        var json = await RunAsync("-o", "json", "member", "list");
+        using (var doc = JsonDocument.Parse(json.Out))
+        {
+            var leader = doc.RootElement.GetProperty("leaderId").GetInt32();
+            var members = doc.RootElement.GetProperty("members").EnumerateArray().ToList();
+            Assert.Equal(3, members.Count);
+            Assert.All(members, m => Assert.True(m.GetProperty("voter").GetBoolean()));
+            Assert.Equal(leader, Assert.Single(members, m => m.GetProperty("leader").GetBoolean()).GetProperty("id").GetInt32());
+        }
+
+        var promote = await RunAsync("member", "promote", "42");
+        Assert.True(promote.ExitCode == 1, promote.ToString());
+        Assert.Contains("member_not_found", promote.Error, StringComparison.Ordinal);
+        Assert.Equal(1, (await RunAsync("member", "remove", "42")).ExitCode);
+        Assert.Equal(2, (await RunAsync("member", "add", "4", "127.0.0.1:1", "not-a-url")).ExitCode);
+        Assert.Equal(2, (await RunAsync("member", "promote", "four")).ExitCode);
+        var after = await RunAsync("member", "list");
+        Assert.Equal(4, after.Lines.Length);
     }
 
     [Fact]
