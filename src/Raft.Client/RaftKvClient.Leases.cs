@@ -19,9 +19,6 @@ public sealed record KvLease(ulong Id, long TtlMs, long ExpiresAtMs)
 /// <summary>A lease as a read found it: also the time it had left by the reading node's clock, and what is bound to it.</summary>
 public sealed record KvLeaseStatus(ulong Id, long TtlMs, long ExpiresAtMs, long RemainingMs, IReadOnlyList<string> Keys, IReadOnlyList<string> Locks);
 
-/// <summary>The lease named does not exist or its time ran out; nothing was written.</summary>
-public sealed class LeaseNotFoundException(string detail) : RaftKvException(HttpStatusCode.NotFound, ErrorCodes.LeaseNotFound, detail);
-
 public sealed partial class RaftKvClient
 {
     /// <summary>Grants a lease of <paramref name="ttl"/> (1 s to 24 h); keys and locks bound to it end with it.</summary>
