@@ -149,13 +149,18 @@ public sealed partial class RaftKvClient
 /// <summary>Keeps a lease alive from a background task; see <see cref="RaftKvClient.KeepLeaseAlive"/>.</summary>
 public sealed class LeaseKeeper : IAsyncDisposable
 {
-    private readonly RaftKvClient _client;
+    private readonly IRaftKvClient _client;
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _lost = new();
     private readonly Task _loop;
 
-    internal LeaseKeeper(RaftKvClient client, KvLease lease)
+    /// <summary>Starts keeping <paramref name="lease"/> alive through <paramref name="client"/>.</summary>
+    /// <param name="client">The client to send the keep-alives with.</param>
+    /// <param name="lease">The lease, as granted.</param>
+    public LeaseKeeper(IRaftKvClient client, KvLease lease)
     {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(lease);
         _client = client;
         Lease = lease;
         _loop = Task.Run(RunAsync);
