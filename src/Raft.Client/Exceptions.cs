@@ -54,21 +54,10 @@ public class RaftKvException : Exception
 /// </summary>
 public sealed class NoLeaderException : RaftKvException
 {
-    /// <summary>Creates an exception with a default message.</summary>
-    public NoLeaderException()
-        : base("no leader answered within the retry budget")
-    {
-    }
-
-    /// <summary>Creates an exception with a message.</summary>
+    /// <summary>Creates an exception with a message, for a caller that found no leader by other means (or a test double).</summary>
+    /// <param name="message">What was tried.</param>
     public NoLeaderException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Creates an exception with a message and the last failure seen.</summary>
-    public NoLeaderException(string message, Exception innerException)
-        : base(message, innerException)
+        : base(null, Raft.Protocol.ErrorCodes.NoLeader, message)
     {
     }
 
@@ -83,83 +72,38 @@ public sealed class NoLeaderException : RaftKvException
         Attempts = attempts;
     }
 
-    /// <summary>How many requests were sent before giving up.</summary>
+    /// <summary>How many requests were sent before giving up (0 when the exception was made from a message).</summary>
     public int Attempts { get; }
 }
 
-/// <summary>A compare-and-set or compare-and-delete found a version other than the expected one; nothing was written.</summary>
-public sealed class PreconditionFailedException : RaftKvException
+// The refusals below carry the server's answer and nothing of their own beyond a field or two: each is its status
+// and code with a type to catch, so each has only the constructor the client calls (tests and test doubles call it
+// too).
+
+/// <summary><c>412</c>: a compare-and-set or compare-and-delete found a version other than the expected one; nothing was written.</summary>
+/// <param name="errorCode">The server's error code.</param>
+/// <param name="detail">The server's explanation.</param>
+/// <param name="currentVersion">The key's version when the write was applied; 0 when it did not exist.</param>
+public sealed class PreconditionFailedException(string errorCode, string detail, ulong currentVersion)
+    : RaftKvException(HttpStatusCode.PreconditionFailed, errorCode, detail)
 {
-    /// <summary>Creates an exception with a default message.</summary>
-    public PreconditionFailedException()
-        : base("the key's version did not match")
-    {
-    }
-
-    /// <summary>Creates an exception with a message.</summary>
-    public PreconditionFailedException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Creates an exception with a message and its cause.</summary>
-    public PreconditionFailedException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    /// <summary>Creates an exception from the server's <c>412</c> answer.</summary>
-    /// <param name="errorCode">The server's error code.</param>
-    /// <param name="detail">The server's explanation.</param>
-    /// <param name="currentVersion">The key's version when the write was applied; 0 when it did not exist.</param>
-    public PreconditionFailedException(string errorCode, string detail, ulong currentVersion)
-        : base(HttpStatusCode.PreconditionFailed, errorCode, detail)
-    {
-        CurrentVersion = currentVersion;
-    }
-
     /// <summary>The key's version the write was checked against; 0 means the key did not exist.</summary>
-    public ulong CurrentVersion { get; }
+    public ulong CurrentVersion { get; } = currentVersion;
 }
 
-/// <summary>Another owner holds the lock.</summary>
-public sealed class LockHeldException : RaftKvException
+/// <summary><c>409 lock_held</c>: another owner holds the lock.</summary>
+/// <param name="errorCode">The server's error code.</param>
+/// <param name="detail">The server's explanation.</param>
+/// <param name="holder">The owner holding the lock, if the server named it.</param>
+/// <param name="expiresAtMs">When the holder's lease lapses, in Unix milliseconds of the cluster's clock.</param>
+public sealed class LockHeldException(string errorCode, string detail, string? holder, long expiresAtMs)
+    : RaftKvException(HttpStatusCode.Conflict, errorCode, detail)
 {
-    /// <summary>Creates an exception with a default message.</summary>
-    public LockHeldException()
-        : base("the lock is held by another owner")
-    {
-    }
-
-    /// <summary>Creates an exception with a message.</summary>
-    public LockHeldException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Creates an exception with a message and its cause.</summary>
-    public LockHeldException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    /// <summary>Creates an exception from the server's <c>409</c> answer.</summary>
-    /// <param name="errorCode">The server's error code.</param>
-    /// <param name="detail">The server's explanation.</param>
-    /// <param name="holder">The owner holding the lock, if the server named it.</param>
-    /// <param name="expiresAtMs">When the holder's lease lapses, in Unix milliseconds of the cluster's clock.</param>
-    public LockHeldException(string errorCode, string detail, string? holder, long expiresAtMs)
-        : base(HttpStatusCode.Conflict, errorCode, detail)
-    {
-        Holder = holder;
-        ExpiresAtMs = expiresAtMs;
-    }
-
     /// <summary>The owner holding the lock, if the server named it.</summary>
-    public string? Holder { get; }
+    public string? Holder { get; } = holder;
 
     /// <summary>When the holder's lease lapses unless renewed, in Unix milliseconds of the cluster's clock.</summary>
-    public long ExpiresAtMs { get; }
+    public long ExpiresAtMs { get; } = expiresAtMs;
 
     /// <summary><see cref="ExpiresAtMs"/> as a point in time.</summary>
     public DateTimeOffset ExpiresAt => DateTimeOffset.FromUnixTimeMilliseconds(ExpiresAtMs);
@@ -169,101 +113,34 @@ public sealed class LockHeldException : RaftKvException
 /// <c>401</c>: the cluster has API tokens and the request carried none, or one it does not know (see
 /// <see cref="RaftKvClientOptions.BearerToken"/>). Nothing was done.
 /// </summary>
-public sealed class UnauthenticatedException : RaftKvException
-{
-    /// <summary>Creates an exception with a default message.</summary>
-    public UnauthenticatedException()
-        : base("the cluster needs an API token this client did not give")
-    {
-    }
-
-    /// <summary>Creates an exception with a message.</summary>
-    public UnauthenticatedException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Creates an exception with a message and its cause.</summary>
-    public UnauthenticatedException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    /// <summary>Creates an exception from the server's <c>401</c> answer.</summary>
-    /// <param name="errorCode">The server's error code (<c>unauthenticated</c>).</param>
-    /// <param name="detail">The server's explanation.</param>
-    public UnauthenticatedException(string errorCode, string detail)
-        : base(HttpStatusCode.Unauthorized, errorCode, detail)
-    {
-    }
-}
+/// <param name="errorCode">The server's error code (<c>unauthenticated</c>).</param>
+/// <param name="detail">The server's explanation.</param>
+public sealed class UnauthenticatedException(string errorCode, string detail)
+    : RaftKvException(HttpStatusCode.Unauthorized, errorCode, detail);
 
 /// <summary>
 /// <c>403</c>: the token's role does not allow the request (<c>forbidden</c>), or it names a key, lock or prefix
 /// outside the token's prefixes (<c>out_of_scope</c>). Nothing was read or written.
 /// </summary>
-public sealed class PermissionDeniedException : RaftKvException
-{
-    /// <summary>Creates an exception with a default message.</summary>
-    public PermissionDeniedException()
-        : base("the API token does not allow this request")
-    {
-    }
-
-    /// <summary>Creates an exception with a message.</summary>
-    public PermissionDeniedException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Creates an exception with a message and its cause.</summary>
-    public PermissionDeniedException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    /// <summary>Creates an exception from the server's <c>403</c> answer.</summary>
-    /// <param name="errorCode">The server's error code (<c>forbidden</c> or <c>out_of_scope</c>).</param>
-    /// <param name="detail">The server's explanation.</param>
-    public PermissionDeniedException(string errorCode, string detail)
-        : base(HttpStatusCode.Forbidden, errorCode, detail)
-    {
-    }
-}
+/// <param name="errorCode">The server's error code (<c>forbidden</c> or <c>out_of_scope</c>).</param>
+/// <param name="detail">The server's explanation.</param>
+public sealed class PermissionDeniedException(string errorCode, string detail)
+    : RaftKvException(HttpStatusCode.Forbidden, errorCode, detail);
 
 /// <summary>
 /// <c>429 rate_limited</c>: the node's rate limit refused the request, and its <c>Retry-After</c> was longer than
 /// what was left of <see cref="RaftKvClientOptions.RetryDeadline"/>. Nothing was done.
 /// </summary>
-public sealed class RateLimitedException : RaftKvException
+/// <param name="detail">The server's explanation.</param>
+/// <param name="retryAfter">How long the server asked the client to wait.</param>
+public sealed class RateLimitedException(string detail, TimeSpan retryAfter)
+    : RaftKvException(HttpStatusCode.TooManyRequests, Raft.Protocol.ErrorCodes.RateLimited, detail)
 {
-    /// <summary>Creates an exception with a default message.</summary>
-    public RateLimitedException()
-        : base("the cluster's rate limit refused the request")
-    {
-    }
-
-    /// <summary>Creates an exception with a message.</summary>
-    public RateLimitedException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Creates an exception with a message and its cause.</summary>
-    public RateLimitedException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    /// <summary>Creates an exception from the server's <c>429</c> answer.</summary>
-    /// <param name="detail">The server's explanation.</param>
-    /// <param name="retryAfter">How long the server asked the client to wait.</param>
-    public RateLimitedException(string detail, TimeSpan retryAfter)
-        : base(HttpStatusCode.TooManyRequests, Raft.Protocol.ErrorCodes.RateLimited, detail)
-    {
-        RetryAfter = retryAfter;
-    }
-
     /// <summary>How long the server asked the client to wait before it tries again.</summary>
-    public TimeSpan RetryAfter { get; }
+    public TimeSpan RetryAfter { get; } = retryAfter;
 }
+
+/// <summary><c>404 lease_not_found</c>: the lease named does not exist or its time ran out; nothing was written.</summary>
+/// <param name="detail">The server's explanation.</param>
+public sealed class LeaseNotFoundException(string detail)
+    : RaftKvException(HttpStatusCode.NotFound, Raft.Protocol.ErrorCodes.LeaseNotFound, detail);

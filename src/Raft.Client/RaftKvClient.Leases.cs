@@ -19,9 +19,6 @@ public sealed record KvLease(ulong Id, long TtlMs, long ExpiresAtMs)
 /// <summary>A lease as a read found it: also the time it had left by the reading node's clock, and what is bound to it.</summary>
 public sealed record KvLeaseStatus(ulong Id, long TtlMs, long ExpiresAtMs, long RemainingMs, IReadOnlyList<string> Keys, IReadOnlyList<string> Locks);
 
-/// <summary>The lease named does not exist or its time ran out; nothing was written.</summary>
-public sealed class LeaseNotFoundException(string detail) : RaftKvException(HttpStatusCode.NotFound, ErrorCodes.LeaseNotFound, detail);
-
 public sealed partial class RaftKvClient
 {
     /// <summary>Grants a lease of <paramref name="ttl"/> (1 s to 24 h); keys and locks bound to it end with it.</summary>
@@ -152,13 +149,18 @@ public sealed partial class RaftKvClient
 /// <summary>Keeps a lease alive from a background task; see <see cref="RaftKvClient.KeepLeaseAlive"/>.</summary>
 public sealed class LeaseKeeper : IAsyncDisposable
 {
-    private readonly RaftKvClient _client;
+    private readonly IRaftKvClient _client;
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _lost = new();
     private readonly Task _loop;
 
-    internal LeaseKeeper(RaftKvClient client, KvLease lease)
+    /// <summary>Starts keeping <paramref name="lease"/> alive through <paramref name="client"/>.</summary>
+    /// <param name="client">The client to send the keep-alives with.</param>
+    /// <param name="lease">The lease, as granted.</param>
+    public LeaseKeeper(IRaftKvClient client, KvLease lease)
     {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(lease);
         _client = client;
         Lease = lease;
         _loop = Task.Run(RunAsync);

@@ -8,11 +8,15 @@ namespace Raft.Client;
 
 public sealed partial class RaftKvClient
 {
-    // Guards the endpoint list, the id map, the leader cache and the rotation cursor. Held only for field updates,
-    // never across an await.
+    /// <summary>How long an endpoint that failed to answer is not taken up again as the leader from a routed answer.</summary>
+    private static readonly TimeSpan UnreachableHoldoff = TimeSpan.FromSeconds(5);
+    // Guards the endpoint list, the id map, the leader cache, the rotation cursor and what was learned of failures.
+    // Held only for field updates, never across an await.
     private readonly Lock _routes = new();
     private readonly List<Uri> _endpoints = [];
     private readonly Dictionary<int, Uri> _endpointsById = [];
+    private readonly HashSet<int> _membersAskedFor = [];
+    private readonly Dictionary<Uri, long> _unreachableAt = [];
     private Uri? _leader;
     private int _next;
 
@@ -70,14 +74,14 @@ public sealed partial class RaftKvClient
                 catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
                 {
                     (lastStatus, lastError, lastException) = (null, $"{endpoint} did not answer within {_options.RequestTimeout + call.ExtraTime}", ex);
-                    ForgetEndpoint(endpoint);
+                    ForgetEndpoint(endpoint, unreachable: true);
                     await BackoffAsync(failures++, null, started, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
                 catch (HttpRequestException ex)
                 {
                     (lastStatus, lastError, lastException) = (null, $"{endpoint}: {ex.Message}", ex);
-                    ForgetEndpoint(endpoint);
+                    ForgetEndpoint(endpoint, unreachable: true);
                     await BackoffAsync(failures++, null, started, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
@@ -103,10 +107,16 @@ public sealed partial class RaftKvClient
             if (status is not (HttpStatusCode.ServiceUnavailable or HttpStatusCode.BadGateway or HttpStatusCode.GatewayTimeout or HttpStatusCode.TooManyRequests))
             {
                 // A routed answer (forwarded by a follower, or served by the leader) still names the leader: go
-                // there directly next time.
+                // there directly next time. A client that was given only followers learns the leader's endpoint
+                // from the members, once per leader id, rather than forwarding through a follower for good.
                 if (leaderId > 0)
                 {
-                    AdoptKnownLeader(leaderId);
+                    if (ShouldLearnMembersFor(leaderId))
+                    {
+                        await LearnMembersAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    AdoptRoutedLeader(leaderId);
                 }
 
                 return response;
@@ -275,14 +285,22 @@ public sealed partial class RaftKvClient
         }
     }
 
-    /// <summary>Drops <paramref name="endpoint"/> as the cached leader and moves the rotation past it.</summary>
-    private void ForgetEndpoint(Uri endpoint)
+    /// <summary>
+    /// Drops <paramref name="endpoint"/> as the cached leader and moves the rotation past it; one that could not be
+    /// reached is not taken up again from a routed answer's hint for <see cref="UnreachableHoldoff"/>.
+    /// </summary>
+    private void ForgetEndpoint(Uri endpoint, bool unreachable = false)
     {
         lock (_routes)
         {
             if (_leader == endpoint)
             {
                 _leader = null;
+            }
+
+            if (unreachable)
+            {
+                _unreachableAt[endpoint] = _time.GetTimestamp();
             }
 
             var index = _endpoints.IndexOf(endpoint);
@@ -303,6 +321,37 @@ public sealed partial class RaftKvClient
         lock (_routes)
         {
             return _endpointsById.ContainsKey(id);
+        }
+    }
+
+    /// <summary>
+    /// Whether an answer naming <paramref name="leaderId"/> should send the client to the members list: the id has no
+    /// known endpoint and has not been looked up before. Once per id bounds the lookups when the members list gives
+    /// no endpoint for it (a member without an HTTP address).
+    /// </summary>
+    private bool ShouldLearnMembersFor(int leaderId)
+    {
+        lock (_routes)
+        {
+            return !_endpointsById.ContainsKey(leaderId) && _membersAskedFor.Add(leaderId);
+        }
+    }
+
+    /// <summary>
+    /// Caches the endpoint of node <paramref name="leaderId"/>, named by a successful answer, as the leader, unless it
+    /// is unknown or could not be reached lately: a leader whose address the client cannot reach (an address only
+    /// the nodes can use) is served through the endpoint that answered instead of being retried on every call.
+    /// </summary>
+    private void AdoptRoutedLeader(int leaderId)
+    {
+        lock (_routes)
+        {
+            if (_endpointsById.TryGetValue(leaderId, out var endpoint)
+                && (!_unreachableAt.TryGetValue(endpoint, out var failedAt) || _time.GetElapsedTime(failedAt) >= UnreachableHoldoff))
+            {
+                _unreachableAt.Remove(endpoint);
+                _leader = endpoint;
+            }
         }
     }
 

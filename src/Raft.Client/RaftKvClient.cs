@@ -21,9 +21,12 @@ namespace Raft.Client;
 /// when an earlier attempt was applied and only its answer was lost. The cluster keeps one result per session, so
 /// writes from one client are sent one at a time; reads run concurrently. Use one client per concurrent writer.
 /// </para>
-/// <para>Thread-safe. Dispose it to release its connections.</para>
+/// <para>
+/// Thread-safe: create one per process (or per writer, see above) and share it; it keeps the leader it learned and
+/// its connections. Dispose it to release them. <see cref="IRaftKvClient"/> has its operations, to mock.
+/// </para>
 /// </remarks>
-public sealed partial class RaftKvClient : IDisposable
+public sealed partial class RaftKvClient : IRaftKvClient
 {
     private readonly RaftKvClientOptions _options;
     private readonly HttpClient _http;

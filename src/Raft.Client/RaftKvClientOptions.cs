@@ -1,10 +1,21 @@
 namespace Raft.Client;
 
 /// <summary>How a <see cref="RaftKvClient"/> talks to the cluster and how long it keeps trying.</summary>
+/// <remarks>
+/// Every property has a default that works against a cluster started by <c>run-cluster.sh</c>; each one's is in its
+/// summary. Read once, when a client is created: changing the options afterwards does not change that client.
+/// </remarks>
 public sealed class RaftKvClientOptions
 {
     /// <summary>The longest <see cref="ClientId"/> the cluster accepts, in bytes of UTF-8.</summary>
     public const int ClientIdBytesMax = 128;
+
+    /// <summary>
+    /// The HTTP endpoints of some or all nodes (<c>http://127.0.0.1:5001</c>) for a client registered with
+    /// <c>services.AddRaftKvClient</c>, which needs at least one; the constructors, given endpoints of their own, ignore
+    /// these. One follower is enough: the client learns the others from the cluster. Default: empty.
+    /// </summary>
+    public IList<Uri> Endpoints { get; } = [];
 
     /// <summary>How long one HTTP request may take before it counts as failed and is retried elsewhere. Default 5 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -70,8 +81,18 @@ public sealed class RaftKvClientOptions
     /// <summary>The clock for backoff waits and the retry deadline. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    internal void Validate()
+    /// <summary>Checks every option, as each client does when it is created.</summary>
+    /// <exception cref="ArgumentException">An option is out of range or malformed; the message names it.</exception>
+    public void Validate()
     {
+        foreach (var endpoint in Endpoints)
+        {
+            if (endpoint is null || !endpoint.IsAbsoluteUri || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps))
+            {
+                throw new ArgumentException($"'{endpoint}' is not an absolute http or https URI", nameof(Endpoints));
+            }
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RequestTimeout, TimeSpan.Zero, nameof(RequestTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(WatchIdleTimeout, TimeSpan.Zero, nameof(WatchIdleTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryDeadline, TimeSpan.Zero, nameof(RetryDeadline));

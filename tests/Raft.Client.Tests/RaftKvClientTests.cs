@@ -10,12 +10,14 @@ public sealed class RaftKvClientTests
     private static readonly Uri Node3 = new("http://node3:5003/");
     private static readonly Dictionary<int, Uri> Nodes = new() { [1] = Node1, [2] = Node2, [3] = Node3 };
 
-    private static (RaftKvClient Client, InstantTimeProvider Time) Create(HttpMessageHandler handler, Action<RaftKvClientOptions>? configure = null, bool byId = true)
+    private const string Members = """{"leaderId":2,"members":[{"id":1,"peerAddress":"node1:7001","httpEndpoint":"http://node1:5001","voter":true,"leader":false},{"id":2,"peerAddress":"node2:7002","httpEndpoint":"http://node2:5002","voter":true,"leader":true}]}""";
+
+    private static (RaftKvClient Client, InstantTimeProvider Time) Create(HttpMessageHandler handler, Action<RaftKvClientOptions>? configure = null, bool byId = true, Uri[]? endpoints = null)
     {
         var time = new InstantTimeProvider();
         var options = new RaftKvClientOptions { Handler = handler, TimeProvider = time, ClientId = "c-1", RequestTimeout = TimeSpan.FromSeconds(10) };
         configure?.Invoke(options);
-        return (byId ? new RaftKvClient(Nodes, options) : new RaftKvClient([Node1, Node2, Node3], options), time);
+        return (byId ? new RaftKvClient(Nodes, options) : new RaftKvClient(endpoints ?? [Node1, Node2, Node3], options), time);
     }
 
     private static string Host(SeenRequest r) => r.Uri.Host;
@@ -241,6 +243,52 @@ public sealed class RaftKvClientTests
             Assert.Equal(["/v1/kv/k", "/v1/cluster/members", "/v1/kv/k"], handler.Seen.Select(r => r.Uri.AbsolutePath));
             Assert.Equal("node3", Host(handler.Seen[2]));
             Assert.Empty(time.Waits);
+        }
+    }
+
+    [Fact]
+    public async Task AForwardedAnswer_TeachesTheLeader_SoTheNextRequestSkipsTheFollower()
+    {
+        var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
+        {
+            ("node1", "/v1/cluster/members") => ScriptedHandler.Json(HttpStatusCode.OK, Members),
+            (_, "/v1/cluster/members") => throw new InvalidOperationException("the members are asked once"),
+            _ => ScriptedHandler.Put(5, 2),
+        });
+        var (client, _) = Create(handler, byId: false, endpoints: [Node1]);
+        using (client)
+        {
+            await client.PutAsync("a", "x");
+            await client.PutAsync("b", "y");
+            await client.PutAsync("c", "z");
+
+            Assert.Equal(["node1/v1/kv/a", "node1/v1/cluster/members", "node2/v1/kv/b", "node2/v1/kv/c"], handler.Seen.Select(r => r.Uri.Host + r.Uri.AbsolutePath));
+            Assert.Equal(Node2, client.Leader);
+        }
+    }
+
+    [Fact]
+    public async Task ALearnedLeaderThatCannotBeReached_IsNotTakenUpAgainFromAForwardedAnswer_ForAWhile()
+    {
+        var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
+        {
+            ("node2", _) => throw new HttpRequestException("connection refused"),
+            ("node1", "/v1/cluster/members") => ScriptedHandler.Json(HttpStatusCode.OK, Members),
+            _ => ScriptedHandler.Put(5, 2),
+        });
+        var (client, time) = Create(handler, byId: false, endpoints: [Node1]);
+        using (client)
+        {
+            await client.PutAsync("a", "x");
+            await client.PutAsync("b", "y");
+            await client.PutAsync("c", "z");
+            time.Advance(TimeSpan.FromSeconds(6));
+            await client.PutAsync("d", "w");
+
+            Assert.Equal(
+                ["node1/v1/kv/a", "node1/v1/cluster/members", "node2/v1/kv/b", "node1/v1/kv/b", "node1/v1/kv/c", "node1/v1/kv/d"],
+                handler.Seen.Select(r => r.Uri.Host + r.Uri.AbsolutePath));
+            Assert.Equal(Node2, client.Leader);
         }
     }
 

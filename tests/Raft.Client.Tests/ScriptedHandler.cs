@@ -102,6 +102,15 @@ internal sealed class InstantTimeProvider : TimeProvider
 
     public override long TimestampFrequency => TimeSpan.TicksPerSecond;
 
+    /// <summary>Moves the clock on without a wait, as time passing between two calls.</summary>
+    public void Advance(TimeSpan by)
+    {
+        lock (_lock)
+        {
+            _now += by;
+        }
+    }
+
     public override long GetTimestamp() => GetUtcNow().UtcTicks;
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
