@@ -2,14 +2,16 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 
 namespace Raft.Server.Tests;
 
 /// <summary>
 /// The node's metrics: the instruments of the <c>Raft.Server</c> meter, the Prometheus text of <c>/metrics</c> fed from
-/// the same state, the per-peer, transport, snapshot, store and runtime families.
+/// the same state, the per-peer, transport, snapshot, store and runtime families, and the Grafana dashboard's queries.
 /// </summary>
-public sealed class MetricsTests
+public sealed partial class MetricsTests
 {
     [Fact]
     public async Task A_listener_sees_every_family_as_an_instrument_of_the_Raft_Server_meter()
@@ -184,6 +186,39 @@ public sealed class MetricsTests
         Assert.True(after["process_cpu_seconds_total"] > 0, "process_cpu_seconds_total");
     }
 
+    [Fact]
+    public async Task Every_metric_the_Grafana_dashboard_queries_is_served()
+    {
+        var path = Path.Combine(RepositoryRoot(), "docs", "grafana-dashboard.json");
+        using var dashboard = JsonDocument.Parse(await File.ReadAllTextAsync(path));
+        var queries = new List<string>();
+        CollectExpressions(dashboard.RootElement, queries);
+        Assert.True(queries.Count >= 10, $"the dashboard has {queries.Count} queries");
+
+        // A three-node TCP cluster after a write: every family, per-peer and transport ones included, has samples.
+        await using var cluster = await TestCluster.StartAsync(tcp: true);
+        var leader = await cluster.WaitForLeaderAsync();
+        await PutAsync(cluster.Client(leader), "k", "v");
+        await WaitForSampleAsync(cluster, leader, $"raft_peer_lag_entries{{peer=\"{leader % 3 + 1}\"}}", lag => lag == 0);
+        var text = await cluster.Client(leader).GetStringAsync("/metrics");
+        var families = Families(text);
+        var missing = new List<string>();
+        foreach (var query in queries)
+        {
+            foreach (Match name in MetricName().Matches(query))
+            {
+                var family = Regex.Replace(name.Value, "_(bucket|sum|count)$", "");
+                if (!(families.TryGetValue(name.Value, out _) || (families.TryGetValue(family, out var type) && type == "histogram"))
+                    || !text.Contains('\n' + name.Value, StringComparison.Ordinal))
+                {
+                    missing.Add($"{name.Value} in {query}");
+                }
+            }
+        }
+
+        Assert.Empty(missing);
+    }
+
     internal static Dictionary<string, string> Families(string text) =>
         text.Split('\n').Where(line => line.StartsWith("# TYPE ", StringComparison.Ordinal))
             .Select(line => line.Split(' '))
@@ -211,6 +246,45 @@ public sealed class MetricsTests
         metrics.ElectionStarted();
     }
 
+    private static void CollectExpressions(JsonElement element, List<string> into)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    if (property.Name is "expr" or "query" && property.Value.ValueKind == JsonValueKind.String)
+                    {
+                        into.Add(property.Value.GetString()!);
+                    }
+                    else
+                    {
+                        CollectExpressions(property.Value, into);
+                    }
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    CollectExpressions(item, into);
+                }
+
+                break;
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Raft.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("Raft.sln not found above the test directory");
+    }
+
     private static async Task PutAsync(HttpClient client, string key, string value)
     {
         using var response = await client.PutAsync($"/v1/kv/{key}", new StringContent(value));
@@ -235,6 +309,10 @@ public sealed class MetricsTests
 
     private static Task<bool> WaitForSampleAsync(TestCluster cluster, int node, string series, Func<double, bool> done) =>
         TestCluster.WaitUntilAsync(async () => (await SamplesAsync(cluster, node)).TryGetValue(series, out var value) && done(value), $"{series} on node {node}");
+
+    // Metric names in a PromQL expression: our families' prefixes, not functions, labels or the datasource variable.
+    [GeneratedRegex(@"\b(?:raft|dotnet|process|http)_[a-z_]+\b")]
+    private static partial Regex MetricName();
 
     private sealed class TestMeterFactory : IMeterFactory
     {
