@@ -219,6 +219,24 @@ public sealed partial class MetricsTests
         Assert.Empty(missing);
     }
 
+    [Fact]
+    public async Task The_README_table_names_every_family_served()
+    {
+        var readme = await File.ReadAllLinesAsync(Path.Combine(RepositoryRoot(), "README.md"));
+        var start = Array.IndexOf(readme, "### Metrics");
+        Assert.True(start >= 0, "README.md has no ### Metrics section");
+        var documented = readme.Skip(start).TakeWhile(line => !line.StartsWith("## ", StringComparison.Ordinal))
+            .Where(line => line.StartsWith("| `", StringComparison.Ordinal))
+            .SelectMany(line => Regex.Matches(line.Split('|')[1], "`([a-z_]+)`").Select(match => match.Groups[1].Value))
+            .ToHashSet(StringComparer.Ordinal);
+
+        await using var cluster = await TestCluster.StartAsync(size: 1);
+        var leader = await cluster.WaitForLeaderAsync();
+        var served = Families(await cluster.Client(leader).GetStringAsync("/metrics")).Keys;
+        Assert.Empty(served.Except(documented));
+        Assert.Empty(documented.Except(served));
+    }
+
     internal static Dictionary<string, string> Families(string text) =>
         text.Split('\n').Where(line => line.StartsWith("# TYPE ", StringComparison.Ordinal))
             .Select(line => line.Split(' '))
