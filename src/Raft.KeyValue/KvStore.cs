@@ -215,6 +215,9 @@ public sealed partial class KvStore : IReplicatedStateMachine<KvApplyResult>
 
     public int SessionCount => _sessions.Count;
 
+    /// <summary>Locks the store holds: held, or run out and not yet released or taken by another owner.</summary>
+    public int LockCount => _locks.Count;
+
     /// <summary>
     /// Applies the command at log <paramref name="index"/>, which must follow <see cref="AppliedIndex"/>; an invalid command
     /// changes nothing but still consumes its index. A command of a type (or with flags) this version does not know

@@ -95,13 +95,13 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
 
     public void SnapshotInstalled(SnapshotMetadata snapshot, long bytes)
     {
-        metrics.SnapshotInstalled();
+        metrics.SnapshotInstalled(bytes);
         NodeLog.SnapshotInstalled(logger, nodeId, snapshot.Index, snapshot.Term, bytes);
     }
 
     public void SnapshotSendStarted(int peer, SnapshotMetadata snapshot, long bytes)
     {
-        metrics.SnapshotSendStarted();
+        metrics.SnapshotSendStarted(bytes);
         NodeLog.SnapshotSendStarted(logger, nodeId, snapshot.Index, snapshot.Term, bytes, peer);
     }
 

@@ -265,6 +265,8 @@ public static class NodeHost
             sink,
             loggers.CreateLogger("Raft.Transport"));
 
+        metrics.TransportStats = transport.PeerStats;
+
         // The node loop gives the transport its peers: the members of the configuration in force, with their addresses.
         return transport;
     }

@@ -489,6 +489,9 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         _metrics.MembershipChangePending = _driver.MembershipChangePending;
         _metrics.ClusterVersion = _driver.StateMachine.ClusterVersion;
         _metrics.Leases = _driver.StateMachine.LeaseCount;
+        _metrics.Sessions = _driver.StateMachine.SessionCount;
+        _metrics.Locks = _driver.StateMachine.LockCount;
+        PublishPeerGauges();
         _metrics.Duties = _driver.DutiesProposed;
         if (_watches is not null)
         {

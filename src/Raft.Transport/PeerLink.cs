@@ -24,6 +24,7 @@ internal sealed class PeerLink
     private PooledBufferWriter _pending;
     private int _pendingCount;
     private long _dropped;
+    private long _connections;
     private bool _closed;
     private PeerConnection? _connection;
     private PeerConnection? _latestInbound;
@@ -76,6 +77,12 @@ internal sealed class PeerLink
     public Task Running { get; set; } = Task.CompletedTask;
 
     public long DroppedMessages => Interlocked.Read(ref _dropped);
+
+    /// <summary>Connections established with the peer after the first one.</summary>
+    public long Reconnects => Math.Max(0, Interlocked.Read(ref _connections) - 1);
+
+    /// <summary>A connection with the peer is established and runs (on the connection's task).</summary>
+    public void CountConnection() => Interlocked.Increment(ref _connections);
 
     public PooledBufferWriter CreateBuffer() => new(InitialBufferBytes, _retainBytesMax);
 

@@ -84,6 +84,20 @@ public sealed partial class TcpPeerTransport : IPeerTransport
         }
     }
 
+    /// <summary>What was counted for each current peer: dropped messages and reconnects.</summary>
+    public IReadOnlyList<PeerLinkStats> PeerStats()
+    {
+        var links = Volatile.Read(ref _links);
+        var stats = new List<PeerLinkStats>(links.Count);
+        foreach (var link in links.Values)
+        {
+            stats.Add(new PeerLinkStats(link.Id, link.DroppedMessages, link.Reconnects));
+        }
+
+        stats.Sort(static (a, b) => a.Peer.CompareTo(b.Peer));
+        return stats;
+    }
+
     /// <summary>True while a handshaken connection to <paramref name="peerId"/> is up.</summary>
     public bool IsConnected(int peerId) =>
         Volatile.Read(ref _links).TryGetValue(peerId, out var link) && link.Connection is not null;
@@ -382,6 +396,10 @@ public sealed partial class TcpPeerTransport : IPeerTransport
             else if (inbound && link.LatestInbound != connection)
             {
                 connection.Close("superseded by a newer connection from the peer");
+            }
+            else
+            {
+                link.CountConnection();
             }
 
             TransportLog.Connected(_logger, link.Id, inbound ? "inbound" : "outbound");

@@ -54,6 +54,11 @@ public sealed class SnapshotApiTests
         }
 
         Assert.Equal(0, await MetricAsync(cluster, lagging, "raft_snapshot_failures_total"));
+
+        // The leader counted the transfer and its bytes; the follower the bytes it installed.
+        Assert.True(await MetricAsync(cluster, leader, "raft_snapshot_transfers_total") >= 1, "raft_snapshot_transfers_total");
+        Assert.True(await MetricAsync(cluster, leader, "raft_snapshot_sent_bytes_total") > 16 * FrameBytesMax, "raft_snapshot_sent_bytes_total");
+        Assert.True(await MetricAsync(cluster, lagging, "raft_snapshot_received_bytes_total") > 16 * FrameBytesMax, "raft_snapshot_received_bytes_total");
     }
 
     [Fact]

@@ -88,6 +88,11 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>Node <paramref name="id"/>'s node loop, while it runs.</summary>
     internal NodeLoop Node(int id) => (_apps[id - 1] ?? throw new InvalidOperationException($"node {id} is not running")).Services.GetRequiredService<NodeLoop>();
 
+    /// <summary>A service of a running node's host (its <see cref="NodeMetrics"/>, say).</summary>
+    internal T Service<T>(int id)
+        where T : notnull =>
+        (_apps[id - 1] ?? throw new InvalidOperationException($"node {id} is not running")).Services.GetRequiredService<T>();
+
     public async Task StartNodeAsync(int id, string[]? extraArgs = null)
     {
         var args = new List<string>

@@ -357,6 +357,7 @@ public sealed class TcpPeerTransportTests
         var victim = await TestNode.StartAsync(victimId);
         TestNode.Introduce(survivor, victim);
         await survivor.DeliverAsync(victim, context: 1);
+        Assert.Equal(0, survivor.Transport.PeerStats().Single().Reconnects);
         var port = victim.Transport.LocalEndPoint!.Port;
 
         await victim.DisposeAsync();
@@ -367,6 +368,7 @@ public sealed class TcpPeerTransportTests
         await survivor.DeliverAsync(restarted, context: 2);
         await restarted.DeliverAsync(survivor, context: 3);
         Assert.Equal([victimId], survivor.Sink.Unreachable);
+        Assert.Equal(1, survivor.Transport.PeerStats().Single().Reconnects);
     }
 
     [Fact]
@@ -420,6 +422,7 @@ public sealed class TcpPeerTransportTests
 
         Assert.Equal(4, accepted);
         Assert.Equal(6, transport.DroppedMessages);
+        Assert.Equal([new PeerLinkStats(2, DroppedMessages: 6, Reconnects: 0)], transport.PeerStats());
     }
 
     [Fact]
