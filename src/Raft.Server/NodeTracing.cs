@@ -1,4 +1,9 @@
 using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Raft.Node;
 
 namespace Raft.Server;
@@ -18,6 +23,29 @@ internal static class NodeTracing
     public const string ForwardSpan = "raft.forward";
 
     public static readonly ActivitySource Source = new(SourceName, typeof(NodeTracing).Assembly.GetName().Version?.ToString());
+
+    /// <summary>
+    /// Exports this node's spans and ASP.NET Core's request spans over OTLP as <c>Node:Tracing</c> says, as the service
+    /// <c>raft-node-&lt;id&gt;</c>, sampled by trace id at <see cref="TracingOptions.SampleRatio"/> unless the caller's
+    /// <c>traceparent</c> decided. The SDK listens process-wide: one node per process, as the server runs.
+    /// </summary>
+    public static void AddExporter(IServiceCollection services, NodeOptions options)
+    {
+        var tracing = options.Tracing;
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource
+                .AddService($"raft-node-{options.Id}", serviceInstanceId: options.Id.ToString(CultureInfo.InvariantCulture))
+                .AddAttributes([new("raft.cluster_id", options.ClusterId)]))
+            .WithTracing(traces => traces
+                .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(tracing.SampleRatio)))
+                .AddSource(SourceName)
+                .AddAspNetCoreInstrumentation()
+                .AddOtlpExporter(otlp =>
+                {
+                    otlp.Endpoint = tracing.ExportUri();
+                    otlp.Protocol = tracing.OtlpProtocol == TracingOptions.Grpc ? OtlpExportProtocol.Grpc : OtlpExportProtocol.HttpProtobuf;
+                }));
+    }
 
     /// <summary>A recording <c>raft.propose</c> span, a child of the current one; null when nobody listens or the sampler drops it.</summary>
     public static Activity? StartPropose(int nodeId)

@@ -2,6 +2,11 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Raft.Core;
 using Raft.Protocol;
@@ -157,6 +162,73 @@ public sealed class TracingTests
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Equal(["raft.proposed", "raft.appended"], span.Events.Select(e => e.Name));
         Assert.Equal(0, events.Spans.PendingCount);
+    }
+
+    [Fact]
+    public async Task A_node_with_tracing_on_posts_its_spans_to_the_otlp_collector()
+    {
+        var received = new TaskCompletionSource<(string Path, string? ContentType, byte[] Body)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        await using var collector = builder.Build();
+        collector.Run(async context =>
+        {
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body);
+            received.TrySetResult((context.Request.Path, context.Request.ContentType, body.ToArray()));
+            context.Response.ContentType = "application/x-protobuf";
+        });
+        await collector.StartAsync();
+        var endpoint = collector.Urls.Single();
+
+        await using (var cluster = await TestCluster.StartAsync(size: 1, extraArgs: _ => [$"--Node:Tracing:OtlpEndpoint={endpoint}"]))
+        {
+            await cluster.WaitForLeaderAsync();
+            using var put = await cluster.Client(1).PutAsync("/v1/kv/exported", new StringContent("value"));
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+
+            // Stopping the node flushes the exporter's batch.
+            await cluster.StopNodeAsync(1);
+        }
+
+        var (path, contentType, bytes) = await received.Task.WaitAsync(TestCluster.WaitLimit);
+        Assert.Equal("/v1/traces", path);
+        Assert.Equal("application/x-protobuf", contentType);
+
+        // Protobuf keeps strings as UTF-8 bytes: the service, the span and its last step are in the request.
+        var text = Encoding.UTF8.GetString(bytes);
+        Assert.Contains("raft-node-1", text, StringComparison.Ordinal);
+        Assert.Contains(NodeTracing.ProposeSpan, text, StringComparison.Ordinal);
+        Assert.Contains("raft.applied", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_node_refuses_to_start_with_an_unusable_tracing_configuration()
+    {
+        var error = Assert.Throws<NodeConfigurationException>(() => NodeHost.Build(
+            ["--Node:Id=1", "--Node:Peers:1=127.0.0.1:7001", "--Node:HttpEndpoints:1=http://127.0.0.1:1",
+                "--Node:Tracing:OtlpEndpoint=localhost:4318", "--Node:Tracing:OtlpProtocol=thrift", "--Node:Tracing:SampleRatio=1.5"],
+            new InMemoryNetwork().Factory));
+        Assert.Contains("Node:Tracing:OtlpEndpoint must be an absolute http:// or https:// URL", error.Message, StringComparison.Ordinal);
+        Assert.Contains("(got 'localhost:4318')", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Node:Tracing:OtlpProtocol must be http/protobuf or grpc (got 'thrift')", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Node:Tracing:SampleRatio must lie in [0, 1] (got 1.5)", error.Message, StringComparison.Ordinal);
+
+        // The process says so and exits with 2 before opening anything.
+        var stderr = Console.Error;
+        using var captured = new StringWriter();
+        Console.SetError(captured);
+        try
+        {
+            Assert.Equal(2, await NodeHost.RunAsync(["--Node:Id=1", "--Node:Peers:1=127.0.0.1:7001", "--Node:HttpEndpoints:1=http://127.0.0.1:1", "--Node:Tracing:OtlpEndpoint=ftp://collector:4318"]));
+        }
+        finally
+        {
+            Console.SetError(stderr);
+        }
+
+        Assert.Contains("Node:Tracing:OtlpEndpoint must be an absolute http:// or https:// URL of an OTLP collector, such as http://localhost:4318 (got 'ftp://collector:4318')", captured.ToString(), StringComparison.Ordinal);
     }
 
     private static void OneWrite(NodeEvents events, ProposalRequest request, in Entry entry)
