@@ -231,6 +231,19 @@ public sealed class TracingTests
         Assert.Contains("Node:Tracing:OtlpEndpoint must be an absolute http:// or https:// URL of an OTLP collector, such as http://localhost:4318 (got 'ftp://collector:4318')", captured.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("http://collector:4318", TracingOptions.HttpProtobuf, "http://collector:4318/v1/traces")]
+    [InlineData("http://collector:4318/", TracingOptions.HttpProtobuf, "http://collector:4318/v1/traces")]
+    [InlineData("https://collector/otlp/", TracingOptions.HttpProtobuf, "https://collector/otlp/v1/traces")]
+    [InlineData("http://collector:4318/v1/traces", TracingOptions.HttpProtobuf, "http://collector:4318/v1/traces")]
+    [InlineData("http://collector:4317", TracingOptions.Grpc, "http://collector:4317/")]
+    public void The_exporter_posts_to_the_collectors_traces_path(string endpoint, string protocol, string expected)
+    {
+        var options = new TracingOptions { OtlpEndpoint = endpoint, OtlpProtocol = protocol };
+        Assert.Empty(options.Validate());
+        Assert.Equal(expected, options.ExportUri().ToString());
+    }
+
     private static void OneWrite(NodeEvents events, ProposalRequest request, in Entry entry)
     {
         events.Proposed(request, entry.Index, entry.Term);
