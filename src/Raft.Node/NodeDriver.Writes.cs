@@ -103,7 +103,7 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
                 }
 
                 _writes.Add(index, request);
-                _events.Proposed(index, _core.Term);
+                _events.Proposed(request, index, _core.Term);
                 break;
             case ProposeResult.TransferInProgress:
                 // Held until the hand-over ends: then proposed here, or passed to the new leader, so a planned

@@ -48,8 +48,8 @@ public interface INodeEvents<TResult>
     {
     }
 
-    /// <summary>A write was appended to the leader's log at <paramref name="index"/>.</summary>
-    void Proposed(ulong index, ulong term)
+    /// <summary>The write <paramref name="request"/> was appended to the leader's log at <paramref name="index"/>.</summary>
+    void Proposed(WriteRequest<TResult> request, ulong index, ulong term)
     {
     }
 

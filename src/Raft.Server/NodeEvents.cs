@@ -5,7 +5,7 @@ using Raft.Node;
 
 namespace Raft.Server;
 
-/// <summary>What the node driver reports, turned into metrics, log lines and (at Trace level) the write trace.</summary>
+/// <summary>What the node driver reports, turned into metrics, log lines, the write spans and (at Trace level) the write trace.</summary>
 internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger, WriteTrace? trace, TimeProvider time) : INodeEvents<KvApplyResult>
 {
     private readonly bool _debug = logger.IsEnabled(LogLevel.Debug);
@@ -19,6 +19,9 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
 
     /// <summary>The leader changes, elections and peer contact operators see (<c>GET /v1/cluster/events</c>).</summary>
     public NodeHistory History { get; } = new(nodeId, time);
+
+    /// <summary>The steps of the writes this leader traces (<see cref="NodeTracing"/>).</summary>
+    public WriteSpans Spans { get; } = new();
 
     public void MessageSent(in Message message)
     {
@@ -70,19 +73,43 @@ internal sealed class NodeEvents(int nodeId, NodeMetrics metrics, ILogger logger
         }
     }
 
-    public void Proposed(ulong index, ulong term) => trace?.Proposed(index);
+    public void Proposed(WriteRequest<KvApplyResult> request, ulong index, ulong term)
+    {
+        if (request is ProposalRequest { Span: { } span })
+        {
+            Spans.Proposed(span, index, term);
+        }
 
-    public void EntriesAppended(ulong firstIndex, ulong lastIndex) => trace?.Appended(firstIndex, lastIndex);
+        trace?.Proposed(index);
+    }
 
-    public void Persisted(ulong lastIndex) => trace?.Persisted(lastIndex);
+    public void EntriesAppended(ulong firstIndex, ulong lastIndex)
+    {
+        Spans.Appended(firstIndex, lastIndex);
+        trace?.Appended(firstIndex, lastIndex);
+    }
+
+    public void Persisted(ulong lastIndex)
+    {
+        Spans.Persisted(lastIndex);
+        trace?.Persisted(lastIndex);
+    }
 
     public void MembershipProposed(MembershipChange change, ulong index, Membership membership) => NodeLog.MembershipProposed(logger, nodeId, index, change, membership);
 
     public void Failback(int preferred, bool started, string what) => NodeLog.Failback(logger, nodeId, preferred, what);
 
-    public void CommitAdvanced(ulong commitIndex) => trace?.Committed(commitIndex);
+    public void CommitAdvanced(ulong commitIndex)
+    {
+        Spans.Committed(commitIndex);
+        trace?.Committed(commitIndex);
+    }
 
-    public void Applied(in Entry entry, in KvApplyResult result) => trace?.Applied(entry.Index);
+    public void Applied(in Entry entry, in KvApplyResult result)
+    {
+        Spans.Applied(entry.Index);
+        trace?.Applied(entry.Index);
+    }
 
     public void SnapshotStarted(SnapshotMetadata snapshot) => _snapshotStarted = time.GetTimestamp();
 

@@ -161,6 +161,11 @@ public static class NodeHost
             RateLimits.Add(builder.Services, options.RateLimit);
         }
 
+        if (options.Tracing.Enabled)
+        {
+            NodeTracing.AddExporter(builder.Services, options);
+        }
+
         Dashboard.AddCors(builder.Services);
         builder.Services.AddSingleton<NodeMetrics>();
         builder.Services.AddSingleton(TimeProvider.System);

@@ -176,14 +176,34 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
         NodeLog.Started(_logger, _options.Id, core.Term, core.CommitIndex, _driver.StateMachine.AppliedIndex, core.Membership);
     }
 
-    /// <summary>Proposes a command; completes once it is applied or known not to be (the outcome says which).</summary>
+    /// <summary>
+    /// Proposes a command; completes once it is applied or known not to be (the outcome says which). Traced as a
+    /// <c>raft.propose</c> span, a child of the caller's current span, when anyone listens (<see cref="NodeTracing"/>).
+    /// </summary>
     public async Task<WriteOutcome<KvApplyResult>> ProposeAsync(byte[] command, CancellationToken cancellationToken)
     {
-        var request = new ProposalRequest(command, _metrics);
-        return await Enqueue(new Input(InputKind.Propose, request), cancellationToken).ConfigureAwait(false)
-            ? await request.Completion.Task.ConfigureAwait(false)
-            : new WriteOutcome<KvApplyResult>(WriteStatus.ShuttingDown, 0, 0, 0, default);
+        var request = new ProposalRequest(command, _metrics, NodeTracing.StartPropose(_options.Id));
+        bool queued;
+        try
+        {
+            queued = await Enqueue(new Input(InputKind.Propose, request), cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (request.Span is not null)
+        {
+            NodeTracing.EndPropose(request.Span, WriteStatus.NotApplied, 0);
+            throw;
+        }
+
+        if (!queued)
+        {
+            request.AnswerShuttingDown();
+        }
+
+        return await request.Completion.Task.ConfigureAwait(false);
     }
+
+    /// <summary>How many writes this node has traced (<see cref="WriteSpans.Traced"/>).</summary>
+    internal long TracedWrites => _events.Spans.Traced;
 
     public Task<ReadOutcome<GetOutcome>> GetAsync(string key, ReadConsistency consistency, CancellationToken cancellationToken) =>
         ReadAsync(new GetRead(key, consistency), cancellationToken);

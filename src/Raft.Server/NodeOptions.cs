@@ -218,6 +218,9 @@ public sealed class NodeOptions
     /// <summary>The opt-in rate limit per token or client address (<c>Node:RateLimit</c>).</summary>
     public RateLimitOptions RateLimit { get; set; } = new();
 
+    /// <summary>Exporting the node's spans over OTLP (<c>Node:Tracing</c>); off by default.</summary>
+    public TracingOptions Tracing { get; set; } = new();
+
     /// <summary>
     /// Open HTTP connections the node takes at once; Kestrel does not accept more until some close. Above
     /// <see cref="WatchersMax"/>, since each watch holds one.
@@ -499,6 +502,7 @@ public sealed class NodeOptions
         }
 
         errors.AddRange(RateLimit.Validate());
+        errors.AddRange(Tracing.Validate());
         if (HttpConnectionsMax < 1)
         {
             errors.Add($"Node:HttpConnectionsMax must be at least 1 (got {HttpConnectionsMax})");

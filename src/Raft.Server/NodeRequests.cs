@@ -29,12 +29,17 @@ internal interface IShutdownAnswer
     void AnswerShuttingDown();
 }
 
-/// <summary>A write from the HTTP layer; completed on the node's thread, its continuation runs elsewhere.</summary>
-internal sealed class ProposalRequest(byte[] command, NodeMetrics metrics) : WriteRequest<KvApplyResult>(command), IShutdownAnswer
+/// <summary>
+/// A write from the HTTP layer; completed on the node's thread, its continuation runs elsewhere. <see cref="Span"/>
+/// is its <c>raft.propose</c> span when it is traced; the node's thread adds the steps and ends it with the outcome.
+/// </summary>
+internal sealed class ProposalRequest(byte[] command, NodeMetrics metrics, Activity? span = null) : WriteRequest<KvApplyResult>(command), IShutdownAnswer
 {
     private readonly long _started = Stopwatch.GetTimestamp();
 
     public TaskCompletionSource<WriteOutcome<KvApplyResult>> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Activity? Span { get; } = span;
 
     protected override void OnCompleted(in WriteOutcome<KvApplyResult> outcome)
     {
@@ -43,10 +48,23 @@ internal sealed class ProposalRequest(byte[] command, NodeMetrics metrics) : Wri
             metrics.ObserveProposal(Stopwatch.GetElapsedTime(_started));
         }
 
+        if (Span is not null)
+        {
+            NodeTracing.EndPropose(Span, outcome.Status, outcome.Index);
+        }
+
         Completion.TrySetResult(outcome);
     }
 
-    public void AnswerShuttingDown() => Completion.TrySetResult(new WriteOutcome<KvApplyResult>(WriteStatus.ShuttingDown, 0, 0, 0, default));
+    public void AnswerShuttingDown()
+    {
+        if (Span is not null)
+        {
+            NodeTracing.EndPropose(Span, WriteStatus.ShuttingDown, 0);
+        }
+
+        Completion.TrySetResult(new WriteOutcome<KvApplyResult>(WriteStatus.ShuttingDown, 0, 0, 0, default));
+    }
 }
 
 /// <summary>A read from the HTTP layer: <see cref="Read"/> takes what it needs from the store on the node's thread.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
@@ -145,13 +146,29 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
                     : $"node {leaderId} is the leader: {leaderUrl}";
                 return (ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotLeader, detail), false);
             default:
-                return await ForwardAsync(context, target, body, extraWaitMs).ConfigureAwait(false);
+                return await ForwardAsync(context, leaderId, target, body, extraWaitMs).ConfigureAwait(false);
         }
     }
 
-    private async Task<(IResult Result, bool Refused)> ForwardAsync(HttpContext context, string target, byte[]? body, int extraWaitMs)
+    private async Task<(IResult Result, bool Refused)> ForwardAsync(HttpContext context, int leaderId, string target, byte[]? body, int extraWaitMs)
     {
+        using var span = NodeTracing.StartForward(options.Id, leaderId, context.Request.Method, target);
         using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), target);
+
+        // The leader's spans join the caller's trace: this span's context (or, untraced here, the request's own)
+        // goes as traceparent whether or not anyone instruments this node's HTTP client.
+        if ((span ?? Activity.Current) is { } parent)
+        {
+            DistributedContextPropagator.Current.Inject(parent, request, static (carrier, name, value) =>
+            {
+                if (carrier is HttpRequestMessage message && name is not null)
+                {
+                    message.Headers.Remove(name);
+                    message.Headers.TryAddWithoutValidation(name, value);
+                }
+            });
+        }
+
         if (body is not null)
         {
             request.Content = new ByteArrayContent(body);
@@ -183,6 +200,7 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         }
         catch (HttpRequestException ex)
         {
+            span?.SetStatus(ActivityStatusCode.Error, ex.HttpRequestError.ToString());
             context.Response.Headers.RetryAfter = "1";
             var refused = ex.HttpRequestError == HttpRequestError.ConnectionError;
             return (ApiResults.Error(StatusCodes.Status502BadGateway, ErrorCodes.LeaderUnreachable, refused
@@ -192,9 +210,11 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         }
         catch (TaskCanceledException) when (!context.RequestAborted.IsCancellationRequested)
         {
+            span?.SetStatus(ActivityStatusCode.Error, "timeout");
             return (ApiResults.Timeout("the forwarded request"), false);
         }
 
+        span?.SetTag("http.response.status_code", (int)response.StatusCode);
         using (response)
         {
             context.Response.StatusCode = (int)response.StatusCode;
