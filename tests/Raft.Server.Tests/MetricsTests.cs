@@ -331,18 +331,4 @@ public sealed partial class MetricsTests
     // Metric names in a PromQL expression: our families' prefixes, not functions, labels or the datasource variable.
     [GeneratedRegex(@"\b(?:raft|dotnet|process|http)_[a-z_]+\b")]
     private static partial Regex MetricName();
-
-    private sealed class TestMeterFactory : IMeterFactory
-    {
-        private readonly List<Meter> _meters = [];
-
-        public Meter Create(MeterOptions options)
-        {
-            var meter = new Meter(options);
-            _meters.Add(meter);
-            return meter;
-        }
-
-        public void Dispose() => _meters.ForEach(meter => meter.Dispose());
-    }
 }

@@ -116,12 +116,14 @@ public sealed class TracingTests
     {
         const int writes = 10_000;
         const int warmUp = 100;
-        var events = new NodeEvents(1, new NodeMetrics(), NullLogger.Instance, trace: null, TimeProvider.System);
+        using var meters = new TestMeterFactory();
+        var metrics = new NodeMetrics(meters, new NodeOptions { Id = 1 });
+        var events = new NodeEvents(1, metrics, NullLogger.Instance, trace: null, TimeProvider.System);
         var requests = new ProposalRequest[warmUp + writes];
         var entries = new Entry[requests.Length];
         for (var i = 0; i < requests.Length; i++)
         {
-            requests[i] = new ProposalRequest([1, 2, 3], new NodeMetrics());
+            requests[i] = new ProposalRequest([1, 2, 3], metrics);
             entries[i] = new Entry(1, (ulong)i + 1, EntryType.Command, requests[i].Command);
         }
 
@@ -148,8 +150,10 @@ public sealed class TracingTests
     {
         var spans = new ConcurrentQueue<Activity>();
         using var listener = Listen(spans);
-        var events = new NodeEvents(1, new NodeMetrics(), NullLogger.Instance, trace: null, TimeProvider.System);
-        var request = new ProposalRequest([1], new NodeMetrics(), NodeTracing.StartPropose(1));
+        using var meters = new TestMeterFactory();
+        var metrics = new NodeMetrics(meters, new NodeOptions { Id = 1 });
+        var events = new NodeEvents(1, metrics, NullLogger.Instance, trace: null, TimeProvider.System);
+        var request = new ProposalRequest([1], metrics, NodeTracing.StartPropose(1));
         Assert.NotNull(request.Span);
 
         events.Proposed(request, 7, 2);
