@@ -8,7 +8,9 @@ namespace Raft.Benchmarks.Transport;
 
 /// <summary>
 /// The two codec operations every message type is measured by: encode <see cref="CreateMessage"/> into a pooled
-/// writer that has grown to hold it (as a peer's send queue has), and decode its frame from one contiguous buffer.
+/// writer that has grown to hold it (as a peer's send queue has), and decode its frame from one contiguous buffer;
+/// and the same two with MessagePack (<see cref="MessagePackFrames"/>) into a reused <see cref="ArrayBufferWriter{T}"/>,
+/// so both codecs sit in one table. Setup checks that both decode to the message encoded.
 /// </summary>
 [MemoryDiagnoser]
 [SuppressMessage("Design", "CA1001", Justification = "BenchmarkDotNet owns the lifetime: [GlobalCleanup] disposes the writer.")]
@@ -18,6 +20,8 @@ public abstract class FrameCodecBenchmarks
     private Message _message;
     private PooledBufferWriter _writer = null!;
     private byte[] _frame = [];
+    private readonly ArrayBufferWriter<byte> _packWriter = new(4096);
+    private byte[] _packed = [];
 
     [GlobalSetup]
     public void Setup()
@@ -26,6 +30,10 @@ public abstract class FrameCodecBenchmarks
         _writer = new PooledBufferWriter(4096);
         FrameCodec.Write(_writer, _message, _limits);
         _frame = _writer.WrittenSpan.ToArray();
+        MessagePackFrames.Write(_packWriter, _message);
+        _packed = _packWriter.WrittenSpan.ToArray();
+        CheckSame(_message, Decode(), "FrameCodec");
+        CheckSame(_message, MessagePackDecode(), "MessagePack");
     }
 
     [GlobalCleanup]
@@ -46,6 +54,36 @@ public abstract class FrameCodecBenchmarks
         return message;
     }
 
+    [Benchmark]
+    public int MessagePackEncode()
+    {
+        _packWriter.ResetWrittenCount();
+        MessagePackFrames.Write(_packWriter, _message);
+        return _packWriter.WrittenCount;
+    }
+
+    [Benchmark]
+    public Message MessagePackDecode() => MessagePackFrames.Read(new ReadOnlySequence<byte>(_packed));
+
     /// <summary>The message measured; called once, after BenchmarkDotNet has set the parameters.</summary>
     protected abstract Message CreateMessage();
+
+    private static void CheckSame(in Message expected, in Message actual, string codec)
+    {
+        var same = expected.Type == actual.Type && expected.Flags == actual.Flags && expected.From == actual.From && expected.To == actual.To
+            && expected.Term == actual.Term && expected.LogTerm == actual.LogTerm && expected.Index == actual.Index
+            && expected.Commit == actual.Commit && expected.Context == actual.Context && expected.Offset == actual.Offset
+            && expected.TotalBytes == actual.TotalBytes && expected.Checksum == actual.Checksum
+            && expected.Data.Span.SequenceEqual(actual.Data.Span) && expected.Entries.Length == actual.Entries.Length;
+        for (var i = 0; same && i < expected.Entries.Length; i++)
+        {
+            var (e, a) = (expected.Entries.Span[i], actual.Entries.Span[i]);
+            same = e.Term == a.Term && e.Index == a.Index && e.Type == a.Type && e.Data.Span.SequenceEqual(a.Data.Span);
+        }
+
+        if (!same)
+        {
+            throw new InvalidOperationException($"{codec} decoded {actual}, not the {expected} it was given");
+        }
+    }
 }
