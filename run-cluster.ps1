@@ -7,17 +7,27 @@ $ErrorActionPreference = 'Stop'
 # The launcher prints commands to paste (the one that starts an exited node again): this script, by its full path,
 # so that the command works from any directory and in any shell.
 $env:RAFT_CLUSTER_COMMAND = "pwsh `"$PSCommandPath`""
+# The script works from its own directory (the build and the server's path are relative to it), so a relative
+# --data names a directory where the caller stands: made absolute before the move. Options after -- are the nodes'.
+$given = @($args)
+for ($i = 0; $i -lt $given.Count; $i++) {
+    if ($given[$i] -eq '--') { break }
+    if ($given[$i] -eq '--data' -and $i + 1 -lt $given.Count -and -not [System.IO.Path]::IsPathRooted($given[$i + 1])) {
+        $given[$i + 1] = Join-Path (Get-Location).Path $given[$i + 1]
+        $i++
+    }
+}
 Set-Location $PSScriptRoot
 $server = 'src/Raft.Server/bin/Release/net10.0/Raft.Server.dll'
 
 # restart, add and remove talk to a launcher that already runs the built server: building first would only cost
 # time, and a rebuild could replace the dll under the nodes that run it.
-if ($args.Count -gt 0 -and $args[0] -in @('restart', 'add', 'remove')) {
+if ($given.Count -gt 0 -and $given[0] -in @('restart', 'add', 'remove')) {
     if (-not (Test-Path $server)) {
         Write-Host "the server is not built yet: start the cluster with $env:RAFT_CLUSTER_COMMAND first"
         exit 1
     }
-    dotnet $server cluster @args
+    dotnet $server cluster @given
     exit $LASTEXITCODE
 }
 
@@ -32,5 +42,5 @@ if ($LASTEXITCODE -ne 0) {
     exit $status
 }
 
-dotnet $server cluster @args
+dotnet $server cluster @given
 exit $LASTEXITCODE

@@ -12,6 +12,24 @@ else
     RAFT_CLUSTER_COMMAND="bash $(printf '%q' "$0")"
 fi
 export RAFT_CLUSTER_COMMAND
+
+# The script works from its own directory (the build and the server's path are relative to it), so a relative
+# --data names a directory where the caller stands: made absolute before the move. Options after -- are the nodes'.
+args=()
+while (($# > 0)); do
+    if [[ "$1" == -- ]]; then
+        args+=("$@")
+        break
+    fi
+    if [[ "$1" == --data && $# -ge 2 && "$2" != /* ]]; then
+        args+=("$1" "$PWD/$2")
+        shift 2
+        continue
+    fi
+    args+=("$1")
+    shift
+done
+set -- ${args[@]+"${args[@]}"}
 cd "$(dirname "$0")"
 server=src/Raft.Server/bin/Release/net10.0/Raft.Server.dll
 

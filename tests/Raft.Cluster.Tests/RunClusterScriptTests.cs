@@ -75,15 +75,39 @@ public sealed class RunClusterScriptTests : IDisposable
         Assert.Contains($"front end: {Script}", output);
     }
 
+    [Fact]
+    public async Task RelativeData_NamesADirectoryWhereTheCallerStands_NotInTheCheckout()
+    {
+        var (exitCode, _) = await RunInAsync(_bin, buildExitCode: 0, "--data", "restored", "--clean", "--", "--data", "kept");
+
+        Assert.Equal(0, exitCode);
+        var launch = File.ReadAllLines(Calls)[1];
+        Assert.Equal($"src/Raft.Server/bin/Release/net10.0/Raft.Server.dll cluster --data {Path.Combine(_bin, "restored")} --clean -- --data kept", launch);
+    }
+
+    [Fact]
+    public async Task RelativeData_ReachesRestartAsTheSameDirectory()
+    {
+        var (exitCode, _) = await RunInAsync(_bin, buildExitCode: null, "restart", "2", "--data", "restored");
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal($"src/Raft.Server/bin/Release/net10.0/Raft.Server.dll cluster restart 2 --data {Path.Combine(_bin, "restored")}", Assert.Single(File.ReadAllLines(Calls)));
+    }
+
     public void Dispose() => Directory.Delete(_bin, recursive: true);
 
     private static string Script => Path.Combine(ProcessCluster.RepositoryRoot, "run-cluster.sh");
 
     /// <summary>Runs the script; once the stand-in's build has printed its first line, lets it go on (null: no build expected).</summary>
-    private async Task<(int ExitCode, string[] Output)> RunAsync(int? buildExitCode, params string[] args)
+    private Task<(int ExitCode, string[] Output)> RunAsync(int? buildExitCode, params string[] args) =>
+        RunInAsync(workingDirectory: null, buildExitCode, args);
+
+    /// <summary>Runs the script from <paramref name="workingDirectory"/> (null: the test's own).</summary>
+    private async Task<(int ExitCode, string[] Output)> RunInAsync(string? workingDirectory, int? buildExitCode, params string[] args)
     {
         var info = new ProcessStartInfo("bash")
         {
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
             UseShellExecute = false,
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
