@@ -162,7 +162,7 @@ public sealed class TracingTests
         events.Persisted(7);
 
         var span = Assert.Single(spans, s => s.OperationName == NodeTracing.ProposeSpan);
-        Assert.Equal("shutting_down", span.GetTagItem("raft.outcome"));
+        Assert.Equal(ErrorCodes.ShuttingDown, span.GetTagItem("raft.outcome"));
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Equal(["raft.proposed", "raft.appended"], span.Events.Select(e => e.Name));
         Assert.Equal(0, events.Spans.PendingCount);
