@@ -5,6 +5,7 @@ using OpenTelemetry.Exporter;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Raft.Node;
+using Raft.Protocol;
 
 namespace Raft.Server;
 
@@ -109,17 +110,18 @@ internal static class NodeTracing
         activity.Stop();
     }
 
+    // The error code a client gets for the same outcome (ErrorCodes), so a span and the answer it explains read alike.
     private static string StatusName(WriteStatus status) => status switch
     {
         WriteStatus.Applied => "applied",
-        WriteStatus.NotLeader => "not_leader",
-        WriteStatus.NoLeader => "no_leader",
-        WriteStatus.LeadershipLost => "leadership_lost",
-        WriteStatus.NotApplied => "not_applied",
-        WriteStatus.Overloaded => "overloaded",
-        WriteStatus.TimedOut => "timed_out",
-        WriteStatus.ShuttingDown => "shutting_down",
-        WriteStatus.DiskFull => "disk_full",
+        WriteStatus.NotLeader => ErrorCodes.NotLeader,
+        WriteStatus.NoLeader => ErrorCodes.NoLeader,
+        WriteStatus.LeadershipLost => ErrorCodes.LeadershipLost,
+        WriteStatus.NotApplied => ErrorCodes.NotApplied,
+        WriteStatus.Overloaded => ErrorCodes.Overloaded,
+        WriteStatus.TimedOut => ErrorCodes.Timeout,
+        WriteStatus.ShuttingDown => ErrorCodes.ShuttingDown,
+        WriteStatus.DiskFull => ErrorCodes.DiskFull,
         _ => status.ToString(),
     };
 }

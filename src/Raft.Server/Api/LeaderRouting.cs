@@ -159,14 +159,9 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         // goes as traceparent whether or not anyone instruments this node's HTTP client.
         if ((span ?? Activity.Current) is { } parent)
         {
-            DistributedContextPropagator.Current.Inject(parent, request, static (carrier, name, value) =>
-            {
-                if (carrier is HttpRequestMessage message && name is not null)
-                {
-                    message.Headers.Remove(name);
-                    message.Headers.TryAddWithoutValidation(name, value);
-                }
-            });
+            // The request is new and copies no trace header from the caller, so each field is added once.
+            DistributedContextPropagator.Current.Inject(parent, request,
+                static (carrier, name, value) => ((HttpRequestMessage)carrier!).Headers.TryAddWithoutValidation(name, value));
         }
 
         if (body is not null)
