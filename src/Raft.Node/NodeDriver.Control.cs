@@ -83,9 +83,23 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             match = m;
         }
 
-        ulong? lag = match is { } x ? (_core.CommitIndex > x ? _core.CommitIndex - x : 0) : null;
-        return new MemberProgress(id, voter, id == _core.LeaderId, match, lag);
+        return new MemberProgress(id, voter, id == _core.LeaderId, match, match is { } x ? LagBehind(x) : null);
     }
+
+    /// <summary>
+    /// How far <paramref name="peer"/> is behind this leader: entries of its log the peer is not known to hold (the last
+    /// index minus the peer's match index); false when this node keeps no progress for the peer (it does not lead, or
+    /// the peer is not a member). The one definition of lag: the cluster status, the promotion check and the
+    /// <c>raft_peer_lag_entries</c> metric all read it.
+    /// </summary>
+    public bool TryGetLag(int peer, out ulong lag)
+    {
+        var known = _core.TryGetProgress(peer, out var match, out _, out _);
+        lag = known ? LagBehind(match) : 0;
+        return known;
+    }
+
+    private ulong LagBehind(ulong match) => _core.LastIndex > match ? _core.LastIndex - match : 0;
 
     private void TransferNow(TransferRequest request)
     {

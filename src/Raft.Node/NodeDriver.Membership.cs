@@ -55,11 +55,10 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         var change = request.Change;
         if (change.Kind == MembershipChangeKind.PromoteLearner && _core.Membership.IsLearner(change.NodeId))
         {
-            _core.TryGetProgress(change.NodeId, out var match, out _, out _);
-            var lag = _core.LastIndex > match ? _core.LastIndex - match : 0;
+            var lag = TryGetLag(change.NodeId, out var behind) ? behind : _core.LastIndex;
             if (lag > request.PromoteMaxLag)
             {
-                request.Finish(Outcome(MembershipStatus.NotCaughtUp, 0, $"node {change.NodeId} has entries up to {match} of the leader's {_core.LastIndex}: {lag} behind, more than the {request.PromoteMaxLag} a promotion allows"));
+                request.Finish(Outcome(MembershipStatus.NotCaughtUp, 0, $"node {change.NodeId} has entries up to {_core.LastIndex - lag} of the leader's {_core.LastIndex}: {lag} behind, more than the {request.PromoteMaxLag} a promotion allows"));
                 return;
             }
         }

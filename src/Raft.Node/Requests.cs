@@ -222,7 +222,10 @@ public sealed record NodeView(RaftRole Role, ulong Term, int LeaderId, ulong Com
     public static readonly NodeView Initial = new(RaftRole.Follower, 0, 0, 0, 0, Membership.Empty);
 }
 
-/// <summary>One member as this node sees it; <see cref="MatchIndex"/> is known for itself, and for others only on the leader.</summary>
+/// <summary>
+/// One member as this node sees it; <see cref="MatchIndex"/> is known for itself, and for others only on the leader.
+/// <see cref="Lag"/> is this node's last index minus <see cref="MatchIndex"/> (<see cref="NodeDriver{TStateMachine, TResult}.TryGetLag"/>).
+/// </summary>
 public readonly record struct MemberProgress(int Id, bool IsVoter, bool IsLeader, ulong? MatchIndex, ulong? Lag);
 
 /// <summary>This node's view of the cluster, taken on the driver's thread.</summary>

@@ -41,8 +41,9 @@ internal sealed class NodeHistory(int nodeId, TimeProvider time, int eventsMax =
         SawVoteRequest(m.From, m);
     }
 
-    /// <summary>When (a <see cref="TimeProvider"/> timestamp) this node last heard from <paramref name="peer"/>; 0 if never.</summary>
-    public long LastHeard(int peer) => _heard.TryGetValue(peer, out var heard) ? Volatile.Read(ref heard.Value) : 0;
+    /// <summary>How long ago this node last heard from <paramref name="peer"/>; null if never (any thread).</summary>
+    public TimeSpan? SinceHeard(int peer) =>
+        _heard.TryGetValue(peer, out var heard) ? time.GetElapsedTime(Volatile.Read(ref heard.Value)) : null;
 
     /// <summary>This node sent <paramref name="m"/> (node thread).</summary>
     public void Sent(in Message m) => SawVoteRequest(nodeId, m);

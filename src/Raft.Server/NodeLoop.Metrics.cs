@@ -2,7 +2,11 @@ using Raft.Core;
 
 namespace Raft.Server;
 
-/// <summary>The node loop's part in the per-peer metrics: replication lag as the leader sees it, and last contact.</summary>
+/// <summary>
+/// The node loop's part in the per-peer metrics: which peers they name, and each one's replication lag as the leader
+/// sees it (the core is read only on this thread). Last contact needs nothing here: the gauges read it from
+/// <see cref="NodeHistory"/>, which also serves it to <c>/v1/cluster/events</c>.
+/// </summary>
 internal sealed partial class NodeLoop
 {
     private Membership? _gaugedMembership;
@@ -33,18 +37,15 @@ internal sealed partial class NodeLoop
                 }
             }
 
-            gauges = new NodeMetrics.PeerGauges([.. peers], _time);
+            gauges = new NodeMetrics.PeerGauges([.. peers], _events.History);
             _metrics.Peers = gauges;
             _gaugedMembership = membership;
         }
 
-        var leading = core.Role == RaftRole.Leader;
-        var last = core.LastIndex;
         var ids = gauges.Ids;
         for (var slot = 0; slot < ids.Length; slot++)
         {
-            gauges.SetLag(slot, leading && core.TryGetProgress(ids[slot], out var match, out _, out _) ? (long)(last - Math.Min(match, last)) : -1);
-            gauges.SetHeard(slot, _events.History.LastHeard(ids[slot]));
+            gauges.SetLag(slot, _driver.TryGetLag(ids[slot], out var lag) ? (long)lag : -1);
         }
     }
 }

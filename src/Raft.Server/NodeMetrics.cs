@@ -90,7 +90,7 @@ public sealed class NodeMetrics
         Counter("raft_snapshot_failures_total", "Snapshots that could not be taken, sent, received or finished (tried again).", () => Interlocked.Read(ref _snapshotFailures));
         Counter("raft_node_thread_stalls_total", "Batches that held the node's thread, or gaps between batches, of a third of an election timeout or more.", () => Interlocked.Read(ref _stalls));
         Labelled("raft_peer_handshake_failures_total", Family.CounterType, "Peer connections refused during their handshake, by reason (tls, certificate, secret, hello, incomplete).", HandshakeFailures);
-        Labelled("raft_peer_lag_entries", Family.GaugeType, "On the leader, per peer: entries of the leader's log the peer is not known to hold (last index minus the peer's match index).", () => _peers.Lag());
+        Labelled("raft_peer_lag_entries", Family.GaugeType, "On the leader, per peer: entries of the leader's log the peer is not known to hold (last index minus the peer's match index), as /v1/cluster shows it.", () => _peers.Lag());
         Labelled("raft_peer_last_contact_seconds", Family.GaugeType, "Per peer: seconds since this node last received a message from it (absent until one arrives).", () => _peers.LastContact());
         Labelled("raft_transport_dropped_messages_total", Family.CounterType, "Per peer: messages the transport dropped (a full or closed send queue, or too large for a frame); Raft sends them again.", () => Transport(static stats => stats.DroppedMessages));
         Labelled("raft_transport_reconnects_total", Family.CounterType, "Per peer: connections established with the peer after the first one (a broken connection replaced).", () => Transport(static stats => stats.Reconnects));
@@ -321,23 +321,20 @@ public sealed class NodeMetrics
     }
 
     /// <summary>
-    /// The figures of the configuration's other members. The node loop writes them after each batch (volatile stores,
-    /// no allocation once the set exists); scrapes and listeners read them from any thread.
+    /// The configuration's other members and their figures. The node loop writes each peer's lag after each batch (a
+    /// volatile store, no allocation once the set exists); last contact is read from <see cref="NodeHistory"/> when
+    /// asked. Scrapes and listeners read them from any thread.
     /// </summary>
-    internal sealed class PeerGauges(int[] peers, TimeProvider time)
+    internal sealed class PeerGauges(int[] peers, NodeHistory? history)
     {
-        public static readonly PeerGauges None = new([], TimeProvider.System);
+        public static readonly PeerGauges None = new([], null);
 
         private readonly long[] _lag = new long[peers.Length];
-        private readonly long[] _heard = new long[peers.Length];
 
         public ReadOnlySpan<int> Ids => peers;
 
         /// <summary>The peer at <paramref name="slot"/> is <paramref name="lag"/> entries behind; -1 when this node does not lead.</summary>
         public void SetLag(int slot, long lag) => Volatile.Write(ref _lag[slot], lag);
-
-        /// <summary>This node last heard from the peer at <paramref name="slot"/> at <paramref name="timestamp"/> (0: never).</summary>
-        public void SetHeard(int slot, long timestamp) => Volatile.Write(ref _heard[slot], timestamp);
 
         public IEnumerable<Measurement<long>> Lag()
         {
@@ -352,12 +349,11 @@ public sealed class NodeMetrics
 
         public IEnumerable<Measurement<double>> LastContact()
         {
-            var now = time.GetTimestamp();
             for (var i = 0; i < peers.Length; i++)
             {
-                if (Volatile.Read(ref _heard[i]) is var heard and not 0)
+                if (history?.SinceHeard(peers[i]) is { } since)
                 {
-                    yield return new Measurement<double>(time.GetElapsedTime(heard, now).TotalSeconds, new KeyValuePair<string, object?>("peer", peers[i]));
+                    yield return new Measurement<double>(since.TotalSeconds, new KeyValuePair<string, object?>("peer", peers[i]));
                 }
             }
         }
