@@ -43,7 +43,7 @@ public static class RaftKvClientServiceCollectionExtensions
         services.TryAddSingleton(provider =>
         {
             var settings = provider.GetRequiredService<IOptions<RaftKvClientOptions>>().Value;
-            return new RaftKvClient(settings.Endpoints, Copy(settings, new FactoryHandler(provider.GetRequiredService<IHttpMessageHandlerFactory>())));
+            return new RaftKvClient(settings.Endpoints, WithHandler(settings, new FactoryHandler(provider.GetRequiredService<IHttpMessageHandlerFactory>())));
         });
         services.TryAddSingleton<IRaftKvClient>(provider => provider.GetRequiredService<RaftKvClient>());
         return services.AddHttpClient(HttpClientName).ConfigurePrimaryHttpMessageHandler(provider =>
@@ -84,24 +84,15 @@ public static class RaftKvClientServiceCollectionExtensions
         }
     }
 
-    // The client keeps its own copy with the factory's handler: the shared options instance is left as configured.
-    private static RaftKvClientOptions Copy(RaftKvClientOptions source, HttpMessageHandler handler) => new()
+    // The client gets a copy of every option with the factory's handler: the shared options instance is left as
+    // configured.
+    private static RaftKvClientOptions WithHandler(RaftKvClientOptions source, HttpMessageHandler handler)
     {
-        RequestTimeout = source.RequestTimeout,
-        WatchIdleTimeout = source.WatchIdleTimeout,
-        RetryDeadline = source.RetryDeadline,
-        MaxAttempts = source.MaxAttempts,
-        BackoffBase = source.BackoffBase,
-        BackoffMax = source.BackoffMax,
-        MaxRetryAfter = source.MaxRetryAfter,
-        ClientId = source.ClientId,
-        FirstSequence = source.FirstSequence,
-        BearerToken = source.BearerToken,
-        TrustedAuthorities = source.TrustedAuthorities,
-        TimeProvider = source.TimeProvider,
-        Handler = handler,
-        DisposeHandler = true,
-    };
+        var copy = source.Copy();
+        copy.Handler = handler;
+        copy.DisposeHandler = true;
+        return copy;
+    }
 
     /// <summary>Sends each request through the named client's current handler pipeline from the factory.</summary>
     private sealed class FactoryHandler(IHttpMessageHandlerFactory factory) : HttpMessageHandler

@@ -174,6 +174,21 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task Options_ChangedAfterTheClientIsCreated_DoNotChangeIt()
+    {
+        var handler = new ScriptedHandler((_, _) => ScriptedHandler.NoLeader());
+        var time = new InstantTimeProvider();
+        var options = new RaftKvClientOptions { Handler = handler, TimeProvider = time, MaxAttempts = 2 };
+        using var client = new RaftKvClient(Nodes, options);
+        options.MaxAttempts = 50;
+
+        var error = await Assert.ThrowsAsync<NoLeaderException>(() => client.GetAsync("k"));
+
+        Assert.Equal(2, error.Attempts);
+        Assert.Equal(2, handler.Seen.Count);
+    }
+
+    [Fact]
     public async Task AttemptBudget_BoundsARedirectLoop()
     {
         var handler = new ScriptedHandler((request, _) =>
