@@ -8,8 +8,6 @@ namespace Raft.Client;
 
 public sealed partial class RaftKvClient
 {
-    /// <summary>How long an endpoint that failed to answer is not taken up again as the leader from a routed answer.</summary>
-    private static readonly TimeSpan UnreachableHoldoff = TimeSpan.FromSeconds(5);
     // Guards the endpoint list, the id map, the leader cache, the rotation cursor and what was learned of failures.
     // Held only for field updates, never across an await.
     private readonly Lock _routes = new();
@@ -287,7 +285,7 @@ public sealed partial class RaftKvClient
 
     /// <summary>
     /// Drops <paramref name="endpoint"/> as the cached leader and moves the rotation past it; one that could not be
-    /// reached is not taken up again from a routed answer's hint for <see cref="UnreachableHoldoff"/>.
+    /// reached is not taken up again from a routed answer's hint for <see cref="RaftKvClientOptions.RequestTimeout"/>.
     /// </summary>
     private void ForgetEndpoint(Uri endpoint, bool unreachable = false)
     {
@@ -340,14 +338,16 @@ public sealed partial class RaftKvClient
     /// <summary>
     /// Caches the endpoint of node <paramref name="leaderId"/>, named by a successful answer, as the leader, unless it
     /// is unknown or could not be reached lately: a leader whose address the client cannot reach (an address only
-    /// the nodes can use) is served through the endpoint that answered instead of being retried on every call.
+    /// the nodes can use) is served through the endpoint that answered instead of being retried on every call. Lately
+    /// is one <see cref="RaftKvClientOptions.RequestTimeout"/>, the most one failed attempt costs, so trying it again
+    /// takes at most about half the time while it stays unreachable.
     /// </summary>
     private void AdoptRoutedLeader(int leaderId)
     {
         lock (_routes)
         {
             if (_endpointsById.TryGetValue(leaderId, out var endpoint)
-                && (!_unreachableAt.TryGetValue(endpoint, out var failedAt) || _time.GetElapsedTime(failedAt) >= UnreachableHoldoff))
+                && (!_unreachableAt.TryGetValue(endpoint, out var failedAt) || _time.GetElapsedTime(failedAt) >= _options.RequestTimeout))
             {
                 _unreachableAt.Remove(endpoint);
                 _leader = endpoint;

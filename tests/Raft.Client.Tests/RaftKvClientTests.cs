@@ -297,11 +297,16 @@ public sealed class RaftKvClientTests
             await client.PutAsync("a", "x");
             await client.PutAsync("b", "y");
             await client.PutAsync("c", "z");
-            time.Advance(TimeSpan.FromSeconds(6));
+
+            // Held off for one request timeout (10 s here) from the failure.
+            time.Advance(TimeSpan.FromSeconds(9));
             await client.PutAsync("d", "w");
+            Assert.Null(client.Leader);
+            time.Advance(TimeSpan.FromSeconds(1));
+            await client.PutAsync("e", "v");
 
             Assert.Equal(
-                ["node1/v1/kv/a", "node1/v1/cluster/members", "node2/v1/kv/b", "node1/v1/kv/b", "node1/v1/kv/c", "node1/v1/kv/d"],
+                ["node1/v1/kv/a", "node1/v1/cluster/members", "node2/v1/kv/b", "node1/v1/kv/b", "node1/v1/kv/c", "node1/v1/kv/d", "node1/v1/kv/e"],
                 handler.Seen.Select(r => r.Uri.Host + r.Uri.AbsolutePath));
             Assert.Equal(Node2, client.Leader);
         }
