@@ -97,11 +97,23 @@ public static class RaftKvClientServiceCollectionExtensions
     /// <summary>Sends each request through the named client's current handler pipeline from the factory.</summary>
     private sealed class FactoryHandler(IHttpMessageHandlerFactory factory) : HttpMessageHandler
     {
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        // The factory hands out the same pipeline until it rotates it, so one invoker serves it until then; it only
+        // borrows the pipeline (the factory disposes it). A rotated-out pipeline stays referenced until the next request.
+        private volatile Borrowed? _current;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            // The factory owns the pipeline and disposes it when it rotates it out; the invoker only borrows it.
-            using var invoker = new HttpMessageInvoker(factory.CreateHandler(HttpClientName), disposeHandler: false);
-            return await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var handler = factory.CreateHandler(HttpClientName);
+            var current = _current;
+            if (current is null || !ReferenceEquals(current.Handler, handler))
+            {
+                current = new Borrowed(handler, new HttpMessageInvoker(handler, disposeHandler: false));
+                _current = current;
+            }
+
+            return current.Invoker.SendAsync(request, cancellationToken);
         }
+
+        private sealed record Borrowed(HttpMessageHandler Handler, HttpMessageInvoker Invoker);
     }
 }
