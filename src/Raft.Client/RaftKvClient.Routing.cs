@@ -43,7 +43,6 @@ public sealed partial class RaftKvClient
         // heard of the new term yet) can send a request back and forth; past one hop per node, wait instead.
         var hops = 0;
         Uri? redirect = null;
-        var membersAsked = false;
         HttpStatusCode? lastStatus = null;
         var lastError = "no attempt made";
         Exception? lastException = null;
@@ -109,11 +108,7 @@ public sealed partial class RaftKvClient
                 // from the members, once per leader id, rather than forwarding through a follower for good.
                 if (leaderId > 0)
                 {
-                    if (ShouldLearnMembersFor(leaderId))
-                    {
-                        await LearnMembersAsync(endpoint, cancellationToken).ConfigureAwait(false);
-                    }
-
+                    await LearnEndpointOfAsync(leaderId, endpoint, cancellationToken).ConfigureAwait(false);
                     AdoptRoutedLeader(leaderId);
                 }
 
@@ -124,10 +119,9 @@ public sealed partial class RaftKvClient
             {
                 var error = await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false);
                 (lastStatus, lastError, lastException) = (status, error?.Error ?? ((int)status).ToString(CultureInfo.InvariantCulture), null);
-                if (leaderId > 0 && !membersAsked && !IsKnown(leaderId))
+                if (leaderId > 0)
                 {
-                    membersAsked = true;
-                    await LearnMembersAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                    await LearnEndpointOfAsync(leaderId, endpoint, cancellationToken).ConfigureAwait(false);
                 }
 
                 // The node's rate limit: its Retry-After is what the server needs, not a hint to cap, and another node
@@ -235,8 +229,11 @@ public sealed partial class RaftKvClient
         }
     }
 
-    /// <summary>Asks <paramref name="endpoint"/> for the members' HTTP endpoints so leader hints by id can be followed.</summary>
-    private async Task LearnMembersAsync(Uri endpoint, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks <paramref name="endpoint"/> for the members' HTTP endpoints so leader hints by id can be followed; returns
+    /// <see langword="false"/> when it did not answer.
+    /// </summary>
+    private async Task<bool> LearnMembersAsync(Uri endpoint, CancellationToken cancellationToken)
     {
         try
         {
@@ -245,7 +242,7 @@ public sealed partial class RaftKvClient
             using var response = await _http.GetAsync(new Uri(endpoint, ApiPaths.Members), attempt.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                return;
+                return true;
             }
 
             var bytes = await response.Content.ReadAsByteArrayAsync(attempt.Token).ConfigureAwait(false);
@@ -260,18 +257,23 @@ public sealed partial class RaftKvClient
                     }
                 }
             }
+
+            return true;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // Learning the map is an optimisation; the retry loop goes on without it.
+            return false;
         }
         catch (HttpRequestException)
         {
             // As above.
+            return false;
         }
         catch (JsonException)
         {
-            // As above.
+            // As above; the node answered.
+            return true;
         }
     }
 
@@ -314,24 +316,36 @@ public sealed partial class RaftKvClient
         }
     }
 
-    private bool IsKnown(int id)
-    {
-        lock (_routes)
-        {
-            return _endpointsById.ContainsKey(id);
-        }
-    }
-
     /// <summary>
-    /// Whether an answer naming <paramref name="leaderId"/> should send the client to the members list: the id has no
-    /// known endpoint and has not been looked up before. Once per id bounds the lookups when the members list gives
-    /// no endpoint for it (a member without an HTTP address).
+    /// The one way an answer naming <paramref name="leaderId"/> teaches the client its endpoint: when the id has none
+    /// and no members list has been read for it yet, the members are asked of <paramref name="endpoint"/>. Once per
+    /// id bounds the lookups when the list gives no endpoint for it (a member without an HTTP address); a lookup that
+    /// got no answer does not count.
     /// </summary>
-    private bool ShouldLearnMembersFor(int leaderId)
+    private async Task LearnEndpointOfAsync(int leaderId, Uri endpoint, CancellationToken cancellationToken)
     {
         lock (_routes)
         {
-            return !_endpointsById.ContainsKey(leaderId) && _membersAskedFor.Add(leaderId);
+            if (_endpointsById.ContainsKey(leaderId) || !_membersAskedFor.Add(leaderId))
+            {
+                return;
+            }
+        }
+
+        var answered = false;
+        try
+        {
+            answered = await LearnMembersAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!answered)
+            {
+                lock (_routes)
+                {
+                    _membersAskedFor.Remove(leaderId);
+                }
+            }
         }
     }
 

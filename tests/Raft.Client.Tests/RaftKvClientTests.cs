@@ -283,6 +283,29 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task AMembersLookupThatGotNoAnswer_IsMadeAgainOnTheNextAnswerNamingTheLeader()
+    {
+        var lookups = 0;
+        var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
+        {
+            ("node1", "/v1/cluster/members") when Interlocked.Increment(ref lookups) == 1 => throw new HttpRequestException("connection reset"),
+            ("node1", "/v1/cluster/members") => ScriptedHandler.Json(HttpStatusCode.OK, Members),
+            _ => ScriptedHandler.Put(5, 2),
+        });
+        var (client, _) = Create(handler, byId: false, endpoints: [Node1]);
+        using (client)
+        {
+            await client.PutAsync("a", "x");
+            await client.PutAsync("b", "y");
+            await client.PutAsync("c", "z");
+
+            Assert.Equal(
+                ["node1/v1/kv/a", "node1/v1/cluster/members", "node1/v1/kv/b", "node1/v1/cluster/members", "node2/v1/kv/c"],
+                handler.Seen.Select(r => r.Uri.Host + r.Uri.AbsolutePath));
+        }
+    }
+
+    [Fact]
     public async Task ALearnedLeaderThatCannotBeReached_IsNotTakenUpAgainFromAForwardedAnswer_ForAWhile()
     {
         var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
