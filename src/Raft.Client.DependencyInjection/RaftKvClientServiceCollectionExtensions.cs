@@ -43,7 +43,7 @@ public static class RaftKvClientServiceCollectionExtensions
         services.TryAddSingleton(provider =>
         {
             var settings = provider.GetRequiredService<IOptions<RaftKvClientOptions>>().Value;
-            return new RaftKvClient(settings.Endpoints, Copy(settings, new FactoryHandler(provider.GetRequiredService<IHttpMessageHandlerFactory>())));
+            return new RaftKvClient(settings.Endpoints, WithHandler(settings, new FactoryHandler(provider.GetRequiredService<IHttpMessageHandlerFactory>())));
         });
         services.TryAddSingleton<IRaftKvClient>(provider => provider.GetRequiredService<RaftKvClient>());
         return services.AddHttpClient(HttpClientName).ConfigurePrimaryHttpMessageHandler(provider =>
@@ -84,33 +84,36 @@ public static class RaftKvClientServiceCollectionExtensions
         }
     }
 
-    // The client keeps its own copy with the factory's handler: the shared options instance is left as configured.
-    private static RaftKvClientOptions Copy(RaftKvClientOptions source, HttpMessageHandler handler) => new()
+    // The client gets a copy of every option with the factory's handler: the shared options instance is left as
+    // configured.
+    private static RaftKvClientOptions WithHandler(RaftKvClientOptions source, HttpMessageHandler handler)
     {
-        RequestTimeout = source.RequestTimeout,
-        WatchIdleTimeout = source.WatchIdleTimeout,
-        RetryDeadline = source.RetryDeadline,
-        MaxAttempts = source.MaxAttempts,
-        BackoffBase = source.BackoffBase,
-        BackoffMax = source.BackoffMax,
-        MaxRetryAfter = source.MaxRetryAfter,
-        ClientId = source.ClientId,
-        FirstSequence = source.FirstSequence,
-        BearerToken = source.BearerToken,
-        TrustedAuthorities = source.TrustedAuthorities,
-        TimeProvider = source.TimeProvider,
-        Handler = handler,
-        DisposeHandler = true,
-    };
+        var copy = source.Copy();
+        copy.Handler = handler;
+        copy.DisposeHandler = true;
+        return copy;
+    }
 
     /// <summary>Sends each request through the named client's current handler pipeline from the factory.</summary>
     private sealed class FactoryHandler(IHttpMessageHandlerFactory factory) : HttpMessageHandler
     {
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        // The factory hands out the same pipeline until it rotates it, so one invoker serves it until then; it only
+        // borrows the pipeline (the factory disposes it). A rotated-out pipeline stays referenced until the next request.
+        private volatile Borrowed? _current;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            // The factory owns the pipeline and disposes it when it rotates it out; the invoker only borrows it.
-            using var invoker = new HttpMessageInvoker(factory.CreateHandler(HttpClientName), disposeHandler: false);
-            return await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var handler = factory.CreateHandler(HttpClientName);
+            var current = _current;
+            if (current is null || !ReferenceEquals(current.Handler, handler))
+            {
+                current = new Borrowed(handler, new HttpMessageInvoker(handler, disposeHandler: false));
+                _current = current;
+            }
+
+            return current.Invoker.SendAsync(request, cancellationToken);
         }
+
+        private sealed record Borrowed(HttpMessageHandler Handler, HttpMessageInvoker Invoker);
     }
 }

@@ -77,7 +77,8 @@ public sealed partial class RaftKvClient : IRaftKvClient
 
     private RaftKvClient(RaftKvClientOptions? options)
     {
-        _options = options ?? new RaftKvClientOptions();
+        // A copy: the options are read once, when the client is created (see RaftKvClientOptions).
+        _options = options?.Copy() ?? new RaftKvClientOptions();
         _options.Validate();
         _time = _options.TimeProvider;
         _nextSequence = _options.FirstSequence;

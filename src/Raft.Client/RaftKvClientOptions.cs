@@ -81,6 +81,13 @@ public sealed class RaftKvClientOptions
     /// <summary>The clock for backoff waits and the retry deadline. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// A copy of every option, so a client is not changed by later changes to the instance it was given. Shallow: the
+    /// copy shares <see cref="Endpoints"/>, <see cref="TrustedAuthorities"/>, <see cref="Handler"/> and
+    /// <see cref="TimeProvider"/>, which a client reads only when it is created or never changes.
+    /// </summary>
+    internal RaftKvClientOptions Copy() => (RaftKvClientOptions)MemberwiseClone();
+
     /// <summary>Checks every option, as each client does when it is created.</summary>
     /// <exception cref="ArgumentException">An option is out of range or malformed; the message names it.</exception>
     public void Validate()

@@ -174,6 +174,21 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task Options_ChangedAfterTheClientIsCreated_DoNotChangeIt()
+    {
+        var handler = new ScriptedHandler((_, _) => ScriptedHandler.NoLeader());
+        var time = new InstantTimeProvider();
+        var options = new RaftKvClientOptions { Handler = handler, TimeProvider = time, MaxAttempts = 2 };
+        using var client = new RaftKvClient(Nodes, options);
+        options.MaxAttempts = 50;
+
+        var error = await Assert.ThrowsAsync<NoLeaderException>(() => client.GetAsync("k"));
+
+        Assert.Equal(2, error.Attempts);
+        Assert.Equal(2, handler.Seen.Count);
+    }
+
+    [Fact]
     public async Task AttemptBudget_BoundsARedirectLoop()
     {
         var handler = new ScriptedHandler((request, _) =>
@@ -268,6 +283,29 @@ public sealed class RaftKvClientTests
     }
 
     [Fact]
+    public async Task AMembersLookupThatGotNoAnswer_IsMadeAgainOnTheNextAnswerNamingTheLeader()
+    {
+        var lookups = 0;
+        var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
+        {
+            ("node1", "/v1/cluster/members") when Interlocked.Increment(ref lookups) == 1 => throw new HttpRequestException("connection reset"),
+            ("node1", "/v1/cluster/members") => ScriptedHandler.Json(HttpStatusCode.OK, Members),
+            _ => ScriptedHandler.Put(5, 2),
+        });
+        var (client, _) = Create(handler, byId: false, endpoints: [Node1]);
+        using (client)
+        {
+            await client.PutAsync("a", "x");
+            await client.PutAsync("b", "y");
+            await client.PutAsync("c", "z");
+
+            Assert.Equal(
+                ["node1/v1/kv/a", "node1/v1/cluster/members", "node1/v1/kv/b", "node1/v1/cluster/members", "node2/v1/kv/c"],
+                handler.Seen.Select(r => r.Uri.Host + r.Uri.AbsolutePath));
+        }
+    }
+
+    [Fact]
     public async Task ALearnedLeaderThatCannotBeReached_IsNotTakenUpAgainFromAForwardedAnswer_ForAWhile()
     {
         var handler = new ScriptedHandler((request, _) => (request.RequestUri!.Host, request.RequestUri.AbsolutePath) switch
@@ -282,11 +320,16 @@ public sealed class RaftKvClientTests
             await client.PutAsync("a", "x");
             await client.PutAsync("b", "y");
             await client.PutAsync("c", "z");
-            time.Advance(TimeSpan.FromSeconds(6));
+
+            // Held off for one request timeout (10 s here) from the failure.
+            time.Advance(TimeSpan.FromSeconds(9));
             await client.PutAsync("d", "w");
+            Assert.Null(client.Leader);
+            time.Advance(TimeSpan.FromSeconds(1));
+            await client.PutAsync("e", "v");
 
             Assert.Equal(
-                ["node1/v1/kv/a", "node1/v1/cluster/members", "node2/v1/kv/b", "node1/v1/kv/b", "node1/v1/kv/c", "node1/v1/kv/d"],
+                ["node1/v1/kv/a", "node1/v1/cluster/members", "node2/v1/kv/b", "node1/v1/kv/b", "node1/v1/kv/c", "node1/v1/kv/d", "node1/v1/kv/e"],
                 handler.Seen.Select(r => r.Uri.Host + r.Uri.AbsolutePath));
             Assert.Equal(Node2, client.Leader);
         }
