@@ -10,10 +10,11 @@ namespace Raft.Backup;
 /// <c>Raft.Server restore</c> and <c>raftctl snapshot restore</c>. It is offline: no node may run on the directory.
 /// </summary>
 /// <remarks>
-/// The whole file is checked before anything is written: its header, its size against its trailer, every byte of
-/// the body against the stream's CRC32C, and the key-value image itself (loaded once, and ending exactly where the
-/// body ends). The directory then gets the snapshot, under a header naming the chosen members, as its latest (checked
-/// again by the store as it is written), and a hard state at the snapshot's term and index with no vote; no log. A
+/// The file is read once: its header and size against its trailer when opened, then its body, which is loaded as the
+/// key-value image (ending exactly where the body ends) and checked against the stream's CRC32C while it is copied,
+/// under a header naming the chosen members, into the new snapshot store's staging file. Only a whole, checked copy is
+/// installed as the latest snapshot (the store checks it again as it finishes), then a hard state at the snapshot's
+/// term and index with no vote is written; no log. On any failure the staged copy is removed with the directory. A
 /// node started on it begins at the backup's index. Which node it is (<c>Node:Id</c>) and the cluster's name
 /// (<c>Node:ClusterId</c>) are not kept in a data directory: the node is told them when it starts.
 /// </remarks>
@@ -57,20 +58,13 @@ public static class BackupRestore
             throw new RestoreRefusedException("the snapshot names no members: name them (Node:Peers for Raft.Server restore, --peers for raftctl snapshot restore)");
         }
 
-        Verify(source);
         Directory.CreateDirectory(root);
         try
         {
             using (var snapshots = FileSnapshotStore.Open(Path.Combine(root, DataDirectoryLayout.SnapshotsDirectory)))
             using (var sink = snapshots.CreateSink())
             {
-                // The body is copied under the new header; the sink checks the whole stream's CRC again as it finishes.
-                using (var body = source.OpenBody())
-                using (var stream = SnapshotStream.Open(metadata, body))
-                {
-                    stream.CopyTo(sink.AsStream(), CopyBufferBytes);
-                }
-
+                LoadAndCopy(source, metadata, sink);
                 using var staged = sink.Finish();
                 if (!snapshots.Install(staged))
                 {
@@ -96,15 +90,16 @@ public static class BackupRestore
         }
     }
 
-    // Reads the whole body once, as a node would load it, before anything is written. Buffered: the store reads its
-    // image a field at a time. Reading the body to its end checks it against the CRC and the trailer.
-    private static void Verify(SnapshotReader source)
+    // Loads the body as a node would, copying each byte read into the sink under the new header. Buffered: the store
+    // reads its image a field at a time. Reading the body to its end checks it against the CRC and the trailer, and
+    // gives the sink its trailer.
+    private static void LoadAndCopy(SnapshotReader source, SnapshotMetadata metadata, SnapshotSink sink)
     {
-        using var body = new BufferedStream(source.OpenBody(), CopyBufferBytes);
+        using var body = new BufferedStream(SnapshotStream.OpenCopying(metadata, source.OpenBody(), sink), CopyBufferBytes);
         using var image = new KvStore().LoadImage(body);
-        if (image.Index != source.Metadata.Index || body.Read(new byte[1]) != 0)
+        if (image.Index != metadata.Index || body.Read(new byte[1]) != 0)
         {
-            throw new InvalidDataException($"the key-value image says index {image.Index} in a snapshot of index {source.Metadata.Index}, or is followed by other bytes");
+            throw new InvalidDataException($"the key-value image says index {image.Index} in a snapshot of index {metadata.Index}, or is followed by other bytes");
         }
     }
 

@@ -72,7 +72,7 @@ internal static class SnapshotCommands
             Description = "Every member of the cluster to restore, ID=HOST:PORT (its peer address), comma-separated (default: the members the backup was taken with)",
         };
         var http = new Option<string?>("--http-endpoints") { Description = "The members' HTTP base addresses, ID=URL, comma-separated (with --peers)" };
-        var restore = new Command("restore", "Write a backup into a new node's data directory (offline: no node runs on it); the whole file is checked first") { file, dataDir, peers, http };
+        var restore = new Command("restore", "Write a backup into a new node's data directory (offline: no node runs on it); the whole file is checked as it is copied, and installed only once checked") { file, dataDir, peers, http };
         RaftCtl.SetAction(restore, console, async run =>
         {
             var path = run.Value(file)!;

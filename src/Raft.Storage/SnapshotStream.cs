@@ -34,6 +34,92 @@ public static class SnapshotStream
         return new StoredSnapshotReader(bytes, header);
     }
 
+    /// <summary>
+    /// A read-only, forward-only stream of the image bytes in <paramref name="body"/> that writes, as it is read, the
+    /// snapshot stream for <paramref name="metadata"/> into <paramref name="sink"/>: the header now, each body byte as it
+    /// is read, the trailer once the body has ended. One pass over a backup both loads its image (whoever reads this
+    /// stream) and copies it under a new header. It owns <paramref name="body"/>; the caller still finishes the sink.
+    /// </summary>
+    public static Stream OpenCopying(SnapshotMetadata metadata, Stream body, SnapshotSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        ArgumentNullException.ThrowIfNull(sink);
+        if (!body.CanRead)
+        {
+            throw new ArgumentException("the body stream must be readable", nameof(body));
+        }
+
+        return new CopyingStream(SnapshotFormat.EncodeHeader(metadata), body, sink);
+    }
+
+    private sealed class CopyingStream : ForwardOnlyReadStream
+    {
+        private readonly Stream _body;
+        private readonly SnapshotSink _sink;
+        private long _bodyBytes;
+        private uint _crc;
+        private bool _ended;
+
+        public CopyingStream(byte[] header, Stream body, SnapshotSink sink)
+        {
+            _body = body;
+            _sink = sink;
+            sink.Write(header);
+            _crc = Crc32C.Append(Crc32C.Seed, header);
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_ended || buffer.IsEmpty)
+            {
+                return 0;
+            }
+
+            var read = _body.Read(buffer);
+            Copied(buffer[..read]);
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_ended || buffer.IsEmpty)
+            {
+                return 0;
+            }
+
+            var read = await _body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            Copied(buffer.Span[..read]);
+            return read;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _body.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        // Body bytes just read go to the sink; none (the body's end) writes the trailer.
+        private void Copied(ReadOnlySpan<byte> read)
+        {
+            if (!read.IsEmpty)
+            {
+                _sink.Write(read);
+                _crc = Crc32C.Append(_crc, read);
+                _bodyBytes += read.Length;
+                return;
+            }
+
+            _ended = true;
+            Span<byte> trailer = stackalloc byte[SnapshotFormat.TrailerBytes];
+            SnapshotFormat.EncodeTrailer(trailer, _bodyBytes, _crc);
+            _sink.Write(trailer);
+        }
+    }
+
     private sealed class EncodingStream : ForwardOnlyReadStream
     {
         private readonly Stream _body;

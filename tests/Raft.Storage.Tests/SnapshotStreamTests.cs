@@ -78,6 +78,44 @@ public sealed class SnapshotStreamTests : IDisposable
     }
 
     [Fact]
+    public void OpenCopying_hands_out_the_body_and_leaves_the_whole_stream_in_the_sink_once_the_body_has_ended()
+    {
+        var metadata = Snapshots.Metadata(7, 2);
+        var body = Snapshots.Body(100_003, seed: 31);
+        using var store = new MemorySnapshotStore();
+        using (var sink = store.CreateSink())
+        {
+            var copied = new TrickleStream(body, most: 333);
+            using (var copying = SnapshotStream.OpenCopying(metadata, copied, sink))
+            {
+                var read = new List<byte>();
+                var buffer = new byte[4096];
+                int n;
+                while ((n = copying.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    read.AddRange(buffer.AsSpan(0, n));
+                }
+
+                Assert.Equal(body, read.ToArray());
+                Assert.Equal(0, copying.Read(buffer, 0, buffer.Length));
+            }
+
+            Assert.True(copied.Disposed);
+            using var staged = sink.Finish();
+            Assert.True(store.Install(staged));
+        }
+
+        Assert.True(store.TryOpenLatest(out var reader));
+        using (reader)
+        {
+            var expected = Snapshots.Encode(metadata, body);
+            var stored = new byte[reader.Length];
+            Assert.Equal(expected.Length, reader.ReadAt(0, stored));
+            Assert.Equal(expected, stored);
+        }
+    }
+
+    [Fact]
     public void Open_owns_its_body_and_refuses_metadata_a_snapshot_cannot_have()
     {
         var body = new TrickleStream([1, 2, 3], most: 3);
