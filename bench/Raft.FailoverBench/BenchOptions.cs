@@ -9,11 +9,14 @@ internal enum BenchMode
     Scale,
 }
 
+/// <summary>A word of <c>--target</c>; a comma-separated list takes the union of their clusters.</summary>
 internal enum TargetChoice
 {
     Ours,
     Etcd,
     Both,
+    DotNext,
+    All,
 }
 
 /// <summary>What the watches of a load row with watchers do.</summary>
@@ -49,8 +52,11 @@ internal sealed record BenchOptions
         "  scale: per data size, a fill with a node down, its catch-up by snapshot, writes while a snapshot is taken,\n" +
         "         a backup from a follower, a restore, a restart to ready and each node's memory\n" +
         "options:\n" +
-        "  --target ours|etcd|both     which clusters (default ours); etcd runs etcd-ours (50/300 ms) and etcd-default (100/1000 ms),\n" +
-        "                              load and scale run etcd-ours only\n" +
+        "  --target LIST               which clusters, comma-separated of ours, etcd, both (ours and etcd), dotnext (a key-value\n" +
+        "                              node on DotNext.Net.Cluster, bench/Raft.DotNextNode, with our timing) and all (every one)\n" +
+        "                              (default ours); etcd runs etcd-ours (50/300 ms) and etcd-default (100/1000 ms), load and\n" +
+        "                              scale run etcd-ours only; dotnext runs crash, hang, switchover (by resign) and load, not\n" +
+        "                              replace, scale or watchers\n" +
         "  --scenarios LIST            failover: comma-separated of crash,hang,switchover,replace (default crash,hang,switchover);\n" +
         "                              replace kills a follower and replaces it with a new member (added as a learner,\n" +
         "                              promoted, the dead one removed)\n" +
@@ -74,8 +80,8 @@ internal sealed record BenchOptions
         "  --snapshot-phase-s N        scale: seconds of 4 steady writers while the leader takes snapshots (default 25;\n" +
         "                              longer, up to 4 min, until the leader has taken one)\n" +
         "  --baseline-s N              scale: seconds of the steady writer before node 3 restarts and before the backup (default 5)\n" +
-        "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.. (default 15001)\n" +
-        "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.. (default P+2000)\n" +
+        "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.., dotnext's P+5.. (default 15001)\n" +
+        "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.., dotnext's Q+5.. (default P+2000)\n" +
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
         "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
         "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
@@ -94,7 +100,8 @@ internal sealed record BenchOptions
 
     public BenchMode Mode { get; init; } = BenchMode.Failover;
 
-    public TargetChoice Target { get; init; } = TargetChoice.Ours;
+    /// <summary>The words of <c>--target</c>, in the order given.</summary>
+    public IReadOnlyList<TargetChoice> Targets { get; init; } = [TargetChoice.Ours];
 
     public IReadOnlyList<string> Scenarios { get; init; } = DefaultScenarios;
 
@@ -150,7 +157,7 @@ internal sealed record BenchOptions
     /// <summary>Load mode: also run a one-node cluster of ours, to compare a replicated write with an unreplicated one.</summary>
     public bool OneNode { get; init; }
 
-    public bool UsesEtcd => Target != TargetChoice.Ours;
+    public bool UsesEtcd => TargetNames().Any(t => t.StartsWith("etcd", StringComparison.Ordinal));
 
     public static bool TryParse(string[] args, out BenchOptions options, out string? error)
     {
@@ -235,9 +242,21 @@ internal sealed record BenchOptions
             return false;
         }
 
-        if (options.Watchers.Count > 0 && options.Target == TargetChoice.Etcd)
+        if (options.Watchers.Count > 0 && !options.TargetNames().Contains("ours"))
         {
             error = "--watchers measures our cluster only: use --target ours or both";
+            return false;
+        }
+
+        if (options.TargetNames().Contains(DotNextTarget) && options.Mode == BenchMode.Scale)
+        {
+            error = "the scale mode is not supported by dotnext: its node has no backup, restore or metrics; leave dotnext out of --target";
+            return false;
+        }
+
+        if (options.TargetNames().Contains(DotNextTarget) && options.Mode == BenchMode.Failover && options.Scenarios.Contains("replace"))
+        {
+            error = "the replace scenario is not supported by dotnext: its node has a static member list; leave dotnext out of --target or replace out of --scenarios";
             return false;
         }
 
@@ -249,12 +268,18 @@ internal sealed record BenchOptions
         switch (arg)
         {
             case "--target":
-                if (!Enum.TryParse<TargetChoice>(value, ignoreCase: true, out var target) || !Enum.IsDefined(target) || int.TryParse(value, CultureInfo.InvariantCulture, out _))
+                var targets = new List<TargetChoice>();
+                foreach (var word in value.Split(',', StringSplitOptions.TrimEntries))
                 {
-                    return $"--target must be ours, etcd or both (got '{value}')";
+                    if (!Enum.TryParse<TargetChoice>(word, ignoreCase: true, out var target) || !Enum.IsDefined(target) || int.TryParse(word, CultureInfo.InvariantCulture, out _))
+                    {
+                        return $"--target must be ours, etcd, both, dotnext or all, or a comma-separated list of them (got '{value}')";
+                    }
+
+                    targets.Add(target);
                 }
 
-                options = options with { Target = target };
+                options = options with { Targets = targets };
                 return null;
             case "--scenarios":
                 var scenarios = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -370,17 +395,31 @@ internal sealed record BenchOptions
             ? null
             : $"{arg} must be a port from 1024 to 65000 (got '{value}')";
 
-    /// <summary>The names of the clusters this run measures, in table order.</summary>
+    public const string DotNextTarget = "dotnext";
+
+    /// <summary>The names of the clusters this run measures, in table order: ours, etcd's, dotnext, then ours-1node.</summary>
     public IReadOnlyList<string> TargetNames()
     {
-        IReadOnlyList<string> names = (Mode, Target) switch
+        var etcd = Mode is BenchMode.Load or BenchMode.Scale ? (string[])["etcd-ours"] : ["etcd-ours", "etcd-default"];
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var choice in Targets)
         {
-            (_, TargetChoice.Ours) => ["ours"],
-            (BenchMode.Load or BenchMode.Scale, TargetChoice.Etcd) => ["etcd-ours"],
-            (BenchMode.Load or BenchMode.Scale, TargetChoice.Both) => ["ours", "etcd-ours"],
-            (_, TargetChoice.Etcd) => ["etcd-ours", "etcd-default"],
-            _ => ["ours", "etcd-ours", "etcd-default"],
-        };
-        return Mode == BenchMode.Load && OneNode ? [.. names, "ours-1node"] : names;
+            names.UnionWith(choice switch
+            {
+                TargetChoice.Ours => ["ours"],
+                TargetChoice.Etcd => etcd,
+                TargetChoice.Both => ["ours", .. etcd],
+                TargetChoice.DotNext => [DotNextTarget],
+                _ => ["ours", .. etcd, DotNextTarget],
+            });
+        }
+
+        if (Mode == BenchMode.Load && OneNode)
+        {
+            names.Add("ours-1node");
+        }
+
+        string[] order = ["ours", "etcd-ours", "etcd-default", DotNextTarget, "ours-1node"];
+        return [.. order.Where(names.Contains)];
     }
 }

@@ -93,10 +93,15 @@ internal static class Program
         }
 
         var serverDll = targetNames.Any(t => t.StartsWith("ours", StringComparison.Ordinal)) ? ResolveServerDll(options) : null;
+        var dotNextDll = targetNames.Contains(DotNextClusterTarget.TargetName) ? ResolveDotNextDll() : null;
         var runId = Guid.NewGuid().ToString("N")[..8];
         var machine = new MachineInfo(
             Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.OSArchitecture.ToString(), RuntimeInformation.FrameworkDescription, etcdVersion);
         await output.WriteLineAsync($"{options.Mode.ToString().ToLowerInvariant()} run {runId}: {string.Join(", ", targetNames)} on {machine.Cores} cores, {machine.Os}, {machine.DotNet}{(etcdVersion is null ? string.Empty : ", " + etcdVersion)}").ConfigureAwait(false);
+        if (dotNextDll is not null)
+        {
+            await output.WriteLineAsync(DotNextClusterTarget.Settings).ConfigureAwait(false);
+        }
         var maxConcurrency = options.Mode switch
         {
             BenchMode.Load => options.Concurrency.Max(),
@@ -122,7 +127,7 @@ internal static class Program
         var startedAt = DateTimeOffset.UtcNow;
         for (var t = 0; t < targetNames.Count && violations.Count == 0; t++)
         {
-            var target = CreateTarget(targetNames[t], options, http, serverDll, work, tlsDirectory);
+            var target = CreateTarget(targetNames[t], options, http, serverDll, dotNextDll, work, tlsDirectory);
             lock (LiveGate)
             {
                 Live.Add(target);
@@ -245,7 +250,7 @@ internal static class Program
             var directory = Path.Combine(work, $"{mib}mib");
             foreach (var name in targetNames)
             {
-                var target = (IScaleTarget)CreateTarget(name, options, http, serverDll, directory, tlsDirectory);
+                var target = (IScaleTarget)CreateTarget(name, options, http, serverDll, null, directory, tlsDirectory);
                 lock (LiveGate)
                 {
                     Live.Add(target);
@@ -333,7 +338,7 @@ internal static class Program
         return Raft.Protocol.HttpsTrust.LoadAuthorities(ClusterTls.AuthorityPath(tlsDirectory));
     }
 
-    private static IBenchTarget CreateTarget(string name, BenchOptions options, HttpClient http, string? serverDll, string work, string tlsDirectory)
+    private static IBenchTarget CreateTarget(string name, BenchOptions options, HttpClient http, string? serverDll, string? dotNextDll, string work, string tlsDirectory)
     {
         int[] ports;
         IBenchTarget target;
@@ -375,6 +380,12 @@ internal static class Program
                 target = new EtcdClusterTarget(
                     http, name == "etcd-ours" ? EtcdProfile.OurTimeouts : EtcdProfile.Defaults, Path.Combine(work, name), options.BasePort + offset, options.PeerBasePort + offset,
                     options.Mode == BenchMode.Scale ? ScaleEtcdArguments : null);
+                break;
+            case DotNextClusterTarget.TargetName:
+                // Offsets no other target takes (ours +0..+3, etcd +10..+13 and +20..+23, ours-1node +30).
+                ports = [.. Range(options.BasePort + 5), .. Range(options.PeerBasePort + 5)];
+                target = new DotNextClusterTarget(
+                    http, dotNextDll ?? throw new InvalidOperationException("no DotNext node to run"), Path.Combine(work, name), options.BasePort + 5, options.PeerBasePort + 5);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(name), name, "unknown target");
@@ -419,6 +430,18 @@ internal static class Program
         if (!File.Exists(dll) || !File.Exists(runtimeConfig))
         {
             throw new BenchException($"cannot run our server: {dll} or {runtimeConfig} is missing; build src/Raft.Server and pass --server-dll");
+        }
+
+        return dll;
+    }
+
+    /// <summary>The DotNext node built next to this tool (a project reference of it), with its runtimeconfig.</summary>
+    private static string ResolveDotNextDll()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "Raft.DotNextNode.dll");
+        if (!File.Exists(dll) || !File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json")))
+        {
+            throw new BenchException($"cannot run the dotnext target: {dll} or its runtimeconfig is missing; build bench/Raft.FailoverBench");
         }
 
         return dll;

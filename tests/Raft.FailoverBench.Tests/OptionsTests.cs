@@ -34,6 +34,21 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void Targets_AreAUnionInTableOrder()
+    {
+        Assert.True(BenchOptions.TryParse(["--target", "all"], out var all, out _));
+        Assert.Equal(["ours", "etcd-ours", "etcd-default", "dotnext"], all.TargetNames());
+        Assert.True(BenchOptions.TryParse(["--target", "dotnext, ours"], out var list, out _));
+        Assert.Equal(["ours", "dotnext"], list.TargetNames());
+        Assert.True(BenchOptions.TryParse(["--target", "dotnext"], out var dotnext, out _));
+        Assert.Equal(["dotnext"], dotnext.TargetNames());
+        Assert.False(dotnext.UsesEtcd);
+        Assert.True(BenchOptions.TryParse(["load", "--target", "all", "--one-node"], out var load, out _));
+        Assert.Equal(["ours", "etcd-ours", "dotnext", "ours-1node"], load.TargetNames());
+        Assert.True(load.UsesEtcd);
+    }
+
+    [Fact]
     public void LoadMode_Parses()
     {
         Assert.True(BenchOptions.TryParse(["load", "--duration-s", "5", "--concurrency", "1,16,64", "--target", "both"], out var options, out _));
@@ -113,8 +128,13 @@ public sealed class OptionsTests
     [Theory]
     [InlineData("--trials 0", "--trials must be an integer from 1")]
     [InlineData("--trials x", "--trials must be an integer from 1")]
-    [InlineData("--target mongo", "--target must be ours, etcd or both")]
-    [InlineData("--target 1", "--target must be ours, etcd or both")]
+    [InlineData("--target mongo", "--target must be ours, etcd, both, dotnext or all, or a comma-separated list of them (got 'mongo')")]
+    [InlineData("--target 1", "--target must be ours, etcd, both, dotnext or all")]
+    [InlineData("--target ours,,dotnext", "--target must be ours, etcd, both, dotnext or all")]
+    [InlineData("--target dotnext --scenarios crash,replace", "the replace scenario is not supported by dotnext")]
+    [InlineData("--target all --scenarios replace", "the replace scenario is not supported by dotnext")]
+    [InlineData("scale --target dotnext", "the scale mode is not supported by dotnext")]
+    [InlineData("load --target dotnext --watchers idle:10", "--watchers measures our cluster only")]
     [InlineData("--scenarios crash,meteor", "--scenarios takes a comma-separated list")]
     [InlineData("--concurrency 1,,x", "--concurrency must be an integer")]
     [InlineData("--warmup-s -1", "--warmup-s takes a number of seconds from 0 to 600")]

@@ -53,6 +53,41 @@ public sealed class SmokeTests
     }
 
     /// <summary>
+    /// The dotnext target (three nodes of bench/Raft.DotNextNode): two crash trials, each checked for every acknowledged
+    /// write present once at its index and no stale read, as for the other targets.
+    /// </summary>
+    [Fact]
+    public async Task TwoCrashTrials_AgainstDotNext_PassTheirChecks()
+    {
+        var (basePort, peerBasePort) = Ports.HttpAndPeerBases();
+        var outDir = Path.Combine(Path.GetTempPath(), $"dotnext-smoke-{Guid.NewGuid():N}");
+        try
+        {
+            var (exitCode, output) = await RunToolAsync(
+                "--target", "dotnext", "--scenarios", "crash", "--trials", "2", "--out", outDir,
+                "--base-port", basePort.ToString(CultureInfo.InvariantCulture), "--peer-base-port", peerBasePort.ToString(CultureInfo.InvariantCulture));
+            Assert.True(exitCode == 0, $"exit code {exitCode}:\n{output}");
+            Assert.Contains("dotnext: DotNext.Net.Cluster 6.12.2, TCP transport, heartbeat 50 ms, election timeout [300, 400) ms", output, StringComparison.Ordinal);
+            using var results = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(outDir, "results.json")));
+            var trials = results.RootElement.GetProperty("trials").EnumerateArray().ToArray();
+            Assert.Equal(2, trials.Length);
+            foreach (var trial in trials)
+            {
+                Assert.Equal(("dotnext", "crash"), (trial.GetProperty("target").GetString(), trial.GetProperty("scenario").GetString()));
+                Assert.True(trial.GetProperty("acknowledgedWrites").GetInt32() > 0);
+                Assert.Equal(JsonValueKind.Number, trial.GetProperty("writeGapMs").ValueKind);
+                Assert.Empty(trial.GetProperty("violations").EnumerateArray());
+            }
+
+            Assert.Empty(results.RootElement.GetProperty("violations").EnumerateArray());
+        }
+        finally
+        {
+            DeleteIfThere(outDir);
+        }
+    }
+
+    /// <summary>
     /// Scale mode at 2 MiB of 1 KiB values, with snapshots every 500 entries so that the fill compacts the log past the
     /// stopped node and the snapshot phase sees several: every phase runs and every check passes.
     /// </summary>
@@ -177,8 +212,8 @@ internal static class Ports
         {
             var http = First + ((start - First + (attempt * 40)) % (Last - First - 40));
             var peer = http + 30;
-            // Three nodes and the one a replacement adds.
-            if (AllFree(http, 4) && AllFree(peer, 4))
+            // Three nodes and the one a replacement adds; the dotnext target's three at +5.
+            if (AllFree(http, 4) && AllFree(peer, 4) && AllFree(http + 5, 3) && AllFree(peer + 5, 3))
             {
                 return (http, peer);
             }
