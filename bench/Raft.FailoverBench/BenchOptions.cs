@@ -80,6 +80,12 @@ internal sealed record BenchOptions
         "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
         "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
         "  --tls                       our clusters as the launcher's --tls starts them: HTTPS, mutual TLS between peers\n" +
+        "  --contention                failover, load: for the whole of each target's run (its start too), one busy loop per core\n" +
+        "                              (/bin/sh -c 'while :; do :; done', at the bench's priority) competes for the processors;\n" +
+        "                              started before the target's cluster, killed by id when its run ends\n" +
+        "  --low-latency               failover, load: ours with 10 ms heartbeats and a 100 ms election timeout\n" +
+        "                              (--Node:HeartbeatIntervalMs=10 --Node:ElectionTimeoutMs=100, before the options after --),\n" +
+        "                              etcd-ours with --heartbeat-interval 10 --election-timeout 100; etcd-default unchanged\n" +
         "  --one-node                  load: also measure a one-node cluster of ours (ours-1node, ports P+30 and Q+30), the\n" +
         "                              floor a three-node write is compared with\n" +
         "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
@@ -150,6 +156,31 @@ internal sealed record BenchOptions
     /// <summary>Load mode: also run a one-node cluster of ours, to compare a replicated write with an unreplicated one.</summary>
     public bool OneNode { get; init; }
 
+    /// <summary>Failover and load: one busy loop per core (<see cref="Harness.CpuContention"/>) runs beside each target for its whole run.</summary>
+    public bool Contention { get; init; }
+
+    /// <summary>Ours and etcd-ours at the low-latency profile (<see cref="LowLatencyHeartbeatMs"/>, <see cref="LowLatencyElectionMs"/>).</summary>
+    public bool LowLatency { get; init; }
+
+    public const int LowLatencyHeartbeatMs = 10;
+
+    public const int LowLatencyElectionMs = 100;
+
+    /// <summary>What results.json and the tables say of the timing when <see cref="LowLatency"/> is on; null otherwise.</summary>
+    public string? TimingProfile => LowLatency
+        ? string.Create(CultureInfo.InvariantCulture, $"low-latency: heartbeat {LowLatencyHeartbeatMs} ms, election timeout {LowLatencyElectionMs} ms (ours and etcd-ours)")
+        : null;
+
+    /// <summary>The options every node of ours gets: the profile's timing, then those after <c>--</c> (which win, coming last).</summary>
+    public IReadOnlyList<string> OurNodeArguments => LowLatency
+        ?
+        [
+            string.Create(CultureInfo.InvariantCulture, $"--Node:HeartbeatIntervalMs={LowLatencyHeartbeatMs}"),
+            string.Create(CultureInfo.InvariantCulture, $"--Node:ElectionTimeoutMs={LowLatencyElectionMs}"),
+            .. NodeArguments,
+        ]
+        : NodeArguments;
+
     public bool UsesEtcd => Target != TargetChoice.Ours;
 
     public static bool TryParse(string[] args, out BenchOptions options, out string? error)
@@ -188,6 +219,18 @@ internal sealed record BenchOptions
             if (arg == "--keep-data")
             {
                 options = options with { KeepData = true };
+                continue;
+            }
+
+            if (arg == "--contention")
+            {
+                options = options with { Contention = true };
+                continue;
+            }
+
+            if (arg == "--low-latency")
+            {
+                options = options with { LowLatency = true };
                 continue;
             }
 
@@ -232,6 +275,18 @@ internal sealed record BenchOptions
         if (options.Watchers.Count > 0 && options.Mode != BenchMode.Load)
         {
             error = "--watchers is an option of the load mode (load --watchers ...)";
+            return false;
+        }
+
+        if (options.Contention && options.Mode == BenchMode.Scale)
+        {
+            error = "--contention is an option of the failover and load modes";
+            return false;
+        }
+
+        if (options.LowLatency && options.Mode == BenchMode.Scale)
+        {
+            error = "--low-latency is an option of the failover and load modes";
             return false;
         }
 

@@ -23,6 +23,7 @@ internal static class Program
 {
     private static readonly Lock LiveGate = new();
     private static readonly List<IBenchTarget> Live = [];
+    private static readonly List<CpuContention> LiveContention = [];
 
     public static async Task<int> Main(string[] args)
     {
@@ -128,8 +129,15 @@ internal static class Program
                 Live.Add(target);
             }
 
+            CpuContention? contention = null;
             try
             {
+                if (options.Contention)
+                {
+                    contention = StartContention();
+                    await output.WriteLineAsync($"CPU contention for {target.Name}: pids {string.Join(' ', contention.Pids)}").ConfigureAwait(false);
+                }
+
                 await output.WriteLineAsync($"starting {target.Name}").ConfigureAwait(false);
                 await target.StartAsync(cancellationToken).ConfigureAwait(false);
                 if (options.Mode == BenchMode.Failover)
@@ -172,12 +180,17 @@ internal static class Program
                 {
                     Live.Remove(target);
                 }
+
+                StopContention(contention);
             }
         }
 
+        var contentionText = options.Contention ? CpuContention.Describe(Environment.ProcessorCount) : null;
         var settings = new BenchSettings(
             options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency, options.WarmupS,
-            options.Watchers.Count > 0 ? [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)] : null);
+            options.Watchers.Count > 0 ? [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)] : null,
+            contentionText,
+            options.TimingProfile);
         var resultsPath = Path.Combine(options.OutDirectory, "results.json");
         var earlier = ReadEarlierResults(resultsPath);
         var results = options.Mode == BenchMode.Failover
@@ -186,6 +199,21 @@ internal static class Program
         Directory.CreateDirectory(options.OutDirectory);
         await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(results, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync().ConfigureAwait(false);
+        if (contentionText is not null)
+        {
+            await output.WriteLineAsync($"under CPU contention: {contentionText}, beside every target").ConfigureAwait(false);
+        }
+
+        if (options.TimingProfile is { } profile)
+        {
+            await output.WriteLineAsync($"timing: {profile}").ConfigureAwait(false);
+        }
+
+        if (contentionText is not null || options.TimingProfile is not null)
+        {
+            await output.WriteLineAsync().ConfigureAwait(false);
+        }
+
         if (options.Mode == BenchMode.Failover)
         {
             await File.WriteAllTextAsync(Path.Combine(options.OutDirectory, "failover.svg"), SvgChart.Render(trials, targetNames, options.Scenarios), cancellationToken).ConfigureAwait(false);
@@ -195,6 +223,14 @@ internal static class Program
         else
         {
             await output.WriteAsync(Tables.Load(load, targetNames)).ConfigureAwait(false);
+            if (Tables.LoadElections(load, targetNames) is { Length: > 0 } elections)
+            {
+                await output.WriteLineAsync().ConfigureAwait(false);
+                await output.WriteLineAsync("elections (rise of the highest term) and leader changes (most seen by one node) during each measured phase:").ConfigureAwait(false);
+                await output.WriteLineAsync().ConfigureAwait(false);
+                await output.WriteAsync(elections).ConfigureAwait(false);
+            }
+
             if (watcherLoad.Count > 0)
             {
                 await output.WriteLineAsync().ConfigureAwait(false);
@@ -348,7 +384,7 @@ internal static class Program
                     PeerBasePort = options.PeerBasePort,
                     DataDirectory = Path.Combine(work, "ours"),
                     Clean = true,
-                    NodeArguments = options.NodeArguments,
+                    NodeArguments = options.OurNodeArguments,
                     ServerDll = serverDll,
                     Tls = options.Tls,
                     TlsDirectory = tlsDirectory,
@@ -363,7 +399,7 @@ internal static class Program
                     PeerBasePort = options.PeerBasePort + 30,
                     DataDirectory = Path.Combine(work, name),
                     Clean = true,
-                    NodeArguments = options.NodeArguments,
+                    NodeArguments = options.OurNodeArguments,
                     ServerDll = serverDll,
                     Tls = options.Tls,
                     TlsDirectory = tlsDirectory,
@@ -373,7 +409,7 @@ internal static class Program
                 var offset = name == "etcd-ours" ? 10 : 20;
                 ports = [.. Range(options.BasePort + offset), .. Range(options.PeerBasePort + offset)];
                 target = new EtcdClusterTarget(
-                    http, name == "etcd-ours" ? EtcdProfile.OurTimeouts : EtcdProfile.Defaults, Path.Combine(work, name), options.BasePort + offset, options.PeerBasePort + offset,
+                    http, name == "etcd-ours" ? (options.LowLatency ? EtcdProfile.LowLatency : EtcdProfile.OurTimeouts) : EtcdProfile.Defaults, Path.Combine(work, name), options.BasePort + offset, options.PeerBasePort + offset,
                     options.Mode == BenchMode.Scale ? ScaleEtcdArguments : null);
                 break;
             default:
@@ -432,6 +468,37 @@ internal static class Program
             {
                 target.KillAll();
             }
+
+            foreach (var contention in LiveContention)
+            {
+                contention.Kill();
+            }
+        }
+    }
+
+    /// <summary>One busy loop per core, registered so that an interrupted run kills it too.</summary>
+    private static CpuContention StartContention()
+    {
+        var contention = CpuContention.Start(Environment.ProcessorCount);
+        lock (LiveGate)
+        {
+            LiveContention.Add(contention);
+        }
+
+        return contention;
+    }
+
+    private static void StopContention(CpuContention? contention)
+    {
+        if (contention is null)
+        {
+            return;
+        }
+
+        contention.Dispose();
+        lock (LiveGate)
+        {
+            LiveContention.Remove(contention);
         }
     }
 

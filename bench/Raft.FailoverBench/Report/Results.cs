@@ -51,8 +51,14 @@ internal sealed record TrialResult(
     public double? WatchGapOverWriteGapMs => WatchGapMs - WriteGapMs is { } over ? Math.Round(over, 3) : null;
 }
 
-/// <summary>One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.</summary>
-internal sealed record LoadResult(string Target, int Concurrency, string Operation, double DurationS, long Operations, long Errors, double PerSecond, double? P50Ms, double? P99Ms);
+/// <summary>
+/// One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.
+/// <see cref="Elections"/>: how far the cluster's highest term rose during the phase; <see cref="LeaderChanges"/>: the
+/// most leader changes one node counted during it; both null where the target does not say (or a node did not answer).
+/// </summary>
+internal sealed record LoadResult(
+    string Target, int Concurrency, string Operation, double DurationS, long Operations, long Errors, double PerSecond, double? P50Ms, double? P99Ms,
+    long? Elections = null, long? LeaderChanges = null);
 
 /// <summary>
 /// One watcher row of the load mode: <see cref="Write"/> measured with <see cref="WatcherCount"/> watches open
@@ -86,7 +92,9 @@ internal sealed record BenchSettings(
     int DurationS,
     IReadOnlyList<int> Concurrency,
     int WarmupS = 0,
-    IReadOnlyList<string>? Watchers = null);
+    IReadOnlyList<string>? Watchers = null,
+    string? Contention = null,
+    string? TimingProfile = null);
 
 /// <summary>
 /// results.json. A failover run, a load run and a scale run written to the same directory share the file: each
