@@ -7,6 +7,7 @@ internal enum BenchMode
     Failover,
     Load,
     Scale,
+    Startup,
 }
 
 internal enum TargetChoice
@@ -42,12 +43,14 @@ internal readonly record struct WatcherRow(WatcherKind Kind, int Count)
 internal sealed record BenchOptions
 {
     public const string Usage =
-        "usage: Raft.FailoverBench [load|scale] [options] [-- node options]\n" +
+        "usage: Raft.FailoverBench [load|scale|startup] [options] [-- node options]\n" +
         "  failover (default): crash, hang and switchover trials against 3-node clusters, with a client workload and a\n" +
         "         watch of its keys on a node the fault leaves alone (its longest silence, every acknowledged write checked)\n" +
         "  load: writes/s and latency at several concurrencies, then linearizable reads\n" +
         "  scale: per data size, a fill with a node down, its catch-up by snapshot, writes while a snapshot is taken,\n" +
         "         a backup from a follower, a restore, a restart to ready and each node's memory\n" +
+        "  startup: per target, the cluster's start until a leader, each node's resident memory once the formed cluster has\n" +
+        "         been idle, then followers killed (kill -9) and started again, each timed until it answers a linearizable read\n" +
         "options:\n" +
         "  --target ours|etcd|both     which clusters (default ours); etcd runs etcd-ours (50/300 ms) and etcd-default (100/1000 ms),\n" +
         "                              load and scale run etcd-ours only\n" +
@@ -74,16 +77,18 @@ internal sealed record BenchOptions
         "  --snapshot-phase-s N        scale: seconds of 4 steady writers while the leader takes snapshots (default 25;\n" +
         "                              longer, up to 4 min, until the leader has taken one)\n" +
         "  --baseline-s N              scale: seconds of the steady writer before node 3 restarts and before the backup (default 5)\n" +
+        "  --starts N                  startup: follower restarts timed per target (default 10)\n" +
+        "  --idle-s N                  startup: seconds the formed cluster idles before its memory is read (default 5)\n" +
         "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.. (default 15001)\n" +
         "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.. (default P+2000)\n" +
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
         "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
         "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
         "  --tls                       our clusters as the launcher's --tls starts them: HTTPS, mutual TLS between peers\n" +
-        "  --contention                failover, load: for the whole of each target's run (its start too), one busy loop per core\n" +
+        "  --contention                failover, load, startup: for the whole of each target's run (its start too), one busy loop per core\n" +
         "                              (/bin/sh -c 'while :; do :; done', at the bench's priority) competes for the processors;\n" +
         "                              started before the target's cluster, killed by id when its run ends\n" +
-        "  --low-latency               failover, load: ours with 10 ms heartbeats and a 100 ms election timeout\n" +
+        "  --low-latency               failover, load, startup: ours with 10 ms heartbeats and a 100 ms election timeout\n" +
         "                              (--Node:HeartbeatIntervalMs=10 --Node:ElectionTimeoutMs=100, before the options after --),\n" +
         "                              etcd-ours with --heartbeat-interval 10 --election-timeout 100; etcd-default unchanged\n" +
         "  --one-node                  load: also measure a one-node cluster of ours (ours-1node, ports P+30 and Q+30), the\n" +
@@ -132,6 +137,12 @@ internal sealed record BenchOptions
     public int SnapshotPhaseS { get; init; } = 25;
 
     public int BaselineS { get; init; } = 5;
+
+    /// <summary>Startup mode: how many times a follower is killed and started again, each start timed.</summary>
+    public int Starts { get; init; } = 10;
+
+    /// <summary>Startup mode: seconds the formed cluster is left idle before each node's memory is read.</summary>
+    public int IdleS { get; init; } = 5;
 
     public int BasePort { get; init; } = 15001;
 
@@ -189,7 +200,7 @@ internal sealed record BenchOptions
         options = new BenchOptions();
         error = null;
         var i = 0;
-        if (args.Length > 0 && args[0] is "load" or "failover" or "scale")
+        if (args.Length > 0 && args[0] is "load" or "failover" or "scale" or "startup")
         {
             options = options with { Mode = Enum.Parse<BenchMode>(args[0], ignoreCase: true) };
             i = 1;
@@ -280,13 +291,13 @@ internal sealed record BenchOptions
 
         if (options.Contention && options.Mode == BenchMode.Scale)
         {
-            error = "--contention is an option of the failover and load modes";
+            error = "--contention is an option of the failover, load and startup modes";
             return false;
         }
 
         if (options.LowLatency && options.Mode == BenchMode.Scale)
         {
-            error = "--low-latency is an option of the failover and load modes";
+            error = "--low-latency is an option of the failover, load and startup modes";
             return false;
         }
 
@@ -350,6 +361,10 @@ internal sealed record BenchOptions
                 return Positive(arg, value, 3_600, out var snapshotPhase) ?? Set(ref options, options with { SnapshotPhaseS = snapshotPhase });
             case "--baseline-s":
                 return Positive(arg, value, 600, out var baseline) ?? Set(ref options, options with { BaselineS = baseline });
+            case "--starts":
+                return Positive(arg, value, 1_000, out var starts) ?? Set(ref options, options with { Starts = starts });
+            case "--idle-s":
+                return Positive(arg, value, 600, out var idleS) ?? Set(ref options, options with { IdleS = idleS });
             case "--base-port":
                 return Port(arg, value, out var basePort) ?? Set(ref options, options with { BasePort = basePort });
             case "--peer-base-port":

@@ -119,6 +119,7 @@ internal static class Program
         var trials = new List<TrialResult>();
         var load = new List<LoadResult>();
         var watcherLoad = new List<WatcherLoadResult>();
+        var startup = new List<StartupResult>();
         var violations = new List<string>();
         var startedAt = DateTimeOffset.UtcNow;
         for (var t = 0; t < targetNames.Count && violations.Count == 0; t++)
@@ -139,6 +140,13 @@ internal static class Program
                 }
 
                 await output.WriteLineAsync($"starting {target.Name}").ConfigureAwait(false);
+                if (options.Mode == BenchMode.Startup)
+                {
+                    // The runner starts the cluster itself, to time it.
+                    startup.Add(await new StartupRunner(target, runId, options.Starts, TimeSpan.FromSeconds(options.IdleS), output).RunAsync(cancellationToken).ConfigureAwait(false));
+                    continue;
+                }
+
                 await target.StartAsync(cancellationToken).ConfigureAwait(false);
                 if (options.Mode == BenchMode.Failover)
                 {
@@ -190,12 +198,23 @@ internal static class Program
             options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency, options.WarmupS,
             options.Watchers.Count > 0 ? [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)] : null,
             contentionText,
-            options.TimingProfile);
+            options.TimingProfile)
+        {
+            Starts = options.Mode == BenchMode.Startup ? options.Starts : null,
+            IdleS = options.Mode == BenchMode.Startup ? options.IdleS : null,
+        };
         var resultsPath = Path.Combine(options.OutDirectory, "results.json");
         var earlier = ReadEarlierResults(resultsPath);
-        var results = options.Mode == BenchMode.Failover
-            ? new BenchResults(startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [], earlier?.ScaleSettings, earlier?.Scale, earlier?.WatcherLoad)
-            : new BenchResults(startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load, earlier?.ScaleSettings, earlier?.Scale, watcherLoad);
+        var results = options.Mode switch
+        {
+            BenchMode.Failover => new BenchResults(
+                startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [], earlier?.ScaleSettings, earlier?.Scale, earlier?.WatcherLoad,
+                earlier?.StartupSettings, earlier?.Startup),
+            BenchMode.Load => new BenchResults(
+                startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load, earlier?.ScaleSettings, earlier?.Scale, watcherLoad,
+                earlier?.StartupSettings, earlier?.Startup),
+            _ => (earlier ?? new BenchResults(startedAt, machine, null, [], [], null, [])) with { StartedAt = startedAt, Machine = machine, StartupSettings = settings, Startup = startup },
+        };
         Directory.CreateDirectory(options.OutDirectory);
         await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(results, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync().ConfigureAwait(false);
@@ -214,7 +233,12 @@ internal static class Program
             await output.WriteLineAsync().ConfigureAwait(false);
         }
 
-        if (options.Mode == BenchMode.Failover)
+        if (options.Mode == BenchMode.Startup)
+        {
+            await output.WriteAsync(Tables.Startup(startup, targetNames)).ConfigureAwait(false);
+            await output.WriteLineAsync($"results: {resultsPath}").ConfigureAwait(false);
+        }
+        else if (options.Mode == BenchMode.Failover)
         {
             await File.WriteAllTextAsync(Path.Combine(options.OutDirectory, "failover.svg"), SvgChart.Render(trials, targetNames, options.Scenarios), cancellationToken).ConfigureAwait(false);
             await output.WriteAsync(Tables.Failover(trials, targetNames, options.Scenarios)).ConfigureAwait(false);
@@ -313,7 +337,8 @@ internal static class Program
 
                 Directory.CreateDirectory(options.OutDirectory);
                 var all = new BenchResults(
-                    startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], earlier?.LoadSettings, earlier?.Load ?? [], settings, results, earlier?.WatcherLoad);
+                    startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], earlier?.LoadSettings, earlier?.Load ?? [], settings, results, earlier?.WatcherLoad,
+                    earlier?.StartupSettings, earlier?.Startup);
                 await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(all, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
             }
 

@@ -45,7 +45,7 @@ public sealed class OptionsTests
         Assert.True(load.Contention);
 
         Assert.False(BenchOptions.TryParse(["scale", "--contention"], out _, out error));
-        Assert.Equal("--contention is an option of the failover and load modes", error);
+        Assert.Equal("--contention is an option of the failover, load and startup modes", error);
     }
 
     [Fact]
@@ -62,7 +62,7 @@ public sealed class OptionsTests
         Assert.Equal("etcd-ours", Targets.EtcdProfile.LowLatency.Name);
 
         Assert.False(BenchOptions.TryParse(["scale", "--low-latency"], out _, out error));
-        Assert.Equal("--low-latency is an option of the failover and load modes", error);
+        Assert.Equal("--low-latency is an option of the failover, load and startup modes", error);
     }
 
     [Fact]
