@@ -7,6 +7,7 @@ internal enum BenchMode
     Failover,
     Load,
     Scale,
+    Startup,
 }
 
 /// <summary>A word of <c>--target</c>; a comma-separated list takes the union of their clusters.</summary>
@@ -45,12 +46,14 @@ internal readonly record struct WatcherRow(WatcherKind Kind, int Count)
 internal sealed record BenchOptions
 {
     public const string Usage =
-        "usage: Raft.FailoverBench [load|scale] [options] [-- node options]\n" +
+        "usage: Raft.FailoverBench [load|scale|startup] [options] [-- node options]\n" +
         "  failover (default): crash, hang and switchover trials against 3-node clusters, with a client workload and a\n" +
         "         watch of its keys on a node the fault leaves alone (its longest silence, every acknowledged write checked)\n" +
         "  load: writes/s and latency at several concurrencies, then linearizable reads\n" +
         "  scale: per data size, a fill with a node down, its catch-up by snapshot, writes while a snapshot is taken,\n" +
         "         a backup from a follower, a restore, a restart to ready and each node's memory\n" +
+        "  startup: per target, the cluster's start until a leader, each node's resident memory once the formed cluster has\n" +
+        "         been idle, then followers killed (kill -9) and started again, each timed until it answers a linearizable read\n" +
         "options:\n" +
         "  --target LIST               which clusters, comma-separated of ours, etcd, both (ours and etcd), dotnext (a key-value\n" +
         "                              node on DotNext.Net.Cluster, bench/Raft.DotNextNode, with our timing) and all (every one)\n" +
@@ -80,12 +83,20 @@ internal sealed record BenchOptions
         "  --snapshot-phase-s N        scale: seconds of 4 steady writers while the leader takes snapshots (default 25;\n" +
         "                              longer, up to 4 min, until the leader has taken one)\n" +
         "  --baseline-s N              scale: seconds of the steady writer before node 3 restarts and before the backup (default 5)\n" +
+        "  --starts N                  startup: follower restarts timed per target (default 10)\n" +
+        "  --idle-s N                  startup: seconds the formed cluster idles before its memory is read (default 5)\n" +
         "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.., dotnext's P+5.. (default 15001)\n" +
         "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.., dotnext's Q+5.. (default P+2000)\n" +
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
         "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
         "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
         "  --tls                       our clusters as the launcher's --tls starts them: HTTPS, mutual TLS between peers\n" +
+        "  --contention                failover, load, startup: for the whole of each target's run (its start too), one busy loop per core\n" +
+        "                              (/bin/sh -c 'while :; do :; done', at the bench's priority) competes for the processors;\n" +
+        "                              started before the target's cluster, killed by id when its run ends\n" +
+        "  --low-latency               failover, load, startup: ours with 10 ms heartbeats and a 100 ms election timeout\n" +
+        "                              (--Node:HeartbeatIntervalMs=10 --Node:ElectionTimeoutMs=100, before the options after --),\n" +
+        "                              etcd-ours with --heartbeat-interval 10 --election-timeout 100; etcd-default unchanged\n" +
         "  --one-node                  load: also measure a one-node cluster of ours (ours-1node, ports P+30 and Q+30), the\n" +
         "                              floor a three-node write is compared with\n" +
         "  -- ...                      anything after -- goes to every one of our nodes, e.g. -- --Node:FastFailover=false";
@@ -134,6 +145,12 @@ internal sealed record BenchOptions
 
     public int BaselineS { get; init; } = 5;
 
+    /// <summary>Startup mode: how many times a follower is killed and started again, each start timed.</summary>
+    public int Starts { get; init; } = 10;
+
+    /// <summary>Startup mode: seconds the formed cluster is left idle before each node's memory is read.</summary>
+    public int IdleS { get; init; } = 5;
+
     public int BasePort { get; init; } = 15001;
 
     public int? PeerBasePortOption { get; init; }
@@ -157,6 +174,31 @@ internal sealed record BenchOptions
     /// <summary>Load mode: also run a one-node cluster of ours, to compare a replicated write with an unreplicated one.</summary>
     public bool OneNode { get; init; }
 
+    /// <summary>Failover and load: one busy loop per core (<see cref="Harness.CpuContention"/>) runs beside each target for its whole run.</summary>
+    public bool Contention { get; init; }
+
+    /// <summary>Ours and etcd-ours at the low-latency profile (<see cref="LowLatencyHeartbeatMs"/>, <see cref="LowLatencyElectionMs"/>).</summary>
+    public bool LowLatency { get; init; }
+
+    public const int LowLatencyHeartbeatMs = 10;
+
+    public const int LowLatencyElectionMs = 100;
+
+    /// <summary>What results.json and the tables say of the timing when <see cref="LowLatency"/> is on; null otherwise.</summary>
+    public string? TimingProfile => LowLatency
+        ? string.Create(CultureInfo.InvariantCulture, $"low-latency: heartbeat {LowLatencyHeartbeatMs} ms, election timeout {LowLatencyElectionMs} ms (ours and etcd-ours)")
+        : null;
+
+    /// <summary>The options every node of ours gets: the profile's timing, then those after <c>--</c> (which win, coming last).</summary>
+    public IReadOnlyList<string> OurNodeArguments => LowLatency
+        ?
+        [
+            string.Create(CultureInfo.InvariantCulture, $"--Node:HeartbeatIntervalMs={LowLatencyHeartbeatMs}"),
+            string.Create(CultureInfo.InvariantCulture, $"--Node:ElectionTimeoutMs={LowLatencyElectionMs}"),
+            .. NodeArguments,
+        ]
+        : NodeArguments;
+
     public bool UsesEtcd => TargetNames().Any(t => t.StartsWith("etcd", StringComparison.Ordinal));
 
     public static bool TryParse(string[] args, out BenchOptions options, out string? error)
@@ -165,7 +207,7 @@ internal sealed record BenchOptions
         options = new BenchOptions();
         error = null;
         var i = 0;
-        if (args.Length > 0 && args[0] is "load" or "failover" or "scale")
+        if (args.Length > 0 && args[0] is "load" or "failover" or "scale" or "startup")
         {
             options = options with { Mode = Enum.Parse<BenchMode>(args[0], ignoreCase: true) };
             i = 1;
@@ -195,6 +237,18 @@ internal sealed record BenchOptions
             if (arg == "--keep-data")
             {
                 options = options with { KeepData = true };
+                continue;
+            }
+
+            if (arg == "--contention")
+            {
+                options = options with { Contention = true };
+                continue;
+            }
+
+            if (arg == "--low-latency")
+            {
+                options = options with { LowLatency = true };
                 continue;
             }
 
@@ -239,6 +293,18 @@ internal sealed record BenchOptions
         if (options.Watchers.Count > 0 && options.Mode != BenchMode.Load)
         {
             error = "--watchers is an option of the load mode (load --watchers ...)";
+            return false;
+        }
+
+        if (options.Contention && options.Mode == BenchMode.Scale)
+        {
+            error = "--contention is an option of the failover, load and startup modes";
+            return false;
+        }
+
+        if (options.LowLatency && options.Mode == BenchMode.Scale)
+        {
+            error = "--low-latency is an option of the failover, load and startup modes";
             return false;
         }
 
@@ -320,6 +386,10 @@ internal sealed record BenchOptions
                 return Positive(arg, value, 3_600, out var snapshotPhase) ?? Set(ref options, options with { SnapshotPhaseS = snapshotPhase });
             case "--baseline-s":
                 return Positive(arg, value, 600, out var baseline) ?? Set(ref options, options with { BaselineS = baseline });
+            case "--starts":
+                return Positive(arg, value, 1_000, out var starts) ?? Set(ref options, options with { Starts = starts });
+            case "--idle-s":
+                return Positive(arg, value, 600, out var idleS) ?? Set(ref options, options with { IdleS = idleS });
             case "--base-port":
                 return Port(arg, value, out var basePort) ?? Set(ref options, options with { BasePort = basePort });
             case "--peer-base-port":

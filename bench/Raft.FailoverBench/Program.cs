@@ -23,6 +23,7 @@ internal static class Program
 {
     private static readonly Lock LiveGate = new();
     private static readonly List<IBenchTarget> Live = [];
+    private static readonly List<CpuContention> LiveContention = [];
 
     public static async Task<int> Main(string[] args)
     {
@@ -123,6 +124,7 @@ internal static class Program
         var trials = new List<TrialResult>();
         var load = new List<LoadResult>();
         var watcherLoad = new List<WatcherLoadResult>();
+        var startup = new List<StartupResult>();
         var violations = new List<string>();
         var startedAt = DateTimeOffset.UtcNow;
         for (var t = 0; t < targetNames.Count && violations.Count == 0; t++)
@@ -133,9 +135,23 @@ internal static class Program
                 Live.Add(target);
             }
 
+            CpuContention? contention = null;
             try
             {
+                if (options.Contention)
+                {
+                    contention = StartContention();
+                    await output.WriteLineAsync($"CPU contention for {target.Name}: pids {string.Join(' ', contention.Pids)}").ConfigureAwait(false);
+                }
+
                 await output.WriteLineAsync($"starting {target.Name}").ConfigureAwait(false);
+                if (options.Mode == BenchMode.Startup)
+                {
+                    // The runner starts the cluster itself, to time it.
+                    startup.Add(await new StartupRunner(target, runId, options.Starts, TimeSpan.FromSeconds(options.IdleS), output).RunAsync(cancellationToken).ConfigureAwait(false));
+                    continue;
+                }
+
                 await target.StartAsync(cancellationToken).ConfigureAwait(false);
                 if (options.Mode == BenchMode.Failover)
                 {
@@ -177,21 +193,57 @@ internal static class Program
                 {
                     Live.Remove(target);
                 }
+
+                StopContention(contention);
             }
         }
 
+        var contentionText = options.Contention ? CpuContention.Describe(Environment.ProcessorCount) : null;
         var settings = new BenchSettings(
             options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency, options.WarmupS,
-            options.Watchers.Count > 0 ? [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)] : null);
+            options.Watchers.Count > 0 ? [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)] : null,
+            contentionText,
+            options.TimingProfile)
+        {
+            Starts = options.Mode == BenchMode.Startup ? options.Starts : null,
+            IdleS = options.Mode == BenchMode.Startup ? options.IdleS : null,
+        };
         var resultsPath = Path.Combine(options.OutDirectory, "results.json");
         var earlier = ReadEarlierResults(resultsPath);
-        var results = options.Mode == BenchMode.Failover
-            ? new BenchResults(startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [], earlier?.ScaleSettings, earlier?.Scale, earlier?.WatcherLoad)
-            : new BenchResults(startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load, earlier?.ScaleSettings, earlier?.Scale, watcherLoad);
+        var results = options.Mode switch
+        {
+            BenchMode.Failover => new BenchResults(
+                startedAt, machine, settings, trials, violations, earlier?.LoadSettings, earlier?.Load ?? [], earlier?.ScaleSettings, earlier?.Scale, earlier?.WatcherLoad,
+                earlier?.StartupSettings, earlier?.Startup),
+            BenchMode.Load => new BenchResults(
+                startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], settings, load, earlier?.ScaleSettings, earlier?.Scale, watcherLoad,
+                earlier?.StartupSettings, earlier?.Startup),
+            _ => (earlier ?? new BenchResults(startedAt, machine, null, [], [], null, [])) with { StartedAt = startedAt, Machine = machine, StartupSettings = settings, Startup = startup },
+        };
         Directory.CreateDirectory(options.OutDirectory);
         await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(results, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync().ConfigureAwait(false);
-        if (options.Mode == BenchMode.Failover)
+        if (contentionText is not null)
+        {
+            await output.WriteLineAsync($"under CPU contention: {contentionText}, beside every target").ConfigureAwait(false);
+        }
+
+        if (options.TimingProfile is { } profile)
+        {
+            await output.WriteLineAsync($"timing: {profile}").ConfigureAwait(false);
+        }
+
+        if (contentionText is not null || options.TimingProfile is not null)
+        {
+            await output.WriteLineAsync().ConfigureAwait(false);
+        }
+
+        if (options.Mode == BenchMode.Startup)
+        {
+            await output.WriteAsync(Tables.Startup(startup, targetNames)).ConfigureAwait(false);
+            await output.WriteLineAsync($"results: {resultsPath}").ConfigureAwait(false);
+        }
+        else if (options.Mode == BenchMode.Failover)
         {
             await File.WriteAllTextAsync(Path.Combine(options.OutDirectory, "failover.svg"), SvgChart.Render(trials, targetNames, options.Scenarios), cancellationToken).ConfigureAwait(false);
             await output.WriteAsync(Tables.Failover(trials, targetNames, options.Scenarios)).ConfigureAwait(false);
@@ -200,6 +252,14 @@ internal static class Program
         else
         {
             await output.WriteAsync(Tables.Load(load, targetNames)).ConfigureAwait(false);
+            if (Tables.LoadElections(load, targetNames) is { Length: > 0 } elections)
+            {
+                await output.WriteLineAsync().ConfigureAwait(false);
+                await output.WriteLineAsync("elections (rise of the highest term) and leader changes (most seen by one node) during each measured phase:").ConfigureAwait(false);
+                await output.WriteLineAsync().ConfigureAwait(false);
+                await output.WriteAsync(elections).ConfigureAwait(false);
+            }
+
             if (watcherLoad.Count > 0)
             {
                 await output.WriteLineAsync().ConfigureAwait(false);
@@ -282,7 +342,8 @@ internal static class Program
 
                 Directory.CreateDirectory(options.OutDirectory);
                 var all = new BenchResults(
-                    startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], earlier?.LoadSettings, earlier?.Load ?? [], settings, results, earlier?.WatcherLoad);
+                    startedAt, machine, earlier?.FailoverSettings, earlier?.Trials ?? [], earlier?.Violations ?? [], earlier?.LoadSettings, earlier?.Load ?? [], settings, results, earlier?.WatcherLoad,
+                    earlier?.StartupSettings, earlier?.Startup);
                 await File.WriteAllTextAsync(resultsPath, JsonSerializer.Serialize(all, BenchJsonContext.Default.BenchResults), cancellationToken).ConfigureAwait(false);
             }
 
@@ -353,7 +414,7 @@ internal static class Program
                     PeerBasePort = options.PeerBasePort,
                     DataDirectory = Path.Combine(work, "ours"),
                     Clean = true,
-                    NodeArguments = options.NodeArguments,
+                    NodeArguments = options.OurNodeArguments,
                     ServerDll = serverDll,
                     Tls = options.Tls,
                     TlsDirectory = tlsDirectory,
@@ -368,7 +429,7 @@ internal static class Program
                     PeerBasePort = options.PeerBasePort + 30,
                     DataDirectory = Path.Combine(work, name),
                     Clean = true,
-                    NodeArguments = options.NodeArguments,
+                    NodeArguments = options.OurNodeArguments,
                     ServerDll = serverDll,
                     Tls = options.Tls,
                     TlsDirectory = tlsDirectory,
@@ -378,7 +439,7 @@ internal static class Program
                 var offset = name == "etcd-ours" ? 10 : 20;
                 ports = [.. Range(options.BasePort + offset), .. Range(options.PeerBasePort + offset)];
                 target = new EtcdClusterTarget(
-                    http, name == "etcd-ours" ? EtcdProfile.OurTimeouts : EtcdProfile.Defaults, Path.Combine(work, name), options.BasePort + offset, options.PeerBasePort + offset,
+                    http, name == "etcd-ours" ? (options.LowLatency ? EtcdProfile.LowLatency : EtcdProfile.OurTimeouts) : EtcdProfile.Defaults, Path.Combine(work, name), options.BasePort + offset, options.PeerBasePort + offset,
                     options.Mode == BenchMode.Scale ? ScaleEtcdArguments : null);
                 break;
             case DotNextClusterTarget.TargetName:
@@ -455,6 +516,37 @@ internal static class Program
             {
                 target.KillAll();
             }
+
+            foreach (var contention in LiveContention)
+            {
+                contention.Kill();
+            }
+        }
+    }
+
+    /// <summary>One busy loop per core, registered so that an interrupted run kills it too.</summary>
+    private static CpuContention StartContention()
+    {
+        var contention = CpuContention.Start(Environment.ProcessorCount);
+        lock (LiveGate)
+        {
+            LiveContention.Add(contention);
+        }
+
+        return contention;
+    }
+
+    private static void StopContention(CpuContention? contention)
+    {
+        if (contention is null)
+        {
+            return;
+        }
+
+        contention.Dispose();
+        lock (LiveGate)
+        {
+            LiveContention.Remove(contention);
         }
     }
 

@@ -49,6 +49,38 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void Contention_IsAnOptionOfFailoverAndLoad()
+    {
+        Assert.True(BenchOptions.TryParse([], out var off, out _));
+        Assert.False(off.Contention);
+        Assert.True(BenchOptions.TryParse(["--contention", "--trials", "5"], out var failover, out var error), error);
+        Assert.True(failover.Contention);
+        Assert.Equal(5, failover.Trials);
+        Assert.True(BenchOptions.TryParse(["load", "--contention"], out var load, out error), error);
+        Assert.True(load.Contention);
+
+        Assert.False(BenchOptions.TryParse(["scale", "--contention"], out _, out error));
+        Assert.Equal("--contention is an option of the failover, load and startup modes", error);
+    }
+
+    [Fact]
+    public void LowLatency_PutsItsTimingBeforeTheNodeOptions()
+    {
+        Assert.True(BenchOptions.TryParse(["--", "--Node:FastFailover=false"], out var off, out _));
+        Assert.Equal(["--Node:FastFailover=false"], off.OurNodeArguments);
+        Assert.Null(off.TimingProfile);
+
+        Assert.True(BenchOptions.TryParse(["load", "--low-latency", "--", "--Node:ElectionTimeoutMs=150"], out var on, out var error), error);
+        Assert.Equal(["--Node:HeartbeatIntervalMs=10", "--Node:ElectionTimeoutMs=100", "--Node:ElectionTimeoutMs=150"], on.OurNodeArguments);
+        Assert.Equal("low-latency: heartbeat 10 ms, election timeout 100 ms (ours and etcd-ours)", on.TimingProfile);
+        Assert.Equal((10, 100), (Targets.EtcdProfile.LowLatency.HeartbeatMs, Targets.EtcdProfile.LowLatency.ElectionMs));
+        Assert.Equal("etcd-ours", Targets.EtcdProfile.LowLatency.Name);
+
+        Assert.False(BenchOptions.TryParse(["scale", "--low-latency"], out _, out error));
+        Assert.Equal("--low-latency is an option of the failover, load and startup modes", error);
+    }
+
+    [Fact]
     public void LoadMode_Parses()
     {
         Assert.True(BenchOptions.TryParse(["load", "--duration-s", "5", "--concurrency", "1,16,64", "--target", "both"], out var options, out _));

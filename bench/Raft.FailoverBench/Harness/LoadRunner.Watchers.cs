@@ -111,7 +111,7 @@ internal sealed partial class LoadRunner
             target.Name,
             watchers.Label,
             watchers.Count,
-            Result("write", concurrency, window),
+            Result("write", concurrency, window, null),
             writes.Count,
             [.. watches.Select(w => (long)w.Seen.Count)],
             watches.Sum(w => w.ProgressLines),

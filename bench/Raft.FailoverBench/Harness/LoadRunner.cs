@@ -25,6 +25,7 @@ internal sealed partial class LoadRunner(IBenchTarget target, string runId, Time
         }
 
         var written = new List<string>[concurrency];
+        var beforeWrites = await ElectionCountsAsync(cancellationToken).ConfigureAwait(false);
         var write = await RunPhaseAsync(concurrency, duration, async (client, seq, token) =>
         {
             var key = $"load/{runId}/{concurrency}/{client}/{seq}";
@@ -36,6 +37,7 @@ internal sealed partial class LoadRunner(IBenchTarget target, string runId, Time
 
             return outcome.Ok;
         }, cancellationToken).ConfigureAwait(false);
+        var afterWrites = await ElectionCountsAsync(cancellationToken).ConfigureAwait(false);
         var keys = written.Where(k => k is not null).SelectMany(k => k).ToArray();
         if (keys.Length == 0)
         {
@@ -49,19 +51,42 @@ internal sealed partial class LoadRunner(IBenchTarget target, string runId, Time
             var outcome = await target.GetAsync(leader, key, requestTimeout, token).ConfigureAwait(false);
             return outcome is { Ok: true, Found: true };
         }, cancellationToken).ConfigureAwait(false);
+        var afterReads = await ElectionCountsAsync(cancellationToken).ConfigureAwait(false);
 
-        var results = new[] { Result("write", concurrency, write), Result("read", concurrency, read) };
+        var results = new[]
+        {
+            Result("write", concurrency, write, ElectionCount.Between(beforeWrites, afterWrites)),
+            Result("read", concurrency, read, ElectionCount.Between(afterWrites, afterReads)),
+        };
         foreach (var r in results)
         {
+            var elections = r.Elections is null ? string.Empty : $", {r.Elections} elections, {r.LeaderChanges} leader changes seen";
             await output.WriteLineAsync(string.Create(
                 CultureInfo.InvariantCulture,
-                $"{r.Target} load {r.Operation} x{r.Concurrency}: {r.PerSecond:F0}/s, p50 {r.P50Ms:F2} ms, p99 {r.P99Ms:F2} ms, {r.Errors} errors")).ConfigureAwait(false);
+                $"{r.Target} load {r.Operation} x{r.Concurrency}: {r.PerSecond:F0}/s, p50 {r.P50Ms:F2} ms, p99 {r.P99Ms:F2} ms, {r.Errors} errors{elections}")).ConfigureAwait(false);
         }
 
         return results;
     }
 
-    private LoadResult Result(string operation, int concurrency, (List<double> Latencies, long Errors, double Seconds) phase)
+    /// <summary>Every node's term and leader changes now, null for a node that did not answer; empty where the target does not count them.</summary>
+    private async Task<IReadOnlyList<ElectionCount?>> ElectionCountsAsync(CancellationToken cancellationToken)
+    {
+        if (target is not IElectionCountTarget counted)
+        {
+            return [];
+        }
+
+        var counts = new ElectionCount?[target.Nodes];
+        for (var node = 1; node <= target.Nodes; node++)
+        {
+            counts[node - 1] = await counted.ElectionCountAsync(node, TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
+        }
+
+        return counts;
+    }
+
+    private LoadResult Result(string operation, int concurrency, (List<double> Latencies, long Errors, double Seconds) phase, (long Elections, long LeaderChanges)? elections)
     {
         var summary = Summary.Of(phase.Latencies);
         return new LoadResult(
@@ -73,7 +98,9 @@ internal sealed partial class LoadRunner(IBenchTarget target, string runId, Time
             phase.Errors,
             Math.Round(phase.Latencies.Count / phase.Seconds, 1),
             summary is null ? null : Math.Round(summary.P50, 3),
-            summary is null ? null : Math.Round(summary.P99, 3));
+            summary is null ? null : Math.Round(summary.P99, 3),
+            elections?.Elections,
+            elections?.LeaderChanges);
     }
 
     private static async Task<(List<double> Latencies, long Errors, double Seconds)> RunPhaseAsync(

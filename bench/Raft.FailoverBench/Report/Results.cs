@@ -51,8 +51,14 @@ internal sealed record TrialResult(
     public double? WatchGapOverWriteGapMs => WatchGapMs - WriteGapMs is { } over ? Math.Round(over, 3) : null;
 }
 
-/// <summary>One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.</summary>
-internal sealed record LoadResult(string Target, int Concurrency, string Operation, double DurationS, long Operations, long Errors, double PerSecond, double? P50Ms, double? P99Ms);
+/// <summary>
+/// One load phase: <see cref="Concurrency"/> clients doing <see cref="Operation"/> (write or read) for the duration.
+/// <see cref="Elections"/>: how far the cluster's highest term rose during the phase; <see cref="LeaderChanges"/>: the
+/// most leader changes one node counted during it; both null where the target does not say (or a node did not answer).
+/// </summary>
+internal sealed record LoadResult(
+    string Target, int Concurrency, string Operation, double DurationS, long Operations, long Errors, double PerSecond, double? P50Ms, double? P99Ms,
+    long? Elections = null, long? LeaderChanges = null);
 
 /// <summary>
 /// One watcher row of the load mode: <see cref="Write"/> measured with <see cref="WatcherCount"/> watches open
@@ -74,6 +80,20 @@ internal sealed record WatcherLoadResult(
     double? CaughtUpAfterMs,
     IReadOnlyList<string> Violations);
 
+/// <summary>
+/// The startup mode's measurement of one target: <see cref="ClusterStartMs"/> from starting its processes until a node
+/// claimed leadership; <see cref="ReadyMs"/>, per restart of a follower, from starting its process until it answered
+/// a linearizable read; <see cref="Memory"/>, each node's memory after the formed cluster had been idle <see cref="IdleS"/> seconds.
+/// </summary>
+internal sealed record StartupResult(
+    string Target,
+    double ClusterStartMs,
+    double IdleS,
+    IReadOnlyList<double> ReadyMs,
+    double? ReadyP50Ms,
+    double? ReadyMaxMs,
+    IReadOnlyList<Harness.ProcessMemory> Memory);
+
 internal sealed record MachineInfo(int Cores, string Os, string Architecture, string DotNet, string? Etcd);
 
 internal sealed record BenchSettings(
@@ -86,10 +106,19 @@ internal sealed record BenchSettings(
     int DurationS,
     IReadOnlyList<int> Concurrency,
     int WarmupS = 0,
-    IReadOnlyList<string>? Watchers = null);
+    IReadOnlyList<string>? Watchers = null,
+    string? Contention = null,
+    string? TimingProfile = null)
+{
+    /// <summary>Startup mode: followers restarted and timed, per target.</summary>
+    public int? Starts { get; init; }
+
+    /// <summary>Startup mode: seconds the formed cluster was left idle before its memory was read.</summary>
+    public int? IdleS { get; init; }
+}
 
 /// <summary>
-/// results.json. A failover run, a load run and a scale run written to the same directory share the file: each
+/// results.json. A failover run, a load run, a scale run and a startup run written to the same directory share the file: each
 /// replaces its own part (settings and results) and keeps the others'. The watcher rows are the load run's.
 /// </summary>
 internal sealed record BenchResults(
@@ -102,7 +131,9 @@ internal sealed record BenchResults(
     IReadOnlyList<LoadResult> Load,
     ScaleSettings? ScaleSettings = null,
     IReadOnlyList<ScaleResult>? Scale = null,
-    IReadOnlyList<WatcherLoadResult>? WatcherLoad = null);
+    IReadOnlyList<WatcherLoadResult>? WatcherLoad = null,
+    BenchSettings? StartupSettings = null,
+    IReadOnlyList<StartupResult>? Startup = null);
 
 /// <summary>Source-generated serializers for results.json and for etcd's wire shapes (ours are Raft.Protocol's).</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

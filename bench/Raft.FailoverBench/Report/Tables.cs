@@ -130,6 +130,41 @@ internal static partial class Tables
         return text.ToString();
     }
 
+    /// <summary>
+    /// Per load phase and target, the elections (how far the highest term rose) and the most leader changes one node
+    /// counted; empty when no target counted them.
+    /// </summary>
+    public static string LoadElections(IReadOnlyList<LoadResult> load, IReadOnlyList<string> targets)
+    {
+        ArgumentNullException.ThrowIfNull(load);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (load.All(r => r.Elections is null))
+        {
+            return string.Empty;
+        }
+
+        var text = new StringBuilder("| clients | operation |");
+        foreach (var t in targets)
+        {
+            text.Append(CultureInfo.InvariantCulture, $" {t} elections | {t} leader changes |");
+        }
+
+        text.Append("\n| --: | --- |").Append(string.Concat(Enumerable.Repeat(" --: |", 2 * targets.Count))).Append('\n');
+        foreach (var group in load.GroupBy(r => (r.Concurrency, r.Operation)).OrderBy(g => g.Key.Concurrency).ThenByDescending(g => g.Key.Operation))
+        {
+            var row = targets.ToDictionary(t => t, t => group.FirstOrDefault(r => r.Target == t));
+            text.Append(CultureInfo.InvariantCulture, $"| {group.Key.Concurrency} | {group.Key.Operation} |");
+            foreach (var t in targets)
+            {
+                text.Append(CultureInfo.InvariantCulture, $" {Number(row[t]?.Elections, 0)} | {Number(row[t]?.LeaderChanges, 0)} |");
+            }
+
+            text.Append('\n');
+        }
+
+        return text.ToString();
+    }
+
     public static string Ratio(double? numerator, double? denominator) =>
         numerator is { } n && denominator is { } d && d > 0 ? (n / d).ToString("F2", CultureInfo.InvariantCulture) : "–";
 

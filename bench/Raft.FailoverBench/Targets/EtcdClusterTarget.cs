@@ -15,6 +15,9 @@ internal sealed record EtcdProfile(string Name, int HeartbeatMs, int ElectionMs)
     /// <summary>Our nodes' timing: heartbeat 50 ms, election timeout 300 ms.</summary>
     public static EtcdProfile OurTimeouts { get; } = new("etcd-ours", 50, 300);
 
+    /// <summary>The bench's low-latency profile (<c>--low-latency</c>): heartbeat 10 ms, election timeout 100 ms, as ours runs with it.</summary>
+    public static EtcdProfile LowLatency { get; } = new("etcd-ours", BenchOptions.LowLatencyHeartbeatMs, BenchOptions.LowLatencyElectionMs);
+
     /// <summary>etcd's own defaults: heartbeat 100 ms, election timeout 1000 ms.</summary>
     public static EtcdProfile Defaults { get; } = new("etcd-default", 100, 1000);
 }
@@ -24,7 +27,7 @@ internal sealed record EtcdProfile(string Name, int HeartbeatMs, int ElectionMs)
 /// that JSON are 64-bit integers written as strings. A linearizable range is etcd's default. Backups and restores go
 /// through <c>etcdctl</c> (the Debian package etcd-client), as an operator's would.
 /// </summary>
-internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget
+internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IElectionCountTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan ToolLimit = TimeSpan.FromMinutes(30);
@@ -498,6 +501,22 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget
 
         var leader = ulong.TryParse(status.Leader, CultureInfo.InvariantCulture, out var leaderId) ? Array.IndexOf(_memberIds, leaderId) + 1 : 0;
         return new NodeState(term, leader, commit, applied);
+    }
+
+    /// <summary>The term from the node's status, its leader changes from its <c>/metrics</c>.</summary>
+    public async Task<ElectionCount?> ElectionCountAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var status = await StatusAsync(node, timeout, cancellationToken).ConfigureAwait(false);
+        if (status is null || !ulong.TryParse(status.RaftTerm, CultureInfo.InvariantCulture, out var term))
+        {
+            return null;
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://127.0.0.1:{_clientPorts[node - 1]}/metrics"));
+        var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
+        return answer.Error is null && answer.Status == HttpStatusCode.OK && ElectionCount.Counter(Encoding.UTF8.GetString(answer.Body), ElectionCount.EtcdLeaderChanges) is { } changes
+            ? new ElectionCount(term, changes)
+            : null;
     }
 
     public async Task<bool> IsReadyAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)

@@ -14,7 +14,7 @@ namespace Raft.FailoverBench.Targets;
 /// Nodes of this repository's server (three, or one for the unreplicated floor), started by the same <see cref="LocalCluster"/> that
 /// <c>run-cluster.sh</c> uses, with the server dll given explicitly because this process is not the server.
 /// </summary>
-internal sealed class OurClusterTarget : IScaleTarget, IWatchTarget, IFailoverWatchTarget
+internal sealed class OurClusterTarget : IScaleTarget, IWatchTarget, IFailoverWatchTarget, IElectionCountTarget
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan ReplaceTimeout = TimeSpan.FromSeconds(60);
@@ -232,6 +232,13 @@ internal sealed class OurClusterTarget : IScaleTarget, IWatchTarget, IFailoverWa
                 samples.GetValueOrDefault("raft_fsync_duration_seconds_sum"),
                 Count("raft_fsync_duration_seconds_count") - Count("raft_fsync_duration_seconds_bucket{le=\"0.1\"}"))
             : null;
+    }
+
+    public async Task<ElectionCount?> ElectionCountAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Endpoint(node), ApiPaths.Metrics));
+        var answer = await BenchHttp.SendAsync(_http, request, timeout, cancellationToken).ConfigureAwait(false);
+        return answer.Error is null && answer.Status == HttpStatusCode.OK ? ElectionCount.FromOurMetrics(Encoding.UTF8.GetString(answer.Body)) : null;
     }
 
     public async Task<bool> IsReadyAsync(int node, TimeSpan timeout, CancellationToken cancellationToken)
