@@ -86,7 +86,8 @@ internal sealed record BenchSettings(
     int DurationS,
     IReadOnlyList<int> Concurrency,
     int WarmupS = 0,
-    IReadOnlyList<string>? Watchers = null);
+    IReadOnlyList<string>? Watchers = null,
+    string? WriteVia = null);
 
 /// <summary>
 /// results.json. A failover run, a load run and a scale run written to the same directory share the file: each
