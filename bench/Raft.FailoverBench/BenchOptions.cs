@@ -65,6 +65,9 @@ internal sealed record BenchOptions
         "                              promoted, the dead one removed)\n" +
         "  --trials N                  failover: trials per target and scenario (default 20)\n" +
         "  --writers N                 failover: concurrent writers, one write in flight each (default 1)\n" +
+        "  --write-via leader|follower failover: where the writers send their first write of a trial: the leader (default),\n" +
+        "                              or a follower no scenario stops, which passes writes on to the leader (ours forwards them,\n" +
+        "                              etcd's gateway proposes through its leader); the reader stays on the leader\n" +
         "  --request-timeout-ms N      failover: client timeout per request (default 250); scale: of the steady writers\n" +
         "                              (default 5000)\n" +
         "  --duration-s N              load: seconds per concurrency and operation (default 10)\n" +
@@ -119,6 +122,9 @@ internal sealed record BenchOptions
     public int Trials { get; init; } = 20;
 
     public int Writers { get; init; } = 1;
+
+    /// <summary>Failover: the writers' first node of a trial is a follower rather than the leader (<c>--write-via follower</c>).</summary>
+    public bool WriteViaFollower { get; init; }
 
     public int? RequestTimeoutMsOption { get; init; }
 
@@ -290,6 +296,12 @@ internal sealed record BenchOptions
             return false;
         }
 
+        if (options.WriteViaFollower && options.Mode != BenchMode.Failover)
+        {
+            error = "--write-via is an option of the failover trials";
+            return false;
+        }
+
         if (options.Watchers.Count > 0 && options.Mode != BenchMode.Load)
         {
             error = "--watchers is an option of the load mode (load --watchers ...)";
@@ -360,6 +372,14 @@ internal sealed record BenchOptions
                 return Positive(arg, value, 10_000, out var trials) ?? Set(ref options, options with { Trials = trials });
             case "--writers":
                 return Positive(arg, value, 256, out var writers) ?? Set(ref options, options with { Writers = writers });
+            case "--write-via":
+                if (value is not ("leader" or "follower"))
+                {
+                    return $"--write-via must be leader or follower (got '{value}')";
+                }
+
+                options = options with { WriteViaFollower = value == "follower" };
+                return null;
             case "--request-timeout-ms":
                 return Positive(arg, value, 60_000, out var timeout) ?? Set(ref options, options with { RequestTimeoutMsOption = timeout });
             case "--duration-s":

@@ -155,7 +155,7 @@ internal static class Program
                 await target.StartAsync(cancellationToken).ConfigureAwait(false);
                 if (options.Mode == BenchMode.Failover)
                 {
-                    var runner = new FailoverRunner(target, runId, options.Writers, TimeSpan.FromMilliseconds(options.RequestTimeoutMs), output);
+                    var runner = new FailoverRunner(target, runId, options.Writers, TimeSpan.FromMilliseconds(options.RequestTimeoutMs), output, options.WriteViaFollower);
                     foreach (var scenario in options.Scenarios)
                     {
                         for (var trial = 1; trial <= options.Trials && violations.Count == 0; trial++)
@@ -203,7 +203,8 @@ internal static class Program
             options.Mode.ToString().ToLowerInvariant(), targetNames, options.Scenarios, options.Trials, options.Writers, options.RequestTimeoutMs, options.DurationS, options.Concurrency, options.WarmupS,
             options.Watchers.Count > 0 ? [WatcherRow.None.Label, .. options.Watchers.Select(w => w.Label)] : null,
             contentionText,
-            options.TimingProfile)
+            options.TimingProfile,
+            options.Mode == BenchMode.Failover ? (options.WriteViaFollower ? "follower" : "leader") : null)
         {
             Starts = options.Mode == BenchMode.Startup ? options.Starts : null,
             IdleS = options.Mode == BenchMode.Startup ? options.IdleS : null,

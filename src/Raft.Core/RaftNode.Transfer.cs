@@ -4,9 +4,17 @@ public sealed partial class RaftNode
 {
     private int _leadTransferee;
     private int _transferElapsed;
+    private bool _timeoutNowSent;
 
     /// <summary>The voter leadership is being handed to, or 0.</summary>
     public int LeadTransferee => _leadTransferee;
+
+    /// <summary>
+    /// A hand-over is under way and its target, caught up, has been told to campaign (TimeoutNow sent): from now on
+    /// this leader proposes nothing more unless the hand-over is given up, and the target will most likely lead within
+    /// a few message hops, so a host may send it the writes it would otherwise hold.
+    /// </summary>
+    public bool TransfereeToldToCampaign => _leadTransferee != 0 && _timeoutNowSent;
 
     /// <summary>
     /// On the leader: whether voter <paramref name="peer"/> is replicating, has every committed entry, and acknowledged a
@@ -56,6 +64,7 @@ public sealed partial class RaftNode
 
         _leadTransferee = to;
         _transferElapsed = 0;
+        _timeoutNowSent = false;
         if (pr.Match == _log.LastIndex)
         {
             SendTimeoutNow(to);
@@ -72,6 +81,7 @@ public sealed partial class RaftNode
     {
         // The target's voters will set their lease promises aside for it, so this leader's lease is void.
         _leaseBrokenThisTerm = true;
+        _timeoutNowSent = true;
         Send(new Message { Type = MessageType.TimeoutNow, To = to });
     }
 
@@ -79,5 +89,6 @@ public sealed partial class RaftNode
     {
         _leadTransferee = 0;
         _transferElapsed = 0;
+        _timeoutNowSent = false;
     }
 }

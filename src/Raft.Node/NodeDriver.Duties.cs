@@ -28,10 +28,23 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
     }
 
-    private void BecameLeader()
+    // The term this driver last took up leadership in.
+    private ulong _ledTerm;
+
+    // Called before the first batch of a new leader, which holds its no-op: what it proposes here (its take-over, and
+    // the writes held while no leader was known or handed over by its predecessor) shares that batch, so the first
+    // fsync and the first append carry them all.
+    private void TakeUpLeadership()
     {
+        _ledTerm = _core.Term;
         _takeOverPending = true;
         _dutiesFromIndex = ulong.MaxValue;
+        if (_core.LeadTransferee == 0)
+        {
+            ProposeTakeOver();
+        }
+
+        ReleaseHeldWrites();
     }
 
     // Proposed before anything else this term: a keep-alive that reached the new leader first must not find its lease

@@ -27,7 +27,9 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     /// <summary>
     /// Proposes <paramref name="request"/>'s command. On a follower it is answered <see cref="WriteStatus.NotLeader"/>
     /// (the host routes it to the leader); while no leader is known or a hand-over is under way it is held until
-    /// one is, for up to <see cref="NodeDriverOptions.LeaderWaitTicks"/>.
+    /// one is, for up to <see cref="NodeDriverOptions.LeaderWaitTicks"/>. Once a hand-over's target has been told to
+    /// campaign, a write that <see cref="WriteRequest{TResult}.CanHandOver"/> is answered
+    /// <see cref="WriteStatus.HandedOver"/> instead, so that it reaches the target before it leads.
     /// </summary>
     public void Propose(WriteRequest<TResult> request)
     {
@@ -64,9 +66,10 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         if (_core.Role != RaftRole.Leader)
         {
-            if (_core.LeaderId == 0)
+            if (AwaitsLeader(request))
             {
-                // Leadership just changed and nobody is known to hold it yet: wait for the election to name one.
+                // Leadership just changed and nobody is known to hold it yet (or only the leader handing it over): wait
+                // for the election to name one.
                 Hold(request);
             }
             else
@@ -105,9 +108,12 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
                 _writes.Add(index, request);
                 _events.Proposed(request, index, _core.Term);
                 break;
+            case ProposeResult.TransferInProgress when request.CanHandOver && _core.TransfereeToldToCampaign:
+                HandOver(request);
+                break;
             case ProposeResult.TransferInProgress:
-                // Held until the hand-over ends: then proposed here, or passed to the new leader, so a planned
-                // switchover fails no write.
+                // Held until the hand-over ends (or its target is told to campaign): then proposed here, or passed to
+                // the new leader, so a planned switchover fails no write.
                 Hold(request);
                 break;
             case ProposeResult.NotLeader:
@@ -141,26 +147,32 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _heldWrites.Add(request);
     }
 
-    // Held writes are proposed here if this node leads without a hand-over under way, passed to the new leader (the
-    // host routes a NotLeader answer) once one is known, and refused if none is known within the leader wait.
+    // Held writes are proposed here if this node leads without a hand-over under way; handed to the hand-over's
+    // target once it was told to campaign (those that allow it); passed to the new leader (the host routes a NotLeader
+    // answer) once one is known; and refused if none is known within the leader wait. A write handed over by the
+    // leader this node still knows waits, like one with no leader known, for the election that hand-over started.
     private void ReleaseHeldWrites()
     {
-        if (_heldWrites.Count == 0 || (_core.Role == RaftRole.Leader && _core.LeadTransferee != 0))
+        if (_heldWrites.Count == 0)
         {
             return;
         }
 
-        if (_core.Role != RaftRole.Leader && _core.LeaderId == 0)
+        if (_core.Role == RaftRole.Leader && _core.LeadTransferee != 0)
         {
-            // Each write waits its own leader wait. They are held in arrival order, so the ones that waited longest
-            // are at the front.
-            var expired = 0;
-            while (expired < _heldWrites.Count && _ticks + 1 - _heldWrites[expired].HeldSince > (ulong)_options.LeaderWaitTicks)
+            if (_core.TransfereeToldToCampaign)
             {
-                _heldWrites[expired++].Finish(Outcome(WriteStatus.NoLeader));
+                foreach (var request in _heldWrites)
+                {
+                    if (request.CanHandOver)
+                    {
+                        HandOver(request);
+                    }
+                }
+
+                _heldWrites.RemoveAll(static held => held.Finished);
             }
 
-            _heldWrites.RemoveRange(0, expired);
             return;
         }
 
@@ -168,16 +180,39 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         _heldWrites.Clear();
         foreach (var request in held)
         {
+            if (request.Finished)
+            {
+                continue;
+            }
+
             if (_core.Role == RaftRole.Leader)
             {
                 ProposeNow(request);
             }
+            else if (!AwaitsLeader(request))
+            {
+                request.Finish(Outcome(WriteStatus.NotLeader));
+            }
+            else if (_ticks + 1 - request.HeldSince > (ulong)_options.LeaderWaitTicks)
+            {
+                // Each write waits its own leader wait.
+                request.Finish(Outcome(_core.LeaderId != 0 ? WriteStatus.NotLeader : WriteStatus.NoLeader));
+            }
             else
             {
-                request.Finish(Outcome(_core.LeaderId != 0 ? WriteStatus.NotLeader : WriteStatus.NoLeader));
+                _heldWrites.Add(request);
             }
         }
     }
+
+    // On a node that does not lead: whether the write waits for an election rather than going to the leader known.
+    private bool AwaitsLeader(WriteRequest<TResult> request) =>
+        _core.LeaderId == 0 || (request.HandedOverBy != 0 && _core.LeaderId == request.HandedOverBy);
+
+    // Nothing was proposed: the host sends the write to the hand-over's target, which proposes it with its first
+    // entries if it wins the election the hand-over started, or passes it on to whoever does.
+    private void HandOver(WriteRequest<TResult> request) =>
+        request.Finish(new WriteOutcome<TResult>(WriteStatus.HandedOver, 0, 0, _core.LeadTransferee, default!));
 
     // Proposals of a term this node no longer leads are answered when their index is applied, which after a
     // hand-over or a quick failover takes milliseconds. A node cut off from the others may never learn: after the

@@ -374,6 +374,11 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
     private void HandleReady()
     {
+        if (_core.Role == RaftRole.Leader && _core.Term != _ledTerm)
+        {
+            TakeUpLeadership();
+        }
+
         var ready = _core.GetReady();
         if (_core.CommitIndex > _reportedCommit)
         {
@@ -445,11 +450,6 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
     {
         // A campaign begins with a pre-vote, or directly as a candidate when a leadership transfer asks for it.
         var campaignStarted = role != _lastRole && (role == RaftRole.PreCandidate || (role == RaftRole.Candidate && _lastRole != RaftRole.PreCandidate));
-        if (role == RaftRole.Leader && _lastRole != RaftRole.Leader)
-        {
-            BecameLeader();
-        }
-
         _lastRole = role;
         _events.RoleChanged(role, leaderId, _core.Term, campaignStarted);
     }

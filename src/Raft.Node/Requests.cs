@@ -31,6 +31,13 @@ public enum WriteStatus : byte
 
     /// <summary>This node's disk is full, so it cannot append to its log. Nothing was proposed.</summary>
     DiskFull,
+
+    /// <summary>
+    /// This leader is handing leadership to <see cref="WriteOutcome{TResult}.LeaderId"/>, which was told to campaign:
+    /// send the write there, marked <see cref="WriteRequest{TResult}.HandedOverBy"/>, to be proposed in the new leader's
+    /// first batch. Only for writes that allow it (<see cref="WriteRequest{TResult}.CanHandOver"/>). Nothing was proposed.
+    /// </summary>
+    HandedOver,
 }
 
 /// <summary>A write's outcome; <see cref="Result"/> is meaningful only when <see cref="Status"/> is <see cref="WriteStatus.Applied"/>.</summary>
@@ -89,6 +96,19 @@ public abstract class WriteRequest<TResult>
     }
 
     public byte[] Command { get; }
+
+    /// <summary>
+    /// Set by a host that can pass the write on to another node: during a hand-over whose target was told to campaign,
+    /// the leader answers it <see cref="WriteStatus.HandedOver"/> instead of holding it until the hand-over ends.
+    /// </summary>
+    public bool CanHandOver { get; init; }
+
+    /// <summary>
+    /// The leader that handed this write over (<see cref="WriteStatus.HandedOver"/>), or 0. Such a write is held while
+    /// this node does not lead and knows no leader but that one: the node it came from is giving leadership up, most
+    /// likely to this node, which then proposes it with its first entries.
+    /// </summary>
+    public int HandedOverBy { get; init; }
 
     /// <summary>The term in which it was appended; it took effect if the entry applied at <see cref="Index"/> has it.</summary>
     internal ulong Term { get; set; }

@@ -55,6 +55,13 @@ public static class ApiHeaders
     public const string ForwardedBy = "X-Raft-Forwarded-By";
 
     /// <summary>
+    /// Between nodes: the id of the leader that passed this write on to the target of its leadership hand-over, once it
+    /// had told the target to campaign. The target holds the write until that election names a leader: proposed with
+    /// its first entries if it leads, passed on to the winner otherwise.
+    /// </summary>
+    public const string HandOverFrom = "X-Raft-Hand-Over-From";
+
+    /// <summary>
     /// The most nodes one request passes through before a node that is not the leader refuses it with
     /// <see cref="ErrorCodes.NotLeader"/>: enough to follow leadership through a hand-over or two, few enough that
     /// nodes which disagree about the leader for a moment cannot pass a request around for long.

@@ -180,9 +180,13 @@ internal sealed partial class NodeLoop : IPeerMessageSink, IAsyncDisposable
     /// Proposes a command; completes once it is applied or known not to be (the outcome says which). Traced as a
     /// <c>raft.propose</c> span, a child of the caller's current span, when anyone listens (<see cref="NodeTracing"/>).
     /// </summary>
-    public async Task<WriteOutcome<KvApplyResult>> ProposeAsync(byte[] command, CancellationToken cancellationToken)
+    public Task<WriteOutcome<KvApplyResult>> ProposeAsync(byte[] command, CancellationToken cancellationToken) =>
+        ProposeAsync(command, default, cancellationToken);
+
+    /// <summary>As <see cref="ProposeAsync(byte[], CancellationToken)"/>, for a write the leader path can pass on during a hand-over (see <see cref="WriteRequest{TResult}.CanHandOver"/>).</summary>
+    public async Task<WriteOutcome<KvApplyResult>> ProposeAsync(byte[] command, HandOver handOver, CancellationToken cancellationToken)
     {
-        var request = new ProposalRequest(command, _metrics, NodeTracing.StartPropose(_options.Id));
+        var request = new ProposalRequest(command, _metrics, NodeTracing.StartPropose(_options.Id)) { CanHandOver = handOver.Allowed, HandedOverBy = handOver.From };
         bool queued;
         try
         {

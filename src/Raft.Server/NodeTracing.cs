@@ -122,6 +122,7 @@ internal static class NodeTracing
         WriteStatus.TimedOut => ErrorCodes.Timeout,
         WriteStatus.ShuttingDown => ErrorCodes.ShuttingDown,
         WriteStatus.DiskFull => ErrorCodes.DiskFull,
+        WriteStatus.HandedOver => "handed_over",
         _ => status.ToString(),
     };
 }

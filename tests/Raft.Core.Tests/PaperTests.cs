@@ -473,6 +473,32 @@ public sealed class PaperTests
     }
 
     [Fact]
+    public void LeadershipTransfer_3_10_TellsTheTargetToCampaignOnlyOnceItIsCaughtUp_AndForgetsItWhenAbandoned()
+    {
+        var cluster = new TestCluster(3);
+        var leader = cluster.ElectLeader();
+        var target = cluster.Nodes.Keys.First(id => id != leader);
+        cluster.Cut(leader, target);
+        cluster.Propose(leader, "p");
+        cluster.Tick();
+
+        Assert.Equal(TransferResult.Started, cluster[leader].TransferLeadership(target));
+        cluster.ProcessReadies();
+        Assert.False(cluster[leader].TransfereeToldToCampaign);
+
+        // Caught up, the target is told to campaign; the message is lost, so the hand-over runs until abandoned.
+        cluster.Heal();
+        cluster.Drop = m => m.Type == MessageType.TimeoutNow;
+        cluster.Tick();
+        Assert.True(cluster[leader].TransfereeToldToCampaign);
+        Assert.Equal(ProposeResult.TransferInProgress, cluster[leader].Propose(new byte[1], out _));
+
+        cluster.Tick(11);
+        Assert.Equal(leader, cluster.Leader());
+        Assert.False(cluster[leader].TransfereeToldToCampaign);
+    }
+
+    [Fact]
     public void LeadershipTransfer_ToAnUnreachableTarget_IsAbandonedAfterAnElectionTimeout()
     {
         var cluster = new TestCluster(3);

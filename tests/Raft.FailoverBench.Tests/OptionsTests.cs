@@ -20,7 +20,7 @@ public sealed class OptionsTests
     public void Everything_Parses()
     {
         Assert.True(BenchOptions.TryParse(
-            ["--target", "both", "--scenarios", "switchover,crash", "--trials", "5", "--writers", "2", "--request-timeout-ms", "400",
+            ["--target", "both", "--scenarios", "switchover,crash", "--trials", "5", "--writers", "2", "--write-via", "follower", "--request-timeout-ms", "400",
              "--base-port", "16001", "--peer-base-port", "18001", "--out", "/tmp/fb", "--", "--Node:FastFailover=false"],
             out var options,
             out _));
@@ -28,7 +28,7 @@ public sealed class OptionsTests
         Assert.Equal(["crash", "switchover"], options.Scenarios);
         Assert.True(BenchOptions.TryParse(["--scenarios", "replace,crash"], out var replace, out _));
         Assert.Equal(["crash", "replace"], replace.Scenarios);
-        Assert.Equal((5, 2, 400, 16001, 18001), (options.Trials, options.Writers, options.RequestTimeoutMs, options.BasePort, options.PeerBasePort));
+        Assert.Equal((5, 2, true, 400, 16001, 18001), (options.Trials, options.Writers, options.WriteViaFollower, options.RequestTimeoutMs, options.BasePort, options.PeerBasePort));
         Assert.Equal("/tmp/fb", options.OutDirectory);
         Assert.Equal(["--Node:FastFailover=false"], options.NodeArguments);
     }
@@ -173,6 +173,8 @@ public sealed class OptionsTests
     [InlineData("--warmup-s 601", "--warmup-s takes a number of seconds from 0 to 600")]
     [InlineData("--base-port 80", "--base-port must be a port")]
     [InlineData("--base-port 16001 --peer-base-port 16010", "at least 30 apart")]
+    [InlineData("--write-via candidate", "--write-via must be leader or follower (got 'candidate')")]
+    [InlineData("load --write-via follower", "--write-via is an option of the failover trials")]
     [InlineData("--frobnicate 1", "unknown option --frobnicate")]
     [InlineData("--trials", "--trials needs a value")]
     [InlineData("crash", "unexpected argument 'crash'")]

@@ -143,9 +143,9 @@ internal sealed class TestNode
     public TestWrite Lock(string name, string owner, long ttlMs) =>
         Propose(KvCommandCodec.EncodeLock(KvCommandType.LockAcquire, name, owner, ttlMs, default));
 
-    public TestWrite Propose(byte[] command)
+    public TestWrite Propose(byte[] command, bool canHandOver = false, int handedOverBy = 0)
     {
-        var write = new TestWrite(command);
+        var write = new TestWrite(command) { CanHandOver = canHandOver, HandedOverBy = handedOverBy };
         Driver.Propose(write);
         Process();
         return write;

@@ -112,6 +112,9 @@ internal sealed class Attempt(ClientOp op, int number)
 
     public int Hops { get; set; }
 
+    /// <summary>The leader that passed the write on to the target of its hand-over (the server's <c>X-Raft-Hand-Over-From</c>), or 0.</summary>
+    public int HandedOverBy { get; set; }
+
     public long StartedTick { get; set; }
 
     public bool Done { get; set; }

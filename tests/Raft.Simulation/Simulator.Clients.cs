@@ -202,7 +202,7 @@ internal sealed partial class Simulator
             var op = attempt.Op;
             if (op.IsWrite)
             {
-                driver.Propose(new SimWrite(this, attempt, Encode(op)));
+                driver.Propose(new SimWrite(this, attempt, Encode(op)) { CanHandOver = attempt.Hops + 1 < ForwardHopsMax, HandedOverBy = attempt.HandedOverBy });
             }
             else
             {
@@ -306,6 +306,9 @@ internal sealed partial class Simulator
             case WriteStatus.NotLeader when outcome.LeaderId != 0:
                 Forward(attempt, outcome.LeaderId);
                 break;
+            case WriteStatus.HandedOver:
+                Forward(attempt, outcome.LeaderId, handOverFrom: attempt.At!.Id);
+                break;
             case WriteStatus.NotLeader:
             case WriteStatus.NoLeader:
             case WriteStatus.Overloaded:
@@ -319,8 +322,9 @@ internal sealed partial class Simulator
         }
     }
 
-    // What a server's one leader path does with a request only the leader serves: pass it on, a few hops at most.
-    private void Forward(Attempt attempt, int leaderId)
+    // What a server's one leader path does with a request only the leader serves: pass it on, a few hops at most. A
+    // leader handing leadership over passes a write on to the target (handOverFrom: itself), which holds it.
+    private void Forward(Attempt attempt, int leaderId, int handOverFrom = 0)
     {
         var from = attempt.At!;
         var client = _clients[attempt.Op.Client];
@@ -338,6 +342,7 @@ internal sealed partial class Simulator
         }
 
         attempt.Hops++;
+        attempt.HandedOverBy = handOverFrom;
         attempt.At = null;
         Later(NetworkDelay(), () =>
         {

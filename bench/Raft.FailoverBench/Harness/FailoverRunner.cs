@@ -12,7 +12,7 @@ namespace Raft.FailoverBench.Harness;
 /// write and close it, heal (restart a crashed node), wait until the cluster is whole, then read back every
 /// acknowledged write and check that the watch delivered each once, in order.
 /// </summary>
-internal sealed class FailoverRunner(IBenchTarget target, string runId, int writers, TimeSpan requestTimeout, TextWriter output)
+internal sealed class FailoverRunner(IBenchTarget target, string runId, int writers, TimeSpan requestTimeout, TextWriter output, bool writeViaFollower = false)
 {
     public static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(300);
     public static readonly TimeSpan HangDuration = TimeSpan.FromSeconds(2);
@@ -30,12 +30,18 @@ internal sealed class FailoverRunner(IBenchTarget target, string runId, int writ
     /// </summary>
     public static int WatchNode(int leader, int nodes) => ((leader + 1) % nodes) + 1;
 
+    /// <summary>
+    /// Where the writers start with <c>--write-via follower</c>: the watch's node, which no scenario stops. In a
+    /// switchover it may or may not be the node the leader hands over to (the leader picks the most up-to-date follower).
+    /// </summary>
+    public static int WriteNode(int leader, int nodes) => WatchNode(leader, nodes);
+
     public async Task<TrialResult> RunTrialAsync(string scenario, int trial, int trials, CancellationToken cancellationToken)
     {
         var leader = await ClusterProbe.FindLeaderAsync(target, LeaderTimeout, cancellationToken).ConfigureAwait(false)
             ?? throw new BenchException($"{target.Name} {scenario} {trial}: no node claims leadership");
         var keyPrefix = $"fb/{runId}/{scenario}-{trial}";
-        var workload = new Workload(target, writers, requestTimeout, keyPrefix, leader);
+        var workload = new Workload(target, writers, requestTimeout, keyPrefix, leader, writeViaFollower ? WriteNode(leader, target.Nodes) : 0);
         // Opened before the first write, so every write of the trial is one the watch must deliver; closed once it has
         // delivered the last acknowledged one (and on the way out whatever happens).
         await using var watch = target is IFailoverWatchTarget watchable

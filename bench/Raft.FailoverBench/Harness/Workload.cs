@@ -16,6 +16,7 @@ internal sealed class Workload
     private readonly TimeSpan _requestTimeout;
     private readonly string _keyPrefix;
     private readonly int _firstNode;
+    private readonly int _firstWriteNode;
     private readonly Lock _gate = new();
     private readonly List<WriteRecord> _writes = [];
     private readonly List<ReadRecord> _reads = [];
@@ -27,8 +28,9 @@ internal sealed class Workload
     private volatile bool _stopping;
 
     /// <param name="keyPrefix">Keys are <c>{keyPrefix}/{writer}/{seq}</c>.</param>
-    /// <param name="firstNode">Where every client sends its first request.</param>
-    public Workload(IBenchTarget target, int writers, TimeSpan requestTimeout, string keyPrefix, int firstNode)
+    /// <param name="firstNode">Where the reader sends its first request, and the writers theirs unless <paramref name="firstWriteNode"/> says otherwise.</param>
+    /// <param name="firstWriteNode">Where the writers send their first request; 0: <paramref name="firstNode"/>.</param>
+    public Workload(IBenchTarget target, int writers, TimeSpan requestTimeout, string keyPrefix, int firstNode, int firstWriteNode = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(writers, 1);
         _target = target;
@@ -36,6 +38,7 @@ internal sealed class Workload
         _requestTimeout = requestTimeout;
         _keyPrefix = keyPrefix;
         _firstNode = firstNode;
+        _firstWriteNode = firstWriteNode != 0 ? firstWriteNode : firstNode;
     }
 
     /// <summary>Completes when the reader first sees a violation.</summary>
@@ -132,7 +135,7 @@ internal sealed class Workload
 
     private async Task WriteLoopAsync(int writer)
     {
-        var node = _firstNode;
+        var node = _firstWriteNode;
         for (long seq = 1; !_stopping; seq++)
         {
             var key = $"{_keyPrefix}/{writer}/{seq}";

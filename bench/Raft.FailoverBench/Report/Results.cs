@@ -108,7 +108,8 @@ internal sealed record BenchSettings(
     int WarmupS = 0,
     IReadOnlyList<string>? Watchers = null,
     string? Contention = null,
-    string? TimingProfile = null)
+    string? TimingProfile = null,
+    string? WriteVia = null)
 {
     /// <summary>Startup mode: followers restarted and timed, per target.</summary>
     public int? Starts { get; init; }

@@ -272,7 +272,7 @@ internal static class ApiResults
     };
 
     /// <summary>
-    /// The answer for a write the node did not apply. <c>NotLeader</c> and <c>NoLeader</c> become
+    /// The answer for a write the node did not apply. <c>NotLeader</c>, <c>NoLeader</c> and <c>HandedOver</c> become
     /// <see cref="LeaderMoved"/>, which the leader path (<see cref="LeaderRouting.ServeAsync"/>) takes as "serve this
     /// elsewhere"; anywhere else it answers 503 itself.
     /// </summary>
@@ -284,6 +284,8 @@ internal static class ApiResults
                 return new LeaderMoved(outcome.LeaderId);
             case WriteStatus.NoLeader:
                 return new LeaderMoved(0);
+            case WriteStatus.HandedOver:
+                return new LeaderMoved(outcome.LeaderId) { HandOver = true };
             case WriteStatus.TimedOut:
                 return Timeout("the write");
         }
@@ -342,6 +344,9 @@ internal static class ApiResults
 internal sealed class LeaderMoved(int leaderId) : IResult
 {
     public int LeaderId { get; } = leaderId;
+
+    /// <summary>This node leads, and is handing leadership to <see cref="LeaderId"/>: the write goes there (<see cref="WriteStatus.HandedOver"/>).</summary>
+    public bool HandOver { get; init; }
 
     public Task ExecuteAsync(HttpContext httpContext)
     {

@@ -102,7 +102,7 @@ internal static class KvApi
         try
         {
             // The node answers TimedOut after RequestTimeoutMs itself; this bound only covers a node that stalled.
-            outcome = await node.ProposeAsync(command, context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
+            outcome = await node.ProposeAsync(command, LeaderRouting.HandOverOf(context, options), context.RequestAborted).WaitAsync(StallLimit(options), context.RequestAborted).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

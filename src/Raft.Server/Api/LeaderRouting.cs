@@ -35,7 +35,9 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
     /// leader and goes there. Elsewhere forwards (<paramref name="body"/> is the request body already read), and a
     /// forward that found the leader's port closed (it crashed; nothing was sent) goes to the next leader, or is
     /// served here if that is this node. A forwarded request is passed on the same way, up to
-    /// <see cref="ApiHeaders.ForwardHopsMax"/> nodes. <paramref name="extraWaitMs"/> is how much longer than a plain
+    /// <see cref="ApiHeaders.ForwardHopsMax"/> nodes. A write the leader hands over during a leadership transfer goes to
+    /// the transfer's target, which serves it at once (its loop holds it through the election).
+    /// <paramref name="extraWaitMs"/> is how much longer than a plain
     /// write the leader may legitimately take (a lock acquire's <c>waitMs</c>).
     /// </summary>
     public async Task<IResult> ServeAsync(HttpContext context, NodeLoop node, byte[]? body, int extraWaitMs, Func<Task<IResult>> serveHere)
@@ -44,12 +46,20 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(serveHere);
         var leaderWait = TimeSpan.FromMilliseconds(options.LeaderWaitMs);
+        var handedOverBy = HandedOverBy(context.Request);
         IResult? last = null;
         var avoid = 0;
         for (var round = 0; round < RoundsMax; round++)
         {
+            // A write the leader passed on to this node, the target of its hand-over, goes to this node's loop at once:
+            // held there until the election names a leader, and proposed with the first entries if this node leads.
+            var handedOverHere = last is null && handedOverBy != 0 && handedOverBy != options.Id;
             NodeView view;
-            if (last is null)
+            if (handedOverHere)
+            {
+                view = node.View;
+            }
+            else if (last is null)
             {
                 view = await node.LeaderViewAsync(options, context).ConfigureAwait(false);
             }
@@ -66,10 +76,28 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
                 context.Response.Headers.RetryAfter = default;
             }
 
-            view = await node.AudibleLeaderViewAsync(view, options, context).ConfigureAwait(false);
-            if (view.Role == RaftRole.Leader)
+            if (!handedOverHere)
+            {
+                view = await node.AudibleLeaderViewAsync(view, options, context).ConfigureAwait(false);
+            }
+
+            if (view.Role == RaftRole.Leader || handedOverHere)
             {
                 var answer = await serveHere().ConfigureAwait(false);
+                if (answer is LeaderMoved { HandOver: true } moved)
+                {
+                    // This node leads and told the hand-over's target to campaign: the write goes there now, to be
+                    // proposed in its first batch, rather than waiting here for the election to end.
+                    var (handedOver, refused) = await RouteAsync(context, view with { LeaderId = moved.LeaderId }, body, extraWaitMs, handOver: true).ConfigureAwait(false);
+                    if (!refused)
+                    {
+                        return handedOver;
+                    }
+
+                    (last, avoid) = (handedOver, moved.LeaderId);
+                    continue;
+                }
+
                 if (answer is not LeaderMoved)
                 {
                     return answer;
@@ -84,8 +112,8 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
                 return NoLeader(context);
             }
 
-            var (result, refused) = await RouteAsync(context, view, body, extraWaitMs).ConfigureAwait(false);
-            if (!refused)
+            var (result, refusedHere) = await RouteAsync(context, view, body, extraWaitMs, handOver: false).ConfigureAwait(false);
+            if (!refusedHere)
             {
                 return result;
             }
@@ -103,6 +131,22 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         return ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NoLeader, "no leader is known: an election is under way; retry shortly");
     }
 
+    /// <summary>
+    /// What a write served here may do during a hand-over: be passed on by this node, if it leads, to the hand-over's
+    /// target (only when followers forward, and the request may take one more hop); and whether the leader passed it to
+    /// this node (<see cref="ApiHeaders.HandOverFrom"/>).
+    /// </summary>
+    public static HandOver HandOverOf(HttpContext context, NodeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(options);
+        return new HandOver(options.FollowerMode == FollowerMode.Forward && Hops(context.Request) + 1 < ApiHeaders.ForwardHopsMax, HandedOverBy(context.Request));
+    }
+
+    // The leader that handed this request over to this node (ApiHeaders.HandOverFrom), or 0.
+    private static int HandedOverBy(HttpRequest request) =>
+        int.TryParse(request.Headers[ApiHeaders.HandOverFrom].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0 ? id : 0;
+
     /// <summary>How many nodes forwarded this request before it reached this one.</summary>
     private static int Hops(HttpRequest request)
     {
@@ -116,7 +160,8 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
     }
 
     // Refused: the forward could not connect to the leader, so nothing reached it.
-    private async Task<(IResult Result, bool Refused)> RouteAsync(HttpContext context, NodeView view, byte[]? body, int extraWaitMs)
+    // handOver: the leader passes a write on to the target of its hand-over, which is not the leader yet.
+    private async Task<(IResult Result, bool Refused)> RouteAsync(HttpContext context, NodeView view, byte[]? body, int extraWaitMs, bool handOver)
     {
         var leaderId = view.LeaderId;
         if (leaderId == options.Id || options.HttpEndpointOf(view.Membership, leaderId) is not { } leaderUrl)
@@ -146,11 +191,11 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
                     : $"node {leaderId} is the leader: {leaderUrl}";
                 return (ApiResults.Error(StatusCodes.Status503ServiceUnavailable, ErrorCodes.NotLeader, detail), false);
             default:
-                return await ForwardAsync(context, leaderId, target, body, extraWaitMs).ConfigureAwait(false);
+                return await ForwardAsync(context, leaderId, target, body, extraWaitMs, handOver).ConfigureAwait(false);
         }
     }
 
-    private async Task<(IResult Result, bool Refused)> ForwardAsync(HttpContext context, int leaderId, string target, byte[]? body, int extraWaitMs)
+    private async Task<(IResult Result, bool Refused)> ForwardAsync(HttpContext context, int leaderId, string target, byte[]? body, int extraWaitMs, bool handOver)
     {
         using var span = NodeTracing.StartForward(options.Id, leaderId, context.Request.Method, target);
         using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), target);
@@ -185,6 +230,11 @@ internal sealed class LeaderRouting(NodeOptions options, HttpClient client)
         var forwardedBy = context.Request.Headers[ApiHeaders.ForwardedBy];
         var self = options.Id.ToString(CultureInfo.InvariantCulture);
         request.Headers.TryAddWithoutValidation(ApiHeaders.ForwardedBy, StringValues.IsNullOrEmpty(forwardedBy) ? self : $"{forwardedBy},{self}");
+        if (handOver)
+        {
+            request.Headers.TryAddWithoutValidation(ApiHeaders.HandOverFrom, self);
+        }
+
         HttpResponseMessage response;
         try
         {
