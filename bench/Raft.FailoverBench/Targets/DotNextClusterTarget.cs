@@ -32,8 +32,7 @@ internal sealed class DotNextClusterTarget : IBenchTarget
     private readonly string _dataDirectory;
     private readonly int _httpBasePort;
     private readonly int _raftBasePort;
-    private readonly Process?[] _processes = new Process?[3];
-    private readonly Lock _gate = new();
+    private readonly NodeProcesses _processes = new("dotnext", 3);
 
     public DotNextClusterTarget(HttpClient http, string nodeDll, string dataDirectory, int httpBasePort, int raftBasePort)
     {
@@ -139,16 +138,7 @@ internal sealed class DotNextClusterTarget : IBenchTarget
         return answer.Error is null && answer.Status == HttpStatusCode.OK;
     }
 
-    public async Task CrashAsync(int node, CancellationToken cancellationToken)
-    {
-        var process = _processes[node - 1] ?? throw new InvalidOperationException($"dotnext node {node} is not running");
-        if (!process.HasExited)
-        {
-            process.Kill();
-        }
-
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task CrashAsync(int node, CancellationToken cancellationToken) => _processes.CrashAsync(node, cancellationToken);
 
     public void Pause(int node) => Signals.Stop(Pid(node));
 
@@ -156,18 +146,12 @@ internal sealed class DotNextClusterTarget : IBenchTarget
 
     public Task RestartAsync(int node, CancellationToken cancellationToken)
     {
-        var old = _processes[node - 1];
-        if (old is { HasExited: false })
-        {
-            throw new InvalidOperationException($"dotnext node {node} (pid {old.Id}) is still running");
-        }
-
-        old?.Dispose();
+        _processes.ReleaseExited(node);
         StartNode(node);
         return Task.CompletedTask;
     }
 
-    public int Pid(int node) => _processes[node - 1]?.Id ?? throw new InvalidOperationException($"dotnext node {node} was never started");
+    public int Pid(int node) => _processes.Pid(node);
 
     public Task ReplaceAsync(int dead, CancellationToken cancellationToken) =>
         throw new BenchException(ReplaceNotSupported);
@@ -175,40 +159,9 @@ internal sealed class DotNextClusterTarget : IBenchTarget
     public const string ReplaceNotSupported =
         "replace is not supported by dotnext: its node has a static member list (DotNext's membership changes are not wired into it)";
 
-    public void KillAll()
-    {
-        lock (_gate)
-        {
-            foreach (var process in _processes)
-            {
-                try
-                {
-                    if (process is { HasExited: false })
-                    {
-                        process.Kill();
-                    }
-                }
-                catch (InvalidOperationException)
-                {
-                    // It exited in the meantime.
-                }
-            }
-        }
-    }
+    public void KillAll() => _processes.KillAll();
 
-    public async ValueTask DisposeAsync()
-    {
-        KillAll();
-        foreach (var process in _processes)
-        {
-            if (process is not null)
-            {
-                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
-                process.Dispose();
-            }
-        }
-    }
+    public ValueTask DisposeAsync() => _processes.DisposeAsync();
 
     /// <summary>The command line of node <paramref name="node"/>; a restart reuses it with the same data directory.</summary>
     internal IReadOnlyList<string> ArgumentsFor(int node) =>
@@ -225,25 +178,14 @@ internal sealed class DotNextClusterTarget : IBenchTarget
     private void StartNode(int node)
     {
         var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var info = new ProcessStartInfo(host) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(host);
         info.ArgumentList.Add(_nodeDll);
         foreach (var argument in ArgumentsFor(node))
         {
             info.ArgumentList.Add(argument);
         }
 
-        var log = TextWriter.Synchronized(new StreamWriter(Path.Combine(_dataDirectory, $"d{node}.log"), append: true) { AutoFlush = true });
-        lock (_gate)
-        {
-            var process = Process.Start(info) ?? throw new BenchException($"could not start {_nodeDll}");
-            process.OutputDataReceived += (_, e) => WriteLine(log, e.Data);
-            process.ErrorDataReceived += (_, e) => WriteLine(log, e.Data);
-            process.Exited += (_, _) => log.Dispose();
-            process.EnableRaisingEvents = true;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            _processes[node - 1] = process;
-        }
+        _processes.Start(node, info, Path.Combine(_dataDirectory, $"d{node}.log"));
     }
 
     private Uri Endpoint(int node) => new(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_httpBasePort + node - 1}"));
@@ -270,20 +212,4 @@ internal sealed class DotNextClusterTarget : IBenchTarget
         }
     }
 
-    private static void WriteLine(TextWriter log, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        try
-        {
-            log.WriteLine(line);
-        }
-        catch (ObjectDisposedException)
-        {
-            // The process exited while its last lines were in flight.
-        }
-    }
 }

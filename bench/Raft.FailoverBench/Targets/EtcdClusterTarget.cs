@@ -41,7 +41,7 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
     private readonly int[] _clientPorts;
     private readonly int[] _peerPorts;
     private readonly IReadOnlyList<string> _extraArguments;
-    private readonly Process?[] _processes;
+    private readonly NodeProcesses _processes = new("etcd", 4);
     private readonly long[] _logStart;
     private readonly ulong[] _memberIds;
     private readonly string[] _names;
@@ -60,7 +60,6 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
         _peerPorts = [peerBasePort, peerBasePort + 1, peerBasePort + 2, peerBasePort + 3];
         _names = ["e1", "e2", "e3", "spare"];
         _extraArguments = extraArguments ?? [];
-        _processes = new Process?[4];
         _logStart = new long[4];
         _memberIds = new ulong[4];
     }
@@ -301,16 +300,7 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
         return answer.Error is null && answer.Status == HttpStatusCode.OK;
     }
 
-    public async Task CrashAsync(int node, CancellationToken cancellationToken)
-    {
-        var process = _processes[node - 1] ?? throw new InvalidOperationException($"etcd node {node} is not running");
-        if (!process.HasExited)
-        {
-            process.Kill();
-        }
-
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task CrashAsync(int node, CancellationToken cancellationToken) => _processes.CrashAsync(node, cancellationToken);
 
     public void Pause(int node) => Signals.Stop(Pid(node));
 
@@ -318,18 +308,12 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
 
     public Task RestartAsync(int node, CancellationToken cancellationToken)
     {
-        var old = _processes[node - 1];
-        if (old is { HasExited: false })
-        {
-            throw new InvalidOperationException($"etcd node {node} (pid {old.Id}) is still running");
-        }
-
-        old?.Dispose();
+        _processes.ReleaseExited(node);
         StartNode(node);
         return Task.CompletedTask;
     }
 
-    public int Pid(int node) => _processes[node - 1]?.Id ?? throw new InvalidOperationException($"etcd node {node} was never started");
+    public int Pid(int node) => _processes.Pid(node);
 
     /// <summary>
     /// etcd's procedure for a failed member (its runtime reconfiguration guide): <c>member remove</c> of the dead member,
@@ -340,7 +324,7 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
     public async Task ReplaceAsync(int dead, CancellationToken cancellationToken)
     {
         const int Spare = 4;
-        var alive = Enumerable.Range(1, Nodes).First(n => n != dead && _processes[n - 1] is { HasExited: false });
+        var alive = Enumerable.Range(1, Nodes).First(n => n != dead && _processes.IsRunning(n));
         _names[Spare - 1] = $"r{++_replacements}";
         var dataDirectory = Path.Combine(_dataDirectory, _names[Spare - 1]);
         if (Directory.Exists(dataDirectory))
@@ -414,15 +398,14 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
             await Task.Delay(10, deadline.Token).ConfigureAwait(false);
         }
 
+        _processes.ReleaseExited(dead);
+        _processes.Move(Spare, dead);
         lock (_gate)
         {
-            _processes[dead - 1]?.Dispose();
-            _processes[dead - 1] = null;
             _memberIds[dead - 1] = ulong.Parse(newId, CultureInfo.InvariantCulture);
             (_clientPorts[dead - 1], _clientPorts[Spare - 1]) = (_clientPorts[Spare - 1], _clientPorts[dead - 1]);
             (_peerPorts[dead - 1], _peerPorts[Spare - 1]) = (_peerPorts[Spare - 1], _peerPorts[dead - 1]);
             (_names[dead - 1], _names[Spare - 1]) = (_names[Spare - 1], "spare");
-            (_processes[dead - 1], _processes[Spare - 1]) = (_processes[Spare - 1], null);
             (_logStart[dead - 1], _logStart[Spare - 1]) = (_logStart[Spare - 1], 0);
         }
     }
@@ -430,38 +413,10 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
     public void KillAll()
     {
         _tools.KillAll();
-        lock (_gate)
-        {
-            foreach (var process in _processes)
-            {
-                try
-                {
-                    if (process is { HasExited: false })
-                    {
-                        process.Kill();
-                    }
-                }
-                catch (InvalidOperationException)
-                {
-                    // It exited in the meantime.
-                }
-            }
-        }
+        _processes.KillAll();
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        KillAll();
-        foreach (var process in _processes)
-        {
-            if (process is not null)
-            {
-                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
-                process.Dispose();
-            }
-        }
-    }
+    public ValueTask DisposeAsync() => _processes.DisposeAsync();
 
     /// <summary>The command line of node <paramref name="node"/>; a restart reuses it, and etcd ignores the initial-cluster flags once its data directory exists.</summary>
     internal IReadOnlyList<string> ArgumentsFor(int node)
@@ -586,7 +541,7 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
     private void StartNode(int node, IReadOnlyList<string>? arguments = null)
     {
         var etcd = FindExecutable() ?? throw new BenchException(EtcdMissing);
-        var info = new ProcessStartInfo(etcd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(etcd);
         foreach (var argument in arguments ?? ArgumentsFor(node))
         {
             info.ArgumentList.Add(argument);
@@ -594,18 +549,7 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
 
         var path = LogPath(node);
         _logStart[node - 1] = File.Exists(path) ? new FileInfo(path).Length : 0;
-        var log = TextWriter.Synchronized(new StreamWriter(path, append: true) { AutoFlush = true });
-        lock (_gate)
-        {
-            var process = Process.Start(info) ?? throw new BenchException($"could not start {etcd}");
-            process.OutputDataReceived += (_, e) => WriteLine(log, e.Data);
-            process.ErrorDataReceived += (_, e) => WriteLine(log, e.Data);
-            process.Exited += (_, _) => log.Dispose();
-            process.EnableRaisingEvents = true;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            _processes[node - 1] = process;
-        }
+        _processes.Start(node, info, path);
     }
 
     public const string EtcdMissing =
@@ -643,20 +587,4 @@ internal sealed class EtcdClusterTarget : IScaleTarget, IFailoverWatchTarget, IE
 
     private static ulong ParseOrZero(string? text) => ulong.TryParse(text, CultureInfo.InvariantCulture, out var value) ? value : 0;
 
-    private static void WriteLine(TextWriter log, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        try
-        {
-            log.WriteLine(line);
-        }
-        catch (ObjectDisposedException)
-        {
-            // The process exited while its last lines were in flight.
-        }
-    }
 }
