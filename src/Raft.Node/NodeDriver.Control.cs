@@ -116,33 +116,56 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
 
         if (_transfer is not null)
         {
-            request.Finish(new TransferOutcome(TransferStatus.Failed, Id, request.To, _core.LeaderId, $"a transfer to {_transfer.Target} is under way"));
+            var under = _transfer.Target != 0 ? $"a transfer to {_transfer.Target} is under way" : "a transfer is under way";
+            request.Finish(new TransferOutcome(TransferStatus.Failed, Id, request.To, _core.LeaderId, under));
             return;
         }
 
-        var target = request.To != 0 ? request.To : MostUpToDateFollower();
+        request.Deadline = _ticks + (ulong)_options.TransferTimeoutTicks;
+        _transfer = request;
+        if (request.To != 0)
+        {
+            StartTransfer(request, request.To);
+        }
+        else
+        {
+            ChooseTransferTarget(request);
+        }
+    }
+
+    // A hand-over to nobody in particular goes to a follower that answers. A new leader has heard from no follower yet
+    // (every match it knows is 0, and a crashed voter may come first), so it waits for one, up to the transfer timeout.
+    private void ChooseTransferTarget(TransferRequest request)
+    {
+        var target = MostUpToDateFollower(out var responsive);
         if (target == 0)
         {
+            _transfer = null;
             request.Finish(new TransferOutcome(TransferStatus.Failed, Id, 0, _core.LeaderId, "no follower to hand leadership to"));
-            return;
         }
+        else if (responsive)
+        {
+            StartTransfer(request, target);
+        }
+    }
 
+    private void StartTransfer(TransferRequest request, int target)
+    {
         var result = _core.TransferLeadership(target);
         if (result != TransferResult.Started)
         {
+            _transfer = null;
             request.Finish(new TransferOutcome(TransferStatus.Failed, Id, target, _core.LeaderId, $"transfer refused: {result}"));
             return;
         }
 
         request.Target = target;
         request.Deadline = _ticks + (ulong)_options.TransferTimeoutTicks;
-        _transfer = request;
     }
 
     // The voter a hand-over to nobody in particular goes to: one that answers heartbeats before one that does not (a
-    // crashed follower may still hold the highest match, and a new leader has not yet heard from anyone's match), then
-    // the highest match.
-    private int MostUpToDateFollower()
+    // crashed follower may still hold the highest match), then the highest match.
+    private int MostUpToDateFollower(out bool responsive)
     {
         var best = 0;
         var bestResponsive = false;
@@ -154,15 +177,16 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
                 continue;
             }
 
-            var responsive = _core.IsCaughtUpAndResponsive(voter);
-            if (best == 0 || (responsive && !bestResponsive) || (responsive == bestResponsive && match > bestMatch))
+            var answers = _core.IsCaughtUpAndResponsive(voter);
+            if (best == 0 || (answers && !bestResponsive) || (answers == bestResponsive && match > bestMatch))
             {
                 best = voter;
-                bestResponsive = responsive;
+                bestResponsive = answers;
                 bestMatch = match;
             }
         }
 
+        responsive = bestResponsive;
         return best;
     }
 
@@ -173,7 +197,19 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             return;
         }
 
-        if (_core.LeaderId == transfer.Target)
+        if (transfer.Target == 0)
+        {
+            if (_core.Role == RaftRole.Leader)
+            {
+                ChooseTransferTarget(transfer);
+            }
+            else
+            {
+                _transfer = null;
+                transfer.Finish(new TransferOutcome(TransferStatus.Failed, Id, 0, _core.LeaderId, _core.LeaderId == 0 ? "this node stopped leading" : $"node {_core.LeaderId} became leader instead"));
+            }
+        }
+        else if (_core.LeaderId == transfer.Target)
         {
             transfer.Finish(new TransferOutcome(TransferStatus.Moved, Id, transfer.Target, _core.LeaderId, "leadership moved"));
             _transfer = null;
@@ -218,7 +254,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         ExpireOverdueReads();
         if (_transfer is { } transfer && _ticks > transfer.Deadline)
         {
-            transfer.Finish(new TransferOutcome(TransferStatus.Failed, Id, transfer.Target, _core.LeaderId, "the target did not take over in time"));
+            var detail = transfer.Target != 0 ? "the target did not take over in time" : "no follower answered within the transfer timeout";
+            transfer.Finish(new TransferOutcome(TransferStatus.Failed, Id, transfer.Target, _core.LeaderId, detail));
             _transfer = null;
         }
     }

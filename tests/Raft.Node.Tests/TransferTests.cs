@@ -58,6 +58,47 @@ public sealed class TransferTests
     }
 
     [Fact]
+    public void Transfer_ToNobodyInParticular_AtANewLeaderThatHeardFromNoFollower_WaitsForOneToAnswer()
+    {
+        // Node 1 crashed and a new leader was elected, but no follower has answered it yet: every match it knows is 0,
+        // and node 1 comes first. The hand-over waits for a follower that answers instead of choosing the dead node.
+        var cluster = Cluster.WithLeader(3, leader: 1);
+        cluster.Crash(1);
+        cluster.Drop = m => m.Type is MessageType.AppendResponse or MessageType.HeartbeatResponse;
+        cluster.TickUntil(() => cluster[2].Core.Role == RaftRole.Leader || cluster[3].Core.Role == RaftRole.Leader);
+        var leader = cluster[2].Core.Role == RaftRole.Leader ? 2 : 3;
+        var follower = 5 - leader;
+
+        var transfer = cluster[leader].Transfer(0);
+        Assert.Null(transfer.Outcome);
+        var again = cluster[leader].Transfer(follower);
+        Assert.Equal(TransferStatus.Failed, again.Status);
+        cluster.Drop = null;
+        cluster.TickUntil(() => transfer.Outcome is not null);
+
+        Assert.Equal(TransferStatus.Moved, transfer.Status);
+        Assert.Equal(follower, transfer.Outcome!.Value.Target);
+        Assert.Equal(RaftRole.Leader, cluster[follower].Core.Role);
+    }
+
+    [Fact]
+    public void Transfer_ToNobodyInParticular_IsAnsweredFailed_WhenNoFollowerAnswersInTime()
+    {
+        // Without CheckQuorum the leader keeps leading while its followers' answers are lost.
+        var cluster = Cluster.WithLeader(3, leader: 1, o => o with { Raft = o.Raft with { CheckQuorum = false } });
+        cluster.Drop = m => m.Type is MessageType.AppendResponse or MessageType.HeartbeatResponse;
+        cluster.Tick(2 * cluster[1].Options.Raft.ElectionTimeoutTicks);
+
+        var transfer = cluster[1].Transfer(0);
+        cluster.TickUntil(() => transfer.Outcome is not null, maxTicks: cluster[1].Options.TransferTimeoutTicks + 1);
+
+        Assert.Equal(TransferStatus.Failed, transfer.Status);
+        Assert.Equal(0, transfer.Outcome!.Value.Target);
+        Assert.Contains("no follower", transfer.Outcome.Value.Detail);
+        Assert.Equal(RaftRole.Leader, cluster[1].Core.Role);
+    }
+
+    [Fact]
     public void Transfer_IsAnsweredFailed_WhenAnotherNodeTakesOver()
     {
         var cluster = Cluster.WithLeader(3, leader: 1);
