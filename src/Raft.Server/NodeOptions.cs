@@ -104,7 +104,7 @@ public sealed class NodeOptions
     /// The spread of the randomized election timeout. Crossing pre-vote campaigns settle among themselves, so it
     /// need only exceed a round trip between nodes; a narrow spread makes a hung leader's replacement prompt.
     /// </summary>
-    public int ElectionJitterMs { get; set; } = 100;
+    public int ElectionJitterMs { get; set; } = 25;
 
     /// <summary>Campaign at once when the transport reports the leader's connection reset and refused.</summary>
     public bool FastFailover { get; set; } = true;
