@@ -197,6 +197,74 @@ public sealed class TcpPeerTransportTests
         Assert.False(b.Transport.IsConnected(1));
     }
 
+    [Fact]
+    public async Task Frames_sent_with_the_hello_and_frames_sent_a_byte_at_a_time_are_all_delivered()
+    {
+        await using var b = await TestNode.StartAsync(5);
+        b.Transport.SetPeers(new Dictionary<int, string> { [3] = "127.0.0.1:1", [5] = b.Address });
+
+        using var timeout = new CancellationTokenSource(TestTimeouts.Wait);
+        using var raw = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await raw.ConnectAsync(b.Transport.LocalEndPoint!, timeout.Token);
+
+        // The hello and two frames in one write: what the handshake's reader holds past the hello is read first.
+        using (var first = new PooledBufferWriter(512))
+        {
+            FrameCodec.WriteHello(first, 3, "test"u8);
+            FrameCodec.Write(first, Heartbeat(context: 1), FrameLimits.Default);
+            FrameCodec.Write(first, Heartbeat(context: 2), FrameLimits.Default);
+            await raw.SendAsync(first.WrittenMemory, SocketFlags.None, timeout.Token);
+        }
+
+        await b.Sink.WaitForMessageAsync(m => m.From == 3 && m.Context == 2).WaitAsync(timeout.Token);
+
+        // An append (told apart by its index) a byte per write, then one larger than the reader's first buffer in one write.
+        var small = Append(index: 3, entries: 2, bytesEach: 10);
+        var large = Append(index: 4, entries: 3, bytesEach: 100_000);
+        using (var frames = new PooledBufferWriter(512))
+        {
+            FrameCodec.Write(frames, small, FrameLimits.Default);
+            var bytes = frames.WrittenMemory.ToArray();
+            foreach (var b1 in bytes)
+            {
+                await raw.SendAsync(new[] { b1 }, SocketFlags.None, timeout.Token);
+            }
+
+            frames.Reset();
+            FrameCodec.Write(frames, large, FrameLimits.Default);
+            await raw.SendAsync(frames.WrittenMemory, SocketFlags.None, timeout.Token);
+        }
+
+        await b.Sink.WaitForMessageAsync(m => m.Type == MessageType.Append && m.Index == 4).WaitAsync(timeout.Token);
+        var received = b.Sink.Messages.Where(m => m.From == 3).Select(m => m.Type == MessageType.Append ? m.Index : m.Context).ToList();
+        Assert.Equal([1UL, 2, 3, 4], received);
+        var gotSmall = b.Sink.Messages.Single(m => m.Type == MessageType.Append && m.Index == 3);
+        var gotLarge = b.Sink.Messages.Single(m => m.Type == MessageType.Append && m.Index == 4);
+        AssertSameEntries(small, gotSmall);
+        AssertSameEntries(large, gotLarge);
+
+        static Message Heartbeat(ulong context) =>
+            new() { Type = MessageType.Heartbeat, From = 3, To = 5, Term = 1, Context = context };
+
+        static void AssertSameEntries(in Message sent, in Message received)
+        {
+            Assert.Equal(sent.Entries.Length, received.Entries.Length);
+            for (var i = 0; i < sent.Entries.Length; i++)
+            {
+                Assert.Equal(sent.Entries.Span[i].Index, received.Entries.Span[i].Index);
+                Assert.True(sent.Entries.Span[i].Data.Span.SequenceEqual(received.Entries.Span[i].Data.Span));
+            }
+        }
+
+        static Message Append(ulong index, int entries, int bytesEach)
+        {
+            var list = Enumerable.Range(1, entries)
+                .Select(i => new Entry(1, index + (ulong)i, EntryType.Command, Enumerable.Range(0, bytesEach).Select(j => (byte)((i * 31) + j)).ToArray()))
+                .ToArray();
+            return new Message { Type = MessageType.Append, From = 3, To = 5, Term = 1, Index = index, LogTerm = 1, Commit = 0, Entries = list };
+        }
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
