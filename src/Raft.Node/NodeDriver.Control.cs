@@ -121,7 +121,6 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
             return;
         }
 
-        request.Deadline = _ticks + (ulong)_options.TransferTimeoutTicks;
         _transfer = request;
         if (request.To != 0)
         {
@@ -129,6 +128,8 @@ public sealed partial class NodeDriver<TStateMachine, TResult>
         }
         else
         {
+            // The choice may wait for a follower to answer: that wait has the transfer timeout too.
+            request.Deadline = _ticks + (ulong)_options.TransferTimeoutTicks;
             ChooseTransferTarget(request);
         }
     }

@@ -30,16 +30,16 @@ internal interface IShutdownAnswer
 }
 
 /// <summary>
-/// A write from the HTTP layer; completed on the node's thread, its continuation runs elsewhere. <see cref="Span"/>
-/// is its <c>raft.propose</c> span when it is traced; the node's thread adds the steps and ends it with the outcome.
-/// </summary>
-/// <summary>
 /// What the leader path allows a write during a leadership hand-over: <see cref="Allowed"/>, that the leader pass it on
 /// to the hand-over's target (<see cref="WriteRequest{TResult}.CanHandOver"/>); <see cref="From"/>, the leader that
 /// passed it on to this node, or 0 (<see cref="WriteRequest{TResult}.HandedOverBy"/>).
 /// </summary>
 internal readonly record struct HandOver(bool Allowed, int From);
 
+/// <summary>
+/// A write from the HTTP layer; completed on the node's thread, its continuation runs elsewhere. <see cref="Span"/>
+/// is its <c>raft.propose</c> span when it is traced; the node's thread adds the steps and ends it with the outcome.
+/// </summary>
 internal sealed class ProposalRequest(byte[] command, NodeMetrics metrics, Activity? span = null) : WriteRequest<KvApplyResult>(command), IShutdownAnswer
 {
     private readonly long _started = Stopwatch.GetTimestamp();

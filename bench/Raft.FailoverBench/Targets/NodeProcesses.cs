@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Raft.Server.Launcher;
 
 namespace Raft.FailoverBench.Targets;
 
@@ -15,20 +16,9 @@ internal sealed class NodeProcesses(string target, int slots) : IAsyncDisposable
     /// <summary>Starts node <paramref name="node"/>'s process, its standard output and error appended to <paramref name="logPath"/>.</summary>
     public void Start(int node, ProcessStartInfo info, string logPath)
     {
-        info.UseShellExecute = false;
-        info.RedirectStandardOutput = true;
-        info.RedirectStandardError = true;
-        var log = TextWriter.Synchronized(new StreamWriter(logPath, append: true) { AutoFlush = true });
         lock (_gate)
         {
-            var process = Process.Start(info) ?? throw new BenchException($"could not start {info.FileName}");
-            process.OutputDataReceived += (_, e) => WriteLine(log, e.Data);
-            process.ErrorDataReceived += (_, e) => WriteLine(log, e.Data);
-            process.Exited += (_, _) => log.Dispose();
-            process.EnableRaisingEvents = true;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            _slots[node - 1] = process;
+            _slots[node - 1] = NodeProcess.Start(info, logPath);
         }
     }
 
@@ -129,23 +119,6 @@ internal sealed class NodeProcesses(string target, int slots) : IAsyncDisposable
                 await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
                 process.Dispose();
             }
-        }
-    }
-
-    private static void WriteLine(TextWriter log, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        try
-        {
-            log.WriteLine(line);
-        }
-        catch (ObjectDisposedException)
-        {
-            // The process exited while its last lines were in flight.
         }
     }
 }

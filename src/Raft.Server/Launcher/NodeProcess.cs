@@ -17,7 +17,14 @@ public static class NodeProcess
     public static Process Start(IReadOnlyList<string> arguments, string logPath, string? serverDll = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        var info = serverDll is null ? StartInfo(arguments) : StartInfo(arguments, serverDll);
+        return Start(serverDll is null ? StartInfo(arguments) : StartInfo(arguments, serverDll), logPath);
+    }
+
+    /// <summary>Starts the program <paramref name="info"/> names, its standard output and error appended to <paramref name="logPath"/>.</summary>
+    public static Process Start(ProcessStartInfo info, string logPath)
+    {
+        ArgumentNullException.ThrowIfNull(info);
+        info.UseShellExecute = false;
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {info.FileName}");
