@@ -91,7 +91,8 @@ internal sealed record BenchOptions
         "  --base-port P               our HTTP ports P..P+2, etcd client ports P+10.. and P+20.., dotnext's P+5.. (default 15001)\n" +
         "  --peer-base-port Q          our peer ports Q..Q+2, etcd peer ports Q+10.. and Q+20.., dotnext's Q+5.. (default P+2000)\n" +
         "  --out DIR                   results.json and failover.svg go here (default ./failover-results)\n" +
-        "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool)\n" +
+        "  --server-dll PATH           the Raft.Server.dll to run (default: the one next to this tool), or a native\n" +
+        "                              Raft.Server (dotnet publish src/Raft.Server -r linux-x64 -p:PublishAot=true)\n" +
         "  --keep-data                 keep the data directories and node logs (their path is printed at the end)\n" +
         "  --tls                       our clusters as the launcher's --tls starts them: HTTPS, mutual TLS between peers\n" +
         "  --contention                failover, load, startup: for the whole of each target's run (its start too), one busy loop per core\n" +

@@ -484,17 +484,27 @@ internal static class Program
         }
     }
 
-    /// <summary>The server to launch: --server-dll, else the Raft.Server.dll built next to this tool (with its runtimeconfig).</summary>
+    /// <summary>
+    /// The server to launch: --server-dll (a Raft.Server.dll with its runtimeconfig, or a native Raft.Server
+    /// executable), else the Raft.Server.dll built next to this tool.
+    /// </summary>
     private static string ResolveServerDll(BenchOptions options)
     {
-        var dll = options.ServerDll ?? Path.Combine(AppContext.BaseDirectory, "Raft.Server.dll");
-        var runtimeConfig = Path.ChangeExtension(dll, ".runtimeconfig.json");
-        if (!File.Exists(dll) || !File.Exists(runtimeConfig))
+        var server = options.ServerDll ?? Path.Combine(AppContext.BaseDirectory, "Raft.Server.dll");
+        if (!NodeProcess.IsManagedAssembly(server))
         {
-            throw new BenchException($"cannot run our server: {dll} or {runtimeConfig} is missing; build src/Raft.Server and pass --server-dll");
+            return File.Exists(server)
+                ? server
+                : throw new BenchException($"cannot run our server: {server} is missing; publish it (dotnet publish src/Raft.Server -c Release -r linux-x64 -p:PublishAot=true) or pass a Raft.Server.dll");
         }
 
-        return dll;
+        var runtimeConfig = Path.ChangeExtension(server, ".runtimeconfig.json");
+        if (!File.Exists(server) || !File.Exists(runtimeConfig))
+        {
+            throw new BenchException($"cannot run our server: {server} or {runtimeConfig} is missing; build src/Raft.Server and pass --server-dll");
+        }
+
+        return server;
     }
 
     /// <summary>The DotNext node built next to this tool (a project reference of it), with its runtimeconfig.</summary>

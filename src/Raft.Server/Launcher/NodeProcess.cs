@@ -12,7 +12,8 @@ public static class NodeProcess
 
     /// <summary>
     /// Starts <c>Raft.Server</c> with <paramref name="arguments"/>, appending its output to <paramref name="logPath"/>:
-    /// this very executable, or <paramref name="serverDll"/> through the dotnet host when another program launches nodes.
+    /// this very executable, or <paramref name="serverDll"/> when another program launches nodes (see
+    /// <see cref="StartInfo(IReadOnlyList{string}, string)"/>).
     /// </summary>
     public static Process Start(IReadOnlyList<string> arguments, string logPath, string? serverDll = null)
     {
@@ -59,23 +60,36 @@ public static class NodeProcess
         var words = new List<string> { host };
         if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
         {
-            words.Add(typeof(NodeProcess).Assembly.Location);
+            // The server's dll sits in the application's directory; Assembly.Location is empty in a native build.
+            words.Add(Path.Combine(AppContext.BaseDirectory, typeof(NodeProcess).Assembly.GetName().Name + ".dll"));
         }
 
         words.AddRange(arguments);
         return words;
     }
 
-    /// <summary>How to run the server <paramref name="serverDll"/> through the dotnet host that runs this process.</summary>
-    public static ProcessStartInfo StartInfo(IReadOnlyList<string> arguments, string serverDll)
+    /// <summary>
+    /// How to run the server <paramref name="server"/>: a <c>Raft.Server.dll</c> through the dotnet host that runs this
+    /// process, or a native executable (<c>dotnet publish -r linux-x64 -p:PublishAot=true</c>) by itself.
+    /// </summary>
+    public static ProcessStartInfo StartInfo(IReadOnlyList<string> arguments, string server)
     {
         ArgumentNullException.ThrowIfNull(arguments);
-        ArgumentException.ThrowIfNullOrEmpty(serverDll);
+        ArgumentException.ThrowIfNullOrEmpty(server);
 
-        // dotnet run and dotnet test name the host they run under; otherwise the one on PATH.
-        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var info = new ProcessStartInfo { FileName = host, UseShellExecute = false };
-        info.ArgumentList.Add(serverDll);
+        ProcessStartInfo info;
+        if (IsManagedAssembly(server))
+        {
+            // dotnet run and dotnet test name the host they run under; otherwise the one on PATH.
+            var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
+            info = new ProcessStartInfo { FileName = host, UseShellExecute = false };
+            info.ArgumentList.Add(server);
+        }
+        else
+        {
+            info = new ProcessStartInfo { FileName = server, UseShellExecute = false };
+        }
+
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
@@ -83,6 +97,9 @@ public static class NodeProcess
 
         return info;
     }
+
+    /// <summary>Whether <paramref name="server"/> names an assembly the dotnet host runs, rather than an executable.</summary>
+    public static bool IsManagedAssembly(string server) => server.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>SIGSTOP: the process hangs with every socket open, as a stalled machine would.</summary>
     public static void Pause(Process process) => Signal(process, SigStop);
