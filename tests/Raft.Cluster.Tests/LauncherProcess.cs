@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
+using Raft.Server.Launcher;
 
 namespace Raft.Cluster.Tests;
 
@@ -40,7 +41,9 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
     /// <param name="environment">Extra environment variables for the launcher.</param>
     /// <param name="tls">Start it with <c>--tls</c>: HTTPS endpoints, mutual TLS between peers.</param>
     /// <param name="nodeArguments">Options it passes to every node (after <c>--</c>).</param>
-    public static LauncherProcess Start(bool defaultData = false, IReadOnlyDictionary<string, string>? environment = null, bool tls = false, string[]? nodeArguments = null)
+    /// <param name="server">The server to run, a dll or a native executable (<see cref="ProcessCluster.ServerDll"/> by default).</param>
+    public static LauncherProcess Start(
+        bool defaultData = false, IReadOnlyDictionary<string, string>? environment = null, bool tls = false, string[]? nodeArguments = null, string? server = null)
     {
         const int Nodes = 3;
 
@@ -50,14 +53,10 @@ internal sealed partial class LauncherProcess : IAsyncDisposable
         var workingDirectory = Path.Combine(Path.GetTempPath(), $"raft-launcher-{Guid.NewGuid():N}");
         Directory.CreateDirectory(workingDirectory);
         var dataDirectory = Path.Combine(workingDirectory, "data");
-        var info = new ProcessStartInfo("dotnet")
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workingDirectory,
-        };
-        info.ArgumentList.Add(ProcessCluster.ServerDll);
+        var info = NodeProcess.StartInfo([], server ?? ProcessCluster.ServerDll);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.WorkingDirectory = workingDirectory;
         string[] args =
         [
             "cluster", "--nodes", Nodes.ToString(CultureInfo.InvariantCulture),

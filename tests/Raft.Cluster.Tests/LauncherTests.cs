@@ -87,7 +87,7 @@ public sealed partial class LauncherTests
         await using var launcher = LauncherProcess.Start();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var leader = await launcher.WaitForListingAsync();
-        var cluster = $"dotnet {ProcessCluster.ServerDll} cluster";
+        var cluster = $"{ProcessCluster.ServerCommand} cluster";
         var data = $"--data {launcher.DataDirectory}";
 
         // A follower dies for good: its replacement joins, and then the dead member is removed.

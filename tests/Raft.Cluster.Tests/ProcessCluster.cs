@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
+using Raft.Server.Launcher;
 
 namespace Raft.Cluster.Tests;
 
@@ -68,8 +69,9 @@ internal sealed class ProcessCluster : IAsyncDisposable
 
     public void Start(int id, params string[] moreArguments)
     {
-        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(ServerDll);
+        var info = NodeProcess.StartInfo([], ServerDll);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
         info.ArgumentList.Add($"--Node:Id={id}");
         info.ArgumentList.Add($"--Node:DataDirectory={Path.Combine(DataDirectory, $"node-{id}")}");
         if (id <= BootstrapVoters)
@@ -274,17 +276,29 @@ internal sealed class ProcessCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>The server as built next to this test project (same configuration).</summary>
+    /// <summary>
+    /// The server the tests run: the one named by <c>RAFT_TEST_SERVER</c> (a Raft.Server.dll, or a native Raft.Server
+    /// from <c>dotnet publish src/Raft.Server -c Release -r linux-x64 -p:PublishAot=true</c>), else the one built next
+    /// to this test project (same configuration).
+    /// </summary>
     public static string ServerDll
     {
         get
         {
+            if (Environment.GetEnvironmentVariable("RAFT_TEST_SERVER") is { Length: > 0 } named)
+            {
+                return File.Exists(named) ? Path.GetFullPath(named) : throw new FileNotFoundException("RAFT_TEST_SERVER names no file", named);
+            }
+
             var here = AppContext.BaseDirectory;
             var configuration = here.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
             var path = Path.Combine(RepositoryRoot, "src", "Raft.Server", "bin", configuration, "net10.0", "Raft.Server.dll");
             return File.Exists(path) ? path : throw new FileNotFoundException("build src/Raft.Server first", path);
         }
     }
+
+    /// <summary>The server as a shell runs it: <c>dotnet</c> and the dll, or the native executable alone.</summary>
+    public static string ServerCommand => NodeProcess.IsManagedAssembly(ServerDll) ? $"dotnet {ServerDll}" : ServerDll;
 
     /// <summary>
     /// The first of <paramref name="count"/> consecutive ports below the ephemeral range that are all free right now,

@@ -386,14 +386,14 @@ public sealed partial class ReadmeExamplesTests
 
             var id = Rename(int.Parse(words[2], CultureInfo.InvariantCulture));
             var (code, output) = await LauncherTests.RunAsync(
-                $"dotnet {ProcessCluster.ServerDll} cluster restart {id.ToString(CultureInfo.InvariantCulture)}", launcher.WorkingDirectory);
+                $"{ProcessCluster.ServerCommand} cluster restart {id.ToString(CultureInfo.InvariantCulture)}", launcher.WorkingDirectory);
             Assert.True(code == 0, $"README.md:{example.Line}: exit code {code}\n{output}");
             Assert.Equal(Normalise(string.Join('\n', example.Output)), Normalise(ToReadmeTerms(output)));
         }
 
         private async Task LauncherCommandAsync(Example example, string command)
         {
-            var (code, output) = await LauncherTests.RunAsync($"dotnet {ProcessCluster.ServerDll} cluster {command}", launcher.WorkingDirectory);
+            var (code, output) = await LauncherTests.RunAsync($"{ProcessCluster.ServerCommand} cluster {command}", launcher.WorkingDirectory);
             Assert.True(code == 0, $"README.md:{example.Line}: exit code {code}\n{output}");
             Assert.Equal(Normalise(string.Join('\n', example.Output)), Normalise(ToReadmeTerms(output)));
         }

@@ -218,11 +218,16 @@ internal sealed class FaultCluster : IDisposable
         Http.Dispose();
     }
 
-    /// <summary>The server as built next to this project (same configuration).</summary>
+    /// <summary>The server named by <c>RAFT_TEST_SERVER</c> (a dll or a native build), else the one built next to this project (same configuration).</summary>
     private static string ServerDll
     {
         get
         {
+            if (Environment.GetEnvironmentVariable("RAFT_TEST_SERVER") is { Length: > 0 } named)
+            {
+                return File.Exists(named) ? Path.GetFullPath(named) : throw new FileNotFoundException("RAFT_TEST_SERVER names no file", named);
+            }
+
             var dir = new DirectoryInfo(AppContext.BaseDirectory);
             while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Raft.sln")))
             {
