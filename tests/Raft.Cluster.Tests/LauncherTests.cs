@@ -137,19 +137,28 @@ public sealed partial class LauncherTests
     }
 
     /// <summary>Runs a command line as a user would paste it, from <paramref name="workingDirectory"/>; returns its exit code and output.</summary>
-    internal static async Task<(int ExitCode, string Output)> RunAsync(string commandLine, string workingDirectory)
+    internal static Task<(int ExitCode, string Output)> RunAsync(string commandLine, string workingDirectory)
     {
         var words = ShellWords.Split(commandLine);
-        var info = new ProcessStartInfo(words[0])
+        return RunAsync(words[0], words.Skip(1), workingDirectory, ProcessCluster.Patience);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="program"/> from <paramref name="workingDirectory"/> and returns its exit code and output; one
+    /// still running after <paramref name="limit"/> is killed, with its children, and the wait throws.
+    /// </summary>
+    internal static async Task<(int ExitCode, string Output)> RunAsync(string program, IEnumerable<string> arguments, string workingDirectory, TimeSpan limit)
+    {
+        var info = new ProcessStartInfo(program)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = workingDirectory,
         };
-        foreach (var word in words.Skip(1))
+        foreach (var argument in arguments)
         {
-            info.ArgumentList.Add(word);
+            info.ArgumentList.Add(argument);
         }
 
         using var process = new Process { StartInfo = info };
@@ -160,7 +169,7 @@ public sealed partial class LauncherTests
         process.BeginErrorReadLine();
         try
         {
-            await process.WaitForExitAsync().WaitAsync(ProcessCluster.Patience);
+            await process.WaitForExitAsync().WaitAsync(limit);
             return (process.ExitCode, string.Join('\n', output.Snapshot()));
         }
         finally

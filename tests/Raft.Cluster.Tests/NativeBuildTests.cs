@@ -1,8 +1,9 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Raft.Server.Launcher;
 using Xunit.Abstractions;
 
 namespace Raft.Cluster.Tests;
@@ -28,10 +29,11 @@ internal sealed class NativeToolchainFactAttribute : FactAttribute
 public sealed class NativeBuildTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan PublishLimit = TimeSpan.FromMinutes(15);
+    private static readonly TimeSpan ToolchainLimit = TimeSpan.FromMinutes(10);
 
     internal static string? WhyNoToolchain()
     {
-        if (!OperatingSystem.IsLinux() || RuntimeInformationArchitecture() is not "x64")
+        if (!OperatingSystem.IsLinux() || RuntimeInformation.OSArchitecture != Architecture.X64)
         {
             return "this test publishes for linux-x64 and runs elsewhere";
         }
@@ -42,8 +44,15 @@ public sealed class NativeBuildTests(ITestOutputHelper output)
             return "ensure-native-toolchain.sh is missing next to the tests";
         }
 
-        var (code, text) = Run("bash", [script], Path.GetTempPath(), TimeSpan.FromMinutes(10));
-        return code == 0 ? null : text.Trim();
+        try
+        {
+            var (code, text) = LauncherTests.RunAsync("bash", [script], Path.GetTempPath(), ToolchainLimit).GetAwaiter().GetResult();
+            return code == 0 ? null : text.Trim();
+        }
+        catch (TimeoutException)
+        {
+            return $"ensure-native-toolchain.sh did not finish within {ToolchainLimit.TotalMinutes} minutes";
+        }
     }
 
     [NativeToolchainFact]
@@ -52,7 +61,7 @@ public sealed class NativeBuildTests(ITestOutputHelper output)
         var directory = Path.Combine(Path.GetTempPath(), $"raft-native-{Guid.NewGuid():N}");
         try
         {
-            var server = Publish(directory);
+            var server = await PublishAsync(directory);
             await using var launcher = LauncherProcess.Start(server: server);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             var leader = await launcher.WaitForListingAsync();
@@ -148,15 +157,19 @@ public sealed class NativeBuildTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Publishes the server natively into <paramref name="directory"/>, its build kept apart from the repository's bin and obj.</summary>
-    private string Publish(string directory)
+    /// <summary>
+    /// Publishes the server natively into <paramref name="directory"/>, its build kept apart from the repository's bin
+    /// and obj, and with no build server left running after it.
+    /// </summary>
+    private async Task<string> PublishAsync(string directory)
     {
         var project = Path.Combine(ProcessCluster.RepositoryRoot, "src", "Raft.Server", "Raft.Server.csproj");
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
         var outputDirectory = Path.Combine(directory, "out");
-        var (code, text) = Run(
-            dotnet,
-            ["publish", project, "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true", "--artifacts-path", Path.Combine(directory, "artifacts"), "-o", outputDirectory, "--nologo"],
+        Directory.CreateDirectory(directory);
+        var (code, text) = await LauncherTests.RunAsync(
+            NodeProcess.DotnetHost,
+            ["publish", project, "-c", "Release", "-r", "linux-x64", "-p:PublishAot=true", "--disable-build-servers",
+                "--artifacts-path", Path.Combine(directory, "artifacts"), "-o", outputDirectory, "--nologo"],
             directory,
             PublishLimit);
         output.WriteLine(text);
@@ -165,29 +178,4 @@ public sealed class NativeBuildTests(ITestOutputHelper output)
         Assert.True(File.Exists(server), $"the publish made no {server}");
         return server;
     }
-
-    private static (int ExitCode, string Output) Run(string program, string[] arguments, string workingDirectory, TimeSpan limit)
-    {
-        Directory.CreateDirectory(workingDirectory);
-        var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {program}");
-        var standardOutput = process.StandardOutput.ReadToEndAsync();
-        var standardError = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(limit))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-            return (-1, $"{program} did not finish within {limit.TotalMinutes} minutes\n{standardOutput.Result}{standardError.Result}");
-        }
-
-        return (process.ExitCode, standardOutput.Result + standardError.Result);
-    }
-
-    private static string RuntimeInformationArchitecture() =>
-        System.Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant();
 }

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Raft.DotNextNode;
+using Raft.Server.Launcher;
 
 namespace Raft.FailoverBench.Targets;
 
@@ -183,15 +184,8 @@ internal sealed class DotNextClusterTarget : IBenchTarget
 
     private void StartNode(int node)
     {
-        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-        var info = new ProcessStartInfo(host);
-        info.ArgumentList.Add(_nodeDll);
-        foreach (var argument in ArgumentsFor(node))
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        _processes.Start(node, info, Path.Combine(_dataDirectory, $"d{node}.log"));
+        // A dll through the dotnet host, as our own server's dll is started.
+        _processes.Start(node, NodeProcess.StartInfo(ArgumentsFor(node), _nodeDll), Path.Combine(_dataDirectory, $"d{node}.log"));
     }
 
     private Uri Endpoint(int node) => new(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{_httpBasePort + node - 1}"));

@@ -80,9 +80,7 @@ public static class NodeProcess
         ProcessStartInfo info;
         if (IsManagedAssembly(server))
         {
-            // dotnet run and dotnet test name the host they run under; otherwise the one on PATH.
-            var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
-            info = new ProcessStartInfo { FileName = host, UseShellExecute = false };
+            info = new ProcessStartInfo { FileName = DotnetHost, UseShellExecute = false };
             info.ArgumentList.Add(server);
         }
         else
@@ -97,6 +95,10 @@ public static class NodeProcess
 
         return info;
     }
+
+    /// <summary>The dotnet host: the one <c>dotnet run</c> and <c>dotnet test</c> name (<c>DOTNET_HOST_PATH</c>), else the one on PATH.</summary>
+    public static string DotnetHost =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } path ? path : "dotnet";
 
     /// <summary>Whether <paramref name="server"/> names an assembly the dotnet host runs, rather than an executable.</summary>
     public static bool IsManagedAssembly(string server) => server.EndsWith(".dll", StringComparison.OrdinalIgnoreCase);
