@@ -93,7 +93,10 @@ public static class NodeHost
     /// <summary>As the public overload; the node's log and hard state change the disk through <paramref name="diskIo"/> (tests inject faults).</summary>
     internal static WebApplication Build(string[] args, PeerTransportFactory? transportFactory, Storage.IDiskIo? diskIo)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        // The configuration is read once (the node's options cannot change while it runs), so nothing watches the
+        // content root: a reloadable appsettings.json puts a recursive file watcher on the working directory, and
+        // when the data directory lies under it (./data, the default) every log write wakes every node's watcher.
+        var builder = WebApplication.CreateBuilder([.. args, "--hostBuilder:reloadConfigOnChange=false"]);
 
         // Defaults with the lowest precedence: appsettings, environment and command line all override them.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
