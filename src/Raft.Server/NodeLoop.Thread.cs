@@ -17,11 +17,12 @@ internal sealed partial class NodeLoop
         try
         {
             var reader = _inputs.Reader;
+            using var wait = new InputWait<Input>(reader);
             while (true)
             {
                 if (!reader.TryRead(out var input))
                 {
-                    if (!reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                    if (!wait.Wait())
                     {
                         break;
                     }
