@@ -189,7 +189,7 @@ public sealed partial class MetricsTests
     [Fact]
     public async Task Every_metric_the_Grafana_dashboard_queries_is_served()
     {
-        var path = Path.Combine(RepositoryRoot(), "docs", "grafana-dashboard.json");
+        var path = Path.Combine(Repository.Root(), "docs", "grafana-dashboard.json");
         using var dashboard = JsonDocument.Parse(await File.ReadAllTextAsync(path));
         var queries = new List<string>();
         CollectExpressions(dashboard.RootElement, queries);
@@ -222,7 +222,7 @@ public sealed partial class MetricsTests
     [Fact]
     public async Task The_README_table_names_every_family_served()
     {
-        var readme = await File.ReadAllLinesAsync(Path.Combine(RepositoryRoot(), "README.md"));
+        var readme = await File.ReadAllLinesAsync(Path.Combine(Repository.Root(), "README.md"));
         var start = Array.IndexOf(readme, "### Metrics");
         Assert.True(start >= 0, "README.md has no ### Metrics section");
         var documented = readme.Skip(start).TakeWhile(line => !line.StartsWith("## ", StringComparison.Ordinal))
@@ -290,17 +290,6 @@ public sealed partial class MetricsTests
 
                 break;
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Raft.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("Raft.sln not found above the test directory");
     }
 
     private static async Task PutAsync(HttpClient client, string key, string value)

@@ -11,7 +11,7 @@ public sealed class SourceLayoutTests
     [Fact]
     public void No_server_source_file_is_over_the_limit()
     {
-        var server = Path.Combine(RepositoryRoot(), "src", "Raft.Server");
+        var server = Path.Combine(Repository.Root(), "src", "Raft.Server");
         var files = Directory.EnumerateFiles(server, "*.cs", SearchOption.AllDirectories)
             .Where(path => !IsBuildOutput(Path.GetRelativePath(server, path)))
             .ToList();
@@ -28,15 +28,4 @@ public sealed class SourceLayoutTests
     private static bool IsBuildOutput(string relative) =>
         relative.StartsWith("bin" + Path.DirectorySeparatorChar, StringComparison.Ordinal)
         || relative.StartsWith("obj" + Path.DirectorySeparatorChar, StringComparison.Ordinal);
-
-    private static string RepositoryRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Raft.sln")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException("Raft.sln not found above the test directory");
-    }
 }
