@@ -51,7 +51,7 @@ internal sealed class InputWait<T> : IDisposable
         _blockOnlyTicks = (long)(BlockOnlyFor.TotalSeconds * _time.TimestampFrequency);
     }
 
-    /// <summary>Times a late yield stopped the spinning.</summary>
+    /// <summary>How many times late yields in consecutive waits stopped the spinning.</summary>
     public long ContendedSpins { get; private set; }
 
     /// <summary>Waits until an input can be read; false once the channel is completed and empty.</summary>
