@@ -83,9 +83,9 @@ internal sealed class InputWait<T> : IDisposable
     private void Spin(in ValueTaskAwaiter<bool> waiting)
     {
         var spinner = default(SpinWait);
+        var before = _time.GetTimestamp();
         for (var i = 0; i < SpinIterations && !waiting.IsCompleted; i++)
         {
-            var before = _time.GetTimestamp();
             if (_spinOnce is null)
             {
                 spinner.SpinOnce(sleep1Threshold: -1);
@@ -109,6 +109,8 @@ internal sealed class InputWait<T> : IDisposable
 
                 return;
             }
+
+            before = after;
         }
 
         _lateWaitsInRow = 0;
