@@ -20,6 +20,8 @@ public static class Program
             return RestoreCommand.Run(args[1..], Console.Out);
         }
 
+        // Before the node opens any socket: .NET reads these once, when its socket engine starts.
+        NodeProcessDefaults.Apply(Environment.GetEnvironmentVariable, Environment.SetEnvironmentVariable);
         return await NodeHost.RunAsync(args).ConfigureAwait(false);
     }
 }
