@@ -148,6 +148,25 @@ internal sealed class PeerConnection
     {
         // The connection owns exactly one buffer at a time: it trades its empty one for the link's full one.
         var writing = _link.CreateBuffer();
+
+        // On plain TCP the link may send a frame itself while this writer is idle (see PeerLink); under TLS only here.
+        Socket? direct = null;
+        if (_stream is NetworkStream)
+        {
+            try
+            {
+                _socket.Blocking = false;
+                direct = _socket;
+            }
+            catch (Exception ex) when (IsConnectionFailure(ex))
+            {
+                _closeReason ??= ex.Message;
+                writing.Dispose();
+                return;
+            }
+        }
+
+        _link.AttachWriter(direct);
         try
         {
             while (!_stopped)
@@ -167,6 +186,7 @@ internal sealed class PeerConnection
         }
         finally
         {
+            _link.DetachWriter();
             writing.Dispose();
         }
     }

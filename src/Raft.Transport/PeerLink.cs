@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Raft.Core;
 
 namespace Raft.Transport;
@@ -13,6 +14,12 @@ namespace Raft.Transport;
 /// <c>_queueLock</c>; the connection's writer swaps the whole buffer out under the same lock and writes it
 /// with one call. Frames are whole by construction, so a new connection always starts on a frame boundary;
 /// the batch being written when a connection breaks is lost, which Raft tolerates like any dropped message.
+/// <para>
+/// A frame queued while nothing else is (the writer idle, the queue empty) on a plain TCP connection is sent at once
+/// by the caller's thread, with a send that never waits (the socket is non-blocking): one wake-up of the writer fewer
+/// per message. Whatever that send could not take (a full socket buffer) stays at the front of the queue for the
+/// writer, so bytes go out in order whichever thread sends them. Under TLS the writer sends everything.
+/// </para>
 /// </remarks>
 internal sealed class PeerLink
 {
@@ -26,6 +33,8 @@ internal sealed class PeerLink
     private long _dropped;
     private long _connections;
     private bool _closed;
+    private Socket? _directSocket;
+    private bool _writerBusy;
     private PeerConnection? _connection;
     private PeerConnection? _latestInbound;
 
@@ -101,17 +110,74 @@ internal sealed class PeerLink
 
             FrameCodec.Write(_pending, message, _options.Limits);
             _pendingCount++;
+            if (_pendingCount == 1 && !_writerBusy && _directSocket is { } socket && SendNow(socket))
+            {
+                return true;
+            }
         }
 
         Signal.Set();
         return true;
     }
 
+    /// <summary>
+    /// The connection's writer starts: <paramref name="socket"/>, when given (plain TCP, set non-blocking), may be sent
+    /// on directly while the writer is idle.
+    /// </summary>
+    public void AttachWriter(Socket? socket)
+    {
+        lock (_queueLock)
+        {
+            _directSocket = socket;
+            _writerBusy = false;
+        }
+    }
+
+    /// <summary>The connection's writer has stopped: everything queued waits for the next connection's.</summary>
+    public void DetachWriter()
+    {
+        lock (_queueLock)
+        {
+            _directSocket = null;
+            _writerBusy = false;
+        }
+    }
+
+    // Under the queue lock, with only the frame just written queued and the writer idle: sends it without waiting.
+    // True when it all went; otherwise what is left stays queued for the writer (which also meets any error).
+    private bool SendNow(Socket socket)
+    {
+        int sent;
+        try
+        {
+            sent = socket.Send(_pending.WrittenSpan, SocketFlags.None, out var error);
+            if (error != SocketError.Success)
+            {
+                return false;
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The connection closed meanwhile; the frame waits for the next one, like any queued frame.
+            return false;
+        }
+
+        if (sent == _pending.WrittenCount)
+        {
+            _pending.Reset();
+            _pendingCount = 0;
+            return true;
+        }
+
+        _pending.DiscardFront(sent);
+        return false;
+    }
+
     public void CountDrop() => Interlocked.Increment(ref _dropped);
 
     /// <summary>
     /// Hands the queued frames to the writer: <paramref name="buffer"/> (empty) becomes the queue and the writer
-    /// gets the full one. False when nothing is queued.
+    /// gets the full one. False when nothing is queued: the writer is idle from then on, until it takes a batch again.
     /// </summary>
     public bool TryExchange(ref PooledBufferWriter buffer)
     {
@@ -119,11 +185,13 @@ internal sealed class PeerLink
         {
             if (_pendingCount == 0 || _closed)
             {
+                _writerBusy = false;
                 return false;
             }
 
             (_pending, buffer) = (buffer, _pending);
             _pendingCount = 0;
+            _writerBusy = true;
             return true;
         }
     }

@@ -56,6 +56,14 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         return _buffer.AsSpan(_written);
     }
 
+    /// <summary>Forgets the first <paramref name="count"/> bytes written; the rest move to the front.</summary>
+    public void DiscardFront(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)count, (uint)_written, nameof(count));
+        _buffer.AsSpan(count, _written - count).CopyTo(_buffer);
+        _written -= count;
+    }
+
     /// <summary>Forgets what was written. Nothing previously handed out may be used afterwards.</summary>
     public void Reset()
     {

@@ -84,6 +84,51 @@ public sealed class TcpPeerTransportTests
         }
     }
 
+    // While the peer reads, a frame queued behind nothing is sent by the caller's thread; once the peer stops reading
+    // and the sockets' buffers fill, such a send takes part of a frame or none, and the writer sends the rest after it.
+    [Fact]
+    public async Task Frames_sent_while_the_peer_stops_reading_arrive_whole_and_in_order()
+    {
+        await using var a = await TestNode.StartAsync(1, configure: o => o with { SendQueueBytesMax = 64 << 20 });
+        await using var b = await TestNode.StartAsync(2);
+        TestNode.Introduce(a, b);
+        await a.DeliverAsync(b, context: 1);
+
+        var random = new Random(7);
+        var payloads = Enumerable.Range(0, 400).Select(_ =>
+        {
+            var data = new byte[random.Next(1, 40_000)];
+            random.NextBytes(data);
+            return data;
+        }).ToArray();
+        Message Append(int i) => new()
+        {
+            Type = MessageType.Append, From = 1, To = 2, Term = 1, Index = (ulong)i, LogTerm = 1,
+            Entries = new[] { new Entry(1, (ulong)i + 1, EntryType.Command, payloads[i]) },
+        };
+
+        using var hold = new ManualResetEventSlim(false);
+        b.Sink.Hold = hold;
+
+        // Sends never wait for the network: the whole burst is queued or sent while nothing is read.
+        await Task.Run(() =>
+        {
+            for (var i = 0; i < payloads.Length; i++)
+            {
+                Assert.True(a.Transport.Send(Append(i)));
+            }
+        }).WaitAsync(TestTimeouts.Wait);
+
+        hold.Set();
+        await b.Sink.WaitForMessageAsync(m => m.Type == MessageType.Append && m.Index == (ulong)(payloads.Length - 1));
+        var received = b.Sink.Messages.Where(m => m.Type == MessageType.Append).ToList();
+        Assert.Equal(Enumerable.Range(0, payloads.Length).Select(i => (ulong)i), received.Select(m => m.Index));
+        for (var i = 0; i < payloads.Length; i++)
+        {
+            Assert.True(payloads[i].AsSpan().SequenceEqual(received[i].Entries.Span[0].Data.Span), $"append {i} arrived changed");
+        }
+    }
+
     [Fact]
     public async Task Snapshot_chunks_and_their_responses_cross_the_wire_intact_and_in_order()
     {

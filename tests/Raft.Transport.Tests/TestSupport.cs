@@ -35,8 +35,16 @@ internal sealed class RecordingSink : IPeerMessageSink
         }
     }
 
+    /// <summary>When set, each delivery waits for it first: the transport's reader stops reading meanwhile.</summary>
+    public ManualResetEventSlim? Hold { get; set; }
+
     public void OnMessage(in Message message)
     {
+        if (Hold is { } hold && !hold.Wait(TestTimeouts.Wait))
+        {
+            throw new TimeoutException("the sink was held too long");
+        }
+
         lock (_lock)
         {
             _messages.Add(message);
