@@ -54,6 +54,12 @@ internal static class BenchHttp
         {
             return HttpAnswer.Failed(Classify(ex));
         }
+        catch (SocketException ex)
+        {
+            // The handler lets a few socket errors out unwrapped: a connection reset between its connect and its
+            // reading the remote address (ENOTCONN, seen when a node is killed at that moment).
+            return HttpAnswer.Failed(Classify(ex));
+        }
         catch (IOException)
         {
             return HttpAnswer.Failed(ErrorKinds.Reset);
@@ -91,6 +97,10 @@ internal static class BenchHttp
         {
             return (Classify(ex), null);
         }
+        catch (SocketException ex)
+        {
+            return (Classify(ex), null);
+        }
         catch (IOException)
         {
             return (ErrorKinds.Reset, null);
@@ -104,13 +114,7 @@ internal static class BenchHttp
         {
             if (inner is SocketException socket)
             {
-                return socket.SocketErrorCode switch
-                {
-                    SocketError.ConnectionRefused => ErrorKinds.Refused,
-                    SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown => ErrorKinds.Reset,
-                    SocketError.TimedOut => ErrorKinds.Timeout,
-                    _ => ErrorKinds.Connection,
-                };
+                return Classify(socket);
             }
         }
 
@@ -119,6 +123,18 @@ internal static class BenchHttp
             HttpRequestError.ResponseEnded => ErrorKinds.Reset,
             HttpRequestError.ConnectionError => ErrorKinds.Connection,
             _ => ErrorKinds.BadAnswer,
+        };
+    }
+
+    public static string Classify(SocketException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return exception.SocketErrorCode switch
+        {
+            SocketError.ConnectionRefused => ErrorKinds.Refused,
+            SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown or SocketError.NotConnected => ErrorKinds.Reset,
+            SocketError.TimedOut => ErrorKinds.Timeout,
+            _ => ErrorKinds.Connection,
         };
     }
 }
