@@ -148,27 +148,15 @@ internal sealed class PeerConnection
     {
         // The connection owns exactly one buffer at a time: it trades its empty one for the link's full one.
         var writing = _link.CreateBuffer();
-
-        // On plain TCP the link may send a frame itself while this writer is idle (see PeerLink); under TLS only here.
-        Socket? direct = null;
-        if (_stream is NetworkStream)
-        {
-            try
-            {
-                _socket.Blocking = false;
-                direct = _socket;
-            }
-            catch (Exception ex) when (IsConnectionFailure(ex))
-            {
-                _closeReason ??= ex.Message;
-                writing.Dispose();
-                return;
-            }
-        }
-
-        _link.AttachWriter(direct);
         try
         {
+            // On plain TCP the link may send a frame itself while this writer is idle (see PeerLink); under TLS only here.
+            if (_stream is NetworkStream)
+            {
+                _socket.Blocking = false;
+                _link.AttachWriter(_socket);
+            }
+
             while (!_stopped)
             {
                 await _link.Signal.WaitAsync().ConfigureAwait(false);

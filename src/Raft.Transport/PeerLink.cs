@@ -121,24 +121,19 @@ internal sealed class PeerLink
     }
 
     /// <summary>
-    /// The connection's writer starts: <paramref name="socket"/>, when given (plain TCP, set non-blocking), may be sent
-    /// on directly while the writer is idle.
+    /// A plain TCP connection's writer starts: <paramref name="socket"/> (set non-blocking) may be sent on directly
+    /// while the writer is idle.
     /// </summary>
-    public void AttachWriter(Socket? socket)
+    public void AttachWriter(Socket socket) => SetDirectSocket(socket);
+
+    /// <summary>The connection's writer has stopped: everything queued waits for the next connection's.</summary>
+    public void DetachWriter() => SetDirectSocket(null);
+
+    private void SetDirectSocket(Socket? socket)
     {
         lock (_queueLock)
         {
             _directSocket = socket;
-            _writerBusy = false;
-        }
-    }
-
-    /// <summary>The connection's writer has stopped: everything queued waits for the next connection's.</summary>
-    public void DetachWriter()
-    {
-        lock (_queueLock)
-        {
-            _directSocket = null;
             _writerBusy = false;
         }
     }

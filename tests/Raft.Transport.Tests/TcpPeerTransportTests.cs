@@ -89,25 +89,21 @@ public sealed class TcpPeerTransportTests
     [Fact]
     public async Task Frames_sent_while_the_peer_stops_reading_arrive_whole_and_in_order()
     {
+        // Declared first so that it outlives both transports: b's reader may still be in the sink when they stop.
+        using var hold = new ManualResetEventSlim(false);
         await using var a = await TestNode.StartAsync(1, configure: o => o with { SendQueueBytesMax = 64 << 20 });
         await using var b = await TestNode.StartAsync(2);
         TestNode.Introduce(a, b);
         await a.DeliverAsync(b, context: 1);
 
         var random = new Random(7);
-        var payloads = Enumerable.Range(0, 400).Select(_ =>
-        {
-            var data = new byte[random.Next(1, 40_000)];
-            random.NextBytes(data);
-            return data;
-        }).ToArray();
+        var payloads = Enumerable.Range(0, 400).Select(i => CodecSupport.Payload(random.Next(1, 40_000), i)).ToArray();
         Message Append(int i) => new()
         {
             Type = MessageType.Append, From = 1, To = 2, Term = 1, Index = (ulong)i, LogTerm = 1,
             Entries = new[] { new Entry(1, (ulong)i + 1, EntryType.Command, payloads[i]) },
         };
 
-        using var hold = new ManualResetEventSlim(false);
         b.Sink.Hold = hold;
 
         // Sends never wait for the network: the whole burst is queued or sent while nothing is read.
